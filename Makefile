@@ -1,0 +1,41 @@
+# Two commands: `make demo` and `make test`. Each creates .venv when missing and
+# (re)installs the project only when pyproject.toml or constraints.txt changed,
+# so a second run starts in seconds.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+
+.PHONY: demo test lint bench proto clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Renkei needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -c constraints.txt -e '.[test]'
+	@touch $@ $(VENV)/.installed-run
+
+demo: $(VENV)/.installed-run
+	$(BIN)/renkei demo $(DEMO_ARGS)
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check broker mappings trust tests bench
+	$(BIN)/mypy broker mappings trust
+
+bench: $(VENV)/.installed-test
+	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
+
+# Regenerate broker/federation/_pb from proto/ (tests check the committed copy matches).
+proto: $(VENV)/.installed-test
+	$(BIN)/python -m broker.federation.protogen
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""gRPC federation between nodes: servicer, interceptors, peer client, fan-out and codec."""

@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC modules (``make proto``); imported only by the codec and adapters."""
