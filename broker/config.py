@@ -1,0 +1,349 @@
+"""Node configuration: one TOML file validated into a frozen, typed ``NodeConfig``.
+
+Every error names the file, the dotted key and what was expected, and unknown keys are errors
+too (a typo in a security setting must not be silently ignored). Relative paths are resolved
+against the directory of the config file, so a node directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+_REQUIRED: Any = object()
+ROLES = ("city", "agency", "provider", "authority")
+DEFAULT_ALGORITHMS = ("ES256", "EdDSA")
+KNOWN_ALGORITHMS = ("ES256", "ES384", "EdDSA")
+
+
+@dataclass(frozen=True)
+class GrpcConfig:
+    listen: str = "127.0.0.1:0"
+    max_message_bytes: int = 4 * 1024 * 1024
+    insecure_dev: bool = False
+    shutdown_grace_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1:0"
+    max_body_bytes: int = 1024 * 1024
+    max_json_depth: int = 32
+    max_page_size: int = 1000
+    default_page_size: int = 20
+    dev_open_read_on_loopback: bool = False
+    token_lifetime_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class TrustConfig:
+    authority_jwk: Path
+    authority_endpoint: str = ""
+    authority_tls_fingerprint: str = ""
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    leeway_seconds: int = 30
+    token_lifetime_seconds: int = 60
+    max_token_bytes: int = 4096
+    directory_poll_seconds: int = 300
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    backend: str = "sqlite"
+    path: Path | None = None
+    dsn: str = ""
+    schema: str = "public"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    rules: str
+    path: Path
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    deadline_seconds: float = 10.0
+    per_peer_concurrency: int = 4
+    hop_limit: int = 3
+    batch_size: int = 256
+    backoff_min_seconds: float = 1.0
+    backoff_multiplier: float = 2.0
+    backoff_max_seconds: float = 300.0
+    backoff_jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """Everything a node needs, validated once at start."""
+
+    file: Path
+    id: str
+    role: str
+    data_dir: Path
+    name_ja: str = ""
+    name_en: str = ""
+    grpc: GrpcConfig = field(default_factory=GrpcConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    trust: TrustConfig | None = None
+    store: StoreConfig = field(default_factory=StoreConfig)
+    federation: FederationConfig = field(default_factory=FederationConfig)
+    sources: tuple[SourceConfig, ...] = ()
+    contexts: Mapping[str, Path] = field(default_factory=dict)
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_dir / "node.key"
+
+    @property
+    def cert_path(self) -> Path:
+        return self.data_dir / "tls.crt"
+
+    @property
+    def tls_key_path(self) -> Path:
+        return self.data_dir / "tls.key"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.store.path or (self.data_dir / "renkei.db")
+
+
+class _Section:
+    """Typed reads from one TOML table, with errors naming file and dotted key."""
+
+    def __init__(self, file: Path, data: Mapping[str, Any], prefix: str = "") -> None:
+        self.file = file
+        self.data = data
+        self.prefix = prefix
+        self._seen: set[str] = set()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    def error(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(str(self.file), self._key(key), expected)
+
+    def _get(self, key: str, default: Any) -> Any:
+        self._seen.add(key)
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise self.error(key, "is required but missing")
+            return default
+        return self.data[key]
+
+    def text(self, key: str, default: Any = _REQUIRED, choices: tuple[str, ...] = ()) -> Any:
+        value = self._get(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if not isinstance(value, str):
+            raise self.error(key, f"expected a string, got {type(value).__name__}")
+        if choices and value not in choices:
+            raise self.error(key, f"expected one of {', '.join(choices)}, got '{value}'")
+        return value
+
+    def integer(self, key: str, default: Any = _REQUIRED, minimum: int = 0) -> Any:
+        value = self._get(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(key, f"expected an integer, got {type(value).__name__}")
+        if value < minimum:
+            raise self.error(key, f"expected an integer >= {minimum}, got {value}")
+        return value
+
+    def number(self, key: str, default: Any = _REQUIRED, minimum: float = 0.0) -> Any:
+        value = self._get(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(key, f"expected a number, got {type(value).__name__}")
+        if value < minimum:
+            raise self.error(key, f"expected a number >= {minimum}, got {value}")
+        return float(value)
+
+    def flag(self, key: str, default: Any = _REQUIRED) -> Any:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"expected true or false, got {value!r}")
+        return value
+
+    def strings(self, key: str, default: Any = _REQUIRED) -> Any:
+        value = self._get(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(key, "expected a list of strings")
+        return tuple(value)
+
+    def path(self, key: str, default: Any = _REQUIRED) -> Any:
+        value = self.text(key, default)
+        if value is default and default is not _REQUIRED:
+            return value
+        return resolve_path(self.file, value)
+
+    def table(self, key: str) -> _Section:
+        value = self._get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(key, "expected a table")
+        return _Section(self.file, value, f"{self._key(key)}.")
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self._seen)
+        if unknown:
+            raise self.error(unknown[0], "unknown key (check the spelling)")
+
+
+def resolve_path(config_file: Path, value: str) -> Path:
+    """Resolve ``value`` relative to the directory holding ``config_file``."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (config_file.parent / path).resolve()
+
+
+def load_config(path: str | Path) -> NodeConfig:
+    """Read and validate a node config file; raise ``ConfigError`` naming file and key."""
+    file = Path(path).resolve()
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(file), "(file)", "file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file), "(syntax)", f"not valid TOML: {exc}") from None
+    return parse_config(file, raw)
+
+
+def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
+    """Validate an already-parsed TOML document (``file`` is used for messages and paths)."""
+    top = _Section(file, raw)
+    node = top.table("node")
+    node_id = node.text("id")
+    if not node_id or len(node_id) > 64 or not all(c.isalnum() or c in "-_." for c in node_id):
+        raise node.error("id", "expected 1-64 characters of letters, digits, '-', '_' or '.'")
+    role = node.text("role", choices=ROLES)
+    data_dir = node.path("data_dir", str(file.parent))
+    name_ja = node.text("name_ja", "")
+    name_en = node.text("name_en", "")
+    node.done()
+
+    g = top.table("grpc")
+    grpc = GrpcConfig(
+        listen=_listen(g, "listen", GrpcConfig.listen),
+        max_message_bytes=g.integer("max_message_bytes", GrpcConfig.max_message_bytes, minimum=1024),
+        insecure_dev=g.flag("insecure_dev", False),
+        shutdown_grace_seconds=g.number("shutdown_grace_seconds", 2.0),
+    )
+    g.done()
+
+    h = top.table("http")
+    http = HttpConfig(
+        enabled=h.flag("enabled", True),
+        listen=_listen(h, "listen", HttpConfig.listen),
+        max_body_bytes=h.integer("max_body_bytes", HttpConfig.max_body_bytes, minimum=1024),
+        max_json_depth=h.integer("max_json_depth", HttpConfig.max_json_depth, minimum=4),
+        max_page_size=h.integer("max_page_size", HttpConfig.max_page_size, minimum=1),
+        default_page_size=h.integer("default_page_size", HttpConfig.default_page_size, minimum=1),
+        dev_open_read_on_loopback=h.flag("dev_open_read_on_loopback", False),
+        token_lifetime_seconds=h.integer("token_lifetime_seconds", 300, minimum=10),
+    )
+    h.done()
+
+    trust: TrustConfig | None = None
+    if "trust" in raw:
+        t = top.table("trust")
+        algorithms = t.strings("algorithms", DEFAULT_ALGORITHMS)
+        bad = [a for a in algorithms if a not in KNOWN_ALGORITHMS]
+        if bad or not algorithms:
+            raise t.error("algorithms", f"expected a non-empty subset of {list(KNOWN_ALGORITHMS)}")
+        lifetime = t.integer("token_lifetime_seconds", 60, minimum=5)
+        if lifetime > 300:
+            raise t.error("token_lifetime_seconds", "expected at most 300 (tokens live <= 5 min)")
+        trust = TrustConfig(
+            authority_jwk=t.path("authority_jwk"),
+            authority_endpoint=t.text("authority_endpoint", ""),
+            authority_tls_fingerprint=t.text("authority_tls_fingerprint", ""),
+            algorithms=algorithms,
+            leeway_seconds=t.integer("leeway_seconds", 30),
+            token_lifetime_seconds=lifetime,
+            max_token_bytes=t.integer("max_token_bytes", 4096, minimum=512),
+            directory_poll_seconds=t.integer("directory_poll_seconds", 300, minimum=1),
+        )
+        t.done()
+    elif role != "authority":
+        raise top.error("trust", "is required for a node (the pinned authority key)")
+
+    s = top.table("store")
+    backend = s.text("backend", "sqlite", choices=("sqlite", "postgresql"))
+    store = StoreConfig(
+        backend=backend,
+        path=s.path("path", None),
+        dsn=s.text("dsn", ""),
+        schema=s.text("schema", "public"),
+    )
+    if backend == "postgresql" and not store.dsn:
+        raise s.error("dsn", "is required when backend = \"postgresql\"")
+    s.done()
+
+    f = top.table("federation")
+    federation = FederationConfig(
+        deadline_seconds=f.number("deadline_seconds", 10.0, minimum=0.05),
+        per_peer_concurrency=f.integer("per_peer_concurrency", 4, minimum=1),
+        hop_limit=f.integer("hop_limit", 3, minimum=1),
+        batch_size=f.integer("batch_size", 256, minimum=1),
+        backoff_min_seconds=f.number("backoff_min_seconds", 1.0),
+        backoff_multiplier=f.number("backoff_multiplier", 2.0, minimum=1.0),
+        backoff_max_seconds=f.number("backoff_max_seconds", 300.0),
+        backoff_jitter=f.number("backoff_jitter", 0.2),
+    )
+    f.done()
+
+    sources = tuple(_sources(top))
+    contexts = _contexts(top)
+    top.done()
+    return NodeConfig(
+        file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
+        grpc=grpc, http=http, trust=trust, store=store, federation=federation,
+        sources=sources, contexts=contexts,
+    )
+
+
+def _listen(section: _Section, key: str, default: str) -> str:
+    value: str = section.text(key, default)
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise section.error(key, f"expected HOST:PORT (port 0 picks a free one), got '{value}'")
+    return value
+
+
+def _sources(top: _Section) -> list[SourceConfig]:
+    raw = top._get("sources", [])
+    if not isinstance(raw, list):
+        raise top.error("sources", "expected an array of tables ([[sources]])")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise top.error(f"sources[{i}]", "expected a table")
+        s = _Section(top.file, item, f"sources[{i}].")
+        out.append(SourceConfig(name=s.text("name"), rules=s.text("rules"), path=s.path("path"),
+                                kind=s.text("kind", None)))
+        s.done()
+    return out
+
+
+def _contexts(top: _Section) -> dict[str, Path]:
+    section = top.table("contexts")
+    out: dict[str, Path] = {}
+    for url in list(section.data):
+        if not url.startswith(("http://", "https://")):
+            raise section.error(url, "expected an http(s) context URL as key")
+        out[url] = section.path(url)
+        if not out[url].is_file():
+            raise section.error(url, f"local copy {out[url]} does not exist")
+    section.done()
+    return out

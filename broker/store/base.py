@@ -1,0 +1,223 @@
+"""The store interface every backend implements (SQLite by default, PostgreSQL for replicas).
+
+One interface covers what a node persists: entities and their change feed, ingest runs with
+their source positions and quarantine, the audit chain and its checkpoints, the token replay
+cache and rate-limit counters, agreements, the directory cache, small named state (subscription
+cursors, per-peer backoff), HTTP API clients and NGSI-LD subscriptions.
+
+Entities are stored as the compact JSON bytes of the normalized NGSI-LD entity (no @context),
+with a content hash so that re-ingesting the same record is a no-op, and a bounding box so that
+geo queries can use an index before the exact geometry check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
+
+
+@dataclass(frozen=True)
+class EntityWrite:
+    """An entity to create or upsert: its compact JSON bytes plus what the index needs."""
+
+    id: str
+    type: str
+    doc: bytes
+    content_hash: str
+    bbox: BBox | None = None
+
+
+@dataclass(frozen=True)
+class StoredEntity:
+    id: str
+    type: str
+    doc: bytes
+    content_hash: str
+    created_at: float
+    modified_at: float
+    bbox: BBox | None = None
+
+
+@dataclass(frozen=True)
+class EntityFilter:
+    """What the store can filter by index; finer filters (q, exact geometry) run above it."""
+
+    types: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    id_prefix: str = ""
+    bbox: BBox | None = None
+    after_id: str = ""
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def __add__(self, other: UpsertCounts) -> UpsertCounts:
+        return UpsertCounts(self.created + other.created, self.updated + other.updated,
+                            self.unchanged + other.unchanged)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One entry of the change feed; ``cursor`` only grows."""
+
+    cursor: int
+    kind: str  # created | updated | deleted
+    entity_id: str
+    entity_type: str
+    content_hash: str
+    doc: bytes | None
+
+
+@dataclass(frozen=True)
+class QuarantineRecord:
+    source: str
+    file: str
+    row: int
+    column: str
+    raw_value: str
+    code: str
+    message: str
+    record: dict[str, Any] = field(default_factory=dict)
+    id: int = 0
+    run_id: int = 0
+    resolved: bool = False
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    id: int
+    source: str
+    file: str
+    started_at: float
+    finished_at: float | None
+    read: int
+    mapped: int
+    quarantined: int
+    created: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """A stored audit entry: the canonical entry bytes and the two hashes that chain it."""
+
+    seq: int
+    prev_hash: str
+    entry_hash: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class AgreementRow:
+    id: str
+    provider: str
+    consumer: str
+    document: bytes
+    signatures: dict[str, str]
+    revocation: str | None
+    updated_at: float
+
+
+# Builds the audit entry for the given (seq, prev_hash) and returns (entry_hash, body).
+AuditBuilder = Callable[[int, str], tuple[str, bytes]]
+
+
+class Store(Protocol):
+    """Persistence of one node. Every method is safe to call concurrently."""
+
+    async def open(self) -> None:
+        """Connect and apply pending migrations."""
+
+    async def close(self) -> None: ...
+
+    # -- entities ---------------------------------------------------------------------------
+    async def upsert_entities(self, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
+        """Insert or replace by id; an unchanged content hash is a no-op (no change event)."""
+
+    async def create_entity(self, write: EntityWrite, now: float) -> None:
+        """Insert; raise ``AlreadyExists`` when the id is taken."""
+
+    async def delete_entity(self, entity_id: str, now: float) -> bool: ...
+
+    async def get_entity(self, entity_id: str) -> StoredEntity | None: ...
+
+    def scan_entities(self, flt: EntityFilter, chunk: int = 500) -> AsyncIterator[StoredEntity]:
+        """Entities matching ``flt`` in id order, fetched in chunks (constant memory)."""
+
+    async def count_entities(self, types: Sequence[str] = ()) -> int: ...
+
+    async def entity_types(self) -> dict[str, int]: ...
+
+    async def changes_after(self, cursor: int, types: Sequence[str] = (),
+                            limit: int = 500) -> list[Change]: ...
+
+    async def last_change_cursor(self) -> int: ...
+
+    # -- ingest -----------------------------------------------------------------------------
+    async def start_run(self, source: str, file: str, now: float) -> int: ...
+
+    async def commit_batch(self, run_id: int, source: str, writes: Sequence[EntityWrite],
+                           quarantine: Sequence[QuarantineRecord], position: str | None,
+                           read: int, now: float) -> UpsertCounts:
+        """Atomically upsert entities, add quarantine entries, advance the source position."""
+
+    async def finish_run(self, run_id: int, now: float) -> IngestRun: ...
+
+    async def source_position(self, source: str) -> str | None: ...
+
+    async def reset_source_position(self, source: str) -> None: ...
+
+    async def list_runs(self, limit: int = 50) -> list[IngestRun]: ...
+
+    async def list_quarantine(self, source: str | None = None,
+                              include_resolved: bool = False,
+                              limit: int = 1000) -> list[QuarantineRecord]: ...
+
+    async def resolve_quarantine(self, ids: Sequence[int], now: float) -> None: ...
+
+    # -- audit ------------------------------------------------------------------------------
+    async def append_audit(self, build: AuditBuilder) -> AuditRow:
+        """Append one entry; appends are serialized so the chain stays linear."""
+
+    async def audit_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[AuditRow]: ...
+
+    async def audit_head(self) -> AuditRow | None: ...
+
+    async def add_checkpoint(self, seq: int, jws: str, now: float) -> None: ...
+
+    async def checkpoints(self) -> list[tuple[int, str]]: ...
+
+    # -- replay cache and counters ----------------------------------------------------------
+    async def remember_jti(self, jti: str, issuer: str, binding: str | None,
+                           expires_at: float, now: float) -> bool:
+        """True if the jti is new, or was first seen with the same (non-empty) binding."""
+
+    async def increment_counter(self, key: str, window: int, amount: int) -> int: ...
+
+    # -- agreements and directory -----------------------------------------------------------
+    async def put_agreement(self, row: AgreementRow) -> None: ...
+
+    async def get_agreement(self, agreement_id: str) -> AgreementRow | None: ...
+
+    async def list_agreements(self) -> list[AgreementRow]: ...
+
+    async def put_directory(self, version: int, jws: str, now: float) -> None: ...
+
+    async def latest_directory(self) -> tuple[int, str] | None: ...
+
+    # -- small named state (cursors, backoff, client credentials, subscriptions) ------------
+    async def get_state(self, namespace: str, key: str) -> Any | None: ...
+
+    async def put_state(self, namespace: str, key: str, value: Any) -> None: ...
+
+    async def delete_state(self, namespace: str, key: str) -> bool: ...
+
+    async def list_state(self, namespace: str) -> dict[str, Any]: ...

@@ -1,0 +1,429 @@
+"""SQLite store (WAL): the embedded default, so that one command runs a node.
+
+All statements run on one dedicated thread that owns the connection: SQLite connections are
+not thread-safe, a single writer is what SQLite wants anyway, and the event loop never blocks
+on disk. Each public method is one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ..errors import AlreadyExists, StoreError
+from .base import (
+    AgreementRow,
+    AuditBuilder,
+    AuditRow,
+    Change,
+    EntityFilter,
+    EntityWrite,
+    IngestRun,
+    QuarantineRecord,
+    StoredEntity,
+    UpsertCounts,
+)
+from .migrations import migrations_for
+
+T = TypeVar("T")
+_ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at, " \
+               "e.minx, e.miny, e.maxx, e.maxy"
+
+
+class SqliteStore:
+    """``Store`` on one SQLite file."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renkei-sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            assert self._db is not None, "store is not open"
+            try:
+                with self._db:  # one transaction per call
+                    return fn(self._db)
+            except sqlite3.Error as exc:
+                raise StoreError(f"sqlite: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.isolation_level = "DEFERRED"
+            self._db = db
+            _migrate(db)
+
+        await asyncio.get_running_loop().run_in_executor(self._pool, connect)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._pool, db.close)
+        self._pool.shutdown(wait=True)
+
+    # -- entities ---------------------------------------------------------------------------
+    async def upsert_entities(self, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
+        return await self._run(lambda db: _upsert(db, writes, now))
+
+    async def create_entity(self, write: EntityWrite, now: float) -> None:
+        def create(db: sqlite3.Connection) -> None:
+            if db.execute("SELECT 1 FROM entities WHERE id = ?", (write.id,)).fetchone():
+                raise AlreadyExists(f"entity {write.id} already exists")
+            _upsert(db, [write], now)
+
+        await self._run(create)
+
+    async def delete_entity(self, entity_id: str, now: float) -> bool:
+        def delete(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT rid, type, content_hash FROM entities WHERE id = ?",
+                             (entity_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM entities WHERE rid = ?", (row[0],))
+            db.execute("DELETE FROM entities_geo WHERE rid = ?", (row[0],))
+            db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at) "
+                       "VALUES (?, ?, 'deleted', ?, ?)", (entity_id, row[1], row[2], now))
+            return True
+
+        return await self._run(delete)
+
+    async def get_entity(self, entity_id: str) -> StoredEntity | None:
+        rows = await self._run(lambda db: db.execute(
+            f"SELECT {_ENTITY_COLS} FROM entities e WHERE e.id = ?", (entity_id,)).fetchall())
+        return _entity(rows[0]) if rows else None
+
+    async def scan_entities(self, flt: EntityFilter,
+                            chunk: int = 500) -> AsyncIterator[StoredEntity]:
+        after = flt.after_id
+        while True:
+            sql, args = _scan_sql(flt, after, chunk)
+            rows = await self._run(lambda db, s=sql, a=args: db.execute(s, a).fetchall())
+            for row in rows:
+                yield _entity(row)
+            if len(rows) < chunk:
+                return
+            after = rows[-1][0]
+
+    async def count_entities(self, types: Sequence[str] = ()) -> int:
+        if types:
+            marks = ",".join("?" * len(types))
+            sql, args = f"SELECT count(*) FROM entities WHERE type IN ({marks})", tuple(types)
+        else:
+            sql, args = "SELECT count(*) FROM entities", ()
+        return int(await self._run(lambda db: db.execute(sql, args).fetchone()[0]))
+
+    async def entity_types(self) -> dict[str, int]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT type, count(*) FROM entities GROUP BY type ORDER BY type").fetchall())
+        return {r[0]: r[1] for r in rows}
+
+    async def changes_after(self, cursor: int, types: Sequence[str] = (),
+                            limit: int = 500) -> list[Change]:
+        sql = ("SELECT c.cursor, c.kind, c.entity_id, c.entity_type, c.content_hash, e.doc "
+               "FROM changes c LEFT JOIN entities e ON e.id = c.entity_id WHERE c.cursor > ?")
+        args: list[Any] = [cursor]
+        if types:
+            sql += f" AND c.entity_type IN ({','.join('?' * len(types))})"
+            args.extend(types)
+        sql += " ORDER BY c.cursor LIMIT ?"
+        args.append(limit)
+        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
+        return [Change(r[0], r[1], r[2], r[3], r[4], None if r[1] == "deleted" else r[5])
+                for r in rows]
+
+    async def last_change_cursor(self) -> int:
+        return int(await self._run(lambda db: db.execute(
+            "SELECT coalesce(max(cursor), 0) FROM changes").fetchone()[0]))
+
+    # -- ingest -----------------------------------------------------------------------------
+    async def start_run(self, source: str, file: str, now: float) -> int:
+        return int(await self._run(lambda db: db.execute(
+            "INSERT INTO ingest_runs (source, file, started_at) VALUES (?, ?, ?)",
+            (source, file, now)).lastrowid or 0))
+
+    async def commit_batch(self, run_id: int, source: str, writes: Sequence[EntityWrite],
+                           quarantine: Sequence[QuarantineRecord], position: str | None,
+                           read: int, now: float) -> UpsertCounts:
+        def commit(db: sqlite3.Connection) -> UpsertCounts:
+            counts = _upsert(db, writes, now)
+            for q in quarantine:
+                db.execute(
+                    "INSERT INTO quarantine (run_id, source, file, row, col, raw_value, code,"
+                    " message, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (source, file, row, code, col) DO UPDATE SET"
+                    " run_id = excluded.run_id, raw_value = excluded.raw_value,"
+                    " message = excluded.message, record = excluded.record, resolved_at = NULL",
+                    (run_id, source, q.file, q.row, q.column, q.raw_value, q.code, q.message,
+                     orjson.dumps(q.record).decode()))
+            db.execute(
+                "UPDATE ingest_runs SET read = read + ?, mapped = mapped + ?,"
+                " quarantined = quarantined + ?, created = created + ?, updated = updated + ?,"
+                " unchanged = unchanged + ? WHERE id = ?",
+                (read, len(writes), len(quarantine), counts.created, counts.updated,
+                 counts.unchanged, run_id))
+            db.execute("INSERT INTO source_positions (source, position, updated_at)"
+                       " VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET"
+                       " position = excluded.position, updated_at = excluded.updated_at",
+                       (source, position, now))
+            return counts
+
+        return await self._run(commit)
+
+    async def finish_run(self, run_id: int, now: float) -> IngestRun:
+        def finish(db: sqlite3.Connection) -> IngestRun:
+            db.execute("UPDATE ingest_runs SET finished_at = ? WHERE id = ?", (now, run_id))
+            return IngestRun(*db.execute("SELECT * FROM ingest_runs WHERE id = ?",
+                                         (run_id,)).fetchone())
+
+        return await self._run(finish)
+
+    async def source_position(self, source: str) -> str | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT position FROM source_positions WHERE source = ?", (source,)).fetchone())
+        return row[0] if row else None
+
+    async def reset_source_position(self, source: str) -> None:
+        await self._run(lambda db: db.execute(
+            "DELETE FROM source_positions WHERE source = ?", (source,)))
+
+    async def list_runs(self, limit: int = 50) -> list[IngestRun]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT * FROM ingest_runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall())
+        return [IngestRun(*r) for r in rows]
+
+    async def list_quarantine(self, source: str | None = None, include_resolved: bool = False,
+                              limit: int = 1000) -> list[QuarantineRecord]:
+        sql = ("SELECT id, run_id, source, file, row, col, raw_value, code, message, record,"
+               " resolved_at FROM quarantine WHERE 1 = 1")
+        args: list[Any] = []
+        if source:
+            sql += " AND source = ?"
+            args.append(source)
+        if not include_resolved:
+            sql += " AND resolved_at IS NULL"
+        sql += " ORDER BY source, file, row LIMIT ?"
+        args.append(limit)
+        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
+        return [QuarantineRecord(source=r[2], file=r[3], row=r[4], column=r[5], raw_value=r[6],
+                                 code=r[7], message=r[8], record=orjson.loads(r[9]), id=r[0],
+                                 run_id=r[1], resolved=r[10] is not None) for r in rows]
+
+    async def resolve_quarantine(self, ids: Sequence[int], now: float) -> None:
+        await self._run(lambda db: db.executemany(
+            "UPDATE quarantine SET resolved_at = ? WHERE id = ?", [(now, i) for i in ids]))
+
+    # -- audit ------------------------------------------------------------------------------
+    async def append_audit(self, build: AuditBuilder) -> AuditRow:
+        def append(db: sqlite3.Connection) -> AuditRow:
+            # BEGIN IMMEDIATE would be stronger across processes; one writer thread suffices
+            # here, and several processes on one file are not a supported SQLite deployment.
+            head = db.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
+                              ).fetchone()
+            seq, prev = (head[0] + 1, head[1]) if head else (1, "0" * 64)
+            entry_hash, body = build(seq, prev)
+            db.execute("INSERT INTO audit (seq, prev_hash, entry_hash, body) VALUES (?,?,?,?)",
+                       (seq, prev, entry_hash, body))
+            return AuditRow(seq, prev, entry_hash, body)
+
+        return await self._run(append)
+
+    async def audit_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[AuditRow]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT seq, prev_hash, entry_hash, body FROM audit WHERE seq > ? ORDER BY seq"
+            " LIMIT ?", (after_seq, limit)).fetchall())
+        return [AuditRow(*r) for r in rows]
+
+    async def audit_head(self) -> AuditRow | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT seq, prev_hash, entry_hash, body FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone())
+        return AuditRow(*row) if row else None
+
+    async def add_checkpoint(self, seq: int, jws: str, now: float) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT INTO audit_checkpoints (seq, jws, created_at) VALUES (?, ?, ?)",
+            (seq, jws, now)))
+
+    async def checkpoints(self) -> list[tuple[int, str]]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT seq, jws FROM audit_checkpoints ORDER BY seq").fetchall())
+        return [(r[0], r[1]) for r in rows]
+
+    # -- replay cache and counters ----------------------------------------------------------
+    async def remember_jti(self, jti: str, issuer: str, binding: str | None,
+                           expires_at: float, now: float) -> bool:
+        def remember(db: sqlite3.Connection) -> bool:
+            db.execute("DELETE FROM jti_cache WHERE expires_at < ?", (now,))
+            row = db.execute("SELECT issuer, binding FROM jti_cache WHERE jti = ?",
+                             (jti,)).fetchone()
+            if row is None:
+                db.execute("INSERT INTO jti_cache VALUES (?, ?, ?, ?)",
+                           (jti, issuer, binding, expires_at))
+                return True
+            return bool(binding) and row[0] == issuer and row[1] == binding
+
+        return await self._run(remember)
+
+    async def increment_counter(self, key: str, window: int, amount: int) -> int:
+        def incr(db: sqlite3.Connection) -> int:
+            db.execute("INSERT INTO counters (key, window, value) VALUES (?, ?, ?)"
+                       " ON CONFLICT (key, window) DO UPDATE SET value = value + excluded.value",
+                       (key, window, amount))
+            db.execute("DELETE FROM counters WHERE key = ? AND window < ?", (key, window))
+            return int(db.execute("SELECT value FROM counters WHERE key = ? AND window = ?",
+                                  (key, window)).fetchone()[0])
+
+        return await self._run(incr)
+
+    # -- agreements and directory -----------------------------------------------------------
+    async def put_agreement(self, row: AgreementRow) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT INTO agreements VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " document = excluded.document, signatures = excluded.signatures,"
+            " revocation = excluded.revocation, updated_at = excluded.updated_at",
+            (row.id, row.provider, row.consumer, row.document,
+             orjson.dumps(row.signatures).decode(), row.revocation, row.updated_at)))
+
+    async def get_agreement(self, agreement_id: str) -> AgreementRow | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT * FROM agreements WHERE id = ?", (agreement_id,)).fetchone())
+        return _agreement(row) if row else None
+
+    async def list_agreements(self) -> list[AgreementRow]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT * FROM agreements ORDER BY id").fetchall())
+        return [_agreement(r) for r in rows]
+
+    async def put_directory(self, version: int, jws: str, now: float) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO directory VALUES (?, ?, ?)", (version, jws, now)))
+
+    async def latest_directory(self) -> tuple[int, str] | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT version, jws FROM directory ORDER BY version DESC LIMIT 1").fetchone())
+        return (row[0], row[1]) if row else None
+
+    # -- small named state ------------------------------------------------------------------
+    async def get_state(self, namespace: str, key: str) -> Any | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT value FROM state WHERE namespace = ? AND key = ?", (namespace, key)
+        ).fetchone())
+        return orjson.loads(row[0]) if row else None
+
+    async def put_state(self, namespace: str, key: str, value: Any) -> None:
+        await self._run(lambda db: db.execute(
+            "INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
+            (namespace, key, orjson.dumps(value).decode())))
+
+    async def delete_state(self, namespace: str, key: str) -> bool:
+        return bool(await self._run(lambda db: db.execute(
+            "DELETE FROM state WHERE namespace = ? AND key = ?", (namespace, key)).rowcount))
+
+    async def list_state(self, namespace: str) -> dict[str, Any]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT key, value FROM state WHERE namespace = ? ORDER BY key", (namespace,)
+        ).fetchall())
+        return {r[0]: orjson.loads(r[1]) for r in rows}
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY,"
+               " name TEXT NOT NULL)")
+    done = {r[0] for r in db.execute("SELECT number FROM schema_migrations")}
+    for migration in migrations_for("sqlite"):
+        if migration.number in done:
+            continue
+        # executescript commits first; wrap the file in our own transaction instead.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(migration.sql):
+                db.execute(statement)
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
+                       (migration.number, migration.name))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def _upsert(db: sqlite3.Connection, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
+    created = updated = unchanged = 0
+    for w in writes:
+        row = db.execute("SELECT rid, content_hash FROM entities WHERE id = ?",
+                         (w.id,)).fetchone()
+        if row is not None and row[1] == w.content_hash:
+            unchanged += 1
+            continue
+        box = w.bbox or (None, None, None, None)
+        if row is None:
+            rid = db.execute(
+                "INSERT INTO entities (id, type, doc, content_hash, created_at, modified_at,"
+                " minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (w.id, w.type, w.doc, w.content_hash, now, now, *box)).lastrowid
+            kind = "created"
+            created += 1
+        else:
+            rid = row[0]
+            db.execute("UPDATE entities SET type = ?, doc = ?, content_hash = ?, modified_at = ?,"
+                       " minx = ?, miny = ?, maxx = ?, maxy = ? WHERE rid = ?",
+                       (w.type, w.doc, w.content_hash, now, *box, rid))
+            db.execute("DELETE FROM entities_geo WHERE rid = ?", (rid,))
+            kind = "updated"
+            updated += 1
+        if w.bbox is not None:
+            minx, miny, maxx, maxy = w.bbox
+            db.execute("INSERT INTO entities_geo VALUES (?, ?, ?, ?, ?)",
+                       (rid, minx, maxx, miny, maxy))
+        db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at)"
+                   " VALUES (?, ?, ?, ?, ?)", (w.id, w.type, kind, w.content_hash, now))
+    return UpsertCounts(created, updated, unchanged)
+
+
+def _scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]]:
+    sql = f"SELECT {_ENTITY_COLS} FROM entities e"
+    where = ["e.id > ?"]
+    args: list[Any] = [after]
+    if flt.bbox is not None:
+        sql += " JOIN entities_geo g ON g.rid = e.rid"
+        minx, miny, maxx, maxy = flt.bbox
+        where.append("g.minx <= ? AND g.maxx >= ? AND g.miny <= ? AND g.maxy >= ?")
+        args.extend([maxx, minx, maxy, miny])
+    if flt.types:
+        where.append(f"e.type IN ({','.join('?' * len(flt.types))})")
+        args.extend(flt.types)
+    if flt.ids:
+        where.append(f"e.id IN ({','.join('?' * len(flt.ids))})")
+        args.extend(flt.ids)
+    if flt.id_prefix:
+        where.append("e.id >= ? AND e.id < ?")
+        args.extend([flt.id_prefix, flt.id_prefix + "\U0010ffff"])
+    sql += " WHERE " + " AND ".join(where) + " ORDER BY e.id LIMIT ?"
+    args.append(chunk)
+    return sql, args
+
+
+def _entity(row: Sequence[Any]) -> StoredEntity:
+    bbox = None if row[6] is None else (row[6], row[7], row[8], row[9])
+    return StoredEntity(row[0], row[1], row[2], row[3], row[4], row[5], bbox)
+
+
+def _agreement(row: Sequence[Any]) -> AgreementRow:
+    return AgreementRow(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6])

@@ -1,0 +1,149 @@
+"""One contract for every store backend: what the node relies on, run against each."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from broker.errors import AlreadyExists
+from broker.store.base import (
+    AgreementRow,
+    EntityFilter,
+    EntityWrite,
+    QuarantineRecord,
+    Store,
+)
+from broker.store.sqlite import SqliteStore
+
+
+def entity(n: int, *, lon: float = 136.9, lat: float = 37.0, cap: int = 10) -> EntityWrite:
+    doc = {"id": f"urn:ngsi-ld:EvacuationSite:jp-1:{n:04d}", "type": "EvacuationSite",
+           "capacity": {"type": "Property", "value": cap},
+           "location": {"type": "GeoProperty", "value": {"type": "Point",
+                                                         "coordinates": [lon, lat]}}}
+    raw = orjson.dumps(doc)
+    return EntityWrite(doc["id"], doc["type"], raw, hashlib.sha256(raw).hexdigest(),
+                       (lon, lat, lon, lat))
+
+
+@pytest.fixture(params=["sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    s = SqliteStore(tmp_path / "node.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_upsert_is_idempotent_by_content_hash(store: Store) -> None:
+    first = await store.upsert_entities([entity(1), entity(2)], now=1.0)
+    again = await store.upsert_entities([entity(1), entity(2)], now=2.0)
+    changed = await store.upsert_entities([entity(1, cap=99)], now=3.0)
+    assert (first.created, again.unchanged, changed.updated) == (2, 2, 1)
+    stored = await store.get_entity(entity(1).id)
+    assert stored is not None
+    assert orjson.loads(stored.doc)["capacity"]["value"] == 99
+    assert stored.created_at == 1.0 and stored.modified_at == 3.0
+    assert await store.count_entities(["EvacuationSite"]) == 2
+
+
+async def test_change_feed_records_each_real_change_once(store: Store) -> None:
+    await store.upsert_entities([entity(1), entity(2)], now=1.0)
+    await store.upsert_entities([entity(1)], now=2.0)  # unchanged: no event
+    await store.upsert_entities([entity(2, cap=5)], now=3.0)
+    await store.delete_entity(entity(1).id, now=4.0)
+    changes = await store.changes_after(0)
+    assert [(c.kind, c.entity_id[-4:]) for c in changes] == [
+        ("created", "0001"), ("created", "0002"), ("updated", "0002"), ("deleted", "0001")]
+    assert [c.cursor for c in changes] == sorted({c.cursor for c in changes})
+    later = await store.changes_after(changes[1].cursor)
+    assert [c.kind for c in later] == ["updated", "deleted"]
+    assert later[-1].doc is None
+
+
+async def test_create_refuses_an_existing_id(store: Store) -> None:
+    await store.create_entity(entity(1), now=1.0)
+    with pytest.raises(AlreadyExists):
+        await store.create_entity(entity(1), now=2.0)
+
+
+async def test_scan_filters_by_type_ids_and_bbox_in_id_order(store: Store) -> None:
+    await store.upsert_entities(
+        [entity(i, lon=130.0 + i, lat=30.0 + i) for i in range(1, 8)], now=1.0)
+    ids = [e.id async for e in store.scan_entities(EntityFilter(types=("EvacuationSite",)),
+                                                   chunk=3)]
+    assert ids == sorted(ids) and len(ids) == 7
+    boxed = [e.id[-1] async for e in store.scan_entities(
+        EntityFilter(bbox=(132.5, 32.5, 134.5, 34.5)))]
+    assert boxed == ["3", "4"]
+    picked = [e.id async for e in store.scan_entities(EntityFilter(ids=(entity(5).id,)))]
+    assert picked == [entity(5).id]
+    none = [e async for e in store.scan_entities(EntityFilter(types=("Other",)))]
+    assert none == []
+
+
+async def test_ingest_batches_commit_positions_and_counts(store: Store) -> None:
+    run = await store.start_run("nanao", "sites.csv", now=1.0)
+    bad = QuarantineRecord(source="nanao", file="sites.csv", row=5, column="緯度",
+                           raw_value="999", code="latitude_out_of_range", message="x",
+                           record={"緯度": "999"})
+    await store.commit_batch(run, "nanao", [entity(1), entity(2)], [bad], "3", read=3, now=2.0)
+    assert await store.source_position("nanao") == "3"
+    summary = await store.finish_run(run, now=3.0)
+    assert (summary.read, summary.mapped, summary.quarantined) == (3, 2, 1)
+    assert summary.read == summary.mapped + summary.quarantined
+    listed = await store.list_quarantine("nanao")
+    assert [(q.row, q.code, q.record) for q in listed] == [(5, "latitude_out_of_range",
+                                                            {"緯度": "999"})]
+    await store.resolve_quarantine([listed[0].id], now=4.0)
+    assert await store.list_quarantine("nanao") == []
+
+
+async def test_audit_appends_chain_on_the_previous_hash(store: Store) -> None:
+    def build(seq: int, prev: str) -> tuple[str, bytes]:
+        body = orjson.dumps({"seq": seq, "prev": prev})
+        return hashlib.sha256(body).hexdigest(), body
+
+    first = await store.append_audit(build)
+    second = await store.append_audit(build)
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.prev_hash == "0" * 64 and second.prev_hash == first.entry_hash
+    head = await store.audit_head()
+    assert head is not None and head.entry_hash == second.entry_hash
+    await store.add_checkpoint(2, "jws", now=1.0)
+    assert await store.checkpoints() == [(2, "jws")]
+
+
+async def test_replay_cache_binds_a_jti_to_its_first_channel(store: Store) -> None:
+    assert await store.remember_jti("j1", "jp-1", "peer-a", expires_at=100.0, now=1.0)
+    assert await store.remember_jti("j1", "jp-1", "peer-a", expires_at=100.0, now=2.0)
+    assert not await store.remember_jti("j1", "jp-1", "peer-b", expires_at=100.0, now=3.0)
+    assert await store.remember_jti("j2", "jp-1", None, expires_at=100.0, now=3.0)
+    assert not await store.remember_jti("j2", "jp-1", None, expires_at=100.0, now=4.0)
+
+
+async def test_counters_and_state_survive_reopening(tmp_path: Path) -> None:
+    s = SqliteStore(tmp_path / "n.db")
+    await s.open()
+    assert await s.increment_counter("rpm:a", 10, 1) == 1
+    assert await s.increment_counter("rpm:a", 10, 2) == 3
+    await s.put_state("cursor", "jp-2", {"cursor": 7})
+    await s.put_agreement(AgreementRow("agr-1", "jp-1", "jp-2", b"{}", {"jp-1": "s"}, None, 1.0))
+    await s.put_directory(3, "dir-jws", now=1.0)
+    await s.close()
+    s = SqliteStore(tmp_path / "n.db")
+    await s.open()
+    try:
+        assert await s.increment_counter("rpm:a", 10, 1) == 4
+        assert await s.increment_counter("rpm:a", 11, 1) == 1  # a new window starts at zero
+        assert await s.get_state("cursor", "jp-2") == {"cursor": 7}
+        row = await s.get_agreement("agr-1")
+        assert row is not None and row.signatures == {"jp-1": "s"}
+        assert await s.latest_directory() == (3, "dir-jws")
+    finally:
+        await s.close()
