@@ -91,6 +91,7 @@ class NodeConfig:
     data_dir: Path
     name_ja: str = ""
     name_en: str = ""
+    license: str = "CC-BY-4.0"
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     trust: TrustConfig | None = None
@@ -230,6 +231,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     data_dir = node.path("data_dir", str(file.parent))
     name_ja = node.text("name_ja", "")
     name_en = node.text("name_en", "")
+    license_name = node.text("license", "CC-BY-4.0")
     node.done()
 
     g = top.table("grpc")
@@ -308,6 +310,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     top.done()
     return NodeConfig(
         file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
+        license=license_name,
         grpc=grpc, http=http, trust=trust, store=store, federation=federation,
         sources=sources, contexts=contexts,
     )

@@ -2,6 +2,7 @@
 
     BrokerError                      code: broker_error
     ├── ConfigError                  bad_config         (names the file and the key)
+    ├── Unauthenticated              missing_token      (no credentials at all)
     ├── BadRequest                   bad_request        (a request the caller can fix)
     │   ├── LimitExceeded            limit_exceeded     (body, nesting, page size)
     │   └── LoopDetected             loop_detected      (a forwarding cycle)
@@ -42,6 +43,12 @@ class ConfigError(BrokerError):
         self.file = file
         self.key = key
         self.expected = expected
+
+
+class Unauthenticated(BrokerError):
+    """The request carries no credentials."""
+
+    code = "missing_token"
 
 
 class BadRequest(BrokerError):

@@ -132,7 +132,10 @@ class SqliteStore:
 
     async def changes_after(self, cursor: int, types: Sequence[str] = (),
                             limit: int = 500) -> list[Change]:
-        sql = ("SELECT c.cursor, c.kind, c.entity_id, c.entity_type, c.content_hash, e.doc "
+        # The doc is the entity's current state; its hash goes with it (at-least-once
+        # delivery of the latest state, idempotent by (id, hash)).
+        sql = ("SELECT c.cursor, c.kind, c.entity_id, c.entity_type,"
+               " coalesce(e.content_hash, c.content_hash), e.doc "
                "FROM changes c LEFT JOIN entities e ON e.id = c.entity_id WHERE c.cursor > ?")
         args: list[Any] = [cursor]
         if types:

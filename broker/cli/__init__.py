@@ -1,0 +1,1 @@
+"""The ``renkei`` command line: one module per command group."""

@@ -1,0 +1,227 @@
+"""Protobuf ↔ domain conversion: the only module (with the adapters) that sees ``_pb``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import BadRequest
+from ..service.filters import Comparison, Geo, Near, Within
+from ..service.model import (
+    AggregateGroup,
+    AggregateQuery,
+    AggregateResult,
+    AgreementMessage,
+    Catalog,
+    CatalogDataset,
+    ChangeEvent,
+    FederatedQuery,
+    GetRequest,
+    Routing,
+    SubscribeRequest,
+)
+from ._pb import federation_pb2 as pb
+
+_OPS = {pb.Condition.EQ: "==", pb.Condition.NE: "!=", pb.Condition.GT: ">",
+        pb.Condition.GE: ">=", pb.Condition.LT: "<", pb.Condition.LE: "<="}
+_OPS_BACK = {v: k for k, v in _OPS.items()}
+_FUNCS = {pb.AggregateRequest.COUNT: "count", pb.AggregateRequest.SUM: "sum",
+          pb.AggregateRequest.AVG: "avg", pb.AggregateRequest.MIN: "min",
+          pb.AggregateRequest.MAX: "max"}
+_FUNCS_BACK = {v: k for k, v in _FUNCS.items()}
+_KINDS = {pb.ChangeEvent.CREATED: "created", pb.ChangeEvent.UPDATED: "updated",
+          pb.ChangeEvent.DELETED: "deleted", pb.ChangeEvent.HEARTBEAT: "heartbeat"}
+_KINDS_BACK = {v: k for k, v in _KINDS.items()}
+MAX_GEOJSON_BYTES = 256 * 1024
+
+
+# -- conditions, geo, routing --------------------------------------------------------------------
+
+def conditions_from_pb(items: Any) -> tuple[Comparison, ...]:
+    out = []
+    for c in items:
+        if c.op not in _OPS:
+            raise BadRequest(f"condition on '{c.attribute}' has no operator")
+        try:
+            value = orjson.loads(c.value_json)
+        except orjson.JSONDecodeError:
+            raise BadRequest(f"condition on '{c.attribute}': value is not JSON") from None
+        if not isinstance(value, str | int | float | bool):
+            raise BadRequest(f"condition on '{c.attribute}': value must be a JSON scalar")
+        if not c.attribute:
+            raise BadRequest("condition without attribute")
+        out.append(Comparison(c.attribute, _OPS[c.op], value))
+    return tuple(out)
+
+
+def conditions_to_pb(items: tuple[Comparison, ...]) -> list[pb.Condition]:
+    return [pb.Condition(attribute=c.attribute, op=_OPS_BACK[c.op],
+                         value_json=orjson.dumps(c.value).decode()) for c in items]
+
+
+def geo_from_pb(msg: pb.GeoFilter, present: bool) -> Geo | None:
+    if not present:
+        return None
+    kind = msg.WhichOneof("shape")
+    if kind == "near":
+        n = msg.near
+        if not (-180 <= n.longitude <= 180 and -90 <= n.latitude <= 90) or n.max_distance_m < 0:
+            raise BadRequest("near: coordinates out of range or negative distance")
+        return Near(n.longitude, n.latitude, n.max_distance_m)
+    if kind == "within_geojson":
+        if len(msg.within_geojson) > MAX_GEOJSON_BYTES:
+            raise BadRequest("within: geometry larger than 256 KiB")
+        try:
+            geometry = orjson.loads(msg.within_geojson)
+        except orjson.JSONDecodeError:
+            raise BadRequest("within: geometry is not JSON") from None
+        if not isinstance(geometry, dict):
+            raise BadRequest("within: geometry must be a GeoJSON object")
+        return Within(geometry)
+    return None
+
+
+def geo_to_pb(geo: Geo | None) -> pb.GeoFilter | None:
+    if isinstance(geo, Near):
+        return pb.GeoFilter(near=pb.Near(longitude=geo.longitude, latitude=geo.latitude,
+                                         max_distance_m=geo.max_distance_m))
+    if isinstance(geo, Within):
+        return pb.GeoFilter(within_geojson=orjson.dumps(dict(geo.geometry)))
+    return None
+
+
+def routing_from_pb(msg: pb.Routing, present: bool, default_hops: int) -> Routing:
+    if not present:
+        return Routing((), default_hops)
+    return Routing(tuple(msg.via), msg.hops_left)
+
+
+def routing_to_pb(r: Routing) -> pb.Routing:
+    return pb.Routing(via=list(r.via), hops_left=r.hops_left)
+
+
+# -- requests ------------------------------------------------------------------------------------
+
+def query_from_pb(m: pb.QueryRequest, default_hops: int) -> FederatedQuery:
+    return FederatedQuery(
+        types=tuple(m.types), ids=tuple(m.ids), id_pattern=m.id_pattern, attrs=tuple(m.attrs),
+        q=conditions_from_pb(m.q), geo=geo_from_pb(m.geo, m.HasField("geo")), limit=m.limit,
+        page_token=m.page_token, purpose=m.purpose, agreement_id=m.agreement_id,
+        routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
+
+
+def query_to_pb(q: FederatedQuery) -> pb.QueryRequest:
+    return pb.QueryRequest(
+        types=list(q.types), ids=list(q.ids), id_pattern=q.id_pattern, attrs=list(q.attrs),
+        q=conditions_to_pb(q.q), geo=geo_to_pb(q.geo), limit=q.limit, page_token=q.page_token,
+        purpose=q.purpose, agreement_id=q.agreement_id, routing=routing_to_pb(q.routing))
+
+
+def get_from_pb(m: pb.GetEntityRequest, default_hops: int) -> GetRequest:
+    return GetRequest(id=m.id, attrs=tuple(m.attrs), purpose=m.purpose,
+                      agreement_id=m.agreement_id,
+                      routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
+
+
+def get_to_pb(r: GetRequest) -> pb.GetEntityRequest:
+    return pb.GetEntityRequest(id=r.id, attrs=list(r.attrs), purpose=r.purpose,
+                               agreement_id=r.agreement_id, routing=routing_to_pb(r.routing))
+
+
+def aggregate_from_pb(m: pb.AggregateRequest, default_hops: int) -> AggregateQuery:
+    functions = tuple(_FUNCS[f] for f in m.functions if f in _FUNCS) or ("count",)
+    return AggregateQuery(
+        types=tuple(m.types), attribute=m.attribute, functions=functions, group_by=m.group_by,
+        by_city=m.by_city, q=conditions_from_pb(m.q), geo=geo_from_pb(m.geo, m.HasField("geo")),
+        purpose=m.purpose, agreement_id=m.agreement_id,
+        routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
+
+
+def aggregate_to_pb(a: AggregateQuery) -> pb.AggregateRequest:
+    return pb.AggregateRequest(
+        types=list(a.types), attribute=a.attribute,
+        functions=[_FUNCS_BACK[f] for f in a.functions], group_by=a.group_by,
+        by_city=a.by_city, q=conditions_to_pb(a.q), geo=geo_to_pb(a.geo), purpose=a.purpose,
+        agreement_id=a.agreement_id, routing=routing_to_pb(a.routing))
+
+
+def subscribe_from_pb(m: pb.SubscribeRequest) -> SubscribeRequest:
+    return SubscribeRequest(
+        types=tuple(m.types), q=conditions_from_pb(m.q),
+        geo=geo_from_pb(m.geo, m.HasField("geo")), after_cursor=m.after_cursor,
+        purpose=m.purpose, agreement_id=m.agreement_id,
+        heartbeat_seconds=m.heartbeat_seconds or 15)
+
+
+def subscribe_to_pb(s: SubscribeRequest) -> pb.SubscribeRequest:
+    return pb.SubscribeRequest(
+        types=list(s.types), q=conditions_to_pb(s.q), geo=geo_to_pb(s.geo),
+        after_cursor=s.after_cursor, purpose=s.purpose, agreement_id=s.agreement_id,
+        heartbeat_seconds=s.heartbeat_seconds)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+def group_to_pb(g: AggregateGroup) -> pb.AggregateGroup:
+    return pb.AggregateGroup(key=g.key, count=g.count, sum=g.sum,
+                             min=g.min if g.min is not None else 0.0,
+                             max=g.max if g.max is not None else 0.0,
+                             suppressed=g.suppressed, value_count=g.value_count)
+
+
+def aggregate_result_to_pb(r: AggregateResult) -> pb.AggregateResponse:
+    return pb.AggregateResponse(groups=[group_to_pb(g) for g in r.groups], provider=r.provider,
+                                receipt=pb.Receipt(jws=r.receipt))
+
+
+def aggregate_result_from_pb(m: pb.AggregateResponse) -> AggregateResult:
+    groups = tuple(
+        AggregateGroup(key=g.key, count=g.count, sum=g.sum,
+                       min=g.min if g.value_count else None, max=g.max if g.value_count else None,
+                       value_count=g.value_count, suppressed=g.suppressed)
+        for g in m.groups)
+    return AggregateResult(provider=m.provider, groups=groups, receipt=m.receipt.jws)
+
+
+def change_to_pb(e: ChangeEvent) -> pb.ChangeEvent:
+    return pb.ChangeEvent(kind=_KINDS_BACK[e.kind], cursor=e.cursor, entity_id=e.entity_id,
+                          entity=e.entity, content_hash=e.content_hash)
+
+
+def change_from_pb(m: pb.ChangeEvent) -> ChangeEvent:
+    return ChangeEvent(kind=_KINDS.get(m.kind, "heartbeat"), cursor=m.cursor,
+                       entity_id=m.entity_id, entity=m.entity, content_hash=m.content_hash)
+
+
+def catalog_to_pb(c: Catalog) -> pb.CatalogResponse:
+    return pb.CatalogResponse(provider=c.provider, datasets=[
+        pb.CatalogDataset(
+            identifier=d.identifier, title=d.title, description=d.description,
+            publisher=d.publisher, license=d.license, entity_type=d.entity_type,
+            attributes=list(d.attributes),
+            spatial_geojson=orjson.dumps(d.spatial) if d.spatial else b"",
+            entity_count=d.entity_count, accrual_periodicity=d.accrual_periodicity,
+            modified=d.modified, agreement_id=d.agreement_id, aggregate_only=d.aggregate_only)
+        for d in c.datasets])
+
+
+def catalog_from_pb(m: pb.CatalogResponse) -> Catalog:
+    return Catalog(provider=m.provider, datasets=tuple(
+        CatalogDataset(
+            identifier=d.identifier, title=d.title, description=d.description,
+            publisher=d.publisher, license=d.license, entity_type=d.entity_type,
+            attributes=tuple(d.attributes),
+            spatial=orjson.loads(d.spatial_geojson) if d.spatial_geojson else None,
+            entity_count=d.entity_count, accrual_periodicity=d.accrual_periodicity,
+            modified=d.modified, agreement_id=d.agreement_id, aggregate_only=d.aggregate_only)
+        for d in m.datasets))
+
+
+def agreement_to_pb(a: AgreementMessage) -> pb.AgreementEnvelope:
+    return pb.AgreementEnvelope(document=a.document, signatures=dict(a.signatures),
+                                state=a.state)
+
+
+def agreement_from_pb(m: pb.AgreementEnvelope) -> AgreementMessage:
+    return AgreementMessage(document=m.document, signatures=dict(m.signatures), state=m.state)

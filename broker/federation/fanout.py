@@ -1,0 +1,218 @@
+"""Fan-out: ask many peers at once, answer by the deadline with a status per peer.
+
+Used by the agency's federated queries and by the NGSI-LD API's federation scope. Every peer
+gets the same deadline for the whole call; whatever a peer streamed before it failed or ran out
+of time is kept (partial result) and its status says what happened. Peers in backoff are not
+called. Results are merged with de-duplication by entity id; aggregates merge from sums and
+counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from ..errors import PeerDeadlineExceeded, PeerError, PeerRejected, PeerUnavailable
+from ..service.aggregate import merge_groups
+from ..service.model import (
+    AggregateGroup,
+    AggregateQuery,
+    AggregateResult,
+    EntityBatch,
+    FederatedQuery,
+    QuerySummary,
+)
+from .backoff import PeerBackoff
+from .grpc_client import PeerChannel
+
+log = logging.getLogger("renkei.federation.fanout")
+T = TypeVar("T")
+ReceiptSink = Callable[[str, str, list[bytes] | None, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PeerStatus:
+    """What happened with one peer: ok, denied, unavailable, deadline_exceeded or error."""
+
+    peer: str
+    status: str
+    count: int = 0
+    reason: str = ""
+    message: str = ""
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class QueryOutcome:
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[PeerStatus] = field(default_factory=list)
+    next_page_tokens: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AggregateOutcome:
+    groups: list[AggregateGroup] = field(default_factory=list)
+    per_peer: dict[str, AggregateResult] = field(default_factory=dict)
+    statuses: list[PeerStatus] = field(default_factory=list)
+
+
+class FanOut:
+    """Concurrent calls to a set of peers under one deadline."""
+
+    def __init__(self, peers: Callable[[], Mapping[str, PeerChannel]], backoff: PeerBackoff,
+                 per_peer_concurrency: int, on_receipt: ReceiptSink | None = None) -> None:
+        self._peers = peers
+        self._backoff = backoff
+        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._per_peer = per_peer_concurrency
+        self._on_receipt = on_receipt
+
+    def _limit(self, peer: str) -> asyncio.Semaphore:
+        if peer not in self._limits:
+            self._limits[peer] = asyncio.Semaphore(self._per_peer)
+        return self._limits[peer]
+
+    def _select(self, only: Sequence[str] | None) -> dict[str, PeerChannel]:
+        peers = self._peers()
+        return {p: c for p, c in peers.items() if only is None or p in only}
+
+    async def query(self, request: FederatedQuery, deadline: float,
+                    peers: Sequence[str] | None = None,
+                    agreements: Mapping[str, str] | None = None) -> QueryOutcome:
+        """Run ``request`` on every selected peer; ``agreements`` maps peer -> agreement id."""
+        outcome = QueryOutcome()
+        seen: set[str] = set()
+
+        async def one(peer: str, channel: PeerChannel, timeout: float) -> int:
+            req = _with_agreement(request, (agreements or {}).get(peer, request.agreement_id))
+            received: list[bytes] = []
+            count = 0
+            try:
+                async for item in channel.query(req, timeout):
+                    if isinstance(item, EntityBatch):
+                        for raw in item.entities:
+                            received.append(raw)
+                            count += 1
+                            entity = orjson.loads(raw)
+                            if entity.get("id") not in seen:
+                                seen.add(entity.get("id"))
+                                outcome.entities.append(entity)
+                    elif isinstance(item, QuerySummary):
+                        if item.next_page_token:
+                            outcome.next_page_tokens[peer] = item.next_page_token
+                        if self._on_receipt and item.receipt:
+                            await self._on_receipt(peer, item.receipt, received, count)
+            except PeerError as exc:
+                exc.partial_count = count  # type: ignore[attr-defined]
+                raise
+            return count
+
+        outcome.statuses = await self._run(self._select(peers), deadline, one)
+        return outcome
+
+    async def aggregate(self, request: AggregateQuery, deadline: float,
+                        peers: Sequence[str] | None = None,
+                        agreements: Mapping[str, str] | None = None) -> AggregateOutcome:
+        outcome = AggregateOutcome()
+
+        async def one(peer: str, channel: PeerChannel, timeout: float) -> int:
+            req = _with_agreement(request, (agreements or {}).get(peer, request.agreement_id))
+            result = await channel.aggregate(req, timeout)
+            outcome.per_peer[peer] = result
+            if self._on_receipt and result.receipt:
+                await self._on_receipt(peer, result.receipt, None, len(result.groups))
+            return sum(g.count for g in result.groups)
+
+        outcome.statuses = await self._run(self._select(peers), deadline, one)
+        outcome.groups = merge_groups(r.groups for r in outcome.per_peer.values())
+        return outcome
+
+    async def _run(self, peers: Mapping[str, PeerChannel], deadline: float,
+                   call: Callable[[str, PeerChannel, float], Awaitable[int]]) -> list[PeerStatus]:
+        started = time.monotonic()
+        statuses: dict[str, PeerStatus] = {}
+
+        async def guarded(peer: str, channel: PeerChannel) -> None:
+            t0 = time.monotonic()
+            wait = await self._backoff.retry_in(peer)
+            if wait > 0:
+                state = await self._backoff.state(peer)
+                statuses[peer] = PeerStatus(peer, "unavailable", reason="backing_off",
+                                            message=f"retrying in {wait:.0f}s after: "
+                                                    f"{state.last_error}")
+                return
+            async with self._limit(peer):
+                remaining = max(0.01, deadline - (time.monotonic() - started))
+                try:
+                    count = await call(peer, channel, remaining)
+                except PeerRejected as exc:
+                    status = "denied" if exc.status in ("PERMISSION_DENIED", "UNAUTHENTICATED",
+                                                        "RESOURCE_EXHAUSTED") else "error"
+                    statuses[peer] = PeerStatus(peer, status, getattr(exc, "partial_count", 0),
+                                                exc.reason, _message(exc), _ms(t0))
+                    return
+                except PeerDeadlineExceeded as exc:
+                    statuses[peer] = PeerStatus(peer, "deadline_exceeded",
+                                                getattr(exc, "partial_count", 0),
+                                                exc.code, _message(exc), _ms(t0))
+                    await self._backoff.failed(peer, "deadline exceeded")
+                    return
+                except PeerUnavailable as exc:
+                    statuses[peer] = PeerStatus(peer, "unavailable",
+                                                getattr(exc, "partial_count", 0),
+                                                exc.code, _message(exc), _ms(t0))
+                    await self._backoff.failed(peer, _message(exc))
+                    return
+                except PeerError as exc:
+                    statuses[peer] = PeerStatus(peer, "error", 0, exc.code, _message(exc),
+                                                _ms(t0))
+                    return
+                statuses[peer] = PeerStatus(peer, "ok", count, elapsed_ms=_ms(t0))
+                await self._backoff.succeeded(peer)
+
+        tasks = {asyncio.create_task(guarded(p, c), name=f"peer[{p}]"): p
+                 for p, c in peers.items()}
+        if tasks:
+            # A small margin past the deadline lets the gRPC deadline fire first and report
+            # partial results; anything still running after it is cancelled.
+            done, pending = await asyncio.wait(tasks, timeout=deadline * 1.05 + 0.05)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                peer = tasks[task]
+                statuses.setdefault(peer, PeerStatus(peer, "deadline_exceeded",
+                                                     reason="deadline_exceeded",
+                                                     message="no answer before the deadline",
+                                                     elapsed_ms=_ms(started)))
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+            for task in done:
+                if task.exception() is not None:
+                    peer = tasks[task]
+                    log.exception("peer[%s] fan-out task failed", peer,
+                                  exc_info=task.exception())
+                    statuses.setdefault(peer, PeerStatus(peer, "error", reason="internal",
+                                                         message="internal error"))
+        return [statuses[p] for p in sorted(statuses)]
+
+
+def _with_agreement(request: T, agreement_id: str) -> T:
+    from dataclasses import replace
+
+    return replace(request, agreement_id=agreement_id)  # type: ignore[type-var]
+
+
+def _message(exc: PeerError) -> str:
+    text = str(exc)
+    prefix = f"{exc.peer}: "
+    return text[len(prefix):] if text.startswith(prefix) else text
+
+
+def _ms(t0: float) -> float:
+    return round((time.monotonic() - t0) * 1000, 1)

@@ -1,0 +1,216 @@
+"""The gRPC server of a node: thin servicers, health, reflection and graceful shutdown.
+
+Each servicer method decodes, takes the caller from the auth interceptor's context variable,
+calls one service method and encodes; errors are mapped in ``status.py``. Shutdown sets the
+health service to NOT_SERVING first, so that load balancers stop sending new calls, then gives
+in-flight calls a grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ..errors import BadRequest
+from ..service.model import (
+    AggregateQuery,
+    AggregateResult,
+    AgreementMessage,
+    Catalog,
+    ChangeEvent,
+    EntityBatch,
+    EntityResult,
+    FederatedQuery,
+    GetRequest,
+    QuerySummary,
+    SubscribeRequest,
+)
+from . import codec
+from ._pb import federation_pb2 as pb
+from ._pb import federation_pb2_grpc as pb_grpc
+from .grpc_client import channel_options
+from .interceptors import TokenAuthInterceptor, current_caller
+from .status import abort
+
+log = logging.getLogger("renkei.federation.server")
+
+
+class ProviderApi(Protocol):
+    """What the federation servicer needs from the service layer."""
+
+    def query(self, caller: Any, request: FederatedQuery
+              ) -> AsyncIterator[EntityBatch | QuerySummary]: ...
+
+    async def get_entity(self, caller: Any, request: GetRequest) -> EntityResult: ...
+
+    async def aggregate(self, caller: Any, request: AggregateQuery) -> AggregateResult: ...
+
+    def subscribe(self, caller: Any, request: SubscribeRequest) -> AsyncIterator[ChangeEvent]: ...
+
+    async def catalog(self, caller: Any, purpose: str) -> Catalog: ...
+
+
+class AgreementApi(Protocol):
+    async def receive_proposal(self, caller: Any, message: AgreementMessage
+                               ) -> AgreementMessage: ...
+
+    async def receive_countersignature(self, caller: Any, message: AgreementMessage
+                                       ) -> AgreementMessage: ...
+
+    async def receive_revocation(self, caller: Any, agreement_id: str, reason: str,
+                                 revocation_jws: str) -> AgreementMessage: ...
+
+
+DirectorySource = Callable[[int], Awaitable[tuple[int, str]]]
+
+
+class FederationServicer(pb_grpc.FederationServicer):
+    def __init__(self, provider: ProviderApi, agreements: AgreementApi, hop_limit: int) -> None:
+        self._provider = provider
+        self._agreements = agreements
+        self._hops = hop_limit
+
+    async def Query(self, request: pb.QueryRequest, context: Any) -> AsyncIterator[Any]:
+        try:
+            query = codec.query_from_pb(request, self._hops)
+            async for item in self._provider.query(current_caller(), query):
+                if isinstance(item, EntityBatch):
+                    yield pb.QueryResponse(batch=pb.EntityBatch(entities=list(item.entities)))
+                else:
+                    yield pb.QueryResponse(summary=pb.QuerySummary(
+                        count=item.count, next_page_token=item.next_page_token,
+                        receipt=pb.Receipt(jws=item.receipt)))
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def GetEntity(self, request: pb.GetEntityRequest, context: Any) -> Any:
+        try:
+            result = await self._provider.get_entity(current_caller(),
+                                                     codec.get_from_pb(request, self._hops))
+            return pb.GetEntityResponse(entity=result.entity,
+                                        receipt=pb.Receipt(jws=result.receipt))
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def Aggregate(self, request: pb.AggregateRequest, context: Any) -> Any:
+        try:
+            result = await self._provider.aggregate(current_caller(),
+                                                    codec.aggregate_from_pb(request, self._hops))
+            return codec.aggregate_result_to_pb(result)
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> AsyncIterator[Any]:
+        try:
+            async for event in self._provider.subscribe(current_caller(),
+                                                        codec.subscribe_from_pb(request)):
+                yield codec.change_to_pb(event)
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def Catalog(self, request: pb.CatalogRequest, context: Any) -> Any:
+        try:
+            return codec.catalog_to_pb(await self._provider.catalog(current_caller(),
+                                                                    request.purpose))
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def ProposeAgreement(self, request: pb.AgreementEnvelope, context: Any) -> Any:
+        try:
+            reply = await self._agreements.receive_proposal(current_caller(),
+                                                            codec.agreement_from_pb(request))
+            return codec.agreement_to_pb(reply)
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def CountersignAgreement(self, request: pb.AgreementEnvelope, context: Any) -> Any:
+        try:
+            reply = await self._agreements.receive_countersignature(
+                current_caller(), codec.agreement_from_pb(request))
+            return codec.agreement_to_pb(reply)
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def RevokeAgreement(self, request: pb.RevokeAgreementRequest, context: Any) -> Any:
+        try:
+            reply = await self._agreements.receive_revocation(
+                current_caller(), request.agreement_id, request.reason, request.revocation_jws)
+            return codec.agreement_to_pb(reply)
+        except Exception as exc:
+            await abort(context, exc)
+
+
+class AuthorityServicer(pb_grpc.AuthorityServicer):
+    """Serves the newest signed directory; public, since the JWS is its own proof."""
+
+    def __init__(self, source: DirectorySource) -> None:
+        self._source = source
+
+    async def GetDirectory(self, request: pb.GetDirectoryRequest, context: Any) -> Any:
+        try:
+            version, jws = await self._source(request.known_version)
+            if not jws:
+                raise BadRequest("the authority has not published a directory yet")
+            return pb.SignedDirectory(jws=jws, version=version)
+        except Exception as exc:
+            await abort(context, exc)
+
+
+@dataclass(frozen=True)
+class TlsIdentity:
+    key_pem: bytes
+    cert_pem: bytes
+
+
+class GrpcServer:
+    """One grpc.aio server with the federation (or authority) services, health and reflection."""
+
+    def __init__(self, listen: str, max_message_bytes: int, tls: TlsIdentity | None,
+                 interceptor: TokenAuthInterceptor | None = None) -> None:
+        self._listen = listen
+        self._tls = tls
+        self._server = grpc.aio.server(
+            interceptors=[interceptor] if interceptor else [],
+            options=channel_options(max_message_bytes) + [
+                ("grpc.keepalive_permit_without_calls", 1),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+            ],
+            maximum_concurrent_rpcs=1000)
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        self._services = [health.SERVICE_NAME, reflection.SERVICE_NAME]
+        self.port = 0
+
+    def add_federation(self, servicer: FederationServicer) -> None:
+        pb_grpc.add_FederationServicer_to_server(servicer, self._server)
+        self._services.append(pb.DESCRIPTOR.services_by_name["Federation"].full_name)
+
+    def add_authority(self, servicer: AuthorityServicer) -> None:
+        pb_grpc.add_AuthorityServicer_to_server(servicer, self._server)
+        self._services.append(pb.DESCRIPTOR.services_by_name["Authority"].full_name)
+
+    async def start(self) -> int:
+        reflection.enable_server_reflection(self._services, self._server)
+        if self._tls is None:
+            log.warning("gRPC listening WITHOUT TLS on %s (--insecure-dev): development only",
+                        self._listen)
+            self.port = self._server.add_insecure_port(self._listen)
+        else:
+            credentials = grpc.ssl_server_credentials([(self._tls.key_pem, self._tls.cert_pem)])
+            self.port = self._server.add_secure_port(self._listen, credentials)
+        if not self.port:
+            raise OSError(f"cannot listen on {self._listen}")
+        await self._server.start()
+        for name in self._services + [""]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def stop(self, grace: float) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)

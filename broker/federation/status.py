@@ -1,0 +1,108 @@
+"""The one mapping between domain errors and gRPC status, in both directions.
+
+Server side: an exception is mapped by walking its MRO to the first class listed here; the
+stable reason code travels in the trailing metadata entry ``renkei-reason`` and the safe
+message as the status details. Anything unmapped becomes INTERNAL, logged in full, shown as a
+code only. Client side: ``peer_error`` turns a ``grpc.RpcError`` back into a ``PeerError``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import NoReturn
+
+import grpc
+
+from mappings.errors import ContextNotAvailable, MappingError
+from trust.errors import (
+    AgreementError,
+    AuthenticationError,
+    DirectoryError,
+    PolicyDenied,
+    RateLimited,
+    TrustError,
+)
+
+from ..errors import (
+    AlreadyExists,
+    BadRequest,
+    BrokerError,
+    LimitExceeded,
+    NotFound,
+    NotSupported,
+    PeerDeadlineExceeded,
+    PeerError,
+    PeerRejected,
+    PeerUnavailable,
+    Unauthenticated,
+)
+
+log = logging.getLogger("renkei.federation")
+REASON_KEY = "renkei-reason"
+SC = grpc.StatusCode
+
+_STATUS: dict[type[BaseException], grpc.StatusCode] = {
+    RateLimited: SC.RESOURCE_EXHAUSTED,
+    AuthenticationError: SC.UNAUTHENTICATED,
+    PolicyDenied: SC.PERMISSION_DENIED,
+    DirectoryError: SC.UNAVAILABLE,
+    AgreementError: SC.INVALID_ARGUMENT,
+    TrustError: SC.PERMISSION_DENIED,
+    Unauthenticated: SC.UNAUTHENTICATED,
+    LimitExceeded: SC.RESOURCE_EXHAUSTED,
+    BadRequest: SC.INVALID_ARGUMENT,
+    NotFound: SC.NOT_FOUND,
+    AlreadyExists: SC.ALREADY_EXISTS,
+    NotSupported: SC.UNIMPLEMENTED,
+    PeerUnavailable: SC.UNAVAILABLE,
+    PeerDeadlineExceeded: SC.DEADLINE_EXCEEDED,
+    ContextNotAvailable: SC.FAILED_PRECONDITION,
+    MappingError: SC.INVALID_ARGUMENT,
+    BrokerError: SC.INTERNAL,
+}
+
+
+def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str, str]:
+    """(status, reason code, safe message) for an exception."""
+    for cls in type(exc).__mro__:
+        status = _STATUS.get(cls)
+        if status is not None:
+            code = getattr(exc, "code", "error")
+            if status is SC.INTERNAL:
+                log.error("internal error answered as INTERNAL: %r", exc, exc_info=exc)
+                return status, code, f"internal error ({code})"
+            return status, code, str(exc)
+    log.error("unmapped error answered as INTERNAL: %r", exc, exc_info=exc)
+    return SC.INTERNAL, "internal", "internal error"
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> NoReturn:
+    """End the call with the mapped status and the reason code in trailing metadata."""
+    status, code, message = status_for(exc)
+    context.set_trailing_metadata(((REASON_KEY, code),))
+    await context.abort(status, message)
+    raise AssertionError("unreachable")  # context.abort always raises
+
+
+def reason_of(error: grpc.RpcError) -> str:
+    """The peer's stable reason code from trailing metadata, if it sent one."""
+    trailing = getattr(error, "trailing_metadata", None)
+    metadata = trailing() if callable(trailing) else None
+    for key, value in metadata or ():
+        if key == REASON_KEY:
+            return str(value)
+    return ""
+
+
+def peer_error(peer: str, error: grpc.RpcError) -> PeerError:
+    """Translate a failed call into the broker's peer errors (chain with ``from``)."""
+    code = error.code() if hasattr(error, "code") else SC.UNKNOWN
+    details = (error.details() if hasattr(error, "details") else "") or str(code)
+    if code is SC.UNAVAILABLE:
+        return PeerUnavailable(peer, details)
+    if code is SC.DEADLINE_EXCEEDED:
+        return PeerDeadlineExceeded(peer, "no answer before the deadline")
+    if code is SC.CANCELLED:
+        return PeerUnavailable(peer, "call cancelled", code="cancelled")
+    reason = reason_of(error)
+    return PeerRejected(peer, details, reason=reason or code.name.lower(), status=code.name)

@@ -1,0 +1,231 @@
+"""The composition root: one validated ``NodeConfig`` in, one running node out.
+
+Everything a node is made of is built here and handed only what it uses (store, clock, key,
+directory, peers); there are no globals. Tests build nodes exactly the same way, with a
+temporary data directory and ports chosen by the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from trust.clock import Clock, SystemClock
+from trust.directory import Directory, DirectoryHolder
+from trust.errors import DirectoryError, TrustError
+from trust.tokens import TokenIssuer, TokenPolicy, TokenVerifier
+
+from .config import NodeConfig
+from .errors import ConfigError, PeerError
+from .federation.backoff import PeerBackoff
+from .federation.fanout import FanOut
+from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
+from .federation.grpc_server import FederationServicer, GrpcServer, TlsIdentity
+from .federation.interceptors import TokenAuthInterceptor
+from .identity import NodeIdentity, load_identity
+from .service.agreement_book import AgreementBook
+from .service.agreement_exchange import AgreementExchange
+from .service.audit_log import AuditLog
+from .service.catalog import CatalogService
+from .service.facade import ProviderFacade
+from .service.limits import CallLimits, StoreReplayCache
+from .service.provider import ProviderService
+from .service.subscribe import ChangeSignal
+from .store import open_store
+from .store.base import Store
+
+log = logging.getLogger("renkei.node")
+
+
+class PeerTokens:
+    """Outgoing tokens, one per (peer, agreement), reused for half their lifetime."""
+
+    def __init__(self, issuer: TokenIssuer, clock: Clock, lifetime: int) -> None:
+        self._issuer = issuer
+        self._clock = clock
+        self._reuse = lifetime / 2
+        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
+
+    def __call__(self, audience: str, agreement_id: str) -> str:
+        now = self._clock.now()
+        hit = self._cache.get((audience, agreement_id))
+        if hit is not None and now - hit[0] < self._reuse:
+            return hit[1]
+        token = self._issuer.issue(audience, agreement_id or None)
+        self._cache[(audience, agreement_id)] = (now, token)
+        return token
+
+
+class Node:
+    """A running Renkei node."""
+
+    def __init__(self, config: NodeConfig, clock: Clock, store: Store, identity: NodeIdentity,
+                 directory: DirectoryHolder) -> None:
+        assert config.trust is not None
+        self.config = config
+        self.id = config.id
+        self.clock = clock
+        self.store = store
+        self.identity = identity
+        self.directory = directory
+        self.changes = ChangeSignal()
+        trust = config.trust
+        self.audit = AuditLog(config.id, identity.key, store, clock, directory)
+        self.agreements = AgreementBook(config.id, identity.key, store, self._directory, clock)
+        self.tokens = PeerTokens(
+            TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds), clock,
+            trust.token_lifetime_seconds)
+        self.verifier = TokenVerifier(
+            config.id, self._directory,
+            TokenPolicy(algorithms=trust.algorithms, leeway_seconds=trust.leeway_seconds,
+                        max_token_bytes=trust.max_token_bytes),
+            clock, StoreReplayCache(store, clock))
+        self.provider = ProviderService(config.id, store, self.agreements, self.audit,
+                                        CallLimits(store, clock), clock,
+                                        config.federation.batch_size)
+        self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
+                                      store, self.agreements, clock)
+        self.backoff = PeerBackoff(store, clock, config.federation)
+        self.fanout = FanOut(self.peers, self.backoff, config.federation.per_peer_concurrency,
+                             on_receipt=self.audit.record_receipt)
+        self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
+                                          config.federation.deadline_seconds)
+        self._peers: dict[str, PeerChannel] = {}
+        self._peers_version = -1
+        self._grpc: GrpcServer | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.http: Any = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    async def start(cls, config: NodeConfig, *, clock: Clock | None = None) -> Node:
+        """Build and start a node from its config; the caller must ``await node.stop()``."""
+        if config.trust is None:
+            raise ConfigError(str(config.file), "trust", "is required for a node")
+        clock = clock or SystemClock()
+        identity = load_identity(config)
+        try:
+            authority_jwk = json.loads(config.trust.authority_jwk.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(str(config.file), "trust.authority_jwk",
+                              f"a readable JSON Web Key file ({exc})") from None
+        store = await open_store(config)
+        try:
+            held = await store.latest_directory()
+            holder = DirectoryHolder(authority_jwk, min_version=held[0] if held else 0)
+            if held is not None:
+                holder.update(held[1], clock.now(), allow_expired=True)
+            node = cls(config, clock, store, identity, holder)
+            await node._start()
+        except BaseException:
+            await store.close()
+            raise
+        return node
+
+    async def _start(self) -> None:
+        await self.agreements.load()
+        servicer = FederationServicer(
+            ProviderFacade(self.provider, self.catalog, self.store, self.changes,
+                           self.agreements, self.clock),
+            self.exchange, self.config.federation.hop_limit)
+        tls = None if self.config.grpc.insecure_dev else TlsIdentity(
+            self.identity.tls_key_pem, self.identity.cert_pem)
+        self._grpc = GrpcServer(self.config.grpc.listen, self.config.grpc.max_message_bytes,
+                                tls, TokenAuthInterceptor(self.verifier))
+        self._grpc.add_federation(servicer)
+        await self._grpc.start()
+        if self.config.http.enabled:
+            from .api.server import HttpServer  # imported lazily: optional at this layer
+
+            self.http = HttpServer(self)
+            await self.http.start()
+        self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self.http is not None:
+            await self.http.stop()
+        if self._grpc is not None:
+            await self._grpc.stop(self.config.grpc.shutdown_grace_seconds)
+        for channel in self._peers.values():
+            await channel.close()
+        with contextlib.suppress(Exception):
+            await self.audit.checkpoint()
+        await self.store.close()
+
+    @property
+    def grpc_port(self) -> int:
+        return self._grpc.port if self._grpc else 0
+
+    @property
+    def grpc_endpoint(self) -> str:
+        host = self.config.grpc.listen.rpartition(":")[0]
+        return f"{'127.0.0.1' if host in ('0.0.0.0', '[::]', '::') else host}:{self.grpc_port}"
+
+    # -- directory and peers ----------------------------------------------------------------
+    def _directory(self) -> Directory:
+        return self.directory.current
+
+    async def refresh_directory(self) -> int:
+        """Fetch the newest directory from the authority; returns the version held."""
+        trust = self.config.trust
+        assert trust is not None
+        if not trust.authority_endpoint:
+            return self.directory.version
+        address = PeerAddress("authority", trust.authority_endpoint,
+                              (trust.authority_tls_fingerprint,),
+                              insecure=self.config.grpc.insecure_dev)
+        version, jws = await AuthorityClient(address).get_directory(self.directory.version)
+        if version and version >= self.directory.version:
+            await self.install_directory(jws)
+        return self.directory.version
+
+    async def install_directory(self, jws: str) -> Directory:
+        """Verify and adopt a signed directory (refusing rollback), then re-check agreements."""
+        directory = self.directory.update(jws, self.clock.now())
+        await self.store.put_directory(directory.version, jws, self.clock.now())
+        self.agreements.refresh()
+        return directory
+
+    def peers(self) -> Mapping[str, PeerChannel]:
+        """A channel per other member with an endpoint, rebuilt when the directory changes."""
+        try:
+            directory = self.directory.current
+        except DirectoryError:
+            return {}
+        if directory.version != self._peers_version:
+            old = self._peers
+            self._peers = {
+                m.id: PeerChannel(
+                    PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
+                                insecure=self.config.grpc.insecure_dev),
+                    self.tokens, self.config.grpc.max_message_bytes)
+                for m in directory.members if m.id != self.id and m.endpoints and not m.revoked}
+            self._peers_version = directory.version
+            for channel in old.values():
+                self._tasks.append(asyncio.create_task(channel.close()))
+        return self._peers
+
+    async def _housekeeping(self) -> None:
+        trust = self.config.trust
+        assert trust is not None
+        tick = min(60, trust.directory_poll_seconds)
+        since_refresh = 0
+        while True:
+            await asyncio.sleep(tick)
+            since_refresh += tick
+            if since_refresh >= trust.directory_poll_seconds:
+                since_refresh = 0
+                try:
+                    await self.refresh_directory()
+                except (PeerError, TrustError) as exc:
+                    log.warning("directory refresh failed: %s", exc)
+            self.agreements.refresh()  # agreements expire as time passes

@@ -1,0 +1,167 @@
+"""This node's agreements: storage, lifecycle, and the verified index the policy engine sees.
+
+Only agreements whose two signatures verify against the current directory are *active*; the
+policy engine (``trust.policy``) sees nothing else. The index is rebuilt when an agreement
+changes, when a new directory version arrives (a revoked key may deactivate an agreement) and
+when one expires (``refresh`` is cheap and called on a timer).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from trust.agreements import (
+    SignedAgreement,
+    agreement_state,
+    attach_revocation,
+    revoke_agreement,
+    sign_agreement,
+    verify_signature,
+)
+from trust.clock import Clock
+from trust.directory import Directory
+from trust.errors import AgreementError, PolicyDenied
+from trust.keys import NodeKey
+from trust.policy import AgreementSet
+
+from ..errors import NotFound
+from ..store.base import AgreementRow, Store
+
+log = logging.getLogger("renkei.agreements")
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    signed: SignedAgreement
+    state: str
+
+    @property
+    def id(self) -> str:
+        return self.signed.agreement.id
+
+
+class AgreementBook:
+    """Agreements of one node, as provider or consumer."""
+
+    def __init__(self, node_id: str, key: NodeKey, store: Store,
+                 directory: Callable[[], Directory], clock: Clock) -> None:
+        self.node_id = node_id
+        self._key = key
+        self._store = store
+        self._directory = directory
+        self._clock = clock
+        self._views: dict[str, AgreementView] = {}
+        self._as_provider = AgreementSet(())
+
+    @property
+    def as_provider(self) -> AgreementSet:
+        """Active agreements where this node provides: what ``decide`` runs against."""
+        return self._as_provider
+
+    def views(self) -> list[AgreementView]:
+        return sorted(self._views.values(), key=lambda v: v.id)
+
+    def get(self, agreement_id: str) -> AgreementView:
+        view = self._views.get(agreement_id)
+        if view is None:
+            raise NotFound(f"no agreement {agreement_id!r}")
+        return view
+
+    def active_with(self, provider: str, purpose: str | None = None,
+                    types: frozenset[str] = frozenset()) -> list[AgreementView]:
+        """Active agreements where ``provider`` serves this node (consumer side)."""
+        return [v for v in self.views()
+                if v.state == "active" and v.signed.agreement.consumer == self.node_id
+                and v.signed.agreement.provider == provider
+                and (purpose is None or v.signed.agreement.purpose == purpose)
+                and types <= v.signed.agreement.entity_types]
+
+    async def load(self) -> None:
+        rows = await self._store.list_agreements()
+        signed = []
+        for row in rows:
+            try:
+                signed.append(SignedAgreement.from_document({
+                    "agreement": orjson.loads(row.document), "signatures": row.signatures,
+                    "revocation": row.revocation}))
+            except AgreementError as exc:
+                log.error("agreement %s in the store is unreadable: %s", row.id, exc)
+        self._rebuild(signed)
+
+    def refresh(self) -> None:
+        """Recompute states (after a directory update, or as time passes)."""
+        self._rebuild([v.signed for v in self._views.values()])
+
+    def _rebuild(self, signed: list[SignedAgreement]) -> None:
+        directory = self._directory()
+        now = self._clock.now()
+        self._views = {s.agreement.id: AgreementView(s, agreement_state(s, directory, now))
+                       for s in signed}
+        self._as_provider = AgreementSet(
+            v.signed.agreement for v in self._views.values()
+            if v.state == "active" and v.signed.agreement.provider == self.node_id)
+
+    async def _save(self, signed: SignedAgreement) -> AgreementView:
+        a = signed.agreement
+        await self._store.put_agreement(AgreementRow(
+            a.id, a.provider, a.consumer, a.canonical_bytes(), dict(signed.signatures),
+            signed.revocation, self._clock.now()))
+        others = [v.signed for v in self._views.values() if v.id != a.id]
+        self._rebuild(others + [signed])
+        return self._views[a.id]
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def sign(self, signed: SignedAgreement) -> AgreementView:
+        """Sign as this node (proposing, or countersigning a proposal held here)."""
+        existing = self._views.get(signed.agreement.id)
+        if existing and existing.signed.agreement.digest() != signed.agreement.digest():
+            raise AgreementError("invalid_agreement",
+                                 f"{signed.agreement.id} exists with different terms")
+        if existing:
+            signed = SignedAgreement(signed.agreement,
+                                     {**existing.signed.signatures, **signed.signatures},
+                                     existing.signed.revocation)
+        return await self._save(sign_agreement(signed, self.node_id, self._key,
+                                               now=self._clock.now()))
+
+    async def receive(self, caller: str, signed: SignedAgreement) -> AgreementView:
+        """Take an agreement a peer sent (a proposal or a countersignature).
+
+        The caller must be the other party and its signature must verify; signatures by this
+        node are only ever trusted from our own store, never from the wire.
+        """
+        a = signed.agreement
+        if self.node_id not in (a.provider, a.consumer):
+            raise AgreementError("not_a_party", f"{self.node_id} is not a party to {a.id}")
+        other = a.consumer if a.provider == self.node_id else a.provider
+        if caller != other:
+            raise PolicyDenied("operation_not_allowed",
+                               "only the other party may send this agreement")
+        verify_signature(signed, other, self._directory())
+        existing = self._views.get(a.id)
+        ours = {}
+        if existing is not None:
+            if existing.signed.agreement.digest() != a.digest():
+                raise AgreementError("invalid_agreement", f"{a.id} exists with different terms")
+            if existing.signed.revocation:
+                raise AgreementError("invalid_agreement", f"{a.id} was revoked")
+            ours = {k: v for k, v in existing.signed.signatures.items() if k == self.node_id}
+        return await self._save(SignedAgreement(a, {other: signed.signatures[other], **ours}))
+
+    async def revoke(self, agreement_id: str, reason: str) -> tuple[AgreementView, str]:
+        view = self.get(agreement_id)
+        jws = revoke_agreement(view.signed, self.node_id, self._key, now=self._clock.now(),
+                               reason=reason)
+        saved = await self._save(attach_revocation(view.signed, jws, self._directory()))
+        return saved, jws
+
+    async def receive_revocation(self, caller: str, agreement_id: str,
+                                 jws: str) -> AgreementView:
+        view = self.get(agreement_id)
+        if caller not in (view.signed.agreement.provider, view.signed.agreement.consumer):
+            raise PolicyDenied("operation_not_allowed", "only a party may revoke")
+        return await self._save(attach_revocation(view.signed, jws, self._directory()))

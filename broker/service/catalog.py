@@ -1,0 +1,63 @@
+"""What this node offers a caller: one DCAT-style dataset per agreement and entity type."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from trust.clock import Clock
+
+from ..store.base import Store
+from .agreement_book import AgreementBook
+from .model import Catalog, CatalogDataset
+
+
+class CatalogService:
+    def __init__(self, node_id: str, publisher: str, license_name: str, store: Store,
+                 agreements: AgreementBook, clock: Clock) -> None:
+        self._node_id = node_id
+        self._publisher = publisher
+        self._license = license_name
+        self._store = store
+        self._agreements = agreements
+        self._clock = clock
+
+    async def catalog(self, caller: str, purpose: str = "") -> Catalog:
+        counts = await self._store.entity_types()
+        runs = await self._store.list_runs(limit=20)
+        modified = max((r.finished_at or r.started_at for r in runs), default=None)
+        datasets = []
+        for view in self._agreements.views():
+            a = view.signed.agreement
+            if (view.state != "active" or a.provider != self._node_id or a.consumer != caller
+                    or (purpose and a.purpose != purpose)):
+                continue
+            for entity_type in sorted(a.entity_types):
+                datasets.append(CatalogDataset(
+                    identifier=f"{self._node_id}/{a.id}/{entity_type}",
+                    title=f"{entity_type} — {self._publisher}",
+                    description=(f"{entity_type} entities shared by {self._publisher} for "
+                                 f"{a.purpose} under agreement {a.id}"
+                                 + (" (aggregates only)" if a.aggregate_only else "")),
+                    publisher=self._publisher, license=self._license, entity_type=entity_type,
+                    attributes=tuple(sorted(a.allowed_attributes(entity_type))),
+                    spatial=a.area.to_document() if a.area is not None else None,
+                    entity_count=counts.get(entity_type, 0),
+                    accrual_periodicity=_periodicity(a.freshness_seconds),
+                    modified=_iso(modified) if modified else "",
+                    agreement_id=a.id, aggregate_only=a.aggregate_only))
+        return Catalog(self._node_id, tuple(datasets))
+
+
+def _periodicity(seconds: int) -> str:
+    """ISO 8601 duration of the agreed freshness window (how often data is refreshed)."""
+    if seconds <= 0:
+        return "PT0S"
+    if seconds % 86400 == 0:
+        return f"P{seconds // 86400}D"
+    if seconds % 3600 == 0:
+        return f"PT{seconds // 3600}H"
+    return f"PT{seconds}S"
+
+
+def _iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,73 @@
+"""The provider API the federation servicer calls: query/get/aggregate, subscribe, catalog."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from trust.clock import Clock
+from trust.errors import PolicyDenied
+from trust.policy import Operation
+from trust.tokens import VerifiedCaller
+
+from ..store.base import Store
+from .agreement_book import AgreementBook
+from .catalog import CatalogService
+from .model import (
+    AggregateQuery,
+    AggregateResult,
+    Catalog,
+    ChangeEvent,
+    EntityBatch,
+    EntityResult,
+    FederatedQuery,
+    GetRequest,
+    QuerySummary,
+    SubscribeRequest,
+)
+from .provider import ProviderService
+from .subscribe import ChangeSignal, change_stream
+
+
+class ProviderFacade:
+    """Everything a peer may call on this node, each call under the caller's agreement."""
+
+    def __init__(self, provider: ProviderService, catalog: CatalogService, store: Store,
+                 changes: ChangeSignal, agreements: AgreementBook, clock: Clock) -> None:
+        self._provider = provider
+        self._catalog = catalog
+        self._store = store
+        self._changes = changes
+        self._agreements = agreements
+        self._clock = clock
+
+    def query(self, caller: VerifiedCaller, request: FederatedQuery
+              ) -> AsyncIterator[EntityBatch | QuerySummary]:
+        return self._provider.query(caller, request)
+
+    async def get_entity(self, caller: VerifiedCaller, request: GetRequest) -> EntityResult:
+        return await self._provider.get_entity(caller, request)
+
+    async def aggregate(self, caller: VerifiedCaller, request: AggregateQuery) -> AggregateResult:
+        return await self._provider.aggregate(caller, request)
+
+    async def subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
+                        ) -> AsyncIterator[ChangeEvent]:
+        digest = self._provider.audit.digest_request("subscribe", request)
+        decision = await self._provider.decide_for(
+            caller, Operation.SUBSCRIBE, types=request.types, attrs=(), geo=request.geo,
+            purpose=request.purpose, agreement_id=request.agreement_id, digest=digest)
+        mask = decision.field_mask
+        if mask is None:
+            raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
+        mask = mask.restrict(request.types or None, None)
+        await self._provider.audit.record(caller.member_id, decision.agreement_id or "",
+                                          "subscribe", digest, True, "allowed", 0)
+        async for event in change_stream(self._store, self._changes, self._clock, request,
+                                         mask, decision.area, caller.expires_at):
+            yield event
+
+    async def catalog(self, caller: VerifiedCaller, purpose: str) -> Catalog:
+        return await self._catalog.catalog(caller.member_id, purpose)
+
+
+__all__ = ["ProviderFacade"]

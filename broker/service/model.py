@@ -1,0 +1,154 @@
+"""Transport-free request and result types of the federation services.
+
+The gRPC codec converts protobuf messages to and from these; the NGSI-LD API builds them too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .filters import Comparison, Geo
+
+AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Loop guard carried by forwarded requests: who it passed through and hops left."""
+
+    via: tuple[str, ...] = ()
+    hops_left: int = 3
+
+
+@dataclass(frozen=True)
+class FederatedQuery:
+    types: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    id_pattern: str = ""
+    attrs: tuple[str, ...] = ()
+    q: tuple[Comparison, ...] = ()
+    geo: Geo | None = None
+    limit: int = 0
+    page_token: str = ""
+    purpose: str = ""
+    agreement_id: str = ""
+    routing: Routing = field(default_factory=Routing)
+
+
+@dataclass(frozen=True)
+class GetRequest:
+    id: str
+    attrs: tuple[str, ...] = ()
+    purpose: str = ""
+    agreement_id: str = ""
+    routing: Routing = field(default_factory=Routing)
+
+
+@dataclass(frozen=True)
+class AggregateQuery:
+    types: tuple[str, ...]
+    attribute: str = ""
+    functions: tuple[str, ...] = ("count",)
+    group_by: str = ""
+    by_city: bool = False
+    q: tuple[Comparison, ...] = ()
+    geo: Geo | None = None
+    purpose: str = ""
+    agreement_id: str = ""
+    routing: Routing = field(default_factory=Routing)
+
+
+@dataclass(frozen=True)
+class AggregateGroup:
+    """Partial aggregate of one group: merge by adding counts and sums, never averages."""
+
+    key: str
+    count: int = 0
+    sum: float = 0.0
+    min: float | None = None
+    max: float | None = None
+    value_count: int = 0
+    suppressed: bool = False
+
+    @property
+    def avg(self) -> float | None:
+        if self.suppressed or not self.value_count:
+            return None
+        return self.sum / self.value_count
+
+
+@dataclass(frozen=True)
+class AggregateResult:
+    provider: str
+    groups: tuple[AggregateGroup, ...]
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
+class QuerySummary:
+    count: int
+    next_page_token: str = ""
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
+class EntityBatch:
+    entities: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class EntityResult:
+    entity: bytes
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
+class SubscribeRequest:
+    types: tuple[str, ...] = ()
+    q: tuple[Comparison, ...] = ()
+    geo: Geo | None = None
+    after_cursor: int = 0
+    purpose: str = ""
+    agreement_id: str = ""
+    heartbeat_seconds: int = 15
+
+
+@dataclass(frozen=True)
+class ChangeEvent:
+    kind: str  # created | updated | deleted | heartbeat
+    cursor: int
+    entity_id: str = ""
+    entity: bytes = b""
+    content_hash: str = ""
+
+
+@dataclass(frozen=True)
+class CatalogDataset:
+    identifier: str
+    title: str
+    description: str
+    publisher: str
+    license: str
+    entity_type: str
+    attributes: tuple[str, ...]
+    spatial: dict[str, object] | None
+    entity_count: int
+    accrual_periodicity: str
+    modified: str
+    agreement_id: str
+    aggregate_only: bool
+
+
+@dataclass(frozen=True)
+class Catalog:
+    provider: str
+    datasets: tuple[CatalogDataset, ...]
+
+
+@dataclass(frozen=True)
+class AgreementMessage:
+    """An agreement on the wire: canonical document bytes plus signatures by member id."""
+
+    document: bytes
+    signatures: dict[str, str]
+    state: str = ""

@@ -1,0 +1,238 @@
+"""The providing side of the federation: every call decided, enforced, audited and receipted.
+
+For each call: the loop guard, then ``trust.policy.decide`` against this node's active
+agreements, then the rate limits, then the local query restricted to the decision's types and
+area (index prefilter, then the exact check), then the field mask on each entity. The audit
+entry is appended with the result count and a signed receipt goes back to the caller. A denial
+is audited too, and the caller gets the stable reason code.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from trust.clock import Clock
+from trust.enforce import DifferencingGuard, FieldMask, entity_in_area
+from trust.errors import PolicyDenied
+from trust.geo import Area
+from trust.policy import Decision, Operation, PolicyRequest
+from trust.tokens import VerifiedCaller
+
+from ..errors import BadRequest, LoopDetected, NotFound
+from ..store.base import Store
+from .agreement_book import AgreementBook
+from .aggregate import compute_groups, suppress_below
+from .audit_log import AuditLog
+from .filters import And, Geo
+from .limits import CallLimits, budget_exhausted
+from .model import (
+    AggregateQuery,
+    AggregateResult,
+    EntityBatch,
+    EntityResult,
+    FederatedQuery,
+    GetRequest,
+    QuerySummary,
+    Routing,
+)
+from .policy_bridge import policy_geo
+from .query import EntityQuery, run_query
+
+log = logging.getLogger("renkei.provider")
+DEFAULT_PAGE = 1000
+MAX_PAGE = 10_000
+
+
+class ProviderService:
+    """Answers peers' federation calls for one node."""
+
+    def __init__(self, node_id: str, store: Store, agreements: AgreementBook, audit: AuditLog,
+                 limits: CallLimits, clock: Clock, batch_size: int = 256) -> None:
+        self.node_id = node_id
+        self._store = store
+        self._agreements = agreements
+        self._audit = audit
+        self.audit = audit
+        self._limits = limits
+        self._clock = clock
+        self._batch = batch_size
+        self._differencing = DifferencingGuard()
+
+    # -- policy -----------------------------------------------------------------------------
+    async def decide_for(self, caller: VerifiedCaller, operation: Operation, *, types: Any,
+                      attrs: Any, geo: Geo | None, purpose: str, agreement_id: str,
+                      digest: str) -> Decision:
+        request = PolicyRequest(
+            caller=caller.member_id, operation=operation, types=frozenset(types),
+            attributes=frozenset(attrs) if attrs else None, geo=policy_geo(geo),
+            purpose=purpose, agreement_id=agreement_id or caller.agreement_id or None,
+            provider=self.node_id)
+        decision = self._agreements.as_provider.decide(request, self._clock.now())
+        if not decision.allowed:
+            await self._audit.record(caller.member_id, decision.agreement_id or "",
+                                     operation.value, digest, False, decision.reason, 0)
+            log.info("peer[%s] %s denied: %s", caller.member_id, operation.value,
+                     decision.reason)
+            decision.raise_if_denied()
+        agreement = self._agreements.as_provider.get(decision.agreement_id or "")
+        if agreement is not None:
+            try:
+                await self._limits.before_call(caller.member_id, agreement)
+            except PolicyDenied as exc:
+                await self._audit.record(caller.member_id, agreement.id, operation.value,
+                                         digest, False, exc.code, 0)
+                raise
+        return decision
+
+    def _check_routing(self, routing: Routing) -> None:
+        if self.node_id in routing.via:
+            raise LoopDetected(f"request already passed through {self.node_id}")
+        if routing.hops_left <= 0:
+            raise LoopDetected("hop limit reached")
+
+    # -- query ------------------------------------------------------------------------------
+    async def query(self, caller: VerifiedCaller, req: FederatedQuery
+                    ) -> AsyncIterator[EntityBatch | QuerySummary]:
+        self._check_routing(req.routing)
+        digest = self._audit.digest_request("query", req)
+        decision = await self.decide_for(caller, Operation.QUERY, types=req.types, attrs=req.attrs,
+                                      geo=req.geo, purpose=req.purpose,
+                                      agreement_id=req.agreement_id, digest=digest)
+        mask = _mask(decision, req.types, req.attrs)
+        limit = min(req.limit or DEFAULT_PAGE, MAX_PAGE)
+        query = EntityQuery(types=tuple(sorted(mask.types)), ids=req.ids,
+                            id_pattern=req.id_pattern, q=And(req.q) if req.q else None,
+                            geo=req.geo, after_id=_decode_page(req.page_token), limit=limit)
+        area_bbox, area_test = _area(decision.area)
+        agreement = self._agreements.as_provider.get(decision.agreement_id or "")
+        agreement_id = decision.agreement_id or ""
+        batch: list[bytes] = []
+        sent: list[bytes] = []
+        last_id = ""
+        exhausted = False
+        async for entity in run_query(self._store, query, area_bbox=area_bbox,
+                                      area_test=area_test):
+            masked = mask.apply(entity)
+            if masked is None:
+                continue
+            batch.append(orjson.dumps(masked))
+            last_id = entity["id"]
+            if len(batch) >= self._batch:
+                batch, exhausted = await self._charge(caller, agreement, batch)
+                sent.extend(batch)
+                yield EntityBatch(tuple(batch))
+                batch = []
+                if exhausted:
+                    break
+        if batch and not exhausted:
+            batch, exhausted = await self._charge(caller, agreement, batch)
+            sent.extend(batch)
+            if batch:
+                yield EntityBatch(tuple(batch))
+        receipt = await self._audit.provide(caller.member_id, agreement_id, "query", digest,
+                                            sent)
+        if exhausted and agreement is not None:
+            # What was sent is audited and counted; the caller learns why the stream ended.
+            raise budget_exhausted(agreement)
+        token = _encode_page(last_id) if len(sent) == limit else ""
+        yield QuerySummary(len(sent), token, receipt)
+
+    async def _charge(self, caller: VerifiedCaller, agreement: Any,
+                      batch: list[bytes]) -> tuple[list[bytes], bool]:
+        allowed = await self._limits.charge(caller.member_id, agreement, len(batch))
+        return batch[:allowed], allowed < len(batch)
+
+    async def get_entity(self, caller: VerifiedCaller, req: GetRequest) -> EntityResult:
+        self._check_routing(req.routing)
+        digest = self._audit.digest_request("get", req)
+        stored = await self._store.get_entity(req.id)
+        # The same answer for "absent" and "not yours": existence must not leak.
+        not_found = NotFound(f"entity {req.id[:256]} not found")
+        if stored is None:
+            raise not_found
+        try:
+            decision = await self.decide_for(caller, Operation.GET, types=(stored.type,),
+                                          attrs=req.attrs, geo=None, purpose=req.purpose,
+                                          agreement_id=req.agreement_id, digest=digest)
+        except PolicyDenied as exc:
+            if exc.code == "type_not_allowed":
+                raise not_found from None
+            raise
+        entity = orjson.loads(stored.doc)
+        if decision.area is not None and not entity_in_area(entity, decision.area):
+            raise not_found
+        masked = _mask(decision, (stored.type,), req.attrs).apply(entity)
+        if masked is None:
+            raise not_found
+        raw = orjson.dumps(masked)
+        agreement_id = decision.agreement_id or ""
+        agreement = self._agreements.as_provider.get(agreement_id)
+        if agreement is not None and not await self._limits.charge(caller.member_id, agreement,
+                                                                   1):
+            raise budget_exhausted(agreement)
+        receipt = await self._audit.provide(caller.member_id, agreement_id, "get", digest, [raw])
+        return EntityResult(raw, receipt)
+
+    # -- aggregate --------------------------------------------------------------------------
+    async def aggregate(self, caller: VerifiedCaller, req: AggregateQuery) -> AggregateResult:
+        self._check_routing(req.routing)
+        if not req.types:
+            raise BadRequest("aggregate needs at least one entity type")
+        digest = self._audit.digest_request("aggregate", req)
+        attrs = [a for a in (req.attribute, req.group_by) if a]
+        attrs += [c.attribute for c in req.q]
+        decision = await self.decide_for(caller, Operation.AGGREGATE, types=req.types,
+                                      attrs=attrs, geo=req.geo, purpose=req.purpose,
+                                      agreement_id=req.agreement_id, digest=digest)
+        query = EntityQuery(types=req.types, q=And(req.q) if req.q else None, geo=req.geo,
+                            limit=0)
+        area_bbox, area_test = _area(decision.area)
+        groups, members = await compute_groups(
+            run_query(self._store, query, area_bbox=area_bbox, area_test=area_test),
+            attribute=req.attribute, group_by=req.group_by, city=self.node_id)
+        obligations = decision.obligations
+        k = obligations.k_threshold if obligations is not None else 1
+        released = suppress_below(groups, k)
+        if obligations is not None and obligations.aggregate_only:
+            self._differencing.check(caller.member_id, decision.agreement_id or "",
+                                     [members[g.key] for g in released if not g.suppressed],
+                                     k, self._clock.now())
+        agreement_id = decision.agreement_id or ""
+        payload = [orjson.dumps([g.key, g.count, g.sum, g.suppressed]) for g in released]
+        receipt = await self._audit.provide(caller.member_id, agreement_id, "aggregate", digest,
+                                            payload)
+        return AggregateResult(self.node_id, tuple(released), receipt)
+
+
+def _mask(decision: Decision, types: Any, attrs: Any) -> FieldMask:
+    mask = decision.field_mask
+    if mask is None:
+        raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
+    return mask.restrict(types or None, attrs or None)
+
+
+def _area(area: Area | None) -> tuple[Any, Any]:
+    if area is None:
+        return None, None
+    return area.bounds, lambda entity: entity_in_area(entity, area)
+
+
+def _encode_page(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def _decode_page(token: str) -> str:
+    if not token:
+        return ""
+    if len(token) > 2048:
+        raise BadRequest("page token too long")
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("malformed page token") from None
+
