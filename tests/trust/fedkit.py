@@ -1,0 +1,71 @@
+"""Test kit: a small federation with real keys (authority, two cities, an agency, a provider)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from trust.clock import ManualClock
+from trust.directory import Directory, DirectoryHolder, Member, MemberKey, sign_directory
+from trust.keys import NodeKey
+
+T0 = 1_750_000_000  # 2025-06-15T15:06:40Z
+NANAO, TAKAMATSU, AGENCY, PROVIDER = "jp-172022", "jp-372013", "jp-gov-cao", "jp-prov-acme"
+NAMES = {
+    NANAO: ("七尾市", "Nanao", "city"),
+    TAKAMATSU: ("高松市", "Takamatsu", "city"),
+    AGENCY: ("内閣府", "Cabinet Office", "agency"),
+    PROVIDER: ("アクメ", "Acme Mobility", "provider"),
+}
+FINGERPRINT = {m: "sha256:" + format(i + 1, "x") * 64 for i, m in enumerate(NAMES)}
+
+# Key generation is the slow part of a federation; share one set of keys per test session.
+_KEYS: dict[str, NodeKey] = {}
+
+
+def key_for(name: str, alg: str = "ES256") -> NodeKey:
+    if name not in _KEYS:
+        _KEYS[name] = NodeKey.generate(alg)
+    return _KEYS[name]
+
+
+@dataclass
+class Federation:
+    clock: ManualClock
+    authority: NodeKey
+    keys: dict[str, NodeKey]
+    revoked_members: set[str] = field(default_factory=set)
+    revoked_keys: set[str] = field(default_factory=set)
+    extra_keys: dict[str, list[NodeKey]] = field(default_factory=dict)
+    version: int = 0
+    holder: DirectoryHolder | None = None
+
+    def member(self, member_id: str) -> Member:
+        ja, en, role = NAMES[member_id]
+        keys = [self.keys[member_id], *self.extra_keys.get(member_id, [])]
+        return Member(
+            id=member_id, name_ja=ja, name_en=en, role=role,
+            endpoints=(f"{member_id}.renkei.example:7443",),
+            keys=tuple(
+                MemberKey(kid=k.kid, jwk=k.public_jwk(), not_before=T0 - 86400,
+                          not_after=T0 + 365 * 86400, revoked=k.kid in self.revoked_keys)
+                for k in keys),
+            tls_fingerprints=(FINGERPRINT[member_id],),
+            revoked=member_id in self.revoked_members,
+        )
+
+    def directory(self, version: int | None = None, *, validity: int = 86400,
+                  members: Iterable[str] | None = None) -> Directory:
+        if version is None:
+            self.version += 1
+            version = self.version
+        now = int(self.clock.now())
+        return Directory.of(version, now, now + validity,
+                            [self.member(m) for m in (members or self.keys)])
+
+    def publish(self, version: int | None = None, **kw: object) -> str:
+        return sign_directory(self.directory(version, **kw), self.authority)  # type: ignore[arg-type]
+
+    def current(self) -> Directory:
+        assert self.holder is not None
+        return self.holder.current
