@@ -69,3 +69,34 @@ class Federation:
     def current(self) -> Directory:
         assert self.holder is not None
         return self.holder.current
+
+
+def b64(data: bytes) -> str:
+    """Unpadded base64url, written here so attack tokens do not depend on the code under test."""
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def raw_es256(private_key: object, signing_input: bytes) -> bytes:
+    """An ES256 signature (r || s, 64 bytes) made with ``cryptography`` directly."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    der = private_key.sign(signing_input, ec.ECDSA(hashes.SHA256()))  # type: ignore[attr-defined]
+    r, s = decode_dss_signature(der)
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def craft(header: dict, claims: dict | bytes, *, key: NodeKey | None = None,
+          signature: bytes | None = None) -> str:
+    """Hand-build a compact JWS: JSON header and claims, ES256-signed by ``key`` or given bytes."""
+    import json
+
+    payload = claims if isinstance(claims, bytes) else json.dumps(claims).encode()
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(payload)}"
+    if signature is None:
+        assert key is not None
+        signature = raw_es256(key.private_key, signing_input.encode())
+    return f"{signing_input}.{b64(signature)}"
