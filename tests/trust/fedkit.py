@@ -100,3 +100,33 @@ def craft(header: dict, claims: dict | bytes, *, key: NodeKey | None = None,
         assert key is not None
         signature = raw_es256(key.private_key, signing_input.encode())
     return f"{signing_input}.{b64(signature)}"
+
+
+NANAO_BBOX = [136.80, 36.95, 137.10, 37.20]
+
+
+def make_agreement(**overrides: object):  # -> Agreement (import kept local for test speed)
+    """A disaster-response agreement: Nanao provides evacuation data to the Cabinet Office."""
+    from trust.agreements import Agreement, Area, RateLimits
+
+    fields: dict = {
+        "id": "agr-nanao-cao-1",
+        "provider": NANAO,
+        "consumer": AGENCY,
+        "purpose": "disaster_response",
+        "entity_types": frozenset({"EvacuationSite", "ShelterOccupancy"}),
+        "attributes": {"EvacuationSite": {"name", "location", "capacity", "suitableFor"},
+                       "ShelterOccupancy": {"occupancy", "refEvacuationSite"}},
+        "area": Area(NANAO_BBOX),
+        "not_before": T0 - 86400,
+        "not_after": T0 + 90 * 86400,
+        "freshness_seconds": 600,
+        "rate_limits": RateLimits(requests_per_minute=60, entities_per_day=100_000),
+        "aggregate_only": False,
+        "k_threshold": 1,
+        "onward_sharing": False,
+        "retention_days": 30,
+        "directory_version": 1,
+    }
+    fields.update(overrides)
+    return Agreement(**fields)
