@@ -1,0 +1,148 @@
+"""A whole federation in one process: an authority and nodes on 127.0.0.1 with OS-chosen ports.
+
+``renkei demo`` runs on it, and so do the end-to-end tests, so that both exercise exactly the
+path an operator follows: write a config, ``node init``, start, join (signed request admitted
+by the authority), publish the directory, propose and countersign agreements.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trust.agreement_model import Agreement, RateLimits
+from trust.clock import Clock, SystemClock
+from trust.geo import Area
+
+from ..authority_server import AuthorityService, authority_fingerprint, init_authority
+from ..config import load_config
+from ..identity import init_identity, join_request
+from ..node import Node
+
+log = logging.getLogger("renkei.demo")
+
+
+@dataclass
+class NodeSpec:
+    """What a demo or test node is: identity, role and data sources."""
+
+    id: str
+    role: str
+    name_ja: str
+    name_en: str
+    sources: list[dict[str, str]] = field(default_factory=list)
+    http: bool = True
+    extra_toml: str = ""
+
+
+class LocalFederation:
+    """An authority plus nodes, all in this process, under one root directory."""
+
+    def __init__(self, root: Path, *, clock: Clock | None = None, insecure: bool = False,
+                 dev_open_read: bool = False) -> None:
+        self.root = Path(root)
+        self.clock = clock or SystemClock()
+        self.insecure = insecure
+        self.dev_open_read = dev_open_read
+        self.authority: AuthorityService | None = None
+        self.nodes: dict[str, Node] = {}
+        self.config_files: dict[str, Path] = {}
+
+    async def start_authority(self) -> AuthorityService:
+        state = self.root / "authority"
+        authority = init_authority(state, clock=self.clock)
+        self.authority = AuthorityService(authority, state, "127.0.0.1:0", self.insecure)
+        await self.authority.start()
+        return self.authority
+
+    def write_config(self, spec: NodeSpec) -> Path:
+        """The node's TOML config, exactly as an operator would write it."""
+        assert self.authority is not None, "start the authority first"
+        node_dir = self.root / spec.id
+        node_dir.mkdir(parents=True, exist_ok=True)
+        state = self.root / "authority"
+        (node_dir / "authority.jwk.json").write_text(
+            json.dumps(self.authority.authority.public_jwk()))
+        lines = [
+            "[node]",
+            f'id = "{spec.id}"',
+            f'role = "{spec.role}"',
+            f'name_ja = "{spec.name_ja}"',
+            f'name_en = "{spec.name_en}"',
+            'data_dir = "."',
+            "",
+            "[grpc]",
+            'listen = "127.0.0.1:0"',
+            f"insecure_dev = {'true' if self.insecure else 'false'}",
+            "shutdown_grace_seconds = 0.5",
+            "",
+            "[http]",
+            f"enabled = {'true' if spec.http else 'false'}",
+            'listen = "127.0.0.1:0"',
+            f"dev_open_read_on_loopback = {'true' if self.dev_open_read else 'false'}",
+            "",
+            "[trust]",
+            'authority_jwk = "authority.jwk.json"',
+            f'authority_endpoint = "127.0.0.1:{self.authority.port}"',
+            f'authority_tls_fingerprint = "{authority_fingerprint(state)}"',
+            "",
+        ]
+        for source in spec.sources:
+            lines += ["[[sources]]"] + [f'{k} = "{v}"' for k, v in source.items()] + [""]
+        path = node_dir / "renkei.toml"
+        path.write_text("\n".join(lines) + spec.extra_toml, encoding="utf-8")
+        self.config_files[spec.id] = path
+        return path
+
+    async def add_node(self, spec: NodeSpec) -> Node:
+        """Write the config, init the identity, start the node and admit its join request."""
+        assert self.authority is not None
+        config = load_config(self.write_config(spec))
+        identity = init_identity(config)
+        node = await Node.start(config, clock=self.clock)
+        self.nodes[spec.id] = node
+        self.authority.authority.admit(join_request(config, identity, [node.grpc_endpoint]))
+        return node
+
+    async def publish(self) -> int:
+        """Publish the next directory version and make every node fetch it."""
+        assert self.authority is not None
+        self.authority.authority.publish(self.clock.now())
+        versions = [await node.refresh_directory() for node in self.nodes.values()]
+        return max(versions, default=0)
+
+    async def agree(self, *, provider: str, consumer: str, agreement_id: str, purpose: str,
+                    types: dict[str, list[str]], area: Any = None, days: int = 365,
+                    aggregate_only: bool = False, k: int = 1, requests_per_minute: int = 600,
+                    entities_per_day: int = 1_000_000, retention_days: int = 30,
+                    freshness_seconds: int = 3600) -> Agreement:
+        """The consumer proposes, the provider's operator countersigns: an active agreement."""
+        now = int(self.clock.now())
+        directory = self.nodes[consumer].directory.current
+        agreement = Agreement(
+            id=agreement_id, provider=provider, consumer=consumer, purpose=purpose,
+            entity_types=frozenset(types),
+            attributes={t: frozenset(a) for t, a in types.items()},
+            area=Area(area) if area is not None else None,
+            not_before=now - 60, not_after=now + days * 86400,
+            freshness_seconds=freshness_seconds,
+            rate_limits=RateLimits(requests_per_minute, entities_per_day),
+            aggregate_only=aggregate_only, k_threshold=k, onward_sharing=False,
+            retention_days=retention_days, directory_version=directory.version)
+        await self.nodes[consumer].exchange.propose(agreement)
+        await self.nodes[provider].exchange.countersign(agreement_id)
+        return agreement
+
+    async def stop(self) -> None:
+        for node in list(self.nodes.values()):
+            try:
+                await node.stop()
+            except Exception:  # keep stopping the others
+                log.exception("stopping %s failed", node.id)
+        self.nodes.clear()
+        if self.authority is not None:
+            await self.authority.stop(0.2)
+            self.authority = None
