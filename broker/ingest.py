@@ -11,7 +11,6 @@ either mapped or quarantined (with file, row, column, raw value, reason): counts
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +26,7 @@ from mappings.loader import bundled_rules, load_rules
 from mappings.sources import open_records
 from trust.clock import Clock
 
-from .service.filters import entity_geometry, geometry_bbox
+from .service.entity_write import entity_write
 from .store.base import EntityWrite, QuarantineRecord, Store
 
 log = logging.getLogger("renkei.ingest")
@@ -58,14 +57,6 @@ def resolve_rules(rules: str) -> Path:
 
 def load_compiled(rules: str) -> CompiledRule:
     return compile_rule(load_rules(resolve_rules(rules)))
-
-
-def to_write(entity: dict[str, Any]) -> EntityWrite:
-    """The store form of an entity: compact bytes, content hash, bounding box."""
-    raw = orjson.dumps(entity, option=orjson.OPT_SORT_KEYS)
-    geometry = entity_geometry(entity)
-    return EntityWrite(entity["id"], entity["type"], raw, hashlib.sha256(raw).hexdigest(),
-                       geometry_bbox(geometry) if geometry is not None else None)
 
 
 def to_quarantine(source: str, q: Quarantined) -> QuarantineRecord:
@@ -108,7 +99,7 @@ class Ingestor:
             for outcome in chunk:
                 position = outcome.position
                 if isinstance(outcome, Mapped):
-                    writes.append(to_write(outcome.entity))
+                    writes.append(entity_write(outcome.entity))
                 else:
                     quarantine.append(to_quarantine(source, outcome))
                     if len(reasons) < 5:
@@ -143,7 +134,7 @@ class Ingestor:
             except Exception:  # still unmappable: it stays where it is
                 still += 1
                 continue
-            fixed.append(to_write(entity))
+            fixed.append(entity_write(entity))
             fixed_ids.append(entry.id)
         if fixed:
             await self._store.upsert_entities(fixed, self._clock.now())

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..errors import PeerDeadlineExceeded, PeerError, PeerRejected, PeerUnavailable
-from ..service.aggregate import merge_groups
+from ..service.aggregate import merge_groups, receipt_payload
 from ..service.model import (
     AggregateGroup,
     AggregateQuery,
@@ -126,7 +126,8 @@ class FanOut:
             result = await channel.aggregate(req, timeout)
             outcome.per_peer[peer] = result
             if self._on_receipt and result.receipt:
-                await self._on_receipt(peer, result.receipt, None, len(result.groups))
+                payload = receipt_payload(result.groups)
+                await self._on_receipt(peer, result.receipt, payload, len(payload))
             return sum(g.count for g in result.groups)
 
         outcome.statuses = await self._run(self._select(peers), deadline, one)

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from .filters import attribute_value
 from .model import AggregateGroup
 
@@ -78,3 +80,9 @@ def _group_key(prop: Any) -> str:
     if isinstance(value, list):
         value = ",".join(sorted(str(v) for v in value))
     return NO_VALUE if value is None else str(value)
+
+
+def receipt_payload(groups: Iterable[AggregateGroup]) -> list[bytes]:
+    """What an aggregate receipt's data digest covers, computed alike on both sides."""
+    return [orjson.dumps([g.key, g.count, g.sum, g.min, g.max, g.value_count, g.suppressed])
+            for g in groups]

@@ -24,7 +24,7 @@ from trust.agreements import (
 )
 from trust.clock import Clock
 from trust.directory import Directory
-from trust.errors import AgreementError, PolicyDenied
+from trust.errors import AgreementError, DirectoryError, PolicyDenied
 from trust.keys import NodeKey
 from trust.policy import AgreementSet
 
@@ -97,10 +97,15 @@ class AgreementBook:
         self._rebuild([v.signed for v in self._views.values()])
 
     def _rebuild(self, signed: list[SignedAgreement]) -> None:
-        directory = self._directory()
         now = self._clock.now()
-        self._views = {s.agreement.id: AgreementView(s, agreement_state(s, directory, now))
-                       for s in signed}
+        try:
+            directory: Directory | None = self._directory()
+        except DirectoryError:
+            directory = None  # nothing can be verified yet: nothing is active
+        self._views = {
+            s.agreement.id: AgreementView(
+                s, agreement_state(s, directory, now) if directory else "unverified")
+            for s in signed}
         self._as_provider = AgreementSet(
             v.signed.agreement for v in self._views.values()
             if v.state == "active" and v.signed.agreement.provider == self.node_id)

@@ -26,7 +26,7 @@ from trust.tokens import VerifiedCaller
 from ..errors import BadRequest, LoopDetected, NotFound
 from ..store.base import Store
 from .agreement_book import AgreementBook
-from .aggregate import compute_groups, suppress_below
+from .aggregate import compute_groups, receipt_payload, suppress_below
 from .audit_log import AuditLog
 from .filters import And, Geo
 from .limits import CallLimits, budget_exhausted
@@ -203,7 +203,7 @@ class ProviderService:
                                      [members[g.key] for g in released if not g.suppressed],
                                      k, self._clock.now())
         agreement_id = decision.agreement_id or ""
-        payload = [orjson.dumps([g.key, g.count, g.sum, g.suppressed]) for g in released]
+        payload = receipt_payload(released)
         receipt = await self._audit.provide(caller.member_id, agreement_id, "aggregate", digest,
                                             payload)
         return AggregateResult(self.node_id, tuple(released), receipt)
