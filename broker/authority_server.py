@@ -62,6 +62,7 @@ class AuthorityService:
     def __init__(self, authority: Authority, state_dir: Path, listen: str,
                  insecure: bool = False) -> None:
         self.authority = authority
+        self._state_dir = Path(state_dir)
         files = AuthorityFiles(Path(state_dir))
         tls = None if insecure else TlsIdentity(files.tls_key.read_bytes(),
                                                 files.cert.read_bytes())
@@ -70,8 +71,10 @@ class AuthorityService:
         self.port = 0
 
     async def _directory(self, known_version: int) -> tuple[int, str]:
-        jws = self.authority.published()
-        return (self.authority.published_version, jws) if jws else (0, "")
+        # Re-read the state: `renkei authority publish` may have run in another process.
+        current = Authority.open(self._state_dir)
+        jws = current.published()
+        return (current.published_version, jws) if jws else (0, "")
 
     async def start(self) -> int:
         self.port = await self._server.start()

@@ -183,8 +183,8 @@ class Node:
         address = PeerAddress("authority", trust.authority_endpoint,
                               (trust.authority_tls_fingerprint,),
                               insecure=self.config.grpc.insecure_dev)
-        version, jws = await AuthorityClient(address).get_directory(self.directory.version)
-        if version and version >= self.directory.version:
+        _, jws = await AuthorityClient(address).get_directory(self.directory.version)
+        if jws:
             await self.install_directory(jws)
         return self.directory.version
 

@@ -1,0 +1,184 @@
+"""``renkei agreement``: propose, sign, show, list and revoke data-sharing agreements."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from trust.agreement_model import PURPOSES, Agreement, RateLimits
+from trust.agreements import SignedAgreement
+from trust.geo import Area
+
+from ..errors import BadRequest
+from .common import add_config, config_of, run
+from .context import NodeContext, node_context
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    agreement = sub.add_parser("agreement", help="data-sharing agreements with other members")
+    cmds = agreement.add_subparsers(dest="agreement_command", metavar="SUBCOMMAND",
+                                    required=True)
+
+    p = cmds.add_parser("propose", help="as consumer: sign an agreement and send it to the "
+                                        "provider for countersignature")
+    add_config(p)
+    p.add_argument("--provider", required=True, help="member id of the data provider")
+    p.add_argument("--purpose", required=True, choices=sorted(PURPOSES))
+    p.add_argument("--type", dest="types", action="append", required=True,
+                   metavar="TYPE[:ATTR,ATTR...]",
+                   help="entity type and the attributes allowed for it (repeatable)")
+    area = p.add_mutually_exclusive_group()
+    area.add_argument("--area", type=Path, metavar="FILE",
+                      help="GeoJSON Polygon or MultiPolygon the data is restricted to")
+    area.add_argument("--bbox", metavar="MINLON,MINLAT,MAXLON,MAXLAT")
+    p.add_argument("--id", help="agreement id (default: a new one)")
+    p.add_argument("--days", type=int, default=365, help="validity from now, in days")
+    p.add_argument("--requests-per-minute", type=int, default=60)
+    p.add_argument("--entities-per-day", type=int, default=100_000)
+    p.add_argument("--aggregate-only", action="store_true")
+    p.add_argument("--k", type=int, default=1, help="k-threshold for aggregate-only")
+    p.add_argument("--freshness-seconds", type=int, default=3600)
+    p.add_argument("--retention-days", type=int, default=30)
+    p.add_argument("--onward-sharing", action="store_true")
+    p.add_argument("--no-send", action="store_true", help="sign and store only")
+    p.set_defaults(handler=cmd_propose)
+
+    p = cmds.add_parser("sign", help="countersign a proposal held by this node and send the "
+                                     "signature back: the agreement becomes active")
+    add_config(p)
+    p.add_argument("id")
+    p.add_argument("--no-send", action="store_true")
+    p.set_defaults(handler=cmd_sign)
+
+    p = cmds.add_parser("show", help="show one agreement, its signatures and state")
+    add_config(p)
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_show)
+
+    p = cmds.add_parser("list", help="list this node's agreements")
+    add_config(p)
+    p.set_defaults(handler=cmd_list)
+
+    p = cmds.add_parser("revoke", help="revoke an agreement and tell the other party")
+    add_config(p)
+    p.add_argument("id")
+    p.add_argument("--reason", default="")
+    p.add_argument("--no-send", action="store_true")
+    p.set_defaults(handler=cmd_revoke)
+
+
+def parse_types(values: list[str]) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for value in values:
+        name, _, attrs = value.partition(":")
+        if not name:
+            raise BadRequest(f"--type {value!r}: expected TYPE[:ATTR,ATTR...]")
+        out[name] = frozenset(a.strip() for a in attrs.split(",") if a.strip())
+    return out
+
+
+def parse_area(args: argparse.Namespace) -> Area | None:
+    if args.area is not None:
+        return Area(json.loads(args.area.read_text(encoding="utf-8")))
+    if args.bbox:
+        try:
+            return Area([float(v) for v in args.bbox.split(",")])
+        except ValueError as exc:
+            raise BadRequest(f"--bbox: {exc}") from None
+    return None
+
+
+def cmd_propose(args: argparse.Namespace) -> int:
+    async def go(ctx: NodeContext) -> None:
+        now = int(time.time())
+        types = parse_types(args.types)
+        try:
+            agreement = Agreement(
+                id=args.id or f"agr-{uuid.uuid4().hex[:12]}", provider=args.provider,
+                consumer=ctx.config.id, purpose=args.purpose, entity_types=frozenset(types),
+                attributes=types, area=parse_area(args), not_before=now,
+                not_after=now + args.days * 86400, freshness_seconds=args.freshness_seconds,
+                rate_limits=RateLimits(args.requests_per_minute, args.entities_per_day),
+                aggregate_only=args.aggregate_only, k_threshold=args.k,
+                onward_sharing=args.onward_sharing, retention_days=args.retention_days,
+                directory_version=ctx.directory.version)
+        except ValueError as exc:
+            raise BadRequest(f"invalid agreement: {exc}") from None
+        if args.no_send:
+            view = await ctx.agreements.sign(SignedAgreement(agreement))
+        else:
+            view = await ctx.exchange.propose(agreement)
+        print(f"proposed {view.id} to {agreement.provider} ({view.state})")
+
+    return _with_context(args, go)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    async def go(ctx: NodeContext) -> None:
+        if args.no_send:
+            view = await ctx.agreements.sign(ctx.agreements.get(args.id).signed)
+        else:
+            view = await ctx.exchange.countersign(args.id)
+        print(f"signed {view.id}: {view.state}")
+
+    return _with_context(args, go)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    async def go(ctx: NodeContext) -> None:
+        view = ctx.agreements.get(args.id)
+        print(json.dumps({"state": view.state, "agreement": view.signed.agreement.to_document(),
+                          "signed_by": sorted(view.signed.signatures),
+                          "revoked": view.signed.revocation is not None},
+                         ensure_ascii=False, indent=2))
+
+    return _with_context(args, go)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    async def go(ctx: NodeContext) -> None:
+        views = ctx.agreements.views()
+        if not views:
+            print("no agreements")
+        for view in views:
+            print(describe(view.signed.agreement, view.state))
+
+    return _with_context(args, go)
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    async def go(ctx: NodeContext) -> None:
+        if args.no_send:
+            view, _ = await ctx.agreements.revoke(args.id, args.reason)
+        else:
+            view = await ctx.exchange.revoke(args.id, args.reason)
+        print(f"revoked {view.id}")
+
+    return _with_context(args, go)
+
+
+def describe(a: Agreement, state: str) -> str:
+    """One readable line per agreement (also used by the demo)."""
+    fields = "; ".join(f"{t}: {', '.join(sorted(a.allowed_attributes(t) - {'id', 'type'}))}"
+                       for t in sorted(a.entity_types))
+    area = "anywhere" if a.area is None else "area " + ",".join(
+        f"{v:.3f}" for v in a.area.bounds)
+    until = dt.datetime.fromtimestamp(a.not_after, dt.UTC).date().isoformat()
+    mode = f"aggregate-only k={a.k_threshold}" if a.aggregate_only else "raw"
+    return (f"{a.id} [{state}] {a.provider} -> {a.consumer} purpose={a.purpose} {mode} "
+            f"{area} until {until} | {fields}")
+
+
+def _with_context(args: argparse.Namespace, body: Any) -> int:
+    async def main() -> int:
+        async with node_context(config_of(args)) as ctx:
+            await body(ctx)
+        return 0
+
+    return run(main())
+

@@ -1,0 +1,198 @@
+"""``renkei map``, ``renkei rules check`` and ``renkei quarantine list``.
+
+``renkei map RULES INPUT`` maps a file on its own (to JSON Lines, or ``--dry-run``);
+``renkei map --config FILE`` ingests the node's configured sources into its store, and
+``--retry-quarantine`` re-maps the quarantined records after a rule fix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import IO
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mappings.engine import Mapped, Quarantined, map_records
+from mappings.loader import load_rules
+from mappings.sources import open_records
+
+from ..errors import BadRequest
+from ..ingest import Ingestor, load_compiled, resolve_rules
+from ..store import open_store
+from .common import add_config, config_of, run
+
+PROGRESS_THRESHOLD = 64 * 1024  # bytes: smaller inputs finish before a bar helps
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("map", help="map a local file to the shared vocabulary, or ingest a "
+                                   "node's configured sources")
+    p.add_argument("rules", nargs="?", help="rule file, or bundled:NAME")
+    p.add_argument("input", nargs="?", type=Path, help="input file (CSV, xlsx, JSON, ...)")
+    p.add_argument("--out", type=Path, metavar="FILE.jsonl", help="write entities here")
+    p.add_argument("--dry-run", action="store_true", help="map and report, write nothing")
+    p.add_argument("--config", "-c", metavar="FILE",
+                   help="ingest into this node's store (its [[sources]], or RULES INPUT)")
+    p.add_argument("--source", help="with --config: only this configured source")
+    p.add_argument("--retry-quarantine", action="store_true",
+                   help="with --config: map quarantined records again (after a rule fix)")
+    p.set_defaults(handler=cmd_map)
+
+    rules = sub.add_parser("rules", help="mapping rule files")
+    cmds = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
+    p = cmds.add_parser("check", help="validate a rule file; problems are reported with "
+                                      "their line numbers")
+    p.add_argument("rules", help="rule file, or bundled:NAME")
+    p.set_defaults(handler=cmd_rules_check)
+
+    quarantine = sub.add_parser("quarantine", help="records that could not be mapped")
+    cmds = quarantine.add_subparsers(dest="quarantine_command", metavar="SUBCOMMAND",
+                                     required=True)
+    p = cmds.add_parser("list", help="list quarantined records with file, row and reason")
+    add_config(p)
+    p.add_argument("--source", help="only this source")
+    p.add_argument("--all", action="store_true", help="include records already re-mapped")
+    p.set_defaults(handler=cmd_quarantine_list)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    if args.config:
+        return run(_ingest(args))
+    if not args.rules or not args.input:
+        raise BadRequest("give RULES and INPUT (or --config FILE to ingest a node's sources)")
+    return _map_file(args)
+
+
+def _map_file(args: argparse.Namespace) -> int:
+    compiled = load_compiled(args.rules)
+    console = Console(stderr=True)
+    out: IO[bytes] | None = None
+    if args.out and not args.dry_run:
+        out = args.out.open("wb")
+    read = mapped = 0
+    quarantined: list[Quarantined] = []
+    try:
+        with _progress(console, args.input) as progress:
+            task = progress.add_task("mapping", total=None)
+            for outcome in map_records(compiled, open_records(args.input)):
+                read += 1
+                if isinstance(outcome, Mapped):
+                    mapped += 1
+                    if out is not None:
+                        out.write(orjson.dumps(outcome.entity) + b"\n")
+                    elif not args.dry_run:
+                        sys.stdout.buffer.write(orjson.dumps(outcome.entity) + b"\n")
+                else:
+                    quarantined.append(outcome)
+                if read % 1000 == 0:
+                    progress.update(task, completed=read)
+            progress.update(task, completed=read)
+    finally:
+        if out is not None:
+            out.close()
+    _summary(console, args.input, read, mapped, quarantined)
+    return 0
+
+
+class _NoProgress:
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *a: object, **k: object) -> int:
+        return 0
+
+    def update(self, *a: object, **k: object) -> None:
+        return None
+
+
+def _progress(console: Console, path: Path) -> Progress | _NoProgress:
+    if path.stat().st_size < PROGRESS_THRESHOLD or not console.is_terminal:
+        return _NoProgress()
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.completed} rows"), TimeElapsedColumn(), console=console)
+
+
+def _summary(console: Console, path: Path, read: int, mapped: int,
+             quarantined: list[Quarantined]) -> None:
+    table = Table(title=f"{path.name}: read = mapped + quarantined")
+    for column in ("read", "mapped", "quarantined"):
+        table.add_column(column, justify="right")
+    table.add_row(str(read), str(mapped), str(len(quarantined)))
+    console.print(table)
+    if quarantined:
+        reasons = Table(title="quarantined records")
+        for column in ("row", "column", "code", "raw value", "message"):
+            reasons.add_column(column)
+        for q in quarantined[:50]:
+            reasons.add_row(str(q.row), q.column or "", q.code, str(q.raw_value)[:40],
+                            q.message[:60])
+        console.print(reasons)
+        if len(quarantined) > 50:
+            console.print(f"... and {len(quarantined) - 50} more")
+
+
+async def _ingest(args: argparse.Namespace) -> int:
+    from trust.clock import SystemClock
+
+    config = config_of(args)
+    store = await open_store(config)
+    try:
+        ingestor = Ingestor(store, SystemClock())
+        if args.rules and args.input:
+            sources = [(args.source or Path(args.input).stem, args.rules, Path(args.input),
+                        None)]
+        else:
+            sources = [(s.name, s.rules, s.path, s.kind) for s in config.sources
+                       if not args.source or s.name == args.source]
+            if not sources:
+                raise BadRequest(f"no [[sources]] named {args.source!r} in {config.file}"
+                                 if args.source else f"no [[sources]] in {config.file}")
+        for name, rules, path, kind in sources:
+            if args.retry_quarantine:
+                fixed, still = await ingestor.retry_quarantine(name, rules)
+                print(f"{name}: re-mapped {fixed} quarantined record(s); {still} still "
+                      "quarantined")
+                continue
+            report = await ingestor.ingest(name, rules, path, kind=kind)
+            print(f"{name}: {path.name}: read {report.read} = mapped {report.mapped} + "
+                  f"quarantined {report.quarantined} (created {report.created}, updated "
+                  f"{report.updated}, unchanged {report.unchanged})")
+            for reason in report.first_reasons:
+                print(f"  quarantined: {reason}")
+    finally:
+        await store.close()
+    return 0
+
+
+def cmd_rules_check(args: argparse.Namespace) -> int:
+    path = resolve_rules(args.rules)
+    load_rules(path)  # raises RuleError listing every problem with its line number
+    load_compiled(args.rules)
+    print(f"{path}: OK")
+    return 0
+
+
+def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        store = await open_store(config_of(args))
+        try:
+            entries = await store.list_quarantine(args.source, include_resolved=args.all)
+        finally:
+            await store.close()
+        if not entries:
+            print("no quarantined records")
+        for q in entries:
+            state = " (re-mapped)" if q.resolved else ""
+            print(f"{q.source}  {Path(q.file).name}:{q.row}  column {q.column or '-'}  "
+                  f"[{q.code}] {q.message}  raw={q.raw_value[:60]!r}{state}")
+        return 0
+
+    return run(go())

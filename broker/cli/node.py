@@ -1,0 +1,127 @@
+"""``renkei node``: create a node's identity, print its join request, run it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+
+from ..errors import BadRequest
+from ..identity import init_identity, join_request, load_identity
+from ..ingest import Ingestor
+from ..node import Node
+from .common import add_config, config_of, run
+
+log = logging.getLogger("renkei.cli")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    node = sub.add_parser("node", help="create, join and run a node")
+    cmds = node.add_subparsers(dest="node_command", metavar="SUBCOMMAND", required=True)
+
+    p = cmds.add_parser("init", help="generate the node key pair and TLS certificate, "
+                                     "and print the join request for the authority")
+    add_config(p)
+    p.add_argument("--algorithm", choices=("ES256", "EdDSA"), default="ES256")
+    p.add_argument("--endpoint", action="append", default=[], metavar="HOST:PORT",
+                   help="gRPC endpoint peers use to reach this node (repeatable)")
+    p.add_argument("--host", action="append", default=[], metavar="NAME",
+                   help="extra DNS name or IP for the TLS certificate (repeatable)")
+    p.set_defaults(handler=cmd_init)
+
+    p = cmds.add_parser("join-request", help="print a fresh signed join request")
+    add_config(p)
+    p.add_argument("--endpoint", action="append", default=[], metavar="HOST:PORT")
+    p.set_defaults(handler=cmd_join_request)
+
+    p = cmds.add_parser("run", help="run the node until interrupted")
+    add_config(p)
+    p.add_argument("--insecure-dev", action="store_true",
+                   help="plaintext gRPC (development only; every peer must do the same)")
+    p.add_argument("--no-ingest", action="store_true",
+                   help="do not ingest the configured [[sources]] at start")
+    p.set_defaults(handler=cmd_run)
+
+
+def _endpoints(args: argparse.Namespace, listen: str) -> list[str] | None:
+    """Endpoints peers use: --endpoint, else the listen address when it is a usable one."""
+    if args.endpoint:
+        return list(args.endpoint)
+    host, _, port = listen.rpartition(":")
+    if port == "0" or host in ("0.0.0.0", "[::]", "::"):
+        return None
+    return [listen]
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    identity = init_identity(config, algorithm=args.algorithm, hosts=tuple(args.host))
+    print(f"node key:        {config.key_path} (mode 0600, kid {identity.key.kid})")
+    print(f"TLS certificate: {config.cert_path} ({identity.tls_fingerprint})")
+    endpoints = _endpoints(args, config.grpc.listen)
+    if endpoints is None:
+        print("join request:    run `renkei node join-request --endpoint HOST:PORT` once you "
+              "know the address peers will use")
+        return 0
+    print("join request (give it to the federation authority: renkei authority admit):")
+    print(join_request(config, identity, endpoints))
+    return 0
+
+
+def cmd_join_request(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    endpoints = _endpoints(args, config.grpc.listen)
+    if endpoints is None:
+        raise BadRequest(f"give --endpoint HOST:PORT: the listen address {config.grpc.listen} "
+                         "is not one peers can use")
+    print(join_request(config, load_identity(config), endpoints))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    if args.insecure_dev:
+        config = dataclasses.replace(config, grpc=dataclasses.replace(config.grpc,
+                                                                      insecure_dev=True))
+    return run(_serve(config, ingest=not args.no_ingest))
+
+
+async def _serve(config: object, *, ingest: bool) -> int:
+    from ..config import NodeConfig
+
+    assert isinstance(config, NodeConfig)
+    if config.grpc.insecure_dev:
+        print("WARNING: --insecure-dev: gRPC WITHOUT TLS; never use this outside development",
+              file=sys.stderr)
+    node = await Node.start(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            version = await node.refresh_directory()
+        except Exception as exc:  # the node still serves health; peers come with the directory
+            log.warning("directory not fetched yet: %s", exc)
+            version = node.directory.version
+        http = f", HTTP {node.http.url}" if node.http is not None else ""
+        tls = "plaintext" if config.grpc.insecure_dev else "TLS"
+        print(f"renkei node {node.id}: gRPC {node.grpc_endpoint} ({tls}){http}; "
+              f"directory v{version}", flush=True)
+        if ingest:
+            ingestor = Ingestor(node.store, node.clock, node.changes.notify)
+            for source in config.sources:
+                report = await ingestor.ingest(source.name, source.rules, source.path,
+                                               kind=source.kind)
+                print(f"ingest {source.name}: read {report.read}, mapped {report.mapped}, "
+                      f"quarantined {report.quarantined}", flush=True)
+        await stop.wait()
+        print(f"renkei node {node.id}: stopping", flush=True)
+    finally:
+        await node.stop()
+    return 0
