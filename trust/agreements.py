@@ -118,12 +118,13 @@ def sign_agreement(signed_or_agreement: SignedAgreement | Agreement, member_id: 
     return replace(signed, signatures={**signed.signatures, member_id: jws})
 
 
-def verify_signature(signed: SignedAgreement, member_id: str, directory: Directory) -> None:
+def verify_signature(signed: SignedAgreement, member_id: str, directory: Directory, *,
+                     now: float | None = None) -> None:
     """Check ``member_id``'s signature on the agreement; raises ``AgreementError``.
 
     The signature must cover exactly the canonical bytes, be made with a key the directory lists
     for that member (member and key not revoked), and the key must have been valid at the
-    signing time the header names.
+    signing time the header names (which, given ``now``, must not lie in the future).
     """
     agreement = signed.agreement
     if member_id not in (agreement.provider, agreement.consumer):
@@ -139,6 +140,8 @@ def verify_signature(signed: SignedAgreement, member_id: str, directory: Directo
         signed_at = parsed.header.get("iat")
         if isinstance(signed_at, bool) or not isinstance(signed_at, int):
             raise AgreementError("bad_signature", "signature lacks its signing time")
+        if now is not None and signed_at > now + 300:
+            raise AgreementError("bad_signature", f"signature by {member_id} is dated ahead")
         key = directory.signing_key(member_id, parsed.kid, signed_at)
         if parsed.payload != agreement.canonical_bytes():
             raise AgreementError("bad_signature", f"{member_id} signed a different document")
@@ -235,7 +238,7 @@ def agreement_state(signed: SignedAgreement, directory: Directory,
         return "proposed"
     for party in (agreement.provider, agreement.consumer):
         try:
-            verify_signature(signed, party, directory)
+            verify_signature(signed, party, directory, now=now)
         except AgreementError:
             return "proposed"
     return "active"

@@ -289,8 +289,12 @@ class Authority:
             raise _bad_join(f"member {existing.id} already has key {key.kid}")
         new_fps = existing.tls_fingerprints + tuple(
             f for f in fingerprints if f not in existing.tls_fingerprints)
-        return self._store(replace(existing, keys=existing.keys + (key,),
-                                   tls_fingerprints=new_fps, endpoints=request.endpoints))
+        try:
+            rotated = replace(existing, keys=existing.keys + (key,), tls_fingerprints=new_fps,
+                              endpoints=request.endpoints)
+        except ValueError as exc:
+            raise _bad_join(str(exc)) from exc
+        return self._store(rotated)
 
     def _member(self, member_id: str) -> Member:
         member = self._members.get(member_id)

@@ -69,17 +69,21 @@ def _parse_int(text: str) -> int | float:
     return value if -_SAFE_INT <= value <= _SAFE_INT else float(value)
 
 
+# One decoder, built once: json.loads would build a new one per call when given hooks.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_refuse_duplicates,
+    parse_constant=_refuse_constant,
+    parse_int=_parse_int,
+)
+
+
 def loads_strict(data: bytes | str, *, max_bytes: int) -> Any:
     """Parse JSON, refusing input over ``max_bytes``, duplicate keys, NaN and deep nesting."""
     if len(data) > max_bytes:
         raise DocumentError("document_too_large", f"document exceeds {max_bytes} bytes")
     try:
-        return json.loads(
-            data,
-            object_pairs_hook=_refuse_duplicates,
-            parse_constant=_refuse_constant,
-            parse_int=_parse_int,
-        )
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        return _DECODER.decode(text)
     except DocumentError:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError

@@ -98,7 +98,8 @@ class FieldMask:
         by_type = self._by_type
         out = []
         for entity in entities:
-            allowed = by_type.get(entity.get("type"))  # type: ignore[arg-type]
+            entity_type = entity.get("type")
+            allowed = by_type.get(entity_type) if isinstance(entity_type, str) else None
             if allowed is not None:
                 out.append({k: v for k, v in entity.items() if k in allowed})
             else:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from trust.agreement_model import RAW_OPERATIONS, Agreement, RateLimits
+from trust.agreements import SignedAgreement, agreement_state
+from trust.directory import Directory
 from trust.enforce import FieldMask
 from trust.errors import PolicyDenied
 from trust.geo import Area, GeoFilter, Near, Within
@@ -204,6 +206,16 @@ class AgreementSet:
             by_consumer.setdefault(agreement.consumer, []).append(rule)
         self._by_consumer = {c: tuple(sorted(rs, key=lambda r: r.id))
                              for c, rs in by_consumer.items()}
+
+    @classmethod
+    def active(cls, signed: Iterable[SignedAgreement], directory: Directory,
+               now: float) -> AgreementSet:
+        """The set of agreements whose state is ``active`` at ``now`` (both signatures verify).
+
+        This is the filter ``decide`` relies on its caller to apply; rebuild the set when
+        agreements, the directory version or the day changes.
+        """
+        return cls(s.agreement for s in signed if agreement_state(s, directory, now) == "active")
 
     def __len__(self) -> int:
         return len(self._by_id)

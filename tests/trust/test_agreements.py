@@ -191,3 +191,10 @@ def test_multipolygon_area_round_trips() -> None:
         [[[137.2, 37.0], [137.3, 37.0], [137.3, 37.1], [137.2, 37.0]]]]}
     agreement = make_agreement(area=Area(area))
     assert Agreement.from_document(agreement.to_document()).area == Area(area)
+
+
+def test_signature_dated_in_the_future_does_not_count(fed: Federation) -> None:
+    signed = sign_agreement(make_agreement(), AGENCY, fed.keys[AGENCY], now=T0)
+    signed = sign_agreement(signed, NANAO, fed.keys[NANAO], now=T0 + 3600)
+    assert agreement_state(signed, fed.current(), T0) == "proposed"
+    assert agreement_state(signed, fed.current(), T0 + 3600) == "active"

@@ -26,7 +26,7 @@ def authority(tmp_path: Path, clock: ManualClock) -> Authority:
 
 def _join(key: NodeKey, member_id: str = "jp-172022", **kw) -> str:
     return make_join_request(member_id, "七尾市", "Nanao", "city", ["nanao.example:7443"], key,
-                             FP, now=kw.pop("now", T0))
+                             kw.pop("fingerprint", FP), now=kw.pop("now", T0))
 
 
 def test_init_writes_a_0600_key_and_refuses_to_overwrite(authority: Authority,
@@ -148,3 +148,13 @@ def test_add_member_directly_and_errors(authority: Authority) -> None:
     with pytest.raises(AuthorityError) as err:
         authority.add_member("jp-000002", "x", "x", "city", keys=[key.private_jwk()])
     assert err.value.code == "invalid_member"
+
+
+def test_rotation_with_a_malformed_fingerprint_is_a_bad_request(authority: Authority) -> None:
+    authority.admit(_join(NodeKey.generate()))
+    with pytest.raises(AuthorityError) as err:
+        authority.admit(_join(NodeKey.generate(), fingerprint="md5:00"), rotation=True)
+    assert err.value.code == "bad_join_request"
+    with pytest.raises(AuthorityError) as err:
+        authority.admit(_join(NodeKey.generate(), member_id="jp-000009", fingerprint="x"))
+    assert err.value.code == "bad_join_request"

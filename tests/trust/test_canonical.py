@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trust.canonical import b64url_decode, b64url_encode, canonical_bytes, loads_strict, sha256_hex
@@ -20,6 +20,7 @@ json_values = st.recursive(
 )
 
 
+@settings(max_examples=60)
 @given(st.dictionaries(st.text(max_size=10), json_values, max_size=8), st.randoms())
 def test_canonical_bytes_do_not_depend_on_key_order(doc: dict, rnd) -> None:
     items = list(doc.items())
@@ -27,6 +28,7 @@ def test_canonical_bytes_do_not_depend_on_key_order(doc: dict, rnd) -> None:
     assert canonical_bytes(dict(items)) == canonical_bytes(doc)
 
 
+@settings(max_examples=60)
 @given(json_values)
 def test_canonical_bytes_survive_a_parse_round_trip(value) -> None:
     data = canonical_bytes(value)

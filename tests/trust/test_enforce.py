@@ -62,8 +62,11 @@ def test_mask_does_not_modify_its_input() -> None:
 
 def test_apply_many_drops_disallowed_and_masks_the_rest() -> None:
     out = MASK.apply_many([site(1), {"id": "urn:p", "type": "Parking"},
-                           {"id": "urn:o", "type": "ShelterOccupancy", "occupancy": 3, "x": 1}])
-    assert [e["id"] for e in out] == ["urn:ngsi-ld:EvacuationSite:jp-172022:1", "urn:o"]
+                           {"id": "urn:o", "type": "ShelterOccupancy", "occupancy": 3, "x": 1},
+                           {"id": "urn:m", "type": ["Parking", "ShelterOccupancy"]},
+                           {"id": "urn:n", "type": {"not": "a type"}}])
+    assert [e["id"] for e in out] == ["urn:ngsi-ld:EvacuationSite:jp-172022:1", "urn:o",
+                                      "urn:m"]
     assert out[1] == {"id": "urn:o", "type": "ShelterOccupancy", "occupancy": 3}
 
 

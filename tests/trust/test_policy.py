@@ -154,6 +154,23 @@ def test_decide_is_pure_and_accepts_a_plain_list() -> None:
     assert MAIN == make_agreement()  # nothing mutated
 
 
+def test_only_active_signed_agreements_enter_the_set(fed) -> None:
+    from fedkit import AGENCY as consumer
+    from fedkit import NANAO as provider
+
+    from trust.agreements import sign_agreement
+
+    both = sign_agreement(sign_agreement(MAIN, consumer, fed.keys[consumer], now=T0), provider,
+                          fed.keys[provider], now=T0)
+    one = sign_agreement(STATS, consumer, fed.keys[consumer], now=T0)
+    active = AgreementSet.active([both, one], fed.current(), T0)
+    assert len(active) == 1 and active.get(MAIN.id) == MAIN and active.get(STATS.id) is None
+    assert decide(req(), active, T0).allowed
+    denied = decide(req(agreement_id=STATS.id, purpose="statistics",
+                        operation=Operation.AGGREGATE), active, T0)
+    assert denied.reason == "no_agreement"
+
+
 def test_duplicate_agreement_ids_are_refused() -> None:
     with pytest.raises(ValueError):
         AgreementSet([MAIN, MAIN])
