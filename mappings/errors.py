@@ -53,6 +53,7 @@ RECORD_CODES: frozenset[str] = frozenset({
     "encoding_error",
     "cell_too_large",
     "row_malformed",
+    "opening_hours_unparseable",
     "entity_invalid",
     "context_not_available",
     "value_invalid",
@@ -150,11 +151,14 @@ class RecordError(MappingError):
         *,
         column: str | None = None,
         raw_value: Any = None,
+        part: int | None = None,
     ) -> None:
         super().__init__(message, code=code)
         self.message = message
         self.column = column
         self.raw_value = raw_value
+        # For a transform reading several columns (geo_point): which input was at fault.
+        self.part = part
 
     def located(self, column: str | None, raw_value: Any) -> RecordError:
         """Return this error with the source column and raw value filled in when still unset."""

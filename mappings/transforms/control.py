@@ -1,0 +1,54 @@
+"""Control transforms: defaults, required values, picking a part of a structured value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mappings.errors import RecordError
+from mappings.transforms.base import Param, TransformSpec, a_any, a_str, identity
+
+
+def _build_default(args, ctx):
+    fallback = args["value"]
+
+    def forward(value: Any) -> Any:
+        return fallback if value is None else value
+
+    forward.fallback = fallback  # type: ignore[attr-defined]  # lets the compiler fold it
+    return forward, identity
+
+
+def require_value(value: Any) -> Any:
+    """The forward of ``required`` (the compiler folds it into the step before)."""
+    if value is None:
+        raise RecordError("missing_required", "a value is required here")
+    return value
+
+
+def _build_required(args, ctx):
+    return require_value, identity
+
+
+def _build_get(args, ctx):
+    key = args["key"]
+
+    def forward(value: Any) -> Any:
+        return None if value is None else value.get(key)
+
+    # The compiler reverses `get` itself: it gathers every attribute's part into one mapping.
+    return forward, identity
+
+
+SPECS = (
+    TransformSpec(
+        "default", "Use `value` when there is no value.", "lossy",
+        "x, except that a blank x comes back as the default", _build_default,
+        (Param("value", a_any, required=True),), example="default: 0"),
+    TransformSpec(
+        "required", "Quarantine the record (`missing_required`) when there is no value.",
+        "lossless", "x", _build_required, example="required"),
+    TransformSpec(
+        "get", "Pick one part of a structured value (e.g. `indoor` of a parsed capacity).",
+        "lossless", "x (the parts are put back together)", _build_get,
+        (Param("key", a_str, required=True),), example="get: indoor"),
+)

@@ -1,0 +1,76 @@
+"""Opening hours: day letters and HH:MM columns → schema.org ``openingHours`` text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from mappings.errors import RecordError
+from mappings.transforms.base import TransformSpec
+
+_DAYS = "月火水木金土日"
+_CODES = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
+_WEEKDAYS = "月火水木金"
+# Whole-word day expressions that are not a run of day letters.
+_NAMED = {"平日": _WEEKDAYS, "土日祝以外": _WEEKDAYS, "毎日": _DAYS, "全日": _DAYS,
+          "年中無休": _DAYS, "土日": "土日"}
+_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def _days(text: str) -> str:
+    norm = unicodedata.normalize("NFKC", text).strip().replace("曜日", "").replace("曜", "")
+    norm = norm.replace("・", "").replace("、", "").replace(",", "").replace(" ", "")
+    if norm in _NAMED:
+        return _NAMED[norm]
+    if norm and all(c in _DAYS for c in norm) and len(set(norm)) == len(norm):
+        return "".join(c for c in _DAYS if c in norm)
+    raise RecordError("opening_hours_unparseable", f"cannot read opening days {text!r}", part=0)
+
+
+def _time(text: str, part: int) -> str:
+    m = _TIME.fullmatch(unicodedata.normalize("NFKC", text).strip())
+    if not m or int(m.group(1)) > 24 or int(m.group(2)) > 59:
+        raise RecordError("opening_hours_unparseable", f"cannot read time {text!r}", part=part)
+    return f"{int(m.group(1)):02d}:{m.group(2)}"
+
+
+def _build_opening_hours(args, ctx):
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        days_raw, start_raw, end_raw = value
+        if days_raw is None and start_raw is None and end_raw is None:
+            return None
+        pieces = []
+        if days_raw is not None:
+            pieces.append(",".join(_CODES[_DAYS.index(c)] for c in _days(days_raw)))
+        if start_raw is not None or end_raw is not None:
+            if start_raw is None or end_raw is None:
+                raise RecordError("opening_hours_unparseable", "an opening time lacks its other "
+                                  "end", part=1 if start_raw is None else 2)
+            pieces.append(f"{_time(start_raw, 1)}-{_time(end_raw, 2)}")
+        return " ".join(pieces)
+
+    def reverse(value: Any) -> Any:
+        if value is None:
+            return (None, None, None)
+        days = start = end = None
+        for piece in value.split(" "):
+            if "-" in piece and ":" in piece:
+                start, end = piece.split("-")
+            else:
+                days = "".join(_DAYS[_CODES.index(code)] for code in piece.split(","))
+        return (days, start, end)
+
+    return forward, reverse
+
+
+SPECS = (
+    TransformSpec(
+        "opening_hours", "Three columns (days as 月火水…/平日, start HH:MM, end HH:MM) → "
+        "schema.org openingHours text.", "normalizes",
+        "days as day letters in week order, times as HH:MM",
+        _build_opening_hours,
+        example="('月火水木金土日', '7:30', '22:00') → 'Mo,Tu,We,Th,Fr,Sa,Su 07:30-22:00'"),
+)

@@ -1,0 +1,173 @@
+"""Text transforms: Unicode normal form, whitespace, dashes, prefixes, splitting."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+from mappings.errors import RecordError
+from mappings.transforms.base import BuildContext, Param, TransformSpec, a_str, identity
+
+_normalize = unicodedata.normalize
+# Whitespace here is Unicode whitespace as str.split() and str.strip() know it: ASCII, the
+# ideographic space U+3000 Japanese files use, NBSP, newlines.
+# Dash-like characters written between digits in addresses: 52－1, ４ー５, 31―1, 3‐5.
+_DIGIT_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ー－ｰ](?=\d)")
+
+
+def nfkc_text(value: Any) -> Any:
+    """NFKC-normalize text (full-width digits and letters to ASCII, half-width kana to full)."""
+    if value is None or not isinstance(value, str):
+        return value
+    return _normalize("NFKC", value)
+
+
+def _build_nfkc(args: Mapping[str, Any], ctx: BuildContext):
+    return nfkc_text, identity
+
+
+def strip_text(value: Any) -> Any:
+    """Strip surrounding whitespace (including U+3000); blank becomes ``None``."""
+    if value is None or not isinstance(value, str):
+        return value
+    return value.strip() or None
+
+
+def _build_strip(args, ctx):
+    return strip_text, identity
+
+
+def collapse_spaces(value: Any) -> Any:
+    """Collapse every run of whitespace (newlines, U+3000...) to one space, then strip."""
+    if value is None or not isinstance(value, str):
+        return value
+    return " ".join(value.split()) or None
+
+
+def _build_collapse(args, ctx):
+    return collapse_spaces, identity
+
+
+def digit_dashes(value: Any) -> Any:
+    """Replace a dash-like character between two digits by ``-``."""
+    if value is None or not isinstance(value, str):
+        return value
+    return _DIGIT_DASH.sub("-", value)
+
+
+def _build_digit_dashes(args, ctx):
+    return digit_dashes, identity
+
+
+#: Text transforms that commute with each other (each touches only what the others leave alone:
+#: compatibility forms, dashes between digits, whitespace), so a run of them can be fused into
+#: one function applying them in a fixed order. ``required`` may end such a run.
+FUSABLE = frozenset({"nfkc", "strip", "collapse_spaces", "digit_dashes"})
+
+
+def fuse(names: list[str], required: bool):
+    """One function doing the text transforms ``names`` (a run of FUSABLE) and ``required``."""
+    do_nfkc = "nfkc" in names
+    do_dashes = "digit_dashes" in names
+    do_collapse = "collapse_spaces" in names
+    do_strip = "strip" in names and not do_collapse
+    dash_sub = _DIGIT_DASH.sub
+
+    def fused(value: Any) -> Any:
+        if value.__class__ is str:
+            if do_nfkc and not value.isascii():
+                value = _normalize("NFKC", value)
+            if do_dashes:
+                value = dash_sub("-", value)
+            if do_collapse:
+                value = " ".join(value.split()) or None
+            elif do_strip:
+                value = value.strip() or None
+        if value is None and required:
+            raise RecordError("missing_required", "a value is required here")
+        return value
+
+    return fused
+
+
+def _build_prefix(args, ctx):
+    prefix: str = args["text"]
+    n = len(prefix)
+
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        return prefix + str(value)
+
+    def reverse(value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.startswith(prefix):
+            raise RecordError("value_invalid", f"{value!r} does not start with {prefix!r}")
+        return value[n:]
+
+    return forward, reverse
+
+
+def _build_split(args, ctx):
+    sep: str = args["sep"]
+    pattern = re.compile("|".join(re.escape(s) for s in sep)) if len(sep) > 1 else None
+    joiner = sep[0]
+
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, list):
+            return value
+        parts = pattern.split(value) if pattern else value.split(sep)
+        items = [p.strip() for p in parts]
+        return [p for p in items if p] or None
+
+    def reverse(value: Any) -> Any:
+        if value is None:
+            return None
+        return joiner.join(str(v) for v in value)
+
+    return forward, reverse
+
+
+def _build_to_text(args, ctx):
+    def forward(value: Any) -> Any:
+        if value is None or isinstance(value, str):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return str(value)
+    return forward, identity
+
+
+SPECS = (
+    TransformSpec(
+        "nfkc", "Unicode NFKC: full-width digits and letters to ASCII, half-width kana to full.",
+        "normalizes", "unicodedata.normalize('NFKC', x)", _build_nfkc,
+        example="一本杉町１２４ → 一本杉町124"),
+    TransformSpec(
+        "strip", "Strip surrounding whitespace, including the ideographic space; blank → none.",
+        "normalizes", "x stripped of surrounding whitespace", _build_strip,
+        example="'　七尾 ' → '七尾'"),
+    TransformSpec(
+        "collapse_spaces", "Collapse whitespace runs (newlines, U+3000) to one space, then strip.",
+        "normalizes", "whitespace runs of x collapsed to one space, stripped", _build_collapse,
+        example="'旧七尾工業高校\\u3000運動場' → '旧七尾工業高校 運動場'"),
+    TransformSpec(
+        "digit_dashes", "A dash-like character between digits (－ ー ― ‐ −) becomes '-'.",
+        "normalizes", "x with dashes between digits replaced by '-'", _build_digit_dashes,
+        example="52－1 → 52-1; ４ー５ (after nfkc 4ー5) → 4-5"),
+    TransformSpec(
+        "prefix", "Prepend fixed text (reverse removes it).", "lossless", "x",
+        _build_prefix, (Param("text", a_str, required=True),), example="prefix: 'jp-'"),
+    TransformSpec(
+        "split", "Split text into a list on any of the separator characters; items stripped.",
+        "normalizes", "items of x joined by the first separator", _build_split,
+        (Param("sep", a_str, default=","),), example="'津波, 地震' → ['津波', '地震']"),
+    TransformSpec(
+        "to_text", "Render a JSON number or boolean as text (integral floats without '.0').",
+        "normalizes", "str(x)", _build_to_text, example="12.0 → '12'"),
+)
