@@ -12,7 +12,6 @@ import sys
 
 from ..errors import BadRequest
 from ..identity import init_identity, join_request, load_identity
-from ..ingest import Ingestor
 from ..node import Node
 from .common import add_config, config_of, run
 
@@ -114,6 +113,8 @@ async def _serve(config: object, *, ingest: bool) -> int:
         print(f"renkei node {node.id}: gRPC {node.grpc_endpoint} ({tls}){http}; "
               f"directory v{version}", flush=True)
         if ingest:
+            from ..ingest import Ingestor  # the mapping engine loads only when needed
+
             ingestor = Ingestor(node.store, node.clock, node.changes.notify)
             for source in config.sources:
                 report = await ingestor.ingest(source.name, source.rules, source.path,

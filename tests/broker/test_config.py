@@ -1,0 +1,79 @@
+"""A node's TOML config: valid files become a frozen object; bad ones name file and key."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from broker.config import load_config
+from broker.errors import ConfigError
+
+GOOD = """
+[node]
+id = "jp-172022"
+role = "city"
+name_ja = "七尾市"
+data_dir = "data"
+
+[grpc]
+listen = "127.0.0.1:7443"
+
+[trust]
+authority_jwk = "authority.jwk.json"
+algorithms = ["ES256"]
+
+[[sources]]
+name = "evacuation_sites"
+rules = "bundled:nanao_evacuation_sites"
+path = "sites.csv"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "renkei.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_valid_file_becomes_a_frozen_typed_config(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.id == "jp-172022" and config.name_ja == "七尾市"
+    assert config.data_dir == tmp_path / "data"  # relative to the config file
+    assert config.sources[0].path == tmp_path / "sites.csv"
+    assert config.trust is not None and config.trust.algorithms == ("ES256",)
+    assert config.grpc.listen == "127.0.0.1:7443" and config.http.max_body_bytes == 1 << 20
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.id = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("change", "key", "expected"), [
+    (("id = \"jp-172022\"", ""), "node.id", "required"),
+    (("role = \"city\"", "role = \"town\""), "node.role", "one of"),
+    (("listen = \"127.0.0.1:7443\"", "listen = \"7443\""), "grpc.listen", "HOST:PORT"),
+    (("algorithms = [\"ES256\"]", "algorithms = [\"HS256\"]"), "trust.algorithms", "subset"),
+    (("algorithms = [\"ES256\"]", "algoritms = [\"ES256\"]"), "trust.algoritms", "unknown key"),
+    (("[grpc]", "[grpc]\nmax_message_bytes = \"big\""), "grpc.max_message_bytes", "integer"),
+    (("path = \"sites.csv\"", ""), "sources[0].path", "required"),
+])
+def test_a_bad_key_names_the_file_the_key_and_what_was_expected(
+        tmp_path: Path, change: tuple[str, str], key: str, expected: str) -> None:
+    path = write(tmp_path, GOOD.replace(*change))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == key
+    assert str(path) in str(info.value) and expected in str(info.value)
+
+
+def test_a_missing_file_and_bad_toml_are_reported(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "absent.toml")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "[node\nid ="))
+
+
+def test_postgresql_needs_a_dsn(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + '\n[store]\nbackend = "postgresql"\n'))
+    assert info.value.key == "store.dsn"
