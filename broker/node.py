@@ -215,9 +215,11 @@ class Node:
         return self._peers
 
     async def _housekeeping(self) -> None:
+        """Poll the directory; reload agreements (the CLI may have changed them) and let
+        them expire as time passes; warn while the directory is stale."""
         trust = self.config.trust
         assert trust is not None
-        tick = min(60, trust.directory_poll_seconds)
+        tick = min(10, trust.directory_poll_seconds)
         since_refresh = 0
         while True:
             await asyncio.sleep(tick)
@@ -228,4 +230,10 @@ class Node:
                     await self.refresh_directory()
                 except (PeerError, TrustError) as exc:
                     log.warning("directory refresh failed: %s", exc)
-            self.agreements.refresh()  # agreements expire as time passes
+            with contextlib.suppress(DirectoryError):
+                if self.directory.current.is_stale(self.clock.now()):
+                    # Keep serving with the held directory (an unreachable authority must not
+                    # stop disaster traffic), but say so until a fresh one arrives.
+                    log.warning("member directory v%d is past its next-update time",
+                                self.directory.version)
+            await self.agreements.load()
