@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from mappings.engine import Mapped, Quarantined, map_records
 
 from mappings.compiler import CompiledRule, compile_rule
-from mappings.engine import Mapped, Quarantined, map_records
 from mappings.loader import bundled_rules, load_rules
 from mappings.sources import open_records
 from trust.clock import Clock

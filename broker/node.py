@@ -208,7 +208,8 @@ class Node:
                     PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
                                 insecure=self.config.grpc.insecure_dev),
                     self.tokens, self.config.grpc.max_message_bytes)
-                for m in directory.members.values() if m.id != self.id and m.endpoints and not m.revoked}
+                for m in directory.members.values()
+                if m.id != self.id and m.endpoints and not m.revoked}
             self._peers_version = directory.version
             for channel in old.values():
                 self._tasks.append(asyncio.create_task(channel.close()))

@@ -11,8 +11,12 @@ from pathlib import Path
 
 from trust.authority import Authority
 
-from ..authority_server import AuthorityFiles, AuthorityService, authority_fingerprint, \
-    init_authority
+from ..authority_server import (
+    AuthorityFiles,
+    AuthorityService,
+    authority_fingerprint,
+    init_authority,
+)
 from .common import read_text_arg, run
 
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import IO
 
 import orjson
+from mappings.engine import Mapped, Quarantined, map_records
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mappings.engine import Mapped, Quarantined, map_records
 from mappings.loader import load_rules
 from mappings.sources import open_records
 
@@ -99,25 +99,12 @@ def _map_file(args: argparse.Namespace) -> int:
     return 0
 
 
-class _NoProgress:
-    def __enter__(self) -> _NoProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def add_task(self, *a: object, **k: object) -> int:
-        return 0
-
-    def update(self, *a: object, **k: object) -> None:
-        return None
-
-
-def _progress(console: Console, path: Path) -> Progress | _NoProgress:
-    if path.stat().st_size < PROGRESS_THRESHOLD or not console.is_terminal:
-        return _NoProgress()
+def _progress(console: Console, path: Path) -> Progress:
+    # Small inputs finish before a bar helps, and a pipe gets no bar at all.
+    disable = path.stat().st_size < PROGRESS_THRESHOLD or not console.is_terminal
     return Progress(TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed} rows"), TimeElapsedColumn(), console=console)
+                    TextColumn("{task.completed} rows"), TimeElapsedColumn(), console=console,
+                    disable=disable)
 
 
 def _summary(console: Console, path: Path, read: int, mapped: int,
@@ -146,6 +133,7 @@ async def _ingest(args: argparse.Namespace) -> int:
     store = await open_store(config)
     try:
         ingestor = Ingestor(store, SystemClock())
+        sources: list[tuple[str, str, Path, str | None]]
         if args.rules and args.input:
             sources = [(args.source or Path(args.input).stem, args.rules, Path(args.input),
                         None)]

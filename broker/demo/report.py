@@ -52,7 +52,8 @@ class Report:
             mode = f"aggregate-only (k={a.k_threshold})" if a.aggregate_only else "raw rows"
             area = ("whole city" if a.area is None else
                     "area bbox " + ", ".join(f"{v:.2f}" for v in a.area.bounds))
-            self.line(f"  {a.id} [{view.state}, signed by {' + '.join(sorted(view.signed.signatures))}]")
+            signers = " + ".join(sorted(view.signed.signatures))
+            self.line(f"  {a.id} [{view.state}, signed by {signers}]")
             self.line(f"    {a.provider} -> {a.consumer}  purpose {a.purpose}  {mode}  {area}")
             for t in sorted(a.entity_types):
                 fields = sorted(a.allowed_attributes(t) - {"id", "type"})

@@ -59,7 +59,7 @@ async def change_stream(store: Store, signal: ChangeSignal, clock: Clock, reques
         if clock.now() >= expires_at:
             raise AuthenticationError("token_expired",
                                       "token expired: resubscribe from your last cursor")
-        changes = await store.changes_after(cursor, mask.types, SCAN_LIMIT)
+        changes = await store.changes_after(cursor, tuple(sorted(mask.types)), SCAN_LIMIT)
         for change in changes:
             cursor = change.cursor
             if change.kind == "deleted":

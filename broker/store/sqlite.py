@@ -109,8 +109,7 @@ class SqliteStore:
                             chunk: int = 500) -> AsyncIterator[StoredEntity]:
         after = flt.after_id
         while True:
-            sql, args = _scan_sql(flt, after, chunk)
-            rows = await self._run(lambda db, s=sql, a=args: db.execute(s, a).fetchall())
+            rows = await self._run(_fetch(*_scan_sql(flt, after, chunk)))
             for row in rows:
                 yield _entity(row)
             if len(rows) < chunk:
@@ -421,6 +420,10 @@ def _scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]
     sql += " WHERE " + " AND ".join(where) + " ORDER BY e.id LIMIT ?"
     args.append(chunk)
     return sql, args
+
+
+def _fetch(sql: str, args: list[Any]) -> Callable[[sqlite3.Connection], list[Any]]:
+    return lambda db: db.execute(sql, args).fetchall()
 
 
 def _entity(row: Sequence[Any]) -> StoredEntity:
