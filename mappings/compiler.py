@@ -157,7 +157,7 @@ class CompiledRule:
         if self._problems:
             raise RuleError(rule.path, self._problems)
         self._columns = {c.name: c for c in rule.columns}
-        self._bound: dict[tuple[str, ...], BoundRule] = {}
+        self._bound: dict[tuple[str, ...] | None, BoundRule] = {}
         self._last: tuple[Any, BoundRule | None] = (None, None)
         from mappings.reverse import build_reverse
         self._reverse = build_reverse(self)
@@ -195,36 +195,37 @@ class CompiledRule:
         if attr.flags is not None:
             args = attr.flags.flag_args
             out["flag_table"] = flag_table(*(tuple(args.get(k) or ()) for k in
-                                             ("true", "false", "conditional")))
+                                             ("true_marks", "false_marks",
+                                              "conditional_marks")))
             out["flag_step"] = TRANSFORMS["flag"].bind(dict(args))
         return out
 
     # -- bind stage -----------------------------------------------------------------------------
-    def bind(self, header: Sequence[str], file: str = "") -> BoundRule:
-        """The rule bound to one file's header (cached per header).
+    def bind(self, header: Sequence[str] | None, file: str = "") -> BoundRule:
+        """The rule bound to one file's header (cached per header); ``None`` for schemaless
+        records (JSON), where every column is read by its first name and may be absent.
 
         Raises :class:`SourceError` (``missing_column``) when the header lacks a required column.
         """
-        key = tuple(header)
+        key = tuple(header) if header is not None else None
         bound = self._bound.get(key)
         if bound is None:
             from mappings.binding import BoundRule
             bound = BoundRule(self, key, file)
-            self._bound[key] = bound
+            self._bound[key] = bound  # type: ignore[index]
         return bound
 
     def forward(self, record: SourceRecord | Mapping[str, Any]) -> dict[str, Any]:
         """Map one record (or a plain header → value mapping) to an entity."""
         if isinstance(record, SourceRecord):
-            header, values, file = record.header or tuple(record.values), record.values, \
-                record.file
+            header, values, file = record.header, record.values, record.file
         else:
             header, values, file = tuple(record), record, ""
         last = self._last
         if last[0] is header:
             bound = last[1]
         else:
-            bound = self.bind(header, file)
+            bound = self.bind(header or None, file)
             self._last = (header, bound)
         return bound.forward(values)  # type: ignore[union-attr]
 

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import BuildContext, Param, TransformSpec, a_str, identity
+from mappings.transforms.base import (
+    BuildContext,
+    Param,
+    TransformSpec,
+    a_str,
+    a_str_list,
+    identity,
+)
 
 _normalize = unicodedata.normalize
 # Whitespace here is Unicode whitespace as str.split() and str.strip() know it: ASCII, the
@@ -133,6 +140,21 @@ def _build_split(args, ctx):
     return forward, reverse
 
 
+def _build_blank_if(args, ctx):
+    markers = frozenset(args["values"]) | frozenset(_normalize("NFKC", v).strip()
+                                                    for v in args["values"])
+
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        if value in markers or (isinstance(value, str)
+                                and _normalize("NFKC", value).strip() in markers):
+            return None
+        return value
+
+    return forward, identity
+
+
 def _build_to_text(args, ctx):
     def forward(value: Any) -> Any:
         if value is None or isinstance(value, str):
@@ -167,6 +189,10 @@ SPECS = (
         "split", "Split text into a list on any of the separator characters; items stripped.",
         "normalizes", "items of x joined by the first separator", _build_split,
         (Param("sep", a_str, default=","),), example="'津波, 地震' → ['津波', '地震']"),
+    TransformSpec(
+        "blank_if", "Treat marker values meaning 'none' (e.g. '-', 'なし') as blank.",
+        "normalizes", "'' for a marker, else x", _build_blank_if,
+        (Param("values", a_str_list, required=True),), example="blank_if: ['-', 'なし']"),
     TransformSpec(
         "to_text", "Render a JSON number or boolean as text (integral floats without '.0').",
         "normalizes", "str(x)", _build_to_text, example="12.0 → '12'"),
