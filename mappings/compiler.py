@@ -233,6 +233,13 @@ class CompiledRule:
         """The local row (canonical header → text; blank as ``""``) for an entity."""
         return self._reverse(entity)
 
+    def unused_headers(self) -> tuple[str, ...]:
+        """Headers of the files bound so far that the rule does not read."""
+        seen: list[str] = []
+        for bound in list(self._bound.values()):
+            seen += [h for h in bound.unused_headers if h not in seen]
+        return tuple(seen)
+
     @property
     def reverse_columns(self) -> tuple[str, ...]:
         """The headers :meth:`reverse` writes, in rule order."""
