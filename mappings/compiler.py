@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mappings.errors import RecordError, RuleError, RuleProblem
+from mappings.errors import RecordError, RuleError, RuleProblem, SourceError
 from mappings.loader import substitute_params
 from mappings.rules import AttributeSpec, MappingRule, ValueSpec
 from mappings.sources.records import SourceRecord
@@ -220,7 +220,7 @@ class CompiledRule:
         if isinstance(record, SourceRecord):
             header, values, file = record.header, record.values, record.file
         else:
-            header, values, file = tuple(record), record, ""
+            return self._forward_mapping(record)
         last = self._last
         if last[0] is header:
             bound = last[1]
@@ -228,6 +228,16 @@ class CompiledRule:
             bound = self.bind(header or None, file)
             self._last = (header, bound)
         return bound.forward(values)  # type: ignore[union-attr]
+
+    def _forward_mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        # A bare mapping (a quarantined record's values) has no header of its own: its keys are
+        # the header when they hold every column the rule needs (aliases and header patterns
+        # then work); otherwise, as with JSON records, absent keys are blank.
+        try:
+            bound = self.bind(tuple(values))
+        except SourceError:
+            bound = self.bind(None)
+        return bound.forward(values)
 
     def reverse(self, entity: Mapping[str, Any]) -> dict[str, str]:
         """The local row (canonical header → text; blank as ``""``) for an entity."""

@@ -107,6 +107,17 @@ def validate_entity(entity: Any, accept_types: tuple[str, ...] = ()) -> None:
         _check_attribute(name, attr)
 
 
+def _urls(context: Any) -> list[str]:
+    if isinstance(context, str):
+        return [context]
+    if isinstance(context, list):
+        return [u for item in context for u in _urls(item)]
+    if isinstance(context, Mapping):
+        inner = [v.get("@context") for v in context.values() if isinstance(v, Mapping)]
+        return [u for item in inner if item is not None for u in _urls(item)]
+    return []
+
+
 class PassthroughRule:
     """The compiled form of a ``mode: passthrough`` rule (same interface as CompiledRule)."""
 
@@ -116,6 +127,7 @@ class PassthroughRule:
         self.loader = loader or FrozenDocumentLoader()
         self._default_iris: dict[tuple[str, str], str | None] = {}
         self._agrees: dict[tuple[bytes, str, str], bool] = {}
+        self._served: set[bytes] = set()
 
     def forward(self, record: SourceRecord | Mapping[str, Any]) -> dict[str, Any]:
         entity = record.values if isinstance(record, SourceRecord) else record
@@ -132,6 +144,13 @@ class PassthroughRule:
 
     def _check_context(self, context: Any, etype: str, terms: list[str]) -> None:
         key = orjson.dumps(context, option=orjson.OPT_SORT_KEYS)
+        if key not in self._served:
+            # Every URL in the context must be one the frozen loader serves, whatever the terms.
+            for url in _urls(context):
+                if not self.loader.knows(url):
+                    raise RecordError("context_not_available", str(ContextNotAvailable(url)),
+                                      column="@context", raw_value=url)
+            self._served.add(key)
         unknown = [t for t in terms if (key, etype, t) not in self._agrees]
         if unknown:
             try:

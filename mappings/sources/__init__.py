@@ -24,7 +24,12 @@ _BY_SUFFIX = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xl
 
 
 def detect_kind(path: str | Path) -> str:
-    """The source kind a file name suggests."""
+    """The source kind a file name suggests (``x.ngsiv2.json`` and ``x.ngsild.json`` name the
+    JSON flavour too)."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if len(suffixes) >= 2 and suffixes[-1] in (".json", ".jsonl") \
+            and suffixes[-2] in (".ngsiv2", ".ngsild"):
+        return suffixes[-2][1:]
     kind = _BY_SUFFIX.get(Path(path).suffix.lower())
     if kind is None:
         raise SourceError(f"cannot tell the kind of {Path(path).name!r} from its name; give "
