@@ -24,11 +24,22 @@ _normalize = unicodedata.normalize
 _DIGIT_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ー－ｰ](?=\d)")
 
 
+def as_text(value: Any) -> str | None:
+    """A value a text transform can work on: text as it is, a JSON number as text, no value as
+    ``None``; a list, an object or a boolean is not text (``value_invalid``)."""
+    if value is None or value.__class__ is str:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, str):
+        return str(value)
+    raise RecordError("value_invalid", f"expected text, got {type(value).__name__}")
+
+
 def nfkc_text(value: Any) -> Any:
     """NFKC-normalize text (full-width digits and letters to ASCII, half-width kana to full)."""
-    if value is None or not isinstance(value, str):
-        return value
-    return _normalize("NFKC", value)
+    value = as_text(value)
+    return None if value is None else _normalize("NFKC", value)
 
 
 def _build_nfkc(args: Mapping[str, Any], ctx: BuildContext):
@@ -37,9 +48,8 @@ def _build_nfkc(args: Mapping[str, Any], ctx: BuildContext):
 
 def strip_text(value: Any) -> Any:
     """Strip surrounding whitespace (including U+3000); blank becomes ``None``."""
-    if value is None or not isinstance(value, str):
-        return value
-    return value.strip() or None
+    value = as_text(value)
+    return None if value is None else value.strip() or None
 
 
 def _build_strip(args, ctx):
@@ -48,9 +58,8 @@ def _build_strip(args, ctx):
 
 def collapse_spaces(value: Any) -> Any:
     """Collapse every run of whitespace (newlines, U+3000...) to one space, then strip."""
-    if value is None or not isinstance(value, str):
-        return value
-    return " ".join(value.split()) or None
+    value = as_text(value)
+    return None if value is None else " ".join(value.split()) or None
 
 
 def _build_collapse(args, ctx):
@@ -59,9 +68,8 @@ def _build_collapse(args, ctx):
 
 def digit_dashes(value: Any) -> Any:
     """Replace a dash-like character between two digits by ``-``."""
-    if value is None or not isinstance(value, str):
-        return value
-    return _DIGIT_DASH.sub("-", value)
+    value = as_text(value)
+    return None if value is None else _DIGIT_DASH.sub("-", value)
 
 
 def _build_digit_dashes(args, ctx):
@@ -83,7 +91,9 @@ def fuse(names: list[str], required: bool):
     dash_sub = _DIGIT_DASH.sub
 
     def fused(value: Any) -> Any:
-        if value.__class__ is str:
+        if value.__class__ is not str and value is not None:
+            value = as_text(value)
+        if value is not None:
             if do_nfkc and not value.isascii():
                 value = _normalize("NFKC", value)
             if do_dashes:
