@@ -51,14 +51,20 @@ class _Loader(yaml.SafeLoader):
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:
-    loader.flatten_mapping(node)  # resolves `<<: *anchor` merges
+    own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+    loader.flatten_mapping(node)  # resolves `<<: *anchor` merges (merged keys come first)
     out = LDict()
     out.line = node.start_mark.line + 1
+    merged: set[Any] = set()
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, list | dict):
             raise YamlProblem(key_node.start_mark.line + 1, "a mapping key must be text")
-        if key in out:
+        if id(key_node) not in own:
+            merged.add(key)
+        elif key in out and key in merged:
+            merged.discard(key)  # a key of its own overrides a merged one, as YAML says
+        elif key in out:
             raise YamlProblem(key_node.start_mark.line + 1, f"key {key!r} is given twice")
         out[key] = loader.construct_object(value_node, deep=True)
         out.key_lines[key] = key_node.start_mark.line + 1

@@ -53,14 +53,20 @@ class BoundRule:
     city adds does not go unnoticed); ``resolved`` maps logical columns to the headers used.
     """
 
-    def __init__(self, compiled: CompiledRule, header: tuple[str, ...], file: str) -> None:
+    def __init__(self, compiled: CompiledRule, header: tuple[str, ...] | None, file: str) \
+            -> None:
         self.compiled = compiled
-        self.header = header
+        self.header = header or ()
         self.file = file
         self.resolved: dict[str, str | None] = {}
         self.captured: dict[str, str] = {}
         self._used: set[str] = set()
-        self._resolve_columns(compiled.rule.columns)
+        if header is None:
+            # Schemaless records (JSON): each column is its first name; an absent key is blank.
+            self.resolved = {c.name: c.headers[0] if c.headers else c.name
+                             for c in compiled.rule.columns}
+        else:
+            self._resolve_columns(compiled.rule.columns)
         self._lets = tuple(self._let_plan(p) for _, p in compiled.lets)
         self._extras: list[Callable[[Mapping[str, Any]], Any]] = []
         self._flag_slots: dict[Any, int] = {}
@@ -71,7 +77,7 @@ class BoundRule:
             if builder is not None:
                 builders.append((attr.name, builder))
         self._attrs = tuple(builders)
-        self.unused_headers = tuple(h for h in header if h not in self._used)
+        self.unused_headers = tuple(h for h in self.header if h not in self._used)
         self.forward = self._make_forward()
 
     # -- columns ----------------------------------------------------------------------------------
@@ -340,6 +346,8 @@ def flag_columns(bound: BoundRule, attr: AttributeSpec) -> list[tuple[str, tuple
         return [(code, headers) for code, names in spec.columns
                 if (headers := tuple(h for n in names if (h := bound.resolved.get(n))))]
     prefix, codes = spec.prefix or "", CODE_LISTS[spec.code_list or ""]
+    if not bound.header:
+        return [(code, (prefix + names[0],)) for code, names in codes.items()]
     index = code_index(codes)
     found: dict[str, list[str]] = {}
     for h in bound.header:

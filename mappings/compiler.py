@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mappings.errors import RecordError, RuleError, RuleProblem
+from mappings.errors import RecordError, RuleError, RuleProblem, SourceError
 from mappings.loader import substitute_params
 from mappings.rules import AttributeSpec, MappingRule, ValueSpec
 from mappings.sources.records import SourceRecord
@@ -157,7 +157,7 @@ class CompiledRule:
         if self._problems:
             raise RuleError(rule.path, self._problems)
         self._columns = {c.name: c for c in rule.columns}
-        self._bound: dict[tuple[str, ...], BoundRule] = {}
+        self._bound: dict[tuple[str, ...] | None, BoundRule] = {}
         self._last: tuple[Any, BoundRule | None] = (None, None)
         from mappings.reverse import build_reverse
         self._reverse = build_reverse(self)
@@ -195,42 +195,60 @@ class CompiledRule:
         if attr.flags is not None:
             args = attr.flags.flag_args
             out["flag_table"] = flag_table(*(tuple(args.get(k) or ()) for k in
-                                             ("true", "false", "conditional")))
+                                             ("true_marks", "false_marks",
+                                              "conditional_marks")))
             out["flag_step"] = TRANSFORMS["flag"].bind(dict(args))
         return out
 
     # -- bind stage -----------------------------------------------------------------------------
-    def bind(self, header: Sequence[str], file: str = "") -> BoundRule:
-        """The rule bound to one file's header (cached per header).
+    def bind(self, header: Sequence[str] | None, file: str = "") -> BoundRule:
+        """The rule bound to one file's header (cached per header); ``None`` for schemaless
+        records (JSON), where every column is read by its first name and may be absent.
 
         Raises :class:`SourceError` (``missing_column``) when the header lacks a required column.
         """
-        key = tuple(header)
+        key = tuple(header) if header is not None else None
         bound = self._bound.get(key)
         if bound is None:
             from mappings.binding import BoundRule
             bound = BoundRule(self, key, file)
-            self._bound[key] = bound
+            self._bound[key] = bound  # type: ignore[index]
         return bound
 
     def forward(self, record: SourceRecord | Mapping[str, Any]) -> dict[str, Any]:
         """Map one record (or a plain header → value mapping) to an entity."""
         if isinstance(record, SourceRecord):
-            header, values, file = record.header or tuple(record.values), record.values, \
-                record.file
+            header, values, file = record.header, record.values, record.file
         else:
-            header, values, file = tuple(record), record, ""
+            return self._forward_mapping(record)
         last = self._last
         if last[0] is header:
             bound = last[1]
         else:
-            bound = self.bind(header, file)
+            bound = self.bind(header or None, file)
             self._last = (header, bound)
         return bound.forward(values)  # type: ignore[union-attr]
+
+    def _forward_mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        # A bare mapping (a quarantined record's values) has no header of its own: its keys are
+        # the header when they hold every column the rule needs (aliases and header patterns
+        # then work); otherwise, as with JSON records, absent keys are blank.
+        try:
+            bound = self.bind(tuple(values))
+        except SourceError:
+            bound = self.bind(None)
+        return bound.forward(values)
 
     def reverse(self, entity: Mapping[str, Any]) -> dict[str, str]:
         """The local row (canonical header → text; blank as ``""``) for an entity."""
         return self._reverse(entity)
+
+    def unused_headers(self) -> tuple[str, ...]:
+        """Headers of the files bound so far that the rule does not read."""
+        seen: list[str] = []
+        for bound in list(self._bound.values()):
+            seen += [h for h in bound.unused_headers if h not in seen]
+        return tuple(seen)
 
     @property
     def reverse_columns(self) -> tuple[str, ...]:

@@ -56,6 +56,7 @@ RECORD_CODES: frozenset[str] = frozenset({
     "opening_hours_unparseable",
     "entity_invalid",
     "context_not_available",
+    "context_mismatch",
     "value_invalid",
 })
 

@@ -18,7 +18,7 @@ from pyld import jsonld as _pyld
 from mappings.contexts import DEFAULT_CONTEXT, FrozenDocumentLoader
 from mappings.errors import ContextNotAvailable, MappingError
 
-__all__ = ["JsonLdFailed", "compact", "expand", "with_default_context"]
+__all__ = ["JsonLdFailed", "compact", "expand", "term_iris", "with_default_context"]
 
 
 class JsonLdFailed(MappingError):
@@ -61,3 +61,27 @@ def compact(doc: Any, context: Any, loader: FrozenDocumentLoader) -> dict[str, A
     """Compact ``doc`` against ``context`` using only ``loader``."""
     with _translated():
         return _pyld.compact(copy.deepcopy(doc), context, {"documentLoader": loader})
+
+
+def term_iris(context: Any, terms: Sequence[str], loader: FrozenDocumentLoader,
+              node_type: str | None = None) -> dict[str, str]:
+    """The IRI each of ``terms`` expands to as a property of a node (of ``node_type``, whose
+    type-scoped terms then apply) under ``context``; absent when it does not expand, e.g. a
+    JSON-LD keyword. One pyld call for all the terms."""
+    probe: dict[str, Any] = {"@context": context, "@id": "urn:renkei:probe"}
+    if node_type is not None:
+        probe["type"] = node_type
+    markers = {}
+    for i, term in enumerate(terms):
+        marker = f"renkei-probe-{i}"
+        probe[term] = marker
+        markers[marker] = term
+    out: dict[str, str] = {}
+    for node in expand(probe, loader):
+        for iri, values in node.items():
+            if iri.startswith("@"):
+                continue
+            for v in values if isinstance(values, list) else [values]:
+                if isinstance(v, dict) and v.get("@value") in markers:
+                    out[markers[v["@value"]]] = iri
+    return out

@@ -30,6 +30,7 @@ from mappings.transforms.codes import CODE_LISTS
 from mappings.transforms.flags import FLAG_PARAMS
 
 __all__ = ["FORMAT_VERSION", "bundled_rule_names", "bundled_rules", "bundled_sample",
+           "bundled_samples",
            "load_rules", "parse_rules", "substitute_params"]
 
 FORMAT_VERSION = 1
@@ -131,12 +132,18 @@ def bundled_rules(name: str) -> Path:
     return path
 
 
-def bundled_sample(name: str) -> Path:
-    """Path of the data file bundled with rule set ``name`` (its ``sample/`` holds exactly one)."""
-    files = sorted(p for p in (RULESETS / name / "sample").glob("*") if p.is_file())
+def bundled_samples(name: str) -> tuple[Path, ...]:
+    """The data files bundled with rule set ``name``, in name order (snapshots by date)."""
+    files = tuple(sorted(p for p in (RULESETS / name / "sample").glob("*")
+                         if p.is_file() and p.suffix != ".md"))
     if not files:
         raise KeyError(f"rule set {name!r} has no bundled sample data")
-    return files[0]
+    return files
+
+
+def bundled_sample(name: str) -> Path:
+    """The (first) data file bundled with rule set ``name``."""
+    return bundled_samples(name)[0]
 
 
 class _Parser:

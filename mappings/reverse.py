@@ -17,7 +17,7 @@ from mappings.templates import template_parser
 from mappings.transforms.codes import CODE_LISTS
 
 if TYPE_CHECKING:
-    from mappings.compiler import CompiledRule, _Pipeline
+    from mappings.compiler import CompiledRule, Pipeline
 
 __all__ = ["build_reverse"]
 
@@ -69,7 +69,7 @@ class _Reverse:
                                           key=_WORSE.__getitem__)
 
     @staticmethod
-    def _pipes(pipes: Mapping[str, Any]) -> list[_Pipeline]:
+    def _pipes(pipes: Mapping[str, Any]) -> list[Pipeline]:
         out = [pipes[k] for k in ("value", "observed_at") if k in pipes]
         out += [p for _, p in pipes.get("languages", ())]
         out += [p for _, p in pipes.get("fields", ())]
@@ -90,7 +90,7 @@ class _Reverse:
         return mapping
 
     # -- per entity -----------------------------------------------------------------------------
-    def __call__(self, entity: Mapping[str, Any]) -> dict[str, str]:
+    def __call__(self, entity: Mapping[str, Any]) -> dict[str, Any]:
         row = dict.fromkeys(self.columns_list, "")
         pending: dict[str, Any] = {}
         flags: dict[str, Any] = {}
@@ -105,9 +105,13 @@ class _Reverse:
                 return
             header = self.compiled.canonical_header(name)
             if value is not None and row.get(header, "") == "":
-                row[header] = value if isinstance(value, str) else str(value)
+                # Text for tabular sources; JSON objects and lists (a GeoJSON value of an
+                # NGSIv2 source) stay as they are.
+                row[header] = value if isinstance(value, str | dict | list) else str(value)
 
-        def back(pipe: _Pipeline, value: Any) -> None:
+        def back(pipe: Pipeline, value: Any) -> None:
+            if pipe.spec.has_constant:
+                return  # a constant says nothing about the local row
             for step in reversed(pipe.steps):
                 value = {step.args["key"]: value} if step.name == "get" else step.reverse(value)
             sources = pipe.spec.sources
@@ -137,7 +141,6 @@ class _Reverse:
             elif attr.kind == "Flags":
                 select = attr.flags.select
                 for code in data.get("value") or ():
-                    flags[(attr.line, code)] = select
                     flags[code] = select
             elif pipes["fields"]:
                 obj = data.get("value") or {}

@@ -10,6 +10,8 @@ from mappings.transforms.base import Param, TransformSpec, a_any, a_str, identit
 
 def _build_default(args, ctx):
     fallback = args["value"]
+    if fallback is None:
+        return identity, identity
 
     def forward(value: Any) -> Any:
         return fallback if value is None else value
@@ -41,9 +43,10 @@ def _build_get(args, ctx):
 
 SPECS = (
     TransformSpec(
-        "default", "Use `value` when there is no value.", "lossy",
+        "default", "Use `value` when there is no value (`default: null`, e.g. from a parameter "
+        "left null, changes nothing).", "lossy",
         "x, except that a blank x comes back as the default", _build_default,
-        (Param("value", a_any, required=True),), example="default: 0"),
+        (Param("value", a_any),), example="default: 0"),
     TransformSpec(
         "required", "Quarantine the record (`missing_required`) when there is no value.",
         "lossless", "x", _build_required, example="required"),

@@ -63,7 +63,8 @@ def make_flag_reader(table: Mapping[str, Any]):
 
 
 def _build_flag(args, ctx):
-    table = flag_table(args["true"] or (), args["false"] or (), args["conditional"] or ())
+    table = flag_table(args["true_marks"] or (), args["false_marks"] or (),
+                       args["conditional_marks"] or ())
     read = make_flag_reader(table)
     written = {True: args["write_true"], False: args["write_false"],
                CONDITIONAL: args["write_conditional"]}
@@ -75,9 +76,10 @@ def _build_flag(args, ctx):
 
 
 FLAG_PARAMS = (
-    Param("true", a_str_list, doc="extra tokens meaning yes"),
-    Param("false", a_str_list, doc="extra tokens meaning no"),
-    Param("conditional", a_str_list, doc="extra tokens meaning conditional"),
+    # Not `true:`/`false:` as keys: YAML reads those as booleans.
+    Param("true_marks", a_str_list, doc="extra marks meaning yes"),
+    Param("false_marks", a_str_list, doc="extra marks meaning no"),
+    Param("conditional_marks", a_str_list, doc="extra marks meaning conditional"),
     Param("write_true", a_str, default="1", doc="what reverse writes for yes"),
     Param("write_false", a_str, default="", doc="what reverse writes for no"),
     Param("write_conditional", a_str, default="△", doc="what reverse writes for conditional"),

@@ -15,7 +15,7 @@ _WEEKDAYS = "月火水木金"
 # Whole-word day expressions that are not a run of day letters.
 _NAMED = {"平日": _WEEKDAYS, "土日祝以外": _WEEKDAYS, "毎日": _DAYS, "全日": _DAYS,
           "年中無休": _DAYS, "土日": "土日"}
-_TIME = re.compile(r"(\d{1,2}):(\d{2})")
+_TIME = re.compile(r"(\d{1,2}):?(\d{2})")  # 7:30, 07:30, and 1700 (a colon left out)
 
 
 def _days(text: str) -> str:
@@ -54,7 +54,7 @@ def _build_opening_hours(args, ctx):
 
     def reverse(value: Any) -> Any:
         if value is None:
-            return (None, None, None)
+            return None
         days = start = end = None
         for piece in value.split(" "):
             if "-" in piece and ":" in piece:
@@ -66,6 +66,25 @@ def _build_opening_hours(args, ctx):
     return forward, reverse
 
 
+def _build_daily_hours(args, ctx):
+    def forward(value: Any) -> Any:
+        if value is None or value == (None, None):
+            return None
+        start_raw, end_raw = value
+        if start_raw is None or end_raw is None:
+            raise RecordError("opening_hours_unparseable", "an opening time lacks its other end",
+                              part=0 if start_raw is None else 1)
+        return f"Mo-Su {_time(start_raw, 0)}-{_time(end_raw, 1)}"
+
+    def reverse(value: Any) -> Any:
+        if value is None:
+            return None
+        start, end = value.split(" ")[-1].split("-")
+        return (start, end)
+
+    return forward, reverse
+
+
 SPECS = (
     TransformSpec(
         "opening_hours", "Three columns (days as 月火水…/平日, start HH:MM, end HH:MM) → "
@@ -73,4 +92,8 @@ SPECS = (
         "days as day letters in week order, times as HH:MM",
         _build_opening_hours,
         example="('月火水木金土日', '7:30', '22:00') → 'Mo,Tu,We,Th,Fr,Sa,Su 07:30-22:00'"),
+    TransformSpec(
+        "daily_hours", "Two columns (start HH:MM, end HH:MM), open every day → schema.org "
+        "openingHours text.", "normalizes", "times as HH:MM", _build_daily_hours,
+        example="('0:00', '24:00') → 'Mo-Su 00:00-24:00'"),
 )

@@ -8,7 +8,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import BuildContext, Param, TransformSpec, a_str, identity
+from mappings.transforms.base import (
+    BuildContext,
+    Param,
+    TransformSpec,
+    a_str,
+    a_str_list,
+    identity,
+)
 
 _normalize = unicodedata.normalize
 # Whitespace here is Unicode whitespace as str.split() and str.strip() know it: ASCII, the
@@ -17,11 +24,22 @@ _normalize = unicodedata.normalize
 _DIGIT_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ー－ｰ](?=\d)")
 
 
+def as_text(value: Any) -> str | None:
+    """A value a text transform can work on: text as it is, a JSON number as text, no value as
+    ``None``; a list, an object or a boolean is not text (``value_invalid``)."""
+    if value is None or value.__class__ is str:
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    if isinstance(value, str):
+        return str(value)
+    raise RecordError("value_invalid", f"expected text, got {type(value).__name__}")
+
+
 def nfkc_text(value: Any) -> Any:
     """NFKC-normalize text (full-width digits and letters to ASCII, half-width kana to full)."""
-    if value is None or not isinstance(value, str):
-        return value
-    return _normalize("NFKC", value)
+    value = as_text(value)
+    return None if value is None else _normalize("NFKC", value)
 
 
 def _build_nfkc(args: Mapping[str, Any], ctx: BuildContext):
@@ -30,9 +48,8 @@ def _build_nfkc(args: Mapping[str, Any], ctx: BuildContext):
 
 def strip_text(value: Any) -> Any:
     """Strip surrounding whitespace (including U+3000); blank becomes ``None``."""
-    if value is None or not isinstance(value, str):
-        return value
-    return value.strip() or None
+    value = as_text(value)
+    return None if value is None else value.strip() or None
 
 
 def _build_strip(args, ctx):
@@ -41,9 +58,8 @@ def _build_strip(args, ctx):
 
 def collapse_spaces(value: Any) -> Any:
     """Collapse every run of whitespace (newlines, U+3000...) to one space, then strip."""
-    if value is None or not isinstance(value, str):
-        return value
-    return " ".join(value.split()) or None
+    value = as_text(value)
+    return None if value is None else " ".join(value.split()) or None
 
 
 def _build_collapse(args, ctx):
@@ -52,9 +68,8 @@ def _build_collapse(args, ctx):
 
 def digit_dashes(value: Any) -> Any:
     """Replace a dash-like character between two digits by ``-``."""
-    if value is None or not isinstance(value, str):
-        return value
-    return _DIGIT_DASH.sub("-", value)
+    value = as_text(value)
+    return None if value is None else _DIGIT_DASH.sub("-", value)
 
 
 def _build_digit_dashes(args, ctx):
@@ -76,7 +91,9 @@ def fuse(names: list[str], required: bool):
     dash_sub = _DIGIT_DASH.sub
 
     def fused(value: Any) -> Any:
-        if value.__class__ is str:
+        if value.__class__ is not str and value is not None:
+            value = as_text(value)
+        if value is not None:
             if do_nfkc and not value.isascii():
                 value = _normalize("NFKC", value)
             if do_dashes:
@@ -133,6 +150,21 @@ def _build_split(args, ctx):
     return forward, reverse
 
 
+def _build_blank_if(args, ctx):
+    markers = frozenset(args["values"]) | frozenset(_normalize("NFKC", v).strip()
+                                                    for v in args["values"])
+
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        if value in markers or (isinstance(value, str)
+                                and _normalize("NFKC", value).strip() in markers):
+            return None
+        return value
+
+    return forward, identity
+
+
 def _build_to_text(args, ctx):
     def forward(value: Any) -> Any:
         if value is None or isinstance(value, str):
@@ -167,6 +199,10 @@ SPECS = (
         "split", "Split text into a list on any of the separator characters; items stripped.",
         "normalizes", "items of x joined by the first separator", _build_split,
         (Param("sep", a_str, default=","),), example="'津波, 地震' → ['津波', '地震']"),
+    TransformSpec(
+        "blank_if", "Treat marker values meaning 'none' (e.g. '-', 'なし') as blank.",
+        "normalizes", "'' for a marker, else x", _build_blank_if,
+        (Param("values", a_str_list, required=True),), example="blank_if: ['-', 'なし']"),
     TransformSpec(
         "to_text", "Render a JSON number or boolean as text (integral floats without '.0').",
         "normalizes", "str(x)", _build_to_text, example="12.0 → '12'"),

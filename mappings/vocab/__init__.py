@@ -1,0 +1,63 @@
+"""JSON Schemas of the shared types (Renkei extension and the Smart Data Models used).
+
+Data plus two helpers; validating needs ``jsonschema``, which the product does not depend on
+(tests do): build a ``referencing.Registry`` from :func:`schema_resources`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = ["SCHEMA_FILES", "schema_for", "schema_resources", "to_key_values"]
+
+_HERE = Path(__file__).resolve().parent
+
+#: Entity type → its bundled schema file.
+SCHEMA_FILES: Mapping[str, str] = {
+    "EvacuationSite": "renkei/EvacuationSite.schema.json",
+    "ShelterOccupancy": "renkei/ShelterOccupancy.schema.json",
+    "OffStreetParking": "sdm/OffStreetParking.schema.json",
+    "PointOfInterest": "sdm/PointOfInterest.schema.json",
+}
+_COMMON = "sdm/common-schema.json"
+
+
+@cache
+def _load(name: str) -> bytes:
+    return (_HERE / name).read_bytes()
+
+
+def schema_for(entity_type: str) -> dict[str, Any]:
+    """The JSON Schema (key-values form) of ``entity_type``."""
+    return orjson.loads(_load(SCHEMA_FILES[entity_type]))
+
+
+def schema_resources() -> dict[str, dict[str, Any]]:
+    """URI → schema document, for every bundled schema and the common schema SDM refers to."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in (*SCHEMA_FILES.values(), _COMMON):
+        doc = orjson.loads(_load(name))
+        out[doc["$id"]] = doc
+    return out
+
+
+def to_key_values(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """The key-values form of a normalized NGSI-LD entity (as NGSI-LD's ``options=keyValues``)."""
+    out: dict[str, Any] = {}
+    for name, attr in entity.items():
+        if name in ("id", "type") or not isinstance(attr, Mapping):
+            out[name] = attr
+            continue
+        kind = attr.get("type")
+        if kind == "Relationship":
+            out[name] = attr.get("object")
+        elif kind == "LanguageProperty":
+            out[name] = dict(attr.get("languageMap") or {})
+        else:
+            out[name] = attr.get("value")
+    return out

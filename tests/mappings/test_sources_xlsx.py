@@ -1,0 +1,89 @@
+"""xlsx sources: read-only streaming, cell text, row numbers, resume, decompression bombs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from mappings.errors import SourceError
+from mappings.sources import SourceLimits, open_records
+
+from .conftest import TAKAMATSU
+
+
+def _workbook(path: Path, rows: list[list]) -> Path:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for i, row in enumerate(rows, 1):
+        for j, value in enumerate(row, 1):
+            if value is not None:
+                ws.cell(row=i, column=j, value=value)
+    wb.save(path)
+    return path
+
+
+def test_cells_become_text_and_rows_keep_their_sheet_numbers(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "w.xlsx", [
+        ["#property", "capacity", "elevation", "name"],
+        ["1", 238, 1.7, "日新"],
+        [None, None, None, None],          # an empty row: no record, but it counts
+        ["3", 12.0, None, "三番"],
+    ])
+    records = list(open_records(path))
+    assert [(r.row, dict(r.values)) for r in records] == [
+        (2, {"#property": "1", "capacity": "238", "elevation": "1.7", "name": "日新"}),
+        (4, {"#property": "3", "capacity": "12", "elevation": "", "name": "三番"}),
+    ]
+
+
+def test_resume_after_a_row(realdata: Path) -> None:
+    path = TAKAMATSU / "evacuation_space.xlsx"
+    records = list(open_records(path))
+    rest = list(open_records(path, start_after=records[99].position))
+    assert [r.row for r in rest] == [r.row for r in records[100:]]
+    assert rest[0].values == records[100].values
+
+
+def test_decompression_bomb_is_refused_before_parsing(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/worksheets/sheet1.xml", b"\0" * (8 * 1024 * 1024))
+    assert bomb.stat().st_size < 64 * 1024
+    with pytest.raises(SourceError) as err:
+        list(open_records(bomb))
+    assert err.value.code == "xlsx_bomb"
+    assert "sheet1.xml" in str(err.value)
+
+
+def test_total_uncompressed_size_is_limited(tmp_path: Path) -> None:
+    path = TAKAMATSU / "aed_location.xlsx"
+    if not path.exists():
+        pytest.skip("../shared/realdata is not beside the repository")
+    with pytest.raises(SourceError) as err:
+        list(open_records(path, limits=SourceLimits(max_xlsx_uncompressed_bytes=10_000)))
+    assert err.value.code == "xlsx_bomb"
+
+
+def test_not_a_workbook_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "fake.xlsx"
+    path.write_text("ID,名称\n", encoding="utf-8")
+    with pytest.raises(SourceError) as err:
+        list(open_records(path))
+    assert err.value.code == "unreadable"
+
+
+def test_a_wide_declared_dimension_reads_only_the_column_limit(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "wide.xlsx", [["a", "b"], ["1", "2"]])
+    records = list(open_records(path, limits=SourceLimits(max_columns=1)))
+    assert [dict(r.values) for r in records] == [{"a": "1"}]
+
+
+def test_cells_beyond_the_header_are_kept_and_quarantined(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "extra.xlsx", [["a", "b"], ["1", "2", "surprise"]])
+    [record] = open_records(path)
+    assert record.error is not None and record.error.code == "row_malformed"
+    assert record.values["#extra1"] == "surprise"
