@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from mappings.engine import Mapped, Quarantined, map_records
+from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
 
 from mappings.compiler import CompiledRule, compile_rule
 from mappings.loader import bundled_rules, load_rules
@@ -60,9 +60,11 @@ def load_compiled(rules: str) -> CompiledRule:
 
 
 def to_quarantine(source: str, q: Quarantined) -> QuarantineRecord:
+    """The store form keeps the whole raw record, so that a rule fix can map it again."""
+    raw = "" if q.raw_value is None else str(q.raw_value)
     return QuarantineRecord(source=source, file=q.file, row=q.row, column=q.column or "",
-                            raw_value=str(q.raw_value or ""), code=q.code, message=q.message,
-                            record=_jsonable(getattr(q, "record", {}) or {}))
+                            raw_value=raw, code=q.code, message=q.message,
+                            record=_jsonable(q.to_dict()))
 
 
 class Ingestor:
@@ -125,22 +127,22 @@ class Ingestor:
         """
         compiled = await asyncio.to_thread(load_compiled, rules)
         entries = await self._store.list_quarantine(source)
+        records = records_from_quarantine(Quarantined.from_dict(e.record) for e in entries)
+        outcomes = await asyncio.to_thread(lambda: list(map_records(compiled, records)))
         fixed: list[EntityWrite] = []
         fixed_ids: list[int] = []
-        still = 0
-        for entry in entries:
-            try:
-                entity = compiled.forward(entry.record)
-            except Exception:  # still unmappable: it stays where it is
-                still += 1
-                continue
-            fixed.append(entity_write(entity))
-            fixed_ids.append(entry.id)
+        still: list[QuarantineRecord] = []
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            if isinstance(outcome, Mapped):
+                fixed.append(entity_write(outcome.entity))
+                fixed_ids.append(entry.id)
+            else:
+                still.append(to_quarantine(source, outcome))
         if fixed:
             await self._store.upsert_entities(fixed, self._clock.now())
             await self._store.resolve_quarantine(fixed_ids, self._clock.now())
             self._on_change()
-        return len(fixed), still
+        return len(fixed), len(still)
 
 
 def _outcomes(compiled: CompiledRule, path: Path, kind: str | None,

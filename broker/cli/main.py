@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import BrokerError
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
-GROUPS = ("demo", "node", "authority", "agreement", "audit")
+GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -44,6 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("renkei: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`renkei map ... | head`): not an error worth a message.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the one place that turns any failure into one line
         if args.debug:
             raise

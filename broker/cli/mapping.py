@@ -109,7 +109,7 @@ def _progress(console: Console, path: Path) -> Progress:
 
 def _summary(console: Console, path: Path, read: int, mapped: int,
              quarantined: list[Quarantined]) -> None:
-    table = Table(title=f"{path.name}: read = mapped + quarantined")
+    table = Table(title=path.name, caption="read = mapped + quarantined")
     for column in ("read", "mapped", "quarantined"):
         table.add_column(column, justify="right")
     table.add_row(str(read), str(mapped), str(len(quarantined)))
