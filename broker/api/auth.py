@@ -129,6 +129,31 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return " ".join(s for s in scope.split() if s in allowed)
 
 
+class _Grant(ClientCredentialsGrant):  # type: ignore[misc]
+    """Client credentials with the secret in Basic auth or in the form (curl-friendly)."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+class _FormRequest(OAuth2Request):  # type: ignore[misc]
+    """A token request whose form fields are already parsed."""
+
+    def __init__(self, form: Mapping[str, str], headers: Mapping[str, str]) -> None:
+        # TLS is terminated in front of the node (or the node is on loopback): authlib's
+        # transport check looks at this URI only, so it is given as https.
+        super().__init__("POST", "https://renkei.invalid/token", headers=headers)
+        self._form = dict(form)
+        self.payload = BasicOAuth2Payload(self._form)
+
+    @property
+    def form(self) -> dict[str, str]:
+        return self._form
+
+    @property
+    def args(self) -> dict[str, str]:
+        return {}
+
+
 class _Server(AuthorizationServer):  # type: ignore[misc]
     """authlib's token endpoint for one request, with the client already loaded."""
 
@@ -136,7 +161,7 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         super().__init__(scopes_supported=list(SCOPES))
         self._client = client
         self._tokens = tokens
-        self.register_grant(ClientCredentialsGrant)
+        self.register_grant(_Grant)
         self.register_token_generator("default", self._generate)
 
     def query_client(self, client_id: str) -> _Client | None:
@@ -235,10 +260,7 @@ class TokenService:
                 client_id = ""
         record = await registry.get(client_id)
         server = _Server(self, _Client(client_id, record) if record else None)
-        # TLS is terminated in front of the node (or the node is on loopback): authlib's
-        # transport check looks at this URI only, so it is given as https.
-        request = OAuth2Request("POST", "https://renkei.invalid/token", headers=headers)
-        request.payload = BasicOAuth2Payload(dict(form))
+        request = _FormRequest(form, headers)
         started = time.monotonic()
         result: tuple[int, Any, list[tuple[str, str]]] = server.create_token_response(request)
         log.debug("token request for %s took %.1f ms", client_id,

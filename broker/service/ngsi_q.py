@@ -112,7 +112,15 @@ class _QParser:
 
     def attribute(self) -> tuple[str, str, tuple[str, ...]]:
         start = self.pos
-        while self.pos < len(self.text) and self.text[self.pos] not in "=!<>~;|()[.":
+        stops = "=!<>~;|()[."
+        if "://" in self.text[start:start + 12]:
+            # A full IRI: its dots are not sub-attribute paths until after its last / or #.
+            end = start
+            while end < len(self.text) and self.text[end] not in "=!<>~;|()[":
+                end += 1
+            cut = max(self.text.rfind("/", start, end), self.text.rfind("#", start, end))
+            self.pos = cut + 1
+        while self.pos < len(self.text) and self.text[self.pos] not in stops:
             self.pos += 1
         name = self.text[start:self.pos]
         if not name:
