@@ -22,7 +22,7 @@ from ..service.ngsi_entities import EntityService
 from ..service.ngsi_scope import FederationScope
 from ..service.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
-from .common import API, Api
+from .common import API, CALLER, Api
 from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
 from .metrics import ApiMetrics
 from .problems import problem_response
@@ -68,7 +68,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     caller = None
     try:
         caller = _authenticate(request, api)
-        request["caller"] = caller
+        request[CALLER] = caller
         response = await handler(request)
     except web.HTTPException as exc:
         response = _http_problem(exc, request)

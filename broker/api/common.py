@@ -43,6 +43,7 @@ class Api:
 
 
 API = web.AppKey("renkei_api", Api)
+CALLER = web.RequestKey("renkei_caller", Caller | None)  # type: ignore[arg-type]
 
 
 def api_of(request: web.Request) -> Api:
@@ -50,7 +51,9 @@ def api_of(request: web.Request) -> Api:
 
 
 def caller_of(request: web.Request) -> Caller:
-    caller: Caller = request["caller"]
+    caller = request[CALLER]
+    if caller is None:  # open paths never reach a route that asks
+        raise RuntimeError("no authenticated caller on this request")
     return caller
 
 
