@@ -1,0 +1,151 @@
+"""The aiohttp application of a node: one edge middleware, then thin routes.
+
+The edge middleware authenticates (bearer token, or the loopback dev mode), checks the scope
+an operation needs, turns every exception into ProblemDetails (``problems.py``) and records
+request metrics. Every route is registered with and without a trailing slash, because real
+NGSI-LD clients send both (ngsildclient POSTs to ``/entities/``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from mappings.contexts import FrozenDocumentLoader
+
+from ..errors import NotFound, Unauthenticated
+from ..service.ngsi_entities import EntityService
+from ..service.ngsi_scope import FederationScope
+from ..service.terms import TermMaps
+from .auth import Caller, ClientRegistry, TokenService
+from .common import API, CALLER, Api
+from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
+from .metrics import ApiMetrics
+from .problems import problem_response
+from .routes import batch, discovery, entities, ops, subscriptions
+
+log = logging.getLogger("renkei.api")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPEN_PATHS = frozenset({"/health", "/metrics", ops.TOKEN_PATH})
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POSTs that only read.
+READ_POSTS = ("/ngsi-ld/v1/entityOperations/query",)
+LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
+DEV_HEADER = "Renkei-Dev-Mode"
+
+
+def _authenticate(request: web.Request, api: Api) -> Caller | None:
+    path = request.path.rstrip("/") or "/"
+    if path in OPEN_PATHS:
+        return None
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use an Authorization: Bearer token from "
+                                  f"{ops.TOKEN_PATH}", code="invalid_token")
+        caller = api.tokens.verify(token.strip())
+    elif (api.config.dev_open_read_on_loopback and request.method in READ_METHODS
+          and request.remote in LOOPBACK):
+        caller = Caller("dev-loopback", None, frozenset({"read"}), dev_open=True)
+    else:
+        raise Unauthenticated(f"this API needs a bearer token (OAuth2 client credentials at "
+                              f"{ops.TOKEN_PATH})")
+    needed = "read" if request.method in READ_METHODS or path in READ_POSTS else "write"
+    if not caller.can(needed):
+        raise InsufficientScope(f"this operation needs the {needed!r} scope")
+    return caller
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    api = request.app[API]
+    started = time.perf_counter()
+    caller = None
+    try:
+        caller = _authenticate(request, api)
+        request[CALLER] = caller
+        response = await handler(request)
+    except web.HTTPException as exc:
+        response = _http_problem(exc, request)
+    except Exception as exc:
+        if isinstance(exc, Unauthenticated | InsufficientScope):
+            api.metrics.api_denials.labels(getattr(exc, "code", "denied")).inc()
+        response = problem_response(exc, request.path)
+    if caller is not None and caller.dev_open:
+        response.headers[DEV_HEADER] = "open-read-on-loopback (no token checked)"
+    route = request.match_info.route.resource
+    label = route.canonical if route is not None else "unmatched"
+    api.metrics.requests.labels(request.method, label, str(response.status)).inc()
+    api.metrics.latency.labels(request.method, label).observe(time.perf_counter() - started)
+    return response
+
+
+def _http_problem(exc: web.HTTPException, request: web.Request) -> web.StreamResponse:
+    if exc.status == 404:
+        return problem_response(NotFound(f"no resource at {request.path[:200]}"), request.path)
+    if exc.status == 405:
+        return problem_response(MethodNotAllowed(f"{request.method} is not supported here"),
+                                request.path)
+    if exc.status == 413:
+        return problem_response(PayloadTooLarge("request body too large"), request.path)
+    return exc
+
+
+def _add(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    app.router.add_route(method, path, handler)
+    app.router.add_route(method, path + "/", handler)
+
+
+async def build_api(node: Any) -> Api:
+    """The objects the routes use, built from the node."""
+    config = node.config.http
+    terms = TermMaps(FrozenDocumentLoader(extra=dict(node.config.contexts)))
+    metrics = ApiMetrics(node.id)
+    from ..service.ngsi_discovery import Discovery
+    from ..service.ngsi_subscriptions import SubscriptionStore
+    from .notifier import Notifier
+
+    subs = SubscriptionStore(node.store, node.clock)
+    notifier = Notifier(node, subs, metrics, terms)
+    scope = FederationScope(node.id, node.agreements, node.peers, node.fanout,
+                            node.config.federation.deadline_seconds,
+                            on_status=lambda s: metrics.peer_status(s.peer, s.status,
+                                                                    s.elapsed_ms))
+    return Api(
+        node=node, config=config, store=node.store, terms=terms,
+        entities=EntityService(node.store, node.changes, node.clock, observer=notifier.observe),
+        tokens=await TokenService.open(node.id, node.store, node.clock,
+                                       config.token_lifetime_seconds),
+        clients=ClientRegistry(node.store, node.clock), metrics=metrics, scope=scope,
+        subscriptions=subs, notifier=notifier, discovery=Discovery(node.store))
+
+
+async def create_app(node: Any) -> web.Application:
+    """The NGSI-LD application of ``node`` (not yet listening)."""
+    api = await build_api(node)
+    # The body limit is enforced by the routes (413 as ProblemDetails); aiohttp's own limit
+    # only stops a client that lies about Content-Length.
+    app = web.Application(middlewares=[edge], client_max_size=api.config.max_body_bytes + 1)
+    app[API] = api
+    for module in (ops, entities, batch, discovery, subscriptions):
+        for method, path, handler in module.routes():
+            _add(app, method, path, handler)
+
+    async def start_notifier(app: web.Application) -> None:
+        await api.notifier.start()
+
+    async def stop_notifier(app: web.Application) -> None:
+        await api.notifier.stop()
+
+    app.on_startup.append(start_notifier)
+    app.on_cleanup.append(stop_notifier)
+    if api.config.dev_open_read_on_loopback:
+        log.warning("node %s: [http] dev_open_read_on_loopback is ON: GET requests from "
+                    "127.0.0.1/::1 are served WITHOUT a token. Never use this outside a demo.",
+                    node.id)
+    return app

@@ -1,0 +1,192 @@
+"""What every route needs: the node's API objects, the caller, bodies under limits, params."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..config import HttpConfig
+from ..service.ngsi_entities import EntityService
+from ..service.ngsi_render import FORMATS, OutputOptions
+from ..service.ngsi_scope import FederationScope
+from ..service.terms import TermMap, TermMaps, Translator
+from ..store.base import Store
+from .auth import Caller, ClientRegistry, TokenService
+from .errors import InvalidRequest, PayloadTooLarge, TooManyResults
+from .metrics import ApiMetrics
+from .negotiation import body_context, body_media_type, link_context
+
+OPTIONS = frozenset({"keyValues", "sysAttrs", "concise", "normalized", "simplified",
+                     "noOverwrite", "replace", "update", "count"})
+
+
+@dataclass
+class Api:
+    """The objects routes call, built once per node by the app factory."""
+
+    node: Any
+    config: HttpConfig
+    store: Store
+    terms: TermMaps
+    entities: EntityService
+    tokens: TokenService
+    clients: ClientRegistry
+    metrics: ApiMetrics
+    scope: FederationScope
+    subscriptions: Any
+    notifier: Any
+    discovery: Any
+
+
+API = web.AppKey("renkei_api", Api)
+CALLER = web.RequestKey("renkei_caller", Caller | None)  # type: ignore[arg-type]
+
+
+def api_of(request: web.Request) -> Api:
+    return request.app[API]
+
+
+def caller_of(request: web.Request) -> Caller:
+    caller = request[CALLER]
+    if caller is None:  # open paths never reach a route that asks
+        raise RuntimeError("no authenticated caller on this request")
+    return caller
+
+
+# -- bodies -----------------------------------------------------------------------------------
+
+async def read_json(request: web.Request, *, allow_merge_patch: bool = False
+                    ) -> tuple[Any, str, Any]:
+    """(body, media type, @context) of a JSON request body, under the size and depth limits."""
+    config = api_of(request).config
+    media = body_media_type(request, allow_merge_patch=allow_merge_patch)
+    if request.content_length is not None and request.content_length > config.max_body_bytes:
+        raise PayloadTooLarge(f"request body larger than {config.max_body_bytes} bytes")
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > config.max_body_bytes:
+            raise PayloadTooLarge(f"request body larger than {config.max_body_bytes} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise InvalidRequest("the request needs a JSON body")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc}") from None
+    check_depth(body, config.max_json_depth)
+    return body, media, body_context(media, body, link_context(request))
+
+
+def check_depth(value: Any, max_depth: int) -> None:
+    """Refuse documents nested deeper than ``max_depth`` (iteratively: no recursion limit)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise InvalidRequest(f"JSON nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+
+
+# -- terms ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Terms:
+    """The caller's context and the two directions of translation against stored names."""
+
+    context: Any
+    map: TermMap
+    inward: Translator  # caller's names -> stored names
+    outward: Translator  # stored names -> caller's names
+
+    def attr(self, name: str) -> str:
+        return self.inward.attr_name(name)
+
+    def type(self, name: str) -> str:
+        return self.inward.type_name(name)
+
+
+async def terms_for(request: web.Request, context: Any) -> Terms:
+    maps = api_of(request).terms
+    term_map = await maps.get(context)
+    return Terms(context, term_map, Translator(term_map, maps.default),
+                 Translator(maps.default, term_map))
+
+
+# -- query parameters -------------------------------------------------------------------------
+
+def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer") from None
+    if value < minimum:
+        raise InvalidRequest(f"{name} must be >= {minimum}")
+    return value
+
+
+def list_param(request: web.Request, name: str) -> tuple[str, ...]:
+    raw = request.query.getall(name, [])
+    return tuple(x.strip() for r in raw for x in r.split(",") if x.strip())
+
+
+def options_of(request: web.Request) -> frozenset[str]:
+    options = frozenset(list_param(request, "options"))
+    unknown = options - OPTIONS
+    if unknown:
+        raise InvalidRequest(f"unknown option {sorted(unknown)[0]!r}")
+    return options
+
+
+def page_size(request: web.Request) -> int:
+    config = api_of(request).config
+    limit = int_param(request, "limit", config.default_page_size)
+    if limit > config.max_page_size:
+        raise TooManyResults(f"limit {limit} exceeds the maximum page size "
+                             f"{config.max_page_size}")
+    return limit
+
+
+def output_options(request: web.Request, terms: Terms) -> OutputOptions:
+    options = options_of(request)
+    fmt = request.query.get("format", "")
+    if fmt and fmt not in FORMATS + ("keyValues",):
+        raise InvalidRequest(f"unknown format {fmt[:32]!r}")
+    if fmt == "keyValues" or "keyValues" in options or "simplified" in options:
+        fmt = "simplified"
+    elif "concise" in options:
+        fmt = fmt or "concise"
+    pick = list_param(request, "pick") or list_param(request, "attrs")
+    omit = list_param(request, "omit")
+    if pick and omit:
+        raise InvalidRequest("pick and omit cannot be used together")
+    geoproperty = request.query.get("geoproperty", "location")
+    return OutputOptions(
+        format=fmt or "normalized", sys_attrs="sysAttrs" in options,
+        pick=tuple(terms.attr(a) for a in pick), omit=tuple(terms.attr(a) for a in omit),
+        lang=request.query.get("lang"), geoproperty=terms.attr(geoproperty))
+
+
+def flag(request: web.Request, name: str) -> bool:
+    value = request.query.get(name, "false").lower()
+    if value not in ("true", "false"):
+        raise InvalidRequest(f"{name} must be true or false")
+    return value == "true"
+
+
+def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None
+                  ) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json",
+                        headers=dict(headers or {}))

@@ -1,0 +1,102 @@
+"""Prometheus metrics of one node, in a registry of its own (several nodes share a process in
+tests and in ``renkei demo``, so nothing goes to the global registry).
+
+Request counts and latency are recorded by the middleware. Peer status comes from the
+fan-out outcomes of federated reads; ingest and quarantine counts are read from the store at
+scrape time; policy denials (this node refusing a peer) are counted from the audit chain,
+read incrementally from the last entry seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..store.base import Store
+
+log = logging.getLogger("renkei.api.metrics")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ApiMetrics:
+    """The metrics a node exposes on ``/metrics``."""
+
+    def __init__(self, node_id: str) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("renkei_http_requests", "NGSI-LD API requests",
+                                ["method", "route", "status"], registry=r)
+        self.latency = Histogram("renkei_http_request_seconds", "NGSI-LD API request latency",
+                                 ["method", "route"], registry=r,
+                                 buckets=(.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5,
+                                          5, 10))
+        self.peer_calls = Counter("renkei_peer_calls", "Federated calls made for API reads, by "
+                                  "peer and outcome", ["peer", "status"], registry=r)
+        self.peer_up = Gauge("renkei_peer_up", "1 if the last federated call to the peer "
+                             "succeeded", ["peer"], registry=r)
+        self.peer_latency = Gauge("renkei_peer_last_call_ms", "Duration of the last federated "
+                                  "call to the peer", ["peer"], registry=r)
+        self.ingest = Gauge("renkei_ingest_records", "Records of recent ingest runs (up to 50 "
+                            "runs), by source and outcome", ["source", "outcome"], registry=r)
+        self.quarantine = Gauge("renkei_quarantine_open", "Unresolved quarantined records",
+                                ["source"], registry=r)
+        self.denials = Counter("renkei_policy_denials", "Requests this node denied by policy, "
+                               "by operation and reason", ["operation", "reason"], registry=r)
+        self.api_denials = Counter("renkei_api_denials", "API requests refused (401/403), by "
+                                   "reason", ["reason"], registry=r)
+        self.notifications = Counter("renkei_notifications", "Subscription notifications sent",
+                                     ["outcome"], registry=r)
+        self.info = Gauge("renkei_node_info", "This node", ["node"], registry=r)
+        self.info.labels(node_id).set(1)
+        self._audit_seq = 0
+
+    def peer_status(self, peer: str, status: str, elapsed_ms: float) -> None:
+        self.peer_calls.labels(peer, status).inc()
+        self.peer_up.labels(peer).set(1 if status == "ok" else 0)
+        self.peer_latency.labels(peer).set(elapsed_ms)
+
+    async def refresh(self, store: Store) -> None:
+        """Update the gauges read from the store (called at scrape time)."""
+        try:
+            runs = await store.list_runs(50)
+            totals: dict[tuple[str, str], int] = {}
+            for run in runs:
+                for outcome in ("read", "mapped", "quarantined", "created", "updated",
+                                "unchanged"):
+                    key = (run.source, outcome)
+                    totals[key] = totals.get(key, 0) + int(getattr(run, outcome))
+            for (source, outcome), value in totals.items():
+                self.ingest.labels(source, outcome).set(value)
+            open_by_source: dict[str, int] = {}
+            for q in await store.list_quarantine(limit=100_000):
+                open_by_source[q.source] = open_by_source.get(q.source, 0) + 1
+            for source, n in open_by_source.items():
+                self.quarantine.labels(source).set(n)
+            while True:
+                rows = await store.audit_rows(self._audit_seq, 1000)
+                for row in rows:
+                    self._audit_seq = row.seq
+                    entry = _audit_entry(row.body)
+                    if entry.get("decision") == "deny":
+                        self.denials.labels(str(entry.get("operation", "")),
+                                            str(entry.get("reason", ""))).inc()
+                if len(rows) < 1000:
+                    break
+        except Exception:  # a scrape must still answer with what it has
+            log.exception("metrics refresh from the store failed")
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _audit_entry(body: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    if isinstance(doc, dict) and isinstance(doc.get("record"), dict):
+        return doc["record"]
+    return doc if isinstance(doc, dict) else {}

@@ -1,0 +1,254 @@
+"""Delivers subscription notifications: HTTP POSTs to subscribers, with retries.
+
+Local changes come from the store's change feed (API writes, ingest, anything), read after a
+persisted cursor and woken by ``node.changes``. To tell which attributes changed, the notifier
+remembers the last state it saw of recently changed entities (bounded), and the entity
+service hands it the state just before each API write; when the previous state is unknown,
+every attribute counts as changed (a notification too many rather than one missed).
+
+Federated subscriptions (not ``localOnly``, and peers with agreements for the owner's
+purpose) consume ``node.federated_changes(types, q, purpose)``, an async iterator of changes
+from peers that the federation's gRPC subscription client provides. When the node has no such
+attribute, federated subscriptions are served from local changes only and say so in their
+representation (``renkeiFederation.status = "not_available"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+
+from ..service.ngsi_model import iso
+from ..service.ngsi_q import parse_q, q_is_conjunction
+from ..service.ngsi_render import OutputOptions, render_entity
+from ..service.ngsi_subscriptions import SubscriptionStore, fires, state
+from ..service.terms import TermMaps, Translator
+from ..store.base import Change
+from .metrics import ApiMetrics
+from .negotiation import CONTEXT_REL, LD, link_header, response_context
+
+log = logging.getLogger("renkei.api.notifier")
+STATE = "ngsi_notifier"
+_UNKNOWN = object()
+REMEMBER = 20_000
+
+
+class Notifier:
+    """One per node: watches changes, matches subscriptions, POSTs notifications."""
+
+    def __init__(self, node: Any, subs: SubscriptionStore, metrics: ApiMetrics,
+                 terms: TermMaps, *, attempts: int = 3, backoff: float = 0.2,
+                 timeout: float = 5.0, poll_seconds: float = 1.0) -> None:
+        self._node = node
+        self._store = node.store
+        self._subs = subs
+        self._metrics = metrics
+        self._terms = terms
+        self._attempts = attempts
+        self._backoff = backoff
+        self._timeout = timeout
+        self._poll = poll_seconds
+        self._previous: OrderedDict[str, bytes | None] = OrderedDict()
+        self._session: aiohttp.ClientSession | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._federated: dict[str, asyncio.Task[None]] = {}
+        self._last_sent: dict[str, float] = {}
+        self.cursor = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self._timeout))
+        saved = await self._store.get_state(STATE, "cursor")
+        self.cursor = int(saved) if isinstance(saved, int) else \
+            await self._store.last_change_cursor()
+        self._task = asyncio.create_task(self._run(), name=f"{self._node.id}:notifier")
+        await self.sync_federated()
+
+    async def stop(self) -> None:
+        tasks = [t for t in [self._task, *self._federated.values(), *self._deliveries] if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._session is not None:
+            await self._session.close()
+
+    def observe(self, entity_id: str, before: bytes | None) -> None:
+        """The state of an entity just before an API write (keeps the first one seen)."""
+        if entity_id not in self._previous:
+            self._remember(entity_id, before)
+
+    def _remember(self, entity_id: str, doc: bytes | None) -> None:
+        self._previous[entity_id] = doc
+        self._previous.move_to_end(entity_id)
+        while len(self._previous) > REMEMBER:
+            self._previous.popitem(last=False)
+
+    # -- local changes ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        while True:
+            try:
+                changes = await self._store.changes_after(self.cursor, (), 500)
+                for change in changes:
+                    await self._handle(change)
+                    self.cursor = change.cursor
+                if changes:
+                    await self._store.put_state(STATE, "cursor", self.cursor)
+                if len(changes) < 500:
+                    await self._node.changes.wait(self._poll)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("notifier loop failed; retrying")
+                await asyncio.sleep(self._poll)
+
+    async def _handle(self, change: Change) -> None:
+        previous = self._previous.pop(change.entity_id, _UNKNOWN)
+        entity = orjson.loads(change.doc) if change.doc is not None else None
+        if change.kind != "deleted":
+            self._remember(change.entity_id, change.doc)
+        changed: set[str] | None = None
+        if previous is not _UNKNOWN and entity is not None:
+            before = orjson.loads(previous) if previous else {}
+            changed = {k for k in set(before) | set(entity) if before.get(k) != entity.get(k)}
+        now = self._node.clock.now()
+        for record in list((await self._subs.all()).values()):
+            if record.get("cursor", 0) >= change.cursor or state(record, now) != "active":
+                continue
+            sub = record["subscription"]
+            try:
+                hit = fires(sub, change.kind, entity, changed, change.entity_id,
+                            change.entity_type)
+            except Exception:
+                log.exception("subscription %s: matching failed", sub.get("id"))
+                continue
+            if hit:
+                data = entity if entity is not None else {
+                    "id": change.entity_id, "type": change.entity_type, "deletedAt": iso(now)}
+                self._schedule(record, data)
+
+    def _schedule(self, record: Mapping[str, Any], entity: Mapping[str, Any]) -> None:
+        sub = record["subscription"]
+        throttling = float(sub.get("throttling") or 0)
+        now = self._node.clock.now()
+        if throttling and now - self._last_sent.get(sub["id"], -1e18) < throttling:
+            return
+        self._last_sent[sub["id"]] = now
+        task = asyncio.create_task(self._deliver(record, [entity]))
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+
+    # -- delivery ---------------------------------------------------------------------------
+    async def _deliver(self, record: Mapping[str, Any], entities: list[Mapping[str, Any]]
+                       ) -> None:
+        sub = record["subscription"]
+        lock = self._locks.setdefault(sub["id"], asyncio.Lock())
+        async with lock:  # one delivery at a time per subscription, in change order
+            body, headers = await self._payload(record, entities)
+            url = sub["notification"]["endpoint"]["uri"]
+            ok = False
+            for attempt in range(self._attempts):
+                try:
+                    assert self._session is not None
+                    async with self._session.post(url, data=body, headers=headers) as resp:
+                        ok = 200 <= resp.status < 300
+                        if ok or 400 <= resp.status < 500 and resp.status != 429:
+                            break  # a 4xx will not get better by retrying
+                except (aiohttp.ClientError, TimeoutError) as exc:
+                    log.info("subscription %s: delivery to %s failed: %s", sub["id"], url, exc)
+                await asyncio.sleep(self._backoff * (2 ** attempt))
+            self._metrics.notifications.labels("ok" if ok else "failed").inc()
+            await self._subs.record_delivery(sub["id"], ok, self._node.clock.now())
+
+    async def _payload(self, record: Mapping[str, Any], entities: list[Mapping[str, Any]]
+                       ) -> tuple[bytes, dict[str, str]]:
+        sub = record["subscription"]
+        notification = sub["notification"]
+        context = record.get("context")
+        term_map = await self._terms.get(context)
+        translator = Translator(self._terms.default, term_map)
+        fmt = notification.get("format", "normalized")
+        options = OutputOptions(
+            format="simplified" if fmt in ("keyValues", "simplified") else fmt,
+            pick=tuple(notification.get("attributes") or ()))
+        data = [render_entity(e, options, translator) if "deletedAt" not in e
+                else translator.entity(e) for e in entities]
+        payload: dict[str, Any] = {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
+                                   "type": "Notification", "subscriptionId": sub["id"],
+                                   "notifiedAt": iso(self._node.clock.now()), "data": data}
+        endpoint = notification["endpoint"]
+        headers = {str(h["key"]): str(h["value"]) for h in endpoint.get("receiverInfo") or []
+                   if isinstance(h, Mapping) and "key" in h and "value" in h}
+        if endpoint.get("accept") == LD:
+            payload = {"@context": response_context(context), **payload}
+            headers["Content-Type"] = LD
+        else:
+            headers["Content-Type"] = "application/json"
+            link = link_header(context)
+            if link:
+                headers["Link"] = link
+        return orjson.dumps(payload), headers
+
+    # -- federated --------------------------------------------------------------------------
+    def federation_status(self, record: Mapping[str, Any]) -> str:
+        sub = record["subscription"]
+        if sub.get("localOnly"):
+            return "local_only"
+        if sub["id"] in self._federated:
+            return "wired"
+        return "not_available" if not hasattr(self._node, "federated_changes") else "no_peers"
+
+    async def sync_federated(self) -> None:
+        """Start or stop the federated change streams to match the subscriptions."""
+        records = await self._subs.all()
+        for sub_id in list(self._federated):
+            if sub_id not in records:
+                self._federated.pop(sub_id).cancel()
+        source = getattr(self._node, "federated_changes", None)
+        if source is None:
+            return
+        for sub_id, record in records.items():
+            sub = record["subscription"]
+            if sub_id in self._federated or sub.get("localOnly"):
+                continue
+            types = tuple(sorted({s["type"] for s in sub.get("entities") or []}))
+            q = q_is_conjunction(parse_q(sub["q"])) if sub.get("q") else ()
+            self._federated[sub_id] = asyncio.create_task(
+                self._consume(record, source(types, q or (), record.get("purpose") or "")))
+
+    async def _consume(self, record: Mapping[str, Any], stream: Any) -> None:
+        sub_id = record["subscription"]["id"]
+        try:
+            async for change in stream:
+                current = (await self._subs.all()).get(sub_id)
+                if current is None:
+                    return
+                if state(current, self._node.clock.now()) != "active":
+                    continue
+                entity = orjson.loads(change.entity) if getattr(change, "entity", b"") else None
+                kind = getattr(change, "kind", "updated")
+                entity_type = entity.get("type", "") if entity else ""
+                if fires(current["subscription"], kind, entity, None, change.entity_id,
+                         entity_type):
+                    self._schedule(current, entity or {"id": change.entity_id,
+                                                       "type": entity_type,
+                                                       "deletedAt": iso(self._node.clock.now())})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("subscription %s: federated change stream ended", sub_id)
+
+
+__all__ = ["Notifier", "CONTEXT_REL"]

@@ -1,0 +1,1 @@
+"""Thin aiohttp routes: decode, authenticate (middleware), call a service, encode."""

@@ -1,0 +1,152 @@
+"""``/ngsi-ld/v1/entityOperations``: batch create, upsert, update, merge, delete and query.
+
+All-or-nothing is not what NGSI-LD batches mean: each entity succeeds or fails on its own, and
+a batch with any failure answers 207 with a BatchOperationResult naming each failed entity and
+its ProblemDetails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from mappings.errors import MappingError
+
+from ...errors import BadRequest, BrokerError
+from ...service.ngsi_entities import BatchItem, BatchOutcome
+from ...service.ngsi_model import is_uri, normalize_entity
+from ...service.ngsi_q import parse_geo, parse_q, parse_types
+from ...service.ngsi_query import NgsiQuery, local_page
+from ...service.ngsi_render import render_entity
+from ..common import api_of, int_param, output_options, page_size, read_json, terms_for
+from ..negotiation import LD, link_context, render_docs, response, response_type
+from ..problems import problem_body
+
+BASE = "/ngsi-ld/v1/entityOperations"
+
+
+async def _items(request: web.Request, *, require_type: bool = True) -> list[BatchItem]:
+    body, media, _context = await read_json(request)
+    if not isinstance(body, list):
+        raise BadRequest("a batch operation takes a JSON array")
+    link = link_context(request)
+    items = []
+    for raw in body:
+        entity_id = raw.get("id", "") if isinstance(raw, dict) else ""
+        try:
+            if not isinstance(raw, dict):
+                raise BadRequest("each batch entry must be a JSON object")
+            if media == LD:
+                if "@context" not in raw:
+                    raise BadRequest("application/ld+json entries need an @context each")
+                context = raw["@context"]
+            else:
+                if "@context" in raw:
+                    raise BadRequest("application/json entries may not carry @context")
+                context = link
+            terms = await terms_for(request, context)
+            plain = {k: v for k, v in raw.items() if k != "@context"}
+            entity = terms.inward.entity(normalize_entity(plain, require_type=require_type))
+            items.append(BatchItem(str(entity_id), entity))
+        except (BrokerError, MappingError) as exc:
+            items.append(BatchItem(str(entity_id), error=exc))
+    return items
+
+
+def _result(outcome: BatchOutcome, ok_status: int, ok_body: Any = None) -> web.Response:
+    if not outcome.errors:
+        if ok_body is None:
+            return web.Response(status=ok_status)
+        return web.Response(status=ok_status, body=orjson.dumps(ok_body),
+                            content_type="application/json")
+    errors = []
+    for entity_id, exc in outcome.errors:
+        _status, problem = problem_body(exc)
+        errors.append({"entityId": entity_id, "error": problem})
+    return web.Response(status=207, body=orjson.dumps({"success": outcome.success,
+                                                       "errors": errors}),
+                        content_type="application/json")
+
+
+async def create(request: web.Request) -> web.Response:
+    outcome = await api_of(request).entities.batch_create(await _items(request))
+    return _result(outcome, 201, outcome.success)
+
+
+async def upsert(request: web.Request) -> web.Response:
+    options = set(request.query.get("options", "").split(","))
+    items = await _items(request)
+    outcome = await api_of(request).entities.batch_upsert(items, replace="update" not in options)
+    if outcome.created:
+        return _result(outcome, 201, outcome.created)
+    return _result(outcome, 204)
+
+
+async def update(request: web.Request) -> web.Response:
+    options = set(request.query.get("options", "").split(","))
+    items = await _items(request, require_type=False)
+    outcome = await api_of(request).entities.batch_update(
+        items, no_overwrite="noOverwrite" in options)
+    return _result(outcome, 204)
+
+
+async def merge(request: web.Request) -> web.Response:
+    items = await _items(request, require_type=False)
+    outcome = await api_of(request).entities.batch_update(items, no_overwrite=False)
+    return _result(outcome, 204)
+
+
+async def delete(request: web.Request) -> web.Response:
+    body, _media, _context = await read_json(request)
+    if not isinstance(body, list):
+        raise BadRequest("batch delete takes a JSON array of entity ids")
+    outcome = await api_of(request).entities.batch_delete(body)
+    return _result(outcome, 204)
+
+
+async def query(request: web.Request) -> web.Response:
+    """POST query (local data): the Query body instead of URL parameters."""
+    api = api_of(request)
+    media = response_type(request.headers.get("Accept"))
+    body, _media, context = await read_json(request)
+    if not isinstance(body, dict) or body.get("type") != "Query":
+        raise BadRequest("the body must be a Query object ({\"type\": \"Query\", ...})")
+    terms = await terms_for(request, context)
+    selectors = body.get("entities") or []
+    if not isinstance(selectors, list):
+        raise BadRequest("entities must be an array")
+    types = [s["type"] for s in selectors if isinstance(s, dict) and "type" in s]
+    ids = tuple(s["id"] for s in selectors if isinstance(s, dict) and "id" in s)
+    if any(not is_uri(i) for i in ids):
+        raise BadRequest("entity ids must be URIs")
+    patterns = [s["idPattern"] for s in selectors if isinstance(s, dict) and "idPattern" in s]
+    geo_q = body.get("geoQ")
+    geo = None
+    if isinstance(geo_q, dict):
+        geo = parse_geo(str(geo_q.get("georel", "")), str(geo_q.get("geometry", "")),
+                        geo_q.get("coordinates"))
+    attrs = body.get("attrs") or []
+    q = NgsiQuery(
+        types=parse_types(",".join(types), terms.type) if types else None, ids=ids,
+        id_pattern=patterns[0] if patterns else "",
+        q=parse_q(body["q"], terms.attr) if body.get("q") else None, geo=geo,
+        geoproperty=terms.attr(str((geo_q or {}).get("geoproperty", "location"))),
+        attrs=tuple(terms.attr(a) for a in attrs if isinstance(a, str)),
+        limit=page_size(request), offset=int_param(request, "offset", 0),
+        count=request.query.get("count") == "true")
+    output = output_options(request, terms)
+    page = await local_page(api.store, q)
+    headers = {"NGSILD-Results-Count": str(page.count)} if page.count is not None else {}
+    rendered = (orjson.dumps(render_entity(h.decoded(), output, terms.outward,
+                                           h.stored.created_at, h.stored.modified_at))
+                for h in page.hits)
+    return response(render_docs(rendered, media, terms.context), media, terms.context,
+                    headers=headers)
+
+
+def routes() -> list[tuple[str, str, Any]]:
+    return [("POST", f"{BASE}/create", create), ("POST", f"{BASE}/upsert", upsert),
+            ("POST", f"{BASE}/update", update), ("POST", f"{BASE}/merge", merge),
+            ("POST", f"{BASE}/delete", delete), ("POST", f"{BASE}/query", query)]

@@ -1,0 +1,100 @@
+"""``/ngsi-ld/v1/subscriptions``: create, list, retrieve, update and delete subscriptions."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from ...service.ngsi_subscriptions import Names, representation, validate
+from ..common import Terms, api_of, caller_of, flag, int_param, page_size, read_json, terms_for
+from ..negotiation import link_context, render_object, response, response_type
+
+BASE = "/ngsi-ld/v1/subscriptions"
+
+
+def _names(terms: Terms) -> Names:
+    return Names(attr=terms.attr, type=terms.type)
+
+
+def _outward(sub: dict[str, Any], terms: Terms) -> dict[str, Any]:
+    """A stored subscription in the caller's names."""
+    out = terms.outward
+    sub = dict(sub)
+    if "entities" in sub:
+        sub["entities"] = [{**e, "type": out.type_name(e["type"])} for e in sub["entities"]]
+    if "watchedAttributes" in sub:
+        sub["watchedAttributes"] = [out.attr_name(a) for a in sub["watchedAttributes"]]
+    n = dict(sub.get("notification", {}))
+    if "attributes" in n:
+        n["attributes"] = [out.attr_name(a) for a in n["attributes"]]
+    sub["notification"] = n
+    return sub
+
+
+async def create(request: web.Request) -> web.Response:
+    api = api_of(request)
+    body, _media, context = await read_json(request)
+    terms = await terms_for(request, context)
+    sub = validate(body, _names(terms))
+    caller = caller_of(request)
+    record = await api.subscriptions.create(
+        sub, context=context, owner=caller.client_id, purpose=caller.purpose,
+        cursor=await api.store.last_change_cursor())
+    await api.notifier.sync_federated()
+    return web.Response(status=201, headers={
+        "Location": f"{BASE}/{quote(record['subscription']['id'], safe='')}"})
+
+
+def _render(api: Any, record: dict[str, Any], terms: Terms) -> dict[str, Any]:
+    sub = _outward(representation(record, api.node.clock.now()), terms)
+    status = api.notifier.federation_status(record)
+    if status not in ("local_only", "no_peers") and api.scope.plan(record.get("purpose")):
+        sub["renkeiFederation"] = {"status": status}
+    return sub
+
+
+async def list_subscriptions(request: web.Request) -> web.Response:
+    api = api_of(request)
+    media = response_type(request.headers.get("Accept"))
+    terms = await terms_for(request, link_context(request))
+    limit = page_size(request)
+    offset = int_param(request, "offset", 0)
+    records = sorted((await api.subscriptions.all()).items())
+    page = [_render(api, r, terms) for _, r in records[offset:offset + limit]]
+    headers = {"NGSILD-Results-Count": str(len(records))} if flag(request, "count") else {}
+    return response(render_object(page, media, terms.context), media, terms.context,
+                    headers=headers)
+
+
+async def retrieve(request: web.Request) -> web.Response:
+    api = api_of(request)
+    media = response_type(request.headers.get("Accept"))
+    terms = await terms_for(request, link_context(request))
+    record = await api.subscriptions.get(request.match_info["sub_id"])
+    return response(render_object(_render(api, record, terms), media, terms.context), media,
+                    terms.context)
+
+
+async def update(request: web.Request) -> web.Response:
+    api = api_of(request)
+    body, _media, context = await read_json(request, allow_merge_patch=True)
+    terms = await terms_for(request, context)
+    fragment = validate(body, _names(terms), partial=True)
+    await api.subscriptions.update(request.match_info["sub_id"], fragment)
+    await api.notifier.sync_federated()
+    return web.Response(status=204)
+
+
+async def delete(request: web.Request) -> web.Response:
+    api = api_of(request)
+    await api.subscriptions.delete(request.match_info["sub_id"])
+    await api.notifier.sync_federated()
+    return web.Response(status=204)
+
+
+def routes() -> list[tuple[str, str, Any]]:
+    one = BASE + "/{sub_id}"
+    return [("POST", BASE, create), ("GET", BASE, list_subscriptions), ("GET", one, retrieve),
+            ("PATCH", one, update), ("DELETE", one, delete)]

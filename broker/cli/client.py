@@ -1,0 +1,80 @@
+"""``renkei client``: credentials for City OS applications and service providers.
+
+    renkei client add NAME --purpose P --config FILE [--write]
+    renkei client list --config FILE
+    renkei client disable CLIENT_ID --config FILE
+
+``add`` prints the client id and secret once; the node keeps only a salted hash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from trust.agreements import PURPOSES
+from trust.clock import SystemClock
+
+from ..config import load_config
+from ..store import open_store
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("client", help="API clients of this node (OAuth2 client "
+                                   "credentials for the NGSI-LD API)")
+    sub = parser.add_subparsers(dest="client_command", metavar="ACTION", required=True)
+    add = sub.add_parser("add", help="register a client and print its secret once")
+    add.add_argument("name", help="a name for the application (letters, digits, - _ .)")
+    add.add_argument("--purpose", required=True, choices=sorted(PURPOSES),
+                     help="purpose of its federated reads (must match agreements)")
+    add.add_argument("--write", action="store_true",
+                     help="also grant the write scope (create/update/delete, subscriptions)")
+    add.add_argument("--config", required=True, help="the node's renkei.toml")
+    add.set_defaults(handler=_add)
+    ls = sub.add_parser("list", help="list registered clients (never their secrets)")
+    ls.add_argument("--config", required=True, help="the node's renkei.toml")
+    ls.set_defaults(handler=_list)
+    off = sub.add_parser("disable", help="stop a client from getting new tokens")
+    off.add_argument("client_id")
+    off.add_argument("--config", required=True, help="the node's renkei.toml")
+    off.set_defaults(handler=_disable)
+
+
+async def _with_registry(config_file: str, action: Any) -> Any:
+    from ..api.auth import ClientRegistry
+
+    store = await open_store(load_config(config_file))
+    try:
+        return await action(ClientRegistry(store, SystemClock()))
+    finally:
+        await store.close()
+
+
+def _add(args: argparse.Namespace) -> int:
+    scopes = ("read", "write") if args.write else ("read",)
+    client_id, secret = asyncio.run(_with_registry(
+        args.config, lambda r: r.add(args.name, args.purpose, scopes)))
+    print(f"client_id:     {client_id}")
+    print(f"client_secret: {secret}")
+    print(f"purpose:       {args.purpose}")
+    print(f"scopes:        {' '.join(scopes)}")
+    print("The secret is shown only this once; the node stores a hash of it.")
+    print("Get a token: curl -u CLIENT_ID:SECRET -d grant_type=client_credentials "
+          "http://NODE/oauth2/token")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    clients = asyncio.run(_with_registry(args.config, lambda r: r.list()))
+    for client_id, record in sorted(clients.items()):
+        state = "disabled" if record.get("disabled") else "active"
+        print(f"{client_id}\t{record.get('purpose')}\t{' '.join(record.get('scopes', []))}"
+              f"\t{state}")
+    return 0
+
+
+def _disable(args: argparse.Namespace) -> int:
+    done = asyncio.run(_with_registry(args.config, lambda r: r.disable(args.client_id)))
+    print(f"{args.client_id}: {'disabled' if done else 'no such client'}")
+    return 0 if done else 1

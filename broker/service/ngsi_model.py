@@ -1,0 +1,295 @@
+"""NGSI-LD entity representations, transport-free: validation, concise input, output formats.
+
+Entities are held in *normalized* form (every attribute an object with its ``type``). Clients
+may send concise or normalized payloads; ``normalize_entity`` turns either into the stored form
+and refuses what the specification calls BadRequestData. The output side renders the stored
+form as normalized, concise or keyValues (simplified), adds system attributes, projects with
+``pick``/``omit`` and builds GeoJSON features.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import BadRequest, NotSupported
+
+ATTRIBUTE_TYPES = {
+    "Property": "value", "Relationship": "object", "GeoProperty": "value",
+    "LanguageProperty": "languageMap", "VocabProperty": "vocab", "ListProperty": "valueList",
+    "ListRelationship": "objectList", "JsonProperty": "json",
+}
+GEOJSON_TYPES = frozenset({"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                           "MultiPolygon", "GeometryCollection"})
+NGSI_NULL = "urn:ngsi-ld:null"
+# Members of an entity that are not attributes.
+ENTITY_MEMBERS = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt",
+                            "deletedAt"})
+# Members of an attribute that are not sub-attributes.
+ATTRIBUTE_MEMBERS = frozenset({"type", "value", "object", "languageMap", "vocab", "valueList",
+                               "objectList", "json", "datasetId", "observedAt", "unitCode",
+                               "createdAt", "modifiedAt", "instanceId", "lang", "objectType",
+                               "previousValue", "previousObject", "deletedAt"})
+# ETSI GS CIM 009 4.6.2: characters not allowed in names (they break the q grammar and URIs).
+_FORBIDDEN_NAME = re.compile(r"[<>\"'=;()\s&?/#]")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
+MAX_ID_LENGTH = 512
+
+
+def is_uri(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_ID_LENGTH and bool(_URI.match(value))
+
+
+def check_name(name: str, what: str = "attribute") -> None:
+    if not name or len(name) > 256 or (_FORBIDDEN_NAME.search(name) and "://" not in name):
+        raise BadRequest(f"invalid {what} name {name[:64]!r}")
+
+
+def entity_types(entity: Mapping[str, Any]) -> tuple[str, ...]:
+    t = entity.get("type")
+    if isinstance(t, str):
+        return (t,)
+    if isinstance(t, list):
+        return tuple(x for x in t if isinstance(x, str))
+    return ()
+
+
+# -- input ----------------------------------------------------------------------------------
+
+def normalize_entity(raw: Any, *, require_id: bool = True, require_type: bool = True,
+                     allow_null: bool = False) -> dict[str, Any]:
+    """The normalized form of a (concise or normalized) entity payload without @context."""
+    if not isinstance(raw, Mapping):
+        raise BadRequest("an entity must be a JSON object")
+    out: dict[str, Any] = {}
+    if "id" in raw or require_id:
+        if not is_uri(raw.get("id")):
+            raise BadRequest("entity id must be a URI (e.g. urn:ngsi-ld:Type:local-id)")
+        out["id"] = raw["id"]
+    if "type" in raw or require_type:
+        out["type"] = _normalize_type(raw.get("type"))
+    if "scope" in raw:
+        out["scope"] = raw["scope"]
+    for name, value in raw.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        check_name(name)
+        out[name] = normalize_attribute(name, value, allow_null=allow_null)
+    return out
+
+
+def _normalize_type(value: Any) -> str:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, list):
+        raise NotSupported("entities with several types are not supported by this broker")
+    if not isinstance(value, str) or not value:
+        raise BadRequest("entity type must be a non-empty string")
+    check_name(value, "type")
+    return value
+
+
+def normalize_attribute(name: str, value: Any, *, allow_null: bool = False) -> Any:
+    """One attribute (or a list of dataset instances), concise input made explicit."""
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) and (
+            "datasetId" in v or "type" in v and v.get("type") in ATTRIBUTE_TYPES) for v in value):
+        instances = [normalize_attribute(name, v, allow_null=allow_null) for v in value]
+        seen = set()
+        for inst in instances:
+            ds = inst.get("datasetId")
+            if ds in seen:
+                raise BadRequest(f"attribute {name!r} has two instances with datasetId {ds!r}")
+            seen.add(ds)
+        return instances if len(instances) > 1 else instances[0]
+    if value is None:
+        raise BadRequest(f"attribute {name!r} has a null value")
+    if isinstance(value, Mapping):
+        kind = value.get("type")
+        if kind in ATTRIBUTE_TYPES:
+            attr = dict(value)
+        elif kind in GEOJSON_TYPES and "coordinates" in value or kind == "GeometryCollection":
+            return {"type": "GeoProperty", "value": dict(value)}
+        else:
+            attr = _infer(name, value)
+        return _check_attribute(name, attr, allow_null)
+    if value == NGSI_NULL and allow_null:
+        return NGSI_NULL
+    return {"type": "Property", "value": value}
+
+
+def _infer(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """Concise representation: the member present says which kind of attribute it is."""
+    for kind, member in (("Relationship", "object"), ("LanguageProperty", "languageMap"),
+                         ("VocabProperty", "vocab"), ("ListRelationship", "objectList"),
+                         ("ListProperty", "valueList"), ("JsonProperty", "json")):
+        if member in value:
+            return {"type": kind, **value}
+    if "value" in value:
+        inner = value["value"]
+        geo = isinstance(inner, Mapping) and inner.get("type") in GEOJSON_TYPES
+        return {"type": "GeoProperty" if geo else "Property", **value}
+    if "type" in value:
+        raise BadRequest(f"attribute {name!r} has an unknown type {str(value['type'])[:64]!r}")
+    # A JSON object with none of the members is a structured value (concise Property).
+    return {"type": "Property", "value": dict(value)}
+
+
+def _check_attribute(name: str, attr: dict[str, Any], allow_null: bool) -> dict[str, Any]:
+    kind = attr["type"]
+    member = ATTRIBUTE_TYPES[kind]
+    if member not in attr:
+        raise BadRequest(f"attribute {name!r} of type {kind} needs a {member!r} member")
+    content = attr[member]
+    if content is None:
+        raise BadRequest(f"attribute {name!r} has a null {member}")
+    if kind == "Relationship" and not (is_uri(content) or isinstance(content, list) and all(
+            is_uri(c) for c in content)):
+        raise BadRequest(f"relationship {name!r} must point at a URI")
+    if kind == "GeoProperty" and content != NGSI_NULL and not _valid_geometry(content):
+        raise BadRequest(f"GeoProperty {name!r} must hold a valid GeoJSON geometry")
+    if kind == "LanguageProperty" and not isinstance(content, Mapping):
+        raise BadRequest(f"LanguageProperty {name!r} needs a languageMap object")
+    if "datasetId" in attr and not is_uri(attr["datasetId"]):
+        raise BadRequest(f"datasetId of {name!r} must be a URI")
+    if "observedAt" in attr and parse_datetime(attr["observedAt"]) is None:
+        raise BadRequest(f"observedAt of {name!r} must be an ISO 8601 date-time")
+    for sub, value in list(attr.items()):
+        if sub in ATTRIBUTE_MEMBERS:
+            continue
+        check_name(sub)
+        attr[sub] = normalize_attribute(sub, value, allow_null=allow_null)
+    return attr
+
+
+def _valid_geometry(value: Any) -> bool:
+    if not isinstance(value, Mapping) or value.get("type") not in GEOJSON_TYPES:
+        return False
+    if value["type"] == "GeometryCollection":
+        return isinstance(value.get("geometries"), list)
+    coords = value.get("coordinates")
+    if value["type"] == "Point":
+        return (isinstance(coords, list) and len(coords) in (2, 3)
+                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
+                and -180 <= coords[0] <= 180 and -90 <= coords[1] <= 90)
+    return isinstance(coords, list) and bool(coords)
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as NGSI-LD DateTime (UTC, milliseconds, ``Z``)."""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+# -- output ---------------------------------------------------------------------------------
+
+def project(entity: Mapping[str, Any], pick: Iterable[str] | None = None,
+            omit: Iterable[str] | None = None) -> dict[str, Any]:
+    """``pick`` keeps id, type and the listed attributes; ``omit`` drops the listed members."""
+    out = dict(entity)
+    if pick:
+        keep = set(pick) | {"id", "type", "scope"}
+        out = {k: v for k, v in out.items() if k in keep or k in ("createdAt", "modifiedAt")}
+    if omit:
+        for name in omit:
+            out.pop(name, None)
+    return out
+
+
+def with_sys_attrs(entity: Mapping[str, Any], created_at: float | None,
+                   modified_at: float | None) -> dict[str, Any]:
+    out = dict(entity)
+    if created_at is not None:
+        out["createdAt"] = iso(created_at)
+    if modified_at is not None:
+        out["modifiedAt"] = iso(modified_at)
+    return out
+
+
+def simplified(entity: Mapping[str, Any], lang: str | None = None) -> dict[str, Any]:
+    """keyValues: every attribute reduced to its value."""
+    out: dict[str, Any] = {}
+    for name, attr in entity.items():
+        out[name] = attr if name in ENTITY_MEMBERS else _simple_value(attr, lang)
+    return out
+
+
+def _simple_value(attr: Any, lang: str | None) -> Any:
+    if isinstance(attr, list):
+        values = [_simple_value(a, lang) for a in attr]
+        return values[0] if len(values) == 1 else values
+    if not isinstance(attr, Mapping):
+        return attr
+    kind = attr.get("type")
+    member = ATTRIBUTE_TYPES.get(str(kind), "value")
+    value = attr.get(member)
+    if kind == "LanguageProperty" and lang and isinstance(value, Mapping):
+        return _pick_language(value, lang)
+    return value
+
+
+def _pick_language(language_map: Mapping[str, Any], lang: str) -> Any:
+    for wanted in [x.split(";")[0].strip() for x in lang.split(",")]:
+        if wanted in language_map:
+            return language_map[wanted]
+        if wanted == "*" and language_map:
+            return next(iter(language_map.values()))
+    return language_map.get("@none", next(iter(language_map.values()), None))
+
+
+def concise(entity: Mapping[str, Any]) -> dict[str, Any]:
+    """Concise: attribute types dropped; a bare value where nothing else is said."""
+    return {name: attr if name in ENTITY_MEMBERS else _concise_attr(attr)
+            for name, attr in entity.items()}
+
+
+def _concise_attr(attr: Any) -> Any:
+    if isinstance(attr, list):
+        return [_concise_attr(a) for a in attr]
+    if not isinstance(attr, Mapping):
+        return attr
+    kind = attr.get("type")
+    out = {k: (_concise_attr(v) if k not in ATTRIBUTE_MEMBERS else v)
+           for k, v in attr.items() if k != "type"}
+    if set(out) == {"value"}:
+        value = out["value"]
+        # A bare object value would read back as a sub-attribute map; keep those wrapped.
+        if kind == "GeoProperty" or not isinstance(value, Mapping | list):
+            return value
+    return out
+
+
+def feature(entity: Mapping[str, Any], geoproperty: str = "location") -> dict[str, Any]:
+    """A GeoJSON Feature of an entity rendered in any format."""
+    geo = entity.get(geoproperty)
+    if isinstance(geo, list):
+        geo = geo[0] if geo else None
+    geometry = geo.get("value") if isinstance(geo, Mapping) and "value" in geo else geo
+    if not (isinstance(geometry, Mapping) and geometry.get("type") in GEOJSON_TYPES):
+        geometry = None
+    properties = {k: v for k, v in entity.items() if k not in ("id", "@context")}
+    return {"id": entity.get("id"), "type": "Feature", "geometry": geometry,
+            "properties": properties}
+
+
+def language_filtered(entity: Mapping[str, Any], lang: str) -> dict[str, Any]:
+    """Normalized output with ``lang``: LanguageProperty becomes a Property in that language."""
+    out = dict(entity)
+    for name, attr in entity.items():
+        if isinstance(attr, Mapping) and attr.get("type") == "LanguageProperty":
+            lm = attr.get("languageMap") or {}
+            chosen = _pick_language(lm, lang)
+            key = next((k for k, v in lm.items() if v == chosen), "@none")
+            rest = {k: v for k, v in attr.items() if k not in ("type", "languageMap")}
+            out[name] = {"type": "Property", "value": chosen, "lang": key, **rest}
+    return out

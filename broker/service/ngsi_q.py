@@ -1,0 +1,388 @@
+"""Parsers for the NGSI-LD query languages: ``q``, type expressions and geo-queries.
+
+They produce the shared filter tree of ``broker.service.filters`` (``Comparison``/``And``/
+``Or``/``Range``, ``Near``/``Within``) so that the same evaluation runs for HTTP and gRPC
+callers. Names are passed through a ``rename`` callable so that the caller's @context terms
+become stored names before anything is compared.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from shapely.geometry import shape
+
+from ..errors import BadRequest
+from .filters import And, Comparison, Near, Or, Range, Within, entity_geometry
+from .ngsi_model import GEOJSON_TYPES
+
+Rename = Callable[[str], str]
+MAX_Q_LENGTH = 4096
+_OPS = ("!~=", "~=", "==", "!=", ">=", "<=", ">", "<")
+
+
+def _same(name: str) -> str:
+    return name
+
+
+@dataclass(frozen=True)
+class Absent:
+    """``!attribute``: the entity does not have it."""
+
+    attribute: str
+
+    def matches(self, entity: Mapping[str, Any]) -> bool:
+        return self.attribute not in entity
+
+
+# -- q ----------------------------------------------------------------------------------------
+
+def parse_q(text: str, rename: Rename = _same) -> Any:
+    """Parse a ``q`` string into a filter expression (``BadRequest`` when malformed)."""
+    if len(text) > MAX_Q_LENGTH:
+        raise BadRequest(f"q longer than {MAX_Q_LENGTH} characters")
+    parser = _QParser(text, rename)
+    expr = parser.expression()
+    if parser.pos != len(text):
+        raise BadRequest(f"q: unexpected {text[parser.pos:parser.pos + 16]!r}")
+    return expr
+
+
+class _QParser:
+    def __init__(self, text: str, rename: Rename) -> None:
+        self.text = text
+        self.pos = 0
+        self.rename = rename
+        self.depth = 0
+
+    def peek(self) -> str:
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def expression(self) -> Any:
+        # ';' binds tighter than '|', as in the specification's examples.
+        items = [self.conjunction()]
+        while self.peek() == "|":
+            self.pos += 1
+            items.append(self.conjunction())
+        return items[0] if len(items) == 1 else Or(tuple(items))
+
+    def conjunction(self) -> Any:
+        items = [self.term()]
+        while self.peek() == ";":
+            self.pos += 1
+            items.append(self.term())
+        return items[0] if len(items) == 1 else And(tuple(items))
+
+    def term(self) -> Any:
+        if self.peek() == "(":
+            self.depth += 1
+            if self.depth > 16:
+                raise BadRequest("q nests too deeply")
+            self.pos += 1
+            inner = self.expression()
+            if self.peek() != ")":
+                raise BadRequest("q: missing ')'")
+            self.pos += 1
+            self.depth -= 1
+            return inner
+        if self.peek() == "!":
+            self.pos += 1
+            path = self.attribute()
+            return Absent(self.rename(path[0]))
+        path = self.attribute()
+        op = next((o for o in _OPS if self.text.startswith(o, self.pos)), None)
+        name, sub, keys = path[0], path[1], path[2]
+        if op is None:
+            return Comparison(self.rename(name), "exists", sub_attribute=sub, keys=keys)
+        self.pos += len(op)
+        raw = self.value_text()
+        if op in ("~=", "!~=", ):
+            value: Any = _unquote(raw)
+        else:
+            value = _value(raw)
+            if isinstance(value, Range) and op not in ("==", "!="):
+                raise BadRequest("q: a range only goes with == or !=")
+            if isinstance(value, tuple) and op not in ("==", "!="):
+                raise BadRequest("q: a list only goes with == or !=")
+        return Comparison(self.rename(name), op, value, keys=keys, sub_attribute=sub)
+
+    def attribute(self) -> tuple[str, str, tuple[str, ...]]:
+        start = self.pos
+        stops = "=!<>~;|()[."
+        if "://" in self.text[start:start + 12]:
+            # A full IRI: its dots are not sub-attribute paths until after its last / or #.
+            end = start
+            while end < len(self.text) and self.text[end] not in "=!<>~;|()[":
+                end += 1
+            cut = max(self.text.rfind("/", start, end), self.text.rfind("#", start, end))
+            self.pos = cut + 1
+        while self.pos < len(self.text) and self.text[self.pos] not in stops:
+            self.pos += 1
+        name = self.text[start:self.pos]
+        if not name:
+            raise BadRequest(f"q: expected an attribute name at position {start}")
+        sub = ""
+        if self.peek() == ".":
+            self.pos += 1
+            s = self.pos
+            while self.pos < len(self.text) and self.text[self.pos] not in "=!<>~;|()[.":
+                self.pos += 1
+            sub = self.text[s:self.pos]
+        keys = []
+        while self.peek() == "[":
+            end = self.text.find("]", self.pos)
+            if end < 0:
+                raise BadRequest("q: missing ']'")
+            keys.append(self.text[self.pos + 1:end])
+            self.pos = end + 1
+        return name, sub, tuple(keys)
+
+    def value_text(self) -> str:
+        start = self.pos
+        quoted = False
+        while self.pos < len(self.text):
+            ch = self.text[self.pos]
+            if ch == '"':
+                quoted = not quoted
+            elif ch == "\\" and quoted:
+                self.pos += 1
+            elif not quoted and ch in ";|)":
+                break
+            self.pos += 1
+        if quoted:
+            raise BadRequest("q: unterminated string")
+        if start == self.pos:
+            raise BadRequest("q: expected a value")
+        return self.text[start:self.pos]
+
+
+def _split_outside_quotes(raw: str, sep: str) -> list[str]:
+    parts, buf, quoted, i = [], [], False, 0
+    while i < len(raw):
+        if raw[i] == '"':
+            quoted = not quoted
+        if not quoted and raw.startswith(sep, i):
+            parts.append("".join(buf))
+            buf = []
+            i += len(sep)
+            continue
+        buf.append(raw[i])
+        i += 1
+    parts.append("".join(buf))
+    return parts
+
+
+def _value(raw: str) -> Any:
+    items = _split_outside_quotes(raw, ",")
+    if len(items) > 1:
+        return tuple(_scalar(i) for i in items)
+    bounds = _split_outside_quotes(raw, "..")
+    if len(bounds) == 2:
+        return Range(_scalar(bounds[0]), _scalar(bounds[1]))
+    return _scalar(raw)
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return raw[1:-1].replace('\\"', '"')
+    return raw
+
+
+def _scalar(raw: str) -> Any:
+    if raw.startswith('"'):
+        return _unquote(raw)
+    if raw in ("true", "false"):
+        return raw == "true"
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw  # a date-time, a URI: compared as text
+    if not math.isfinite(number):
+        raise BadRequest("q: numbers must be finite")
+    return int(number) if number.is_integer() and "." not in raw and "e" not in raw.lower() \
+        else number
+
+
+def q_is_conjunction(expr: Any) -> tuple[Comparison, ...] | None:
+    """The comparisons of an AND-only q (what the federation's wire form carries), else None."""
+    if isinstance(expr, Comparison):
+        return (expr,)
+    if isinstance(expr, And) and all(isinstance(i, Comparison) for i in expr.items):
+        return tuple(expr.items)
+    return None
+
+
+# -- type expressions -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TypeExpr:
+    """``A,B`` or ``A|B`` (any), ``A;B`` (all), with parentheses: NGSI-LD v1.8 4.17."""
+
+    op: str  # "leaf" | "or" | "and"
+    name: str = ""
+    items: tuple[TypeExpr, ...] = ()
+
+    def leaves(self) -> tuple[str, ...]:
+        if self.op == "leaf":
+            return (self.name,)
+        return tuple(dict.fromkeys(n for i in self.items for n in i.leaves()))
+
+    def plain_union(self) -> bool:
+        """True if the expression is only a union of types (what an index answers exactly)."""
+        return self.op == "leaf" or self.op == "or" and all(i.plain_union() for i in self.items)
+
+    def matches(self, types: tuple[str, ...]) -> bool:
+        if self.op == "leaf":
+            return self.name in types
+        if self.op == "or":
+            return any(i.matches(types) for i in self.items)
+        return all(i.matches(types) for i in self.items)
+
+
+def parse_types(text: str, rename: Rename = _same) -> TypeExpr:
+    pos = 0
+
+    def union() -> TypeExpr:
+        nonlocal pos
+        items = [conj()]
+        while pos < len(text) and text[pos] in ",|":
+            pos += 1
+            items.append(conj())
+        return items[0] if len(items) == 1 else TypeExpr("or", items=tuple(items))
+
+    def conj() -> TypeExpr:
+        nonlocal pos
+        items = [atom()]
+        while pos < len(text) and text[pos] == ";":
+            pos += 1
+            items.append(atom())
+        return items[0] if len(items) == 1 else TypeExpr("and", items=tuple(items))
+
+    def atom() -> TypeExpr:
+        nonlocal pos
+        if pos < len(text) and text[pos] == "(":
+            pos += 1
+            inner = union()
+            if pos >= len(text) or text[pos] != ")":
+                raise BadRequest("type: missing ')'")
+            pos += 1
+            return inner
+        start = pos
+        while pos < len(text) and text[pos] not in ",|;()":
+            pos += 1
+        name = text[start:pos].strip()
+        if not name:
+            raise BadRequest("type: expected a type name")
+        return TypeExpr("leaf", rename(name))
+
+    if len(text) > 2048:
+        raise BadRequest("type expression too long")
+    expr = union()
+    if pos != len(text):
+        raise BadRequest(f"type: unexpected {text[pos:pos + 16]!r}")
+    return expr
+
+
+# -- geo-queries ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ShapeRelation:
+    """``contains``, ``intersects``, ``equals``, ``disjoint``, ``overlaps`` (and ``within`` of a
+    non-polygon) between the entity's geometry and the query geometry."""
+
+    relation: str
+    geometry: Mapping[str, Any]
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        if self.relation == "disjoint":
+            return None
+        minx, miny, maxx, maxy = shape(self.geometry).bounds
+        return (minx, miny, maxx, maxy)
+
+    def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
+        try:
+            target = shape(geometry)
+            query = shape(self.geometry)
+        except Exception:
+            return False
+        if self.relation == "equals":
+            return bool(target.equals(query))
+        return bool(getattr(target, self.relation if self.relation != "contains" else
+                            "contains")(query))
+
+
+GEORELS = ("near", "within", "contains", "intersects", "equals", "disjoint", "overlaps")
+
+
+def parse_geo(georel: str, geometry: str, coordinates: Any) -> Any:
+    """Build the geo filter of ``georel``/``geometry``/``coordinates`` (BadRequestData if not)."""
+    if not georel or not geometry or coordinates in (None, ""):
+        raise BadRequest("a geo-query needs georel, geometry and coordinates together")
+    if geometry not in GEOJSON_TYPES - {"GeometryCollection"}:
+        raise BadRequest(f"unsupported geometry {geometry[:32]!r}")
+    if isinstance(coordinates, str):
+        try:
+            coordinates = orjson.loads(coordinates)
+        except orjson.JSONDecodeError:
+            raise BadRequest("coordinates must be a JSON array") from None
+    if not isinstance(coordinates, list):
+        raise BadRequest("coordinates must be a JSON array")
+    geo = {"type": geometry, "coordinates": coordinates}
+    try:
+        shp = shape(geo)
+    except Exception:
+        raise BadRequest("coordinates do not form a valid geometry") from None
+    if shp.is_empty:
+        raise BadRequest("coordinates do not form a valid geometry")
+    rel, *modifiers = georel.split(";")
+    if rel == "near":
+        if geometry != "Point":
+            raise BadRequest("near needs a Point")
+        dmax, dmin = math.inf, 0.0
+        for m in modifiers:
+            key, _, number = m.partition("==")
+            try:
+                value = float(number)
+            except ValueError:
+                raise BadRequest(f"georel: bad distance {m[:32]!r}") from None
+            if key == "maxDistance":
+                dmax = value
+            elif key == "minDistance":
+                dmin = value
+            else:
+                raise BadRequest(f"georel: unknown modifier {key[:32]!r}")
+        if not modifiers:
+            raise BadRequest("near needs maxDistance or minDistance")
+        if dmax == math.inf:
+            return _FarFrom(coordinates[0], coordinates[1], dmin)
+        return Near(float(coordinates[0]), float(coordinates[1]), dmax, dmin)
+    if rel not in GEORELS or modifiers:
+        raise BadRequest(f"unsupported georel {georel[:32]!r}")
+    if rel == "within" and geometry in ("Polygon", "MultiPolygon"):
+        return Within(geo)
+    return ShapeRelation(rel, geo)
+
+
+@dataclass(frozen=True)
+class _FarFrom:
+    """``near;minDistance==d`` alone: at least ``d`` metres away (no bbox to narrow a scan)."""
+
+    longitude: float
+    latitude: float
+    min_distance_m: float
+
+    def bbox(self) -> None:
+        return None
+
+    def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
+        return Near(self.longitude, self.latitude, math.inf, self.min_distance_m
+                    ).matches_geometry(geometry)
+
+
+def geo_matches(entity: Mapping[str, Any], geo: Any, geoproperty: str) -> bool:
+    geometry = entity_geometry(entity, geoproperty)
+    return geometry is not None and geo.matches_geometry(geometry)

@@ -1,0 +1,51 @@
+"""From a stored entity to what a client asked for: system attributes, projection, language,
+format (normalized, concise, keyValues) and the caller's names, in that order."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .ngsi_model import concise, language_filtered, project, simplified, with_sys_attrs
+from .terms import Translator
+
+FORMATS = ("normalized", "concise", "simplified")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    format: str = "normalized"
+    sys_attrs: bool = False
+    pick: tuple[str, ...] = ()  # stored names
+    omit: tuple[str, ...] = ()
+    lang: str | None = None
+    geoproperty: str = "location"
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether stored bytes can be sent as they are."""
+        return (self.format == "normalized" and not self.sys_attrs and not self.pick
+                and not self.omit and self.lang is None)
+
+
+def render_entity(entity: Mapping[str, Any], options: OutputOptions, translator: Translator,
+                  created_at: float | None = None, modified_at: float | None = None
+                  ) -> dict[str, Any]:
+    out: Mapping[str, Any] = entity
+    if options.sys_attrs:
+        out = with_sys_attrs(out, created_at, modified_at)
+    if options.pick or options.omit:
+        out = project(out, options.pick or None, options.omit or None)
+    if options.lang is not None and options.format != "simplified":
+        out = language_filtered(out, options.lang)
+    if options.format == "simplified":
+        out = simplified(out, options.lang)
+    elif options.format == "concise":
+        out = concise(out)
+    return translator.entity(out)
+
+
+def merge_local_wins(remote: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:
+    """One entity known here and at a peer: the peer's attributes, overridden by ours."""
+    return {**remote, **local}

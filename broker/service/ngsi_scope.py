@@ -1,0 +1,101 @@
+"""Federation scope of NGSI-LD reads: which peers to ask, under which agreement, and merging.
+
+A read without ``local=true`` also asks every peer that provides to this node under an active
+agreement for the caller's purpose (a caller without a purpose, the loopback dev mode, uses
+any active agreement). Peers are asked through the gRPC fan-out with one deadline; whatever
+a peer could not answer (denied, unreachable, too slow) comes back as a ``PeerStatus`` for the
+response's warning headers, never as an error of the whole request. Local data wins: an
+entity known here and at a peer keeps the peer's attributes only where we have none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..federation.fanout import FanOut, PeerStatus
+from .agreement_book import AgreementBook
+from .model import FederatedQuery
+from .ngsi_render import merge_local_wins
+
+StatusSink = Callable[[PeerStatus], None]
+
+
+@dataclass
+class ScopeResult:
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    statuses: list[PeerStatus] = field(default_factory=list)
+    more: bool = False  # some peer had more than it sent
+
+    @property
+    def warnings(self) -> list[PeerStatus]:
+        return [s for s in self.statuses if s.status != "ok"]
+
+
+class FederationScope:
+    """Asks peers for the API's federated reads."""
+
+    def __init__(self, node_id: str, agreements: AgreementBook,
+                 peers: Callable[[], Mapping[str, Any]], fanout: FanOut, deadline: float,
+                 on_status: StatusSink | None = None) -> None:
+        self._node_id = node_id
+        self._agreements = agreements
+        self._peers = peers
+        self._fanout = fanout
+        self._deadline = deadline
+        self._on_status = on_status
+
+    def plan(self, purpose: str | None, types: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+        """purpose -> {peer: agreement id} for the peers worth asking."""
+        plan: dict[str, dict[str, str]] = {}
+        for peer in sorted(self._peers()):
+            views = self._agreements.active_with(peer, purpose, frozenset())
+            if types:
+                # A peer is worth asking if one of the wanted types is shared.
+                views = [v for v in views if set(types) & v.signed.agreement.entity_types]
+            if views:
+                agreement = views[0].signed.agreement
+                plan.setdefault(agreement.purpose, {})[peer] = agreement.id
+        return plan
+
+    async def query(self, purpose: str | None, request: FederatedQuery) -> ScopeResult:
+        """Ask the planned peers; entities come back de-duplicated by id."""
+        result = ScopeResult()
+        plan = self.plan(purpose, request.types)
+        if not plan:
+            return result
+        calls = [self._fanout.query(replace(request, purpose=p), self._deadline,
+                                    peers=list(agreements), agreements=agreements)
+                 for p, agreements in plan.items()]
+        seen: set[str] = set()
+        for outcome in await asyncio.gather(*calls):
+            for entity in outcome.entities:
+                if entity.get("id") not in seen:
+                    seen.add(entity.get("id"))
+                    result.entities.append(entity)
+            result.statuses.extend(outcome.statuses)
+            result.more = result.more or bool(outcome.next_page_tokens)
+        for status in result.statuses:
+            if self._on_status is not None:
+                self._on_status(status)
+        return result
+
+
+def merge(local: Sequence[Mapping[str, Any]], remote: Sequence[Mapping[str, Any]]
+          ) -> list[dict[str, Any]]:
+    """Local and remote entities in id order; on the same id, local attributes win."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for entity in remote:
+        by_id[str(entity.get("id"))] = dict(entity)
+    for entity in local:
+        key = str(entity.get("id"))
+        by_id[key] = merge_local_wins(by_id[key], entity) if key in by_id else dict(entity)
+    return [by_id[k] for k in sorted(by_id)]
+
+
+def warning_header(status: PeerStatus) -> str:
+    """An ``NGSILD-Warning`` value: ``199 <peer> "<status>: <reason>"`` (quotes escaped)."""
+    text = f"{status.status}: {status.reason or status.message}".replace('"', "'")
+    return f'199 {status.peer} "{text[:200]}"'

@@ -1,0 +1,309 @@
+"""NGSI-LD subscriptions: validation, storage (small named state) and change matching.
+
+A subscription is stored with its names already translated to stored names, the caller's
+@context (so notifications speak the subscriber's terms), the owning client and the change
+cursor at creation (nothing older is ever notified). Matching is pure: given a change (the
+entity after it, the attribute names that changed, and the kind), does the subscription fire?
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from trust.clock import Clock
+
+from ..errors import AlreadyExists, BadRequest, NotFound
+from ..store.base import Store
+from .ngsi_model import is_uri, iso, parse_datetime
+from .ngsi_q import geo_matches, parse_geo, parse_q
+
+NAMESPACE = "ngsi_subscriptions"
+TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
+            "attributeUpdated", "attributeDeleted")
+DEFAULT_TRIGGERS = ("entityCreated", "entityUpdated", "attributeCreated", "attributeUpdated")
+FORMATS = ("normalized", "keyValues", "concise", "simplified")
+_ALLOWED = frozenset({"id", "type", "subscriptionName", "name", "description", "entities",
+                      "watchedAttributes", "notificationTrigger", "q", "geoQ", "csf",
+                      "isActive", "notification", "expiresAt", "throttling", "lang",
+                      "localOnly", "scopeQ", "jsonKeys", "timeInterval", "temporalQ",
+                      "showChanges", "sysAttrs", "status", "datasetId", "@context"})
+
+
+@dataclass(frozen=True)
+class Names:
+    """How to turn the caller's names into stored names."""
+
+    attr: Callable[[str], str]
+    type: Callable[[str], str]
+
+
+def validate(raw: Any, names: Names, *, partial: bool = False) -> dict[str, Any]:
+    """A subscription (or, ``partial``, a fragment) in stored names; BadRequest if invalid."""
+    if not isinstance(raw, Mapping):
+        raise BadRequest("a subscription must be a JSON object")
+    unknown = set(raw) - _ALLOWED
+    if unknown:
+        raise BadRequest(f"unknown subscription member {sorted(unknown)[0]!r}")
+    sub: dict[str, Any] = {k: v for k, v in raw.items() if k != "@context"}
+    if not partial:
+        if sub.get("type") != "Subscription":
+            raise BadRequest('a subscription needs "type": "Subscription"')
+        if "id" in sub and not is_uri(sub["id"]):
+            raise BadRequest("subscription id must be a URI")
+        if not sub.get("entities") and not sub.get("watchedAttributes"):
+            raise BadRequest("a subscription needs entities or watchedAttributes")
+        if "notification" not in sub:
+            raise BadRequest("a subscription needs a notification member")
+    if "timeInterval" in sub:
+        raise BadRequest("periodic subscriptions (timeInterval) are not supported")
+    if "entities" in sub:
+        sub["entities"] = [_selector(e, names) for e in _list(sub["entities"], "entities")]
+    if "watchedAttributes" in sub:
+        watched = _list(sub["watchedAttributes"], "watchedAttributes")
+        if not watched or not all(isinstance(a, str) and a for a in watched):
+            raise BadRequest("watchedAttributes must be a non-empty list of names")
+        sub["watchedAttributes"] = [names.attr(a) for a in watched]
+    if "notificationTrigger" in sub:
+        triggers = _list(sub["notificationTrigger"], "notificationTrigger")
+        if not triggers or any(t not in TRIGGERS for t in triggers):
+            raise BadRequest(f"notificationTrigger values are {list(TRIGGERS)}")
+    if "q" in sub:
+        if not isinstance(sub["q"], str):
+            raise BadRequest("q must be a string")
+        parse_q(sub["q"])  # validates; renaming happens on the stored copy below
+        sub["q"] = _rename_q(sub["q"], names)
+    if "geoQ" in sub:
+        g = sub["geoQ"]
+        if not isinstance(g, Mapping):
+            raise BadRequest("geoQ must be an object")
+        parse_geo(str(g.get("georel", "")), str(g.get("geometry", "")), g.get("coordinates"))
+        sub["geoQ"] = {**g, "geoproperty": names.attr(str(g.get("geoproperty", "location")))}
+    if "notification" in sub:
+        sub["notification"] = _notification(sub["notification"], names)
+    if "expiresAt" in sub and parse_datetime(sub["expiresAt"]) is None:
+        raise BadRequest("expiresAt must be an ISO 8601 date-time")
+    if "throttling" in sub and (not isinstance(sub["throttling"], int | float)
+                                or sub["throttling"] < 0):
+        raise BadRequest("throttling must be a non-negative number of seconds")
+    if "isActive" in sub and not isinstance(sub["isActive"], bool):
+        raise BadRequest("isActive must be true or false")
+    if "localOnly" in sub and not isinstance(sub["localOnly"], bool):
+        raise BadRequest("localOnly must be true or false")
+    return sub
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise BadRequest(f"{what} must be an array")
+    return value
+
+
+def _selector(e: Any, names: Names) -> dict[str, Any]:
+    if not isinstance(e, Mapping) or not isinstance(e.get("type"), str):
+        raise BadRequest("each entities entry needs a type")
+    out = dict(e)
+    out["type"] = names.type(e["type"])
+    if "id" in out and not is_uri(out["id"]):
+        raise BadRequest("entities[].id must be a URI")
+    if "idPattern" in out:
+        try:
+            re.compile(str(out["idPattern"]))
+        except re.error:
+            raise BadRequest("entities[].idPattern is not a valid pattern") from None
+    return out
+
+
+def _notification(n: Any, names: Names) -> dict[str, Any]:
+    if not isinstance(n, Mapping):
+        raise BadRequest("notification must be an object")
+    out = dict(n)
+    endpoint = out.get("endpoint")
+    if not isinstance(endpoint, Mapping) or not isinstance(endpoint.get("uri"), str):
+        raise BadRequest("notification.endpoint.uri is required")
+    uri = endpoint["uri"]
+    if not uri.startswith(("http://", "https://")):
+        raise BadRequest("notification.endpoint.uri must be an http(s) URL (MQTT is not "
+                         "supported)")
+    accept = endpoint.get("accept", "application/json")
+    if accept not in ("application/json", "application/ld+json"):
+        raise BadRequest("notification.endpoint.accept must be application/json or "
+                         "application/ld+json")
+    fmt = out.get("format", "normalized")
+    if fmt not in FORMATS:
+        raise BadRequest(f"notification.format must be one of {list(FORMATS)}")
+    if "attributes" in out:
+        attrs = _list(out["attributes"], "notification.attributes")
+        out["attributes"] = [names.attr(a) for a in attrs if isinstance(a, str)]
+    for status_member in ("timesSent", "lastNotification", "lastSuccess", "lastFailure",
+                          "status"):
+        out.pop(status_member, None)  # read-only, kept by the broker
+    return out
+
+
+def _rename_q(q: str, names: Names) -> str:
+    # Keep the caller's text, with each attribute path's first name replaced by its stored
+    # name, so that the stored q parses with the identity renaming later.
+    tokens = re.split(r"([;|()])", q)
+    out = []
+    for t in tokens:
+        m = re.match(r"^(!?)([^=!<>~.\[]+)(.*)$", t, re.S)
+        if t and t not in ";|()" and m:
+            out.append(m.group(1) + names.attr(m.group(2)) + m.group(3))
+        else:
+            out.append(t)
+    return "".join(out)
+
+
+# -- storage ----------------------------------------------------------------------------------
+
+class SubscriptionStore:
+    """Subscriptions of this node; an in-memory copy answers the notifier's hot loop."""
+
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self._store = store
+        self._clock = clock
+        self._cache: dict[str, dict[str, Any]] | None = None
+
+    async def all(self) -> dict[str, dict[str, Any]]:
+        if self._cache is None:
+            self._cache = await self._store.list_state(NAMESPACE)
+        return self._cache
+
+    async def create(self, sub: dict[str, Any], *, context: Any, owner: str,
+                     purpose: str | None, cursor: int) -> dict[str, Any]:
+        sub = dict(sub)
+        sub.setdefault("id", f"urn:ngsi-ld:Subscription:{uuid.uuid4()}")
+        records = await self.all()
+        if sub["id"] in records:
+            raise AlreadyExists(f"subscription {sub['id']} already exists")
+        record = {"subscription": sub, "context": context, "owner": owner, "purpose": purpose,
+                  "cursor": cursor, "createdAt": self._clock.now(),
+                  "modifiedAt": self._clock.now(),
+                  "delivery": {"timesSent": 0}}
+        await self._save(record)
+        return record
+
+    async def get(self, sub_id: str) -> dict[str, Any]:
+        record = (await self.all()).get(sub_id)
+        if record is None:
+            raise NotFound(f"subscription {sub_id[:256]} not found")
+        return record
+
+    async def update(self, sub_id: str, fragment: Mapping[str, Any]) -> dict[str, Any]:
+        record = await self.get(sub_id)
+        sub = {**record["subscription"]}
+        for key, value in fragment.items():
+            if key in ("id", "type"):
+                continue
+            if key == "notification":
+                sub["notification"] = {**sub.get("notification", {}), **value}
+            else:
+                sub[key] = value
+        record = {**record, "subscription": sub, "modifiedAt": self._clock.now()}
+        await self._save(record)
+        return record
+
+    async def delete(self, sub_id: str) -> None:
+        await self.get(sub_id)
+        await self._store.delete_state(NAMESPACE, sub_id)
+        (await self.all()).pop(sub_id, None)
+
+    async def record_delivery(self, sub_id: str, ok: bool, at: float) -> None:
+        records = await self.all()
+        record = records.get(sub_id)
+        if record is None:
+            return
+        delivery = dict(record.get("delivery", {}))
+        delivery["timesSent"] = int(delivery.get("timesSent", 0)) + 1
+        delivery["lastNotification"] = at
+        delivery["lastSuccess" if ok else "lastFailure"] = at
+        delivery["status"] = "ok" if ok else "failed"
+        record = {**record, "delivery": delivery}
+        await self._save(record)
+
+    async def _save(self, record: dict[str, Any]) -> None:
+        await self._store.put_state(NAMESPACE, record["subscription"]["id"], record)
+        (await self.all())[record["subscription"]["id"]] = record
+
+
+def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """The subscription as GET shows it (stored names: the route translates them)."""
+    sub = dict(record["subscription"])
+    delivery = record.get("delivery", {})
+    notification = dict(sub.get("notification", {}))
+    notification["timesSent"] = delivery.get("timesSent", 0)
+    for key in ("lastNotification", "lastSuccess", "lastFailure"):
+        if key in delivery:
+            notification[key] = iso(delivery[key])
+    if "status" in delivery:
+        notification["status"] = delivery["status"]
+    sub["notification"] = notification
+    sub["status"] = state(record, now)
+    sub.setdefault("isActive", True)
+    return sub
+
+
+def state(record: Mapping[str, Any], now: float) -> str:
+    sub = record["subscription"]
+    expires = parse_datetime(sub.get("expiresAt"))
+    if expires is not None and expires.timestamp() <= now:
+        return "expired"
+    if sub.get("isActive", True) is False:
+        return "paused"
+    return "active"
+
+
+# -- matching ---------------------------------------------------------------------------------
+
+def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
+    """Whether an entity is in the subscription's entities / watched scope."""
+    selectors = sub.get("entities")
+    if not selectors:
+        return True
+    for s in selectors:
+        if s.get("type") != entity_type:
+            continue
+        if "id" in s and s["id"] != entity_id:
+            continue
+        if "idPattern" in s and not re.fullmatch(str(s["idPattern"]), entity_id):
+            continue
+        return True
+    return False
+
+
+def fires(sub: Mapping[str, Any], kind: str, entity: Mapping[str, Any] | None,
+          changed: set[str] | None, entity_id: str, entity_type: str) -> bool:
+    """Whether a change fires the subscription.
+
+    ``changed`` is the set of attribute names that changed (None when unknown: then every
+    attribute counts as changed).
+    """
+    if not selects(sub, entity_id, entity_type):
+        return False
+    triggers = set(sub.get("notificationTrigger") or DEFAULT_TRIGGERS)
+    if kind == "deleted":
+        return "entityDeleted" in triggers
+    if kind == "created" and "entityCreated" not in triggers:
+        return False
+    if kind == "updated" and not triggers & {"entityUpdated", "attributeCreated",
+                                             "attributeUpdated", "attributeDeleted"}:
+        return False
+    watched = sub.get("watchedAttributes")
+    if watched and kind == "updated" and changed is not None and not set(watched) & changed:
+        return False
+    if watched and kind == "created" and entity is not None and not set(watched) & set(entity):
+        return False
+    if entity is None:
+        return False
+    if sub.get("q") and not parse_q(sub["q"]).matches(entity):
+        return False
+    g = sub.get("geoQ")
+    if g:
+        geo = parse_geo(str(g.get("georel")), str(g.get("geometry")), g.get("coordinates"))
+        if not geo_matches(entity, geo, str(g.get("geoproperty", "location"))):
+            return False
+    return True

@@ -1,0 +1,286 @@
+"""Term maps: expand and compact NGSI-LD attribute and type names without JSON-LD per request.
+
+Entities are stored with the short names of the federation's default context
+(``mappings.contexts.DEFAULT_CONTEXT``). A client may speak another context (only the core
+context, or a registered local copy of its own). Translating names between the two is what
+JSON-LD expansion and compaction would do, but running pyld on every entity of every response
+is far too slow, so each context is turned once into a ``TermMap`` (term -> IRI, plus the
+type-scoped terms of types such as ``OffStreetParking``) and requests use dictionary look-ups.
+
+pyld (through ``mappings.jsonld``) is used only to build a map, one single-term document at a
+time, so that whatever JSON-LD says about protected terms, prefixes and scoped contexts is
+what the map says. Maps are cached per context value (bounded); building runs off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from mappings.contexts import DEFAULT_CONTEXT, NGSI_LD_CORE_URL, FrozenDocumentLoader
+from mappings.jsonld import expand
+
+# NGSI-LD brokers expand a term no context defines with this vocabulary.
+DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
+_PROBE = "renkeiUndefinedTermProbe"
+CORE_ALIASES = frozenset({
+    NGSI_LD_CORE_URL,
+    "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.6.jsonld",
+    "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.7.jsonld",
+    "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld",
+    "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld",
+})
+# Members of an entity that are NGSI-LD structure, never attribute names to translate.
+STRUCTURAL = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt",
+                        "deletedAt", "observedAt", "datasetId", "unitCode", "value", "object",
+                        "languageMap", "vocab", "valueList", "objectList", "json", "lang",
+                        "instanceId", "previousValue", "previousObject", "expiresAt"})
+
+
+@dataclass
+class TermMap:
+    """One context, flattened: names to IRIs and back, global and per type."""
+
+    key: str
+    context: Any
+    terms: dict[str, str] = field(default_factory=dict)
+    scoped: dict[str, dict[str, str]] = field(default_factory=dict)  # type IRI -> terms
+    vocab: str = DEFAULT_VOCAB
+    reverse: dict[str, str] = field(default_factory=dict)
+    reverse_scoped: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def finish(self) -> TermMap:
+        # When several terms name one IRI the first defined wins, as a compactor's shortest
+        # choice would usually pick it; iteration order is the context's.
+        for term, iri in self.terms.items():
+            self.reverse.setdefault(iri, term)
+        for type_iri, terms in self.scoped.items():
+            rev: dict[str, str] = {}
+            for term, iri in terms.items():
+                rev.setdefault(iri, term)
+            self.reverse_scoped[type_iri] = rev
+        return self
+
+    # -- expansion --------------------------------------------------------------------------
+    def expand(self, name: str, type_iris: Sequence[str] = ()) -> str:
+        """The IRI of an attribute name (type-scoped terms of ``type_iris`` first)."""
+        for t in type_iris:
+            scoped = self.scoped.get(t)
+            if scoped and name in scoped:
+                return scoped[name]
+        iri = self.terms.get(name)
+        if iri is not None:
+            return iri
+        prefix, sep, suffix = name.partition(":")
+        if sep:
+            base = self.terms.get(prefix)
+            if base is not None and not suffix.startswith("//"):
+                return base + suffix
+            return name  # an absolute IRI already
+        return self.vocab + name
+
+    def expand_type(self, name: str) -> str:
+        return self.expand(name)
+
+    # -- compaction -------------------------------------------------------------------------
+    def compact(self, iri: str, type_iris: Sequence[str] = ()) -> str:
+        """The short name of an IRI in this context, or the IRI when it has none."""
+        for t in type_iris:
+            rev = self.reverse_scoped.get(t)
+            if rev and iri in rev:
+                return rev[iri]
+        term = self.reverse.get(iri)
+        if term is not None:
+            return term
+        if iri.startswith(self.vocab):
+            rest = iri[len(self.vocab):]
+            # A vocabulary-relative name must not collide with a defined term (it would read
+            # back as that term's IRI), nor look like an IRI itself.
+            if rest and rest not in self.terms and ":" not in rest and "/" not in rest:
+                return rest
+        return iri
+
+    def compact_type(self, iri: str) -> str:
+        return self.compact(iri)
+
+
+class TermMaps:
+    """Builds and caches ``TermMap`` per context; the only place that asks pyld about terms."""
+
+    def __init__(self, loader: FrozenDocumentLoader, max_cached: int = 64) -> None:
+        self.loader = loader
+        self._max = max_cached
+        self._cache: OrderedDict[str, TermMap] = OrderedDict()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.default = build_term_map(list(DEFAULT_CONTEXT), loader)
+        self._cache[self.default.key] = self.default
+
+    @staticmethod
+    def effective(context: Any) -> Any:
+        """The context a request means: what it sent, with the core context appended when
+        missing (NGSI-LD always applies the core context last); nothing sent is the default."""
+        if context is None:
+            return list(DEFAULT_CONTEXT)
+        items = list(context) if isinstance(context, list) else [context]
+        if not any(isinstance(c, str) and c in CORE_ALIASES for c in items):
+            items.append(DEFAULT_CONTEXT[-1])
+        return items
+
+    async def get(self, context: Any) -> TermMap:
+        """The map for a request's context (``ContextNotAvailable`` if a URL is unknown)."""
+        effective = self.effective(context)
+        key = context_key(effective)
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        async with lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                hit = await asyncio.to_thread(build_term_map, effective, self.loader)
+                self._cache[key] = hit
+                while len(self._cache) > self._max:
+                    oldest = next(iter(self._cache))
+                    if oldest == self.default.key:
+                        self._cache.move_to_end(oldest)
+                        oldest = next(iter(self._cache))
+                    del self._cache[oldest]
+        self._locks.pop(key, None)
+        return hit
+
+
+def context_key(context: Any) -> str:
+    return orjson.dumps(context, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def build_term_map(context: Any, loader: FrozenDocumentLoader) -> TermMap:
+    """Flatten ``context`` with pyld, one single-term document per candidate term."""
+    m = TermMap(context_key(context), context)
+    # Validate the whole context first: an unknown URL fails here, before anything is cached.
+    probe = expand({"@context": context, _PROBE: "x"}, loader)
+    keys = [k for k in (probe[0] if probe else {}) if not k.startswith("@")]
+    if keys and keys[0].endswith(_PROBE):
+        m.vocab = keys[0][: -len(_PROBE)]
+    candidates, scoped_types = _candidate_terms(context, loader)
+    for term in candidates:
+        iri = _expand_one(context, term, loader)
+        if iri is not None:
+            m.terms[term] = iri
+    for type_term, inner in scoped_types.items():
+        type_iri = m.terms.get(type_term)
+        if type_iri is None:
+            continue
+        scoped: dict[str, str] = {}
+        for term in inner:
+            iri = _expand_one(context, term, loader, type_term)
+            if iri is not None:
+                scoped[term] = iri
+        m.scoped[type_iri] = scoped
+    return m.finish()
+
+
+def _expand_one(context: Any, term: str, loader: FrozenDocumentLoader,
+                type_term: str | None = None) -> str | None:
+    doc: dict[str, Any] = {"@context": context, term: "x"}
+    if type_term is not None:
+        doc["@type"] = type_term
+    try:
+        out = expand(doc, loader)
+    except Exception:  # a term whose definition needs a value shape we did not give
+        return None
+    keys = [k for k in (out[0] if out else {}) if not k.startswith("@")]
+    return keys[0] if len(keys) == 1 else None
+
+
+def _candidate_terms(context: Any, loader: FrozenDocumentLoader
+                     ) -> tuple[list[str], dict[str, list[str]]]:
+    """Every term the context documents define, and the terms of type-scoped contexts."""
+    terms: list[str] = []
+    scoped: dict[str, list[str]] = {}
+    seen_urls: set[str] = set()
+
+    def walk(ctx: Any) -> None:
+        if isinstance(ctx, list):
+            for c in ctx:
+                walk(c)
+        elif isinstance(ctx, str):
+            if ctx in seen_urls:
+                return
+            seen_urls.add(ctx)
+            doc = loader.document(ctx)
+            walk(doc.get("@context") if isinstance(doc, Mapping) else None)
+        elif isinstance(ctx, Mapping):
+            for term, definition in ctx.items():
+                if term.startswith("@"):
+                    continue
+                if isinstance(definition, str) and definition.startswith("@"):
+                    continue  # keyword aliases (id, type) are structure, not names
+                if isinstance(definition, Mapping) and str(definition.get("@id", "")
+                                                           ).startswith("@"):
+                    continue
+                terms.append(term)
+                if isinstance(definition, Mapping) and isinstance(definition.get("@context"),
+                                                                  Mapping):
+                    scoped.setdefault(term, []).extend(
+                        t for t in definition["@context"] if not t.startswith("@"))
+
+    walk(context)
+    return list(dict.fromkeys(terms)), scoped
+
+
+class Translator:
+    """Renames an entity's type and attribute names from one context's terms to another's."""
+
+    def __init__(self, src: TermMap, dst: TermMap) -> None:
+        self.src = src
+        self.dst = dst
+        self.identity = src is dst or src.key == dst.key
+
+    def type_name(self, name: str) -> str:
+        return name if self.identity else self.dst.compact(self.src.expand(name))
+
+    def attr_name(self, name: str, type_iris: Sequence[str] = ()) -> str:
+        if self.identity or name in STRUCTURAL:
+            return name
+        return self.dst.compact(self.src.expand(name, type_iris), type_iris)
+
+    def entity(self, entity: Mapping[str, Any], type_iris: Sequence[str] | None = None
+               ) -> dict[str, Any]:
+        """The entity (or fragment) in ``dst`` names; ``type_iris`` gives a fragment's types."""
+        if self.identity:
+            return dict(entity)
+        types = entity.get("type")
+        type_list = types if isinstance(types, list) else [types] if isinstance(types, str) else []
+        if type_iris is None:
+            type_iris = [self.src.expand(t) for t in type_list]
+        out: dict[str, Any] = {}
+        for name, value in entity.items():
+            if name == "type":
+                out[name] = ([self.dst.compact(i) for i in type_iris] if isinstance(types, list)
+                             else self.dst.compact(type_iris[0]) if type_iris else types)
+            elif name in STRUCTURAL:
+                out[name] = value
+            else:
+                out[self.dst.compact(self.src.expand(name, type_iris), type_iris)] = \
+                    self._attribute(value, type_iris)
+        return out
+
+    def _attribute(self, attr: Any, type_iris: Sequence[str]) -> Any:
+        if isinstance(attr, list):
+            return [self._attribute(a, type_iris) for a in attr]
+        if not isinstance(attr, Mapping):
+            return attr
+        out: dict[str, Any] = {}
+        for key, value in attr.items():
+            if key in STRUCTURAL or key.startswith("@"):
+                out[key] = value
+            else:
+                out[self.dst.compact(self.src.expand(key, type_iris), type_iris)] = \
+                    self._attribute(value, type_iris)
+        return out

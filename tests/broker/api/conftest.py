@@ -1,0 +1,116 @@
+"""Real nodes for API tests: a local federation on 127.0.0.1 with OS-chosen ports."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from broker.api.auth import ClientRegistry
+from broker.demo.harness import LocalFederation, NodeSpec
+from broker.node import Node
+
+CITY = "jp-172022"
+AGENCY = "jp-gov-bousai"
+LD = "application/ld+json"
+JSON = "application/json"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: Any
+    body: bytes
+
+    def json(self) -> Any:
+        return orjson.loads(self.body) if self.body else None
+
+
+class ApiClient:
+    """HTTP calls to one node's API with a bearer token (or none)."""
+
+    def __init__(self, node: Node, session: aiohttp.ClientSession, token: str | None) -> None:
+        self.node = node
+        self.url = node.http.url
+        self.session = session
+        self.token = token
+
+    async def call(self, method: str, path: str, *, json: Any = None, data: Any = None,
+                   headers: dict[str, str] | None = None, token: Any = "default",
+                   params: Any = None) -> Reply:
+        h = dict(headers or {})
+        token = self.token if token == "default" else token
+        if token:
+            h.setdefault("Authorization", f"Bearer {token}")
+        if json is not None:
+            data = orjson.dumps(json)
+            h.setdefault("Content-Type", JSON)
+        async with self.session.request(method, self.url + path, data=data, headers=h,
+                                        params=params) as resp:
+            return Reply(resp.status, resp.headers, await resp.read())
+
+    async def get(self, path: str, **kw: Any) -> Reply:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> Reply:
+        return await self.call("POST", path, json=json, **kw)
+
+
+async def client_token(node: Node, session: aiohttp.ClientSession, *, purpose: str =
+                       "disaster_response", scopes: tuple[str, ...] = ("read", "write"),
+                       name: str = "app") -> str:
+    client_id, secret = await ClientRegistry(node.store, node.clock).add(name, purpose, scopes)
+    async with session.post(node.http.url + "/oauth2/token",
+                            data={"grant_type": "client_credentials"},
+                            headers={"Authorization": basic(client_id, secret)}) as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["access_token"])
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+@pytest.fixture
+async def federation(tmp_path: Path) -> AsyncIterator[LocalFederation]:
+    fed = LocalFederation(tmp_path, insecure=True)
+    await fed.start_authority()
+    try:
+        yield fed
+    finally:
+        await fed.stop()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+@pytest.fixture
+async def city(federation: LocalFederation) -> Node:
+    node = await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao City"))
+    await federation.publish()
+    return node
+
+
+@pytest.fixture
+async def api(city: Node, session: aiohttp.ClientSession) -> ApiClient:
+    return ApiClient(city, session, await client_token(city, session))
+
+
+def site(i: int, capacity: int = 100, **extra: Any) -> dict[str, Any]:
+    entity = {"id": f"urn:ngsi-ld:EvacuationSite:{CITY}:{i:04d}", "type": "EvacuationSite",
+              "name": {"type": "LanguageProperty", "languageMap": {"ja": f"避難所{i}",
+                                                                   "en": f"Shelter {i}"}},
+              "capacity": {"type": "Property", "value": capacity},
+              "location": {"type": "GeoProperty", "value": {
+                  "type": "Point", "coordinates": [136.96 + i / 1000, 37.04]}}}
+    entity.update(extra)
+    return entity

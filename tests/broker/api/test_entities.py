@@ -1,0 +1,38 @@
+"""Entity CRUD and queries as an NGSI-LD client sees them."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from .conftest import LD, ApiClient, site
+
+E = "/ngsi-ld/v1/entities"
+
+
+async def test_create_get_query_delete(api: ApiClient) -> None:
+    r = await api.post(E, site(1, 300))
+    assert r.status == 201, r.body
+    assert r.headers["Location"] == f"{E}/{quote(site(1)['id'], safe='')}"
+    assert (await api.post(E, site(1))).status == 409
+    got = await api.get(f"{E}/{site(1)['id']}")
+    assert got.status == 200
+    assert got.json()["capacity"] == {"type": "Property", "value": 300}
+    assert "Link" in got.headers
+    for i in range(2, 6):
+        assert (await api.post(E, site(i, 100 * i))).status == 201
+    page = await api.get(E, params={"type": "EvacuationSite", "limit": "2", "count": "true"})
+    assert page.status == 200
+    assert page.headers["NGSILD-Results-Count"] == "5"
+    assert [e["id"] for e in page.json()] == [site(1)["id"], site(2)["id"]]
+    q = await api.get(E, params={"type": "EvacuationSite", "q": "capacity>=400"})
+    assert sorted(e["capacity"]["value"] for e in q.json()) == [400, 500]
+    kv = await api.get(E, params={"type": "EvacuationSite", "q": "capacity==300",
+                                  "options": "keyValues"})
+    assert kv.json()[0]["capacity"] == 300
+    ld = await api.get(E, params={"id": site(2)["id"]}, headers={"Accept": LD})
+    assert ld.headers["Content-Type"].startswith(LD)
+    assert "@context" in ld.json()[0]
+    assert (await api.call("DELETE", f"{E}/{site(1)['id']}")).status == 204
+    missing = await api.get(f"{E}/{site(1)['id']}")
+    assert missing.status == 404
+    assert missing.json()["type"] == "https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound"

@@ -1,0 +1,63 @@
+"""Federation scope: an agency's API answers with its cities' data under agreements; failed
+or denied peers become NGSILD-Warning headers, never a 5xx."""
+
+from __future__ import annotations
+
+from broker.demo.harness import LocalFederation, NodeSpec
+from broker.service.entity_write import entity_write
+
+from .conftest import AGENCY, CITY, ApiClient, client_token, site
+
+E = "/ngsi-ld/v1/entities"
+OTHER = "jp-372013"
+
+
+async def test_federated_reads_merge_and_warn(federation: LocalFederation, session) -> None:
+    city = await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao City", http=False))
+    other = await federation.add_node(NodeSpec(OTHER, "city", "高松市", "Takamatsu", http=False))
+    agency = await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet Office"))
+    await federation.publish()
+    await city.store.upsert_entities([entity_write(site(i, 100 * i)) for i in (1, 2, 3)], 1.0)
+    await other.store.upsert_entities([entity_write(
+        {**site(9), "id": f"urn:ngsi-ld:EvacuationSite:{OTHER}:9"})], 1.0)
+    for provider, agreement_id in ((CITY, "agr-nanao"), (OTHER, "agr-takamatsu")):
+        await federation.agree(provider=provider, consumer=AGENCY, agreement_id=agreement_id,
+                               purpose="disaster_response",
+                               types={"EvacuationSite": ["capacity", "location", "name"]})
+    # The agency holds its own copy of site 1 with a newer capacity: local data wins.
+    await agency.store.upsert_entities([entity_write(
+        {"id": site(1)["id"], "type": "EvacuationSite",
+         "capacity": {"type": "Property", "value": 999}})], 1.0)
+    api = ApiClient(agency, session, await client_token(agency, session))
+
+    r = await api.get(E, params={"type": "EvacuationSite", "count": "true"})
+    assert r.status == 200
+    by_id = {e["id"]: e for e in r.json()}
+    assert len(by_id) == 4 and r.headers["NGSILD-Results-Count"] == "4"
+    merged = by_id[site(1)["id"]]
+    assert merged["capacity"]["value"] == 999 and "location" in merged  # ours + the city's
+    assert "NGSILD-Warning" not in r.headers
+
+    local = await api.get(E, params={"type": "EvacuationSite", "local": "true"})
+    assert [e["id"] for e in local.json()] == [site(1)["id"]]
+
+    one = await api.get(f"{E}/{site(2)['id']}")
+    assert one.status == 200 and one.json()["capacity"]["value"] == 200
+
+    # A field the agreements do not share: both cities deny, the answer is still a 200.
+    denied = await api.get(E, params={"type": "EvacuationSite", "pick": "telephone"})
+    assert denied.status == 200
+    warnings = denied.headers.getall("NGSILD-Warning")
+    assert len(warnings) == 2 and all("denied" in w for w in warnings)
+    assert any(CITY in w for w in warnings)
+
+    # One city goes down: its data is missing, a warning names it, the rest is served.
+    await other.stop()
+    federation.nodes.pop(OTHER)
+    r = await api.get(E, params={"type": "EvacuationSite"})
+    assert r.status == 200
+    assert {e["id"] for e in r.json()} == {site(i)["id"] for i in (1, 2, 3)}
+    (warning,) = r.headers.getall("NGSILD-Warning")
+    assert warning.startswith(f"199 {OTHER} ") and "unavailable" in warning
+    missing = await api.get(f"{E}/urn:ngsi-ld:EvacuationSite:{OTHER}:9")
+    assert missing.status == 404 and OTHER in missing.headers["NGSILD-Warning"]

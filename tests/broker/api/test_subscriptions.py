@@ -1,0 +1,118 @@
+"""Subscriptions: CRUD, and notifications POSTed to a real receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from .conftest import ApiClient, site
+
+E = "/ngsi-ld/v1/entities"
+S = "/ngsi-ld/v1/subscriptions"
+
+
+class Receiver:
+    """An HTTP endpoint that records notifications; it can fail the first N deliveries."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self.fail_first = 0
+        self.arrived = asyncio.Event()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return web.Response(status=503)
+        self.received.append((dict(request.headers), orjson.loads(await request.read())))
+        self.arrived.set()
+        return web.Response(status=204)
+
+    async def next(self, timeout: float = 10.0) -> tuple[dict[str, str], Any]:
+        await asyncio.wait_for(self.arrived.wait(), timeout)
+        self.arrived.clear()
+        return self.received[-1]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/notify", rec.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site_ = web.TCPSite(runner, "127.0.0.1", 0)
+    await site_.start()
+    port = site_._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rec.url = f"http://127.0.0.1:{port}/notify"
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()
+
+
+def subscription(url: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "Subscription", "entities": [{"type": "EvacuationSite"}],
+            "notification": {"endpoint": {"uri": url, "accept": "application/json"}}, **extra}
+
+
+async def test_notifications_for_creates_and_updates(api: ApiClient, receiver: Receiver) -> None:
+    r = await api.post(S, subscription(receiver.url, q="capacity>150"))
+    assert r.status == 201
+    sub_url = r.headers["Location"]
+    await api.post(E, site(1, 100))  # does not match q
+    await api.post(E, site(2, 200))
+    headers, note = await receiver.next()
+    assert note["type"] == "Notification" and note["subscriptionId"] in sub_url.replace(
+        "%3A", ":")
+    assert [e["id"] for e in note["data"]] == [site(2)["id"]]
+    assert note["data"][0]["capacity"] == {"type": "Property", "value": 200}
+    assert "Link" in headers and headers["Content-Type"] == "application/json"
+    await api.call("PATCH", f"{E}/{site(1)['id']}/attrs", json={"capacity": 500})
+    _, note = await receiver.next()
+    assert note["data"][0]["id"] == site(1)["id"]
+    shown = (await api.get(sub_url)).json()
+    assert shown["notification"]["timesSent"] == 2
+    assert shown["notification"]["status"] == "ok" and shown["status"] == "active"
+    assert (await api.call("DELETE", sub_url)).status == 204
+    assert (await api.get(sub_url)).status == 404
+
+
+async def test_watched_attributes_key_values_and_retries(api: ApiClient,
+                                                         receiver: Receiver) -> None:
+    await api.post(E, site(1, 100))
+    r = await api.post(S, subscription(
+        receiver.url, watchedAttributes=["capacity"],
+        notification={"endpoint": {"uri": receiver.url}, "format": "keyValues",
+                      "attributes": ["capacity"]}))
+    assert r.status == 201
+    await api.call("PATCH", f"{E}/{site(1)['id']}/attrs", json={
+        "name": {"type": "LanguageProperty", "languageMap": {"ja": "新"}}})  # not watched
+    receiver.fail_first = 1  # the next delivery fails once, then is retried
+    await api.call("PATCH", f"{E}/{site(1)['id']}/attrs", json={"capacity": 150})
+    _, note = await receiver.next()
+    assert note["data"] == [{"id": site(1)["id"], "type": "EvacuationSite", "capacity": 150}]
+    assert len(receiver.received) == 1
+
+
+async def test_subscription_validation_and_list(api: ApiClient, receiver: Receiver) -> None:
+    bad = await api.post(S, {"type": "Subscription", "notification": {
+        "endpoint": {"uri": receiver.url}}})
+    assert bad.status == 400
+    bad = await api.post(S, subscription("mqtt://broker/topic"))
+    assert bad.status == 400
+    sub = subscription(receiver.url, id="urn:ngsi-ld:Subscription:one")
+    assert (await api.post(S, sub)).status == 201
+    assert (await api.post(S, sub)).status == 409
+    listed = await api.get(S, params={"count": "true"})
+    assert listed.headers["NGSILD-Results-Count"] == "1"
+    assert listed.json()[0]["id"] == "urn:ngsi-ld:Subscription:one"
+    assert (await api.call("PATCH", f"{S}/urn:ngsi-ld:Subscription:one",
+                           json={"isActive": False})).status == 204
+    shown = (await api.get(f"{S}/urn:ngsi-ld:Subscription:one")).json()
+    assert shown["status"] == "paused"
