@@ -71,8 +71,12 @@ async def load(url: str, token: str, seconds: float, connections: int) -> dict[s
         await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.monotonic() - started
     latencies.sort()
-    pick = (lambda p: round(latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000,
-                            2) if latencies else None)
+
+    def pick(p: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000, 2)
+
     return {"requests": done, "errors": errors, "seconds": round(elapsed, 2),
             "req_per_s": round(done / elapsed, 1), "p50_ms": pick(0.5), "p99_ms": pick(0.99)}
 

@@ -80,8 +80,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers[DEV_HEADER] = "open-read-on-loopback (no token checked)"
     route = request.match_info.route.resource
     label = route.canonical if route is not None else "unmatched"
-    api.metrics.requests.labels(request.method, label, str(response.status)).inc()
-    api.metrics.latency.labels(request.method, label).observe(time.perf_counter() - started)
+    api.metrics.observe(request.method, label, response.status, time.perf_counter() - started)
     return response
 
 
