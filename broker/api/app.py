@@ -68,7 +68,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     caller = None
     try:
         caller = _authenticate(request, api)
-        request[CALLER] = caller
+        request[CALLER] = caller  # type: ignore[misc]
         response = await handler(request)
     except web.HTTPException as exc:
         response = _http_problem(exc, request)

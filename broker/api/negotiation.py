@@ -92,7 +92,9 @@ def link_context(request: web.Request) -> str | None:
 
 
 def _split_links(header: str) -> list[str]:
-    parts, depth, buf = [], 0, []
+    parts: list[str] = []
+    buf: list[str] = []
+    depth = 0
     for ch in header:
         if ch == "<":
             depth += 1

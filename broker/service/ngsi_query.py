@@ -47,7 +47,8 @@ class NgsiQuery:
     def matches(self, entity: Mapping[str, Any]) -> bool:
         if self.types is not None and not self.types.plain_union():
             t = entity.get("type")
-            if not self.types.matches(tuple(t) if isinstance(t, list) else (t,)):
+            names = tuple(t) if isinstance(t, list) else (str(t),)
+            if not self.types.matches(names):
                 return False
         if self.attrs and not any(a in entity for a in self.attrs):
             return False
