@@ -68,7 +68,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     caller = None
     try:
         caller = _authenticate(request, api)
-        request[CALLER] = caller
+        request[CALLER] = caller  # type: ignore[misc]
         response = await handler(request)
     except web.HTTPException as exc:
         response = _http_problem(exc, request)
@@ -80,8 +80,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers[DEV_HEADER] = "open-read-on-loopback (no token checked)"
     route = request.match_info.route.resource
     label = route.canonical if route is not None else "unmatched"
-    api.metrics.requests.labels(request.method, label, str(response.status)).inc()
-    api.metrics.latency.labels(request.method, label).observe(time.perf_counter() - started)
+    api.metrics.observe(request.method, label, response.status, time.perf_counter() - started)
     return response
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -40,6 +40,7 @@ class Api:
     subscriptions: Any
     notifier: Any
     discovery: Any
+    terms_cache: dict[str, Any] = field(default_factory=dict)
 
 
 API = web.AppKey("renkei_api", Api)
@@ -116,10 +117,17 @@ class Terms:
 
 
 async def terms_for(request: web.Request, context: Any) -> Terms:
-    maps = api_of(request).terms
-    term_map = await maps.get(context)
-    return Terms(context, term_map, Translator(term_map, maps.default),
-                 Translator(maps.default, term_map))
+    api = api_of(request)
+    term_map = await api.terms.get(context)
+    cached = api.terms_cache.get(term_map.key)
+    if cached is not None and cached.context == context:
+        return cached
+    terms = Terms(context, term_map, Translator(term_map, api.terms.default),
+                  Translator(api.terms.default, term_map))
+    if len(api.terms_cache) > 256:
+        api.terms_cache.clear()
+    api.terms_cache[term_map.key] = terms
+    return terms
 
 
 # -- query parameters -------------------------------------------------------------------------

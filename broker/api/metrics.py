@@ -52,6 +52,18 @@ class ApiMetrics:
         self.info = Gauge("renkei_node_info", "This node", ["node"], registry=r)
         self.info.labels(node_id).set(1)
         self._audit_seq = 0
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request and its latency (labelled children cached: the hot path)."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def peer_status(self, peer: str, status: str, elapsed_ms: float) -> None:
         self.peer_calls.labels(peer, status).inc()

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -53,6 +54,11 @@ def response_type(accept: str | None, *, geo: bool = False) -> str:
     """The media type to answer with, or ``NotAcceptable``."""
     if not accept:
         return JSON
+    return _response_type(accept, geo)
+
+
+@lru_cache(maxsize=512)  # clients send the same few Accept headers over and over
+def _response_type(accept: str, geo: bool) -> str:
     offered = [JSON, LD] + ([GEO] if geo else [])
     best: tuple[float, int, str] | None = None
     for media, q, order in _media_ranges(accept):
@@ -86,7 +92,9 @@ def link_context(request: web.Request) -> str | None:
 
 
 def _split_links(header: str) -> list[str]:
-    parts, depth, buf = [], 0, []
+    parts: list[str] = []
+    buf: list[str] = []
+    depth = 0
     for ch in header:
         if ch == "<":
             depth += 1

@@ -121,7 +121,7 @@ class Notifier:
             self._remember(change.entity_id, change.doc)
         changed: set[str] | None = None
         if previous is not _UNKNOWN and entity is not None:
-            before = orjson.loads(previous) if previous else {}
+            before = orjson.loads(previous) if isinstance(previous, bytes) else {}
             changed = {k for k in set(before) | set(entity) if before.get(k) != entity.get(k)}
         now = self._node.clock.now()
         for record in list((await self._subs.all()).values()):

@@ -161,7 +161,9 @@ class _QParser:
 
 
 def _split_outside_quotes(raw: str, sep: str) -> list[str]:
-    parts, buf, quoted, i = [], [], False, 0
+    parts: list[str] = []
+    buf: list[str] = []
+    quoted, i = False, 0
     while i < len(raw):
         if raw[i] == '"':
             quoted = not quoted
@@ -212,7 +214,7 @@ def q_is_conjunction(expr: Any) -> tuple[Comparison, ...] | None:
     if isinstance(expr, Comparison):
         return (expr,)
     if isinstance(expr, And) and all(isinstance(i, Comparison) for i in expr.items):
-        return tuple(expr.items)
+        return tuple(i for i in expr.items if isinstance(i, Comparison))
     return None
 
 

@@ -47,7 +47,8 @@ class NgsiQuery:
     def matches(self, entity: Mapping[str, Any]) -> bool:
         if self.types is not None and not self.types.plain_union():
             t = entity.get("type")
-            if not self.types.matches(tuple(t) if isinstance(t, list) else (t,)):
+            names = tuple(t) if isinstance(t, list) else (str(t),)
+            if not self.types.matches(names):
                 return False
         if self.attrs and not any(a in entity for a in self.attrs):
             return False
@@ -73,10 +74,16 @@ class Hit:
 class Page:
     hits: list[Hit] = field(default_factory=list)
     count: int | None = None
+    docs: list[bytes] | None = None  # the raw page, when the caller asked for bytes only
 
 
-async def local_page(store: Store, query: NgsiQuery) -> Page:
-    """One page of local matches in id order, and the total when ``query.count``."""
+async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Page:
+    """One page of local matches in id order, and the total when ``query.count``.
+
+    With ``raw`` (the caller will send stored bytes as they are) and nothing to check beyond
+    the index, a store offering ``DocPages.scan_docs`` answers in one query with no row
+    objects; ``page.docs`` then holds the bytes and ``page.hits`` stays empty.
+    """
     pattern = _compile_pattern(query.id_pattern)
     flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
                        id_prefix=_literal_prefix(pattern),
@@ -84,7 +91,10 @@ async def local_page(store: Store, query: NgsiQuery) -> Page:
     page = Page()
     want = query.offset + query.limit
     exact = query.exact or pattern is not None
-    if want:
+    scan_docs = getattr(store, "scan_docs", None)
+    if raw and not exact and scan_docs is not None:
+        page.docs = await scan_docs(flt, query.limit, query.offset) if query.limit else []
+    elif want:
         chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want)
         skipped = 0
         scan = store.scan_entities(flt, chunk)

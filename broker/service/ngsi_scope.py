@@ -72,8 +72,9 @@ class FederationScope:
         seen: set[str] = set()
         for outcome in await asyncio.gather(*calls):
             for entity in outcome.entities:
-                if entity.get("id") not in seen:
-                    seen.add(entity.get("id"))
+                entity_id = str(entity.get("id"))
+                if entity_id not in seen:
+                    seen.add(entity_id)
                     result.entities.append(entity)
             result.statuses.extend(outcome.statuses)
             result.more = result.more or bool(outcome.next_page_tokens)

@@ -133,6 +133,8 @@ class TermMaps:
 
     async def get(self, context: Any) -> TermMap:
         """The map for a request's context (``ContextNotAvailable`` if a URL is unknown)."""
+        if context is None:
+            return self.default
         effective = self.effective(context)
         key = context_key(effective)
         hit = self._cache.get(key)

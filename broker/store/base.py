@@ -130,6 +130,15 @@ class AgreementRow:
 AuditBuilder = Callable[[int, str], tuple[str, bytes]]
 
 
+class DocPages(Protocol):
+    """An optional fast path a store may offer (SQLite does): one page of matches as the
+    stored bytes, in id order, with nothing decoded. The NGSI-LD API's type pages use it when
+    present and fall back to ``scan_entities`` otherwise."""
+
+    async def scan_docs(self, flt: EntityFilter, limit: int, offset: int = 0) -> list[bytes]:
+        ...
+
+
 class Store(Protocol):
     """Persistence of one node. Every method is safe to call concurrently."""
 

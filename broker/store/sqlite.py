@@ -116,6 +116,14 @@ class SqliteStore:
                 return
             after = rows[-1][0]
 
+    async def scan_docs(self, flt: EntityFilter, limit: int, offset: int = 0) -> list[bytes]:
+        """One page of stored bytes (``DocPages``): a single query, no row objects."""
+        sql, args = _scan_sql(flt, flt.after_id, limit)
+        sql = sql.replace(_ENTITY_COLS, "e.doc", 1) + " OFFSET ?"
+        args.append(offset)
+        rows = await self._run(lambda db: db.execute(sql, args).fetchall())
+        return [r[0] for r in rows]
+
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
             marks = ",".join("?" * len(types))

@@ -82,12 +82,14 @@ async def query_entities(request: web.Request) -> web.Response:
     federated = not flag(request, "local") and bool(
         api.scope.plan(caller_of(request).purpose, leaves))
     if not federated:
-        page = await local_page(api.store, query)
+        raw = media != GEO and output.passthrough and terms.outward.identity
+        page = await local_page(api.store, query, raw=raw)
         if page.count is not None:
             headers["NGSILD-Results-Count"] = str(page.count)
-        if media != GEO and output.passthrough and terms.outward.identity:
+        if raw:
             # The hot path: stored bytes spliced into the array, nothing decoded.
-            body = render_docs((h.stored.doc for h in page.hits), media, terms.context)
+            docs = page.docs if page.docs is not None else [h.stored.doc for h in page.hits]
+            body = render_docs(docs, media, terms.context)
             return response(body, media, terms.context, headers=headers)
         rendered = [render_entity(h.decoded(), output, terms.outward, h.stored.created_at,
                                   h.stored.modified_at) for h in page.hits]

@@ -116,3 +116,33 @@ async def test_subscription_validation_and_list(api: ApiClient, receiver: Receiv
                            json={"isActive": False})).status == 204
     shown = (await api.get(f"{S}/urn:ngsi-ld:Subscription:one")).json()
     assert shown["status"] == "paused"
+
+
+class _Change:
+    def __init__(self, kind: str, entity: dict[str, Any]) -> None:
+        self.kind = kind
+        self.entity_id = entity["id"]
+        self.entity = orjson.dumps(entity)
+
+
+async def test_federated_subscription_consumes_the_node_change_source(
+        api: ApiClient, receiver: Receiver) -> None:
+    """The notifier's side of the interface the gRPC subscription client will provide."""
+    asked: list[tuple[Any, ...]] = []
+    peer_entity = {**site(7, 70), "id": "urn:ngsi-ld:EvacuationSite:jp-372013:7"}
+
+    async def federated_changes(types: tuple[str, ...], q: tuple[Any, ...], purpose: str):
+        asked.append((types, q, purpose))
+        yield _Change("updated", peer_entity)
+
+    api.node.federated_changes = federated_changes  # type: ignore[attr-defined]
+    try:
+        r = await api.post(S, subscription(receiver.url, q="capacity<100"))
+        assert r.status == 201
+        _, note = await receiver.next()
+        assert note["data"][0]["id"] == peer_entity["id"]
+        (types, q, purpose), = asked
+        assert types == ("EvacuationSite",) and purpose == "disaster_response"
+        assert q[0].attribute == "capacity" and q[0].op == "<"
+    finally:
+        del api.node.federated_changes  # type: ignore[attr-defined]
