@@ -186,9 +186,7 @@ class _Section:
 
     def path(self, key: str, default: Any = _REQUIRED) -> Any:
         value = self.text(key, default)
-        if value is default and default is not _REQUIRED:
-            return value
-        return resolve_path(self.file, value)
+        return None if value is None else resolve_path(self.file, value)
 
     def table(self, key: str) -> _Section:
         value = self._get(key, {})
@@ -228,7 +226,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     if not node_id or len(node_id) > 64 or not all(c.isalnum() or c in "-_." for c in node_id):
         raise node.error("id", "expected 1-64 characters of letters, digits, '-', '_' or '.'")
     role = node.text("role", choices=ROLES)
-    data_dir = node.path("data_dir", str(file.parent))
+    data_dir = node.path("data_dir", ".")
     name_ja = node.text("name_ja", "")
     name_en = node.text("name_en", "")
     license_name = node.text("license", "CC-BY-4.0")

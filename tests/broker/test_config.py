@@ -77,3 +77,9 @@ def test_postgresql_needs_a_dsn(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, GOOD + '\n[store]\nbackend = "postgresql"\n'))
     assert info.value.key == "store.dsn"
+
+
+def test_data_dir_defaults_to_the_config_files_directory(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD.replace('data_dir = "data"', "")))
+    assert config.data_dir == tmp_path
+    assert config.sqlite_path == tmp_path / "renkei.db"
