@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -17,7 +17,10 @@ from broker.store.base import (
     QuarantineRecord,
     Store,
 )
+from broker.store.postgres import PostgresStore
 from broker.store.sqlite import SqliteStore
+
+StoreFactory = Callable[[], Store]
 
 
 def entity(n: int, *, lon: float = 136.9, lat: float = 37.0, cap: int = 10) -> EntityWrite:
@@ -30,9 +33,19 @@ def entity(n: int, *, lon: float = 136.9, lat: float = 37.0, cap: int = 10) -> E
                        (lon, lat, lon, lat))
 
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = SqliteStore(tmp_path / "node.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """New, unopened stores of one backend, all on the same file or schema."""
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("pg_dsn")
+        schema = request.getfixturevalue("pg_schema")
+        return lambda: PostgresStore(dsn, schema=schema)
+    return lambda: SqliteStore(tmp_path / "node.db")
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[Store]:
+    s = make_store()
     await s.open()
     try:
         yield s
@@ -127,8 +140,8 @@ async def test_replay_cache_binds_a_jti_to_its_first_channel(store: Store) -> No
     assert not await store.remember_jti("j2", "jp-1", None, expires_at=100.0, now=4.0)
 
 
-async def test_counters_and_state_survive_reopening(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "n.db")
+async def test_counters_and_state_survive_reopening(make_store: StoreFactory) -> None:
+    s = make_store()
     await s.open()
     assert await s.increment_counter("rpm:a", 10, 1) == 1
     assert await s.increment_counter("rpm:a", 10, 2) == 3
@@ -136,7 +149,7 @@ async def test_counters_and_state_survive_reopening(tmp_path: Path) -> None:
     await s.put_agreement(AgreementRow("agr-1", "jp-1", "jp-2", b"{}", {"jp-1": "s"}, None, 1.0))
     await s.put_directory(3, "dir-jws", now=1.0)
     await s.close()
-    s = SqliteStore(tmp_path / "n.db")
+    s = make_store()
     await s.open()
     try:
         assert await s.increment_counter("rpm:a", 10, 1) == 4
