@@ -61,6 +61,7 @@ from .migrations import Migration
 
 T = TypeVar("T")
 JTI_PURGE_SECONDS = 60.0
+CONNECT_TIMEOUT = 10.0
 
 
 class PostgresStore:
@@ -81,7 +82,8 @@ class PostgresStore:
 
     # -- plumbing ---------------------------------------------------------------------------
     def _connect(self) -> Awaitable[asyncpg.Connection]:
-        return asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        return asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT,
+                               server_settings={"search_path": self.schema})
 
     async def open(self) -> None:
         with _pg.translate(self.dsn):
@@ -92,7 +94,7 @@ class PostgresStore:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self._sizes[0], max_size=self._sizes[1],
-                server_settings={"search_path": self.schema})
+                timeout=CONNECT_TIMEOUT, server_settings={"search_path": self.schema})
 
     async def close(self) -> None:
         if self._listener is not None:
