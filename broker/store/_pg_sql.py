@@ -70,7 +70,8 @@ def scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]]
     if flt.ids:
         where.append(f"e.id = ANY({arg(list(flt.ids))}::text[])")
     if flt.id_prefix:
-        where.append(f"e.id >= {arg(flt.id_prefix)} AND e.id < {arg(flt.id_prefix + chr(0x10FFFF))}")
+        low, high = arg(flt.id_prefix), arg(flt.id_prefix + chr(0x10FFFF))
+        where.append(f"e.id >= {low} AND e.id < {high}")
     sql = (f"SELECT {ENTITY_COLS} FROM entities e WHERE {' AND '.join(where)}"
            f" ORDER BY e.id LIMIT {arg(chunk)}")
     return sql, args
