@@ -64,6 +64,12 @@ JTI_PURGE_SECONDS = 60.0
 CONNECT_TIMEOUT = 10.0
 
 
+async def _no_session_state(_conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (one more round trip per call): this store
+    leaves no session state behind (no SET, no LISTEN, advisory locks only per transaction),
+    and asyncpg still rolls back a transaction left open before calling this."""
+
+
 class PostgresStore:
     """``Store`` in one PostgreSQL schema, shared by the replicas of a node."""
 
@@ -94,7 +100,8 @@ class PostgresStore:
                 await conn.close()
             self._pool = await asyncpg.create_pool(
                 self.dsn, min_size=self._sizes[0], max_size=self._sizes[1],
-                timeout=CONNECT_TIMEOUT, server_settings={"search_path": self.schema})
+                timeout=CONNECT_TIMEOUT, server_settings={"search_path": self.schema},
+                reset=_no_session_state)
 
     async def close(self) -> None:
         if self._listener is not None:

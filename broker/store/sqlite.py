@@ -350,13 +350,16 @@ def _migrate(db: sqlite3.Connection) -> list[Migration]:
     applied = []
     db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY,"
                " name TEXT NOT NULL)")
-    done = {r[0] for r in db.execute("SELECT number FROM schema_migrations")}
     for migration in migrations_for("sqlite"):
-        if migration.number in done:
-            continue
         # executescript commits first; wrap the file in our own transaction instead.
         db.execute("BEGIN IMMEDIATE")
         try:
+            # Read under the write lock: another process (`renkei db migrate`, a second
+            # node on the file) may have applied it since.
+            if db.execute("SELECT 1 FROM schema_migrations WHERE number = ?",
+                          (migration.number,)).fetchone():
+                db.execute("ROLLBACK")
+                continue
             for statement in _statements(migration.sql):
                 db.execute(statement)
             db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
