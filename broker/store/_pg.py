@@ -1,4 +1,5 @@
-"""PostgreSQL plumbing for ``PostgresStore``: names, locks, migrations, errors, LISTEN.
+"""PostgreSQL plumbing for ``PostgresStore``: names, locks, migrations, errors, the
+connection pool with its transactions, and LISTEN.
 
 Advisory locks and NOTIFY channels are per *database*, not per schema, while a node lives in
 one schema: two nodes (or two test runs) sharing a database must not contend on each other's
@@ -12,8 +13,8 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -22,6 +23,8 @@ from ..errors import StoreError
 from .migrations import Migration, migrations_for
 
 log = logging.getLogger("renkei.store.postgres")
+T = TypeVar("T")
+CONNECT_TIMEOUT = 10.0
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # What a transaction retries on: the server resolved a conflict by aborting one side.
@@ -158,3 +161,91 @@ class ChangeListener:
             conn, self._conn = self._conn, None
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
+
+
+async def _no_session_state(_conn: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (one more round trip per call): the store
+    leaves no session state behind (no SET, no LISTEN, advisory locks only per transaction),
+    and asyncpg still rolls back a transaction left open before calling this."""
+
+
+class Connections:
+    """The connections of one node schema: a pool for statements, one more for LISTEN."""
+
+    def __init__(self, dsn: str, schema: str, min_size: int, max_size: int) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self._sizes = (min_size, max_size)
+        self._pool: asyncpg.Pool | None = None
+        self._listener: ChangeListener | None = None
+
+    def _settings(self, role: str) -> dict[str, str]:
+        # application_name shows in pg_stat_activity which node (schema) and which use.
+        return {"search_path": self.schema, "application_name": f"renkei-{role}:{self.schema}"}
+
+    def _connect(self, role: str) -> Awaitable[asyncpg.Connection]:
+        return asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT,
+                               server_settings=self._settings(role))
+
+    async def open(self) -> list[Migration]:
+        """Migrate, then open the pool; returns the migrations applied."""
+        with translate(self.dsn):
+            conn = await self._connect("migrate")
+            try:
+                applied = await migrate(conn, self.schema)
+            finally:
+                await conn.close()
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=self._sizes[0], max_size=self._sizes[1],
+                timeout=CONNECT_TIMEOUT, server_settings=self._settings("pool"),
+                reset=_no_session_state)
+        return applied
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            await listener.close()
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    def _open_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("postgresql: the store is not open")
+        return self._pool
+
+    async def tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``fn`` in one transaction, again if the server aborted it to break a deadlock."""
+        pool = self._open_pool()
+        for attempt in range(4):
+            try:
+                with translate(self.dsn):
+                    async with pool.acquire() as conn, conn.transaction():
+                        return await fn(conn)
+            except StoreError as exc:
+                if attempt == 3 or not isinstance(exc.__cause__, RETRYABLE):
+                    raise
+                await asyncio.sleep(0.01 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        with translate(self.dsn):
+            return list(await self._open_pool().fetch(sql, *args))
+
+    async def val(self, sql: str, *args: Any) -> Any:
+        with translate(self.dsn):
+            return await self._open_pool().fetchval(sql, *args)
+
+    async def exec(self, sql: str, *args: Any) -> str:
+        with translate(self.dsn):
+            return str(await self._open_pool().execute(sql, *args))
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback(payload)`` for each notification on ``channel``."""
+        if self._listener is None:
+            self._listener = ChangeListener(lambda: self._connect("listen"), channel)
+            self._listener.add(callback)
+            with translate(self.dsn):
+                await self._listener.start()
+        else:
+            self._listener.add(callback)

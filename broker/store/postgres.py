@@ -23,15 +23,14 @@ writer thread is made explicit here:
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 import asyncpg
 import orjson
 
-from ..errors import AlreadyExists, StoreError
+from ..errors import AlreadyExists
 from . import _pg
 from ._pg_sql import (
     AGREEMENT_COLS,
@@ -59,15 +58,7 @@ from .base import (
 )
 from .migrations import Migration
 
-T = TypeVar("T")
 JTI_PURGE_SECONDS = 60.0
-CONNECT_TIMEOUT = 10.0
-
-
-async def _no_session_state(_conn: asyncpg.Connection) -> None:
-    """Pool release without asyncpg's reset query (one more round trip per call): this store
-    leaves no session state behind (no SET, no LISTEN, advisory locks only per transaction),
-    and asyncpg still rolls back a transaction left open before calling this."""
 
 
 class PostgresStore:
@@ -78,80 +69,24 @@ class PostgresStore:
         self.dsn = dsn
         self.schema = _pg.check_schema(schema)
         self.applied_migrations: list[Migration] = []
-        self._sizes = (min_size, max_size)
-        self._pool: asyncpg.Pool | None = None
-        self._listener: _pg.ChangeListener | None = None
+        self._db = _pg.Connections(dsn, schema, min_size, max_size)
         self._changes_lock = _pg.lock_key(schema, "changes")
         self._audit_lock = _pg.lock_key(schema, "audit")
         self._channel = _pg.channel_name(schema)
         self._jti_purged_at = 0.0
 
-    # -- plumbing ---------------------------------------------------------------------------
-    def _connect(self) -> Awaitable[asyncpg.Connection]:
-        return asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT,
-                               server_settings={"search_path": self.schema})
-
     async def open(self) -> None:
-        with _pg.translate(self.dsn):
-            conn = await self._connect()
-            try:
-                self.applied_migrations = await _pg.migrate(conn, self.schema)
-            finally:
-                await conn.close()
-            self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=self._sizes[0], max_size=self._sizes[1],
-                timeout=CONNECT_TIMEOUT, server_settings={"search_path": self.schema},
-                reset=_no_session_state)
+        self.applied_migrations = await self._db.open()
 
     async def close(self) -> None:
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            await listener.close()
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    async def _tx(self, fn: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run ``fn`` in one transaction, again if the server aborted it to break a deadlock."""
-        assert self._pool is not None, "store is not open"
-        for attempt in range(4):
-            try:
-                with _pg.translate(self.dsn):
-                    async with self._pool.acquire() as conn, conn.transaction():
-                        return await fn(conn)
-            except StoreError as exc:
-                if attempt == 3 or not isinstance(exc.__cause__, _pg.RETRYABLE):
-                    raise
-                await asyncio.sleep(0.01 * 2 ** attempt)
-        raise AssertionError("unreachable")
-
-    async def _fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        assert self._pool is not None, "store is not open"
-        with _pg.translate(self.dsn):
-            return list(await self._pool.fetch(sql, *args))
-
-    async def _val(self, sql: str, *args: Any) -> Any:
-        assert self._pool is not None, "store is not open"
-        with _pg.translate(self.dsn):
-            return await self._pool.fetchval(sql, *args)
-
-    async def _exec(self, sql: str, *args: Any) -> str:
-        assert self._pool is not None, "store is not open"
-        with _pg.translate(self.dsn):
-            return str(await self._pool.execute(sql, *args))
+        await self._db.close()
 
     async def listen_changes(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(topic)`` after any replica commits a change.
 
         Topics: ``entities`` (the change feed grew) and ``agreements``.
         """
-        if self._listener is None:
-            self._listener = _pg.ChangeListener(self._connect, self._channel)
-            self._listener.add(callback)
-            with _pg.translate(self.dsn):
-                await self._listener.start()
-        else:
-            self._listener.add(callback)
+        await self._db.listen(self._channel, callback)
 
     async def _record_changes(self, conn: asyncpg.Connection,
                               rows: Sequence[tuple[str, str, str, str]], now: float) -> None:
@@ -193,7 +128,7 @@ class PostgresStore:
             await self._record_changes(conn, changes, now)
             return counts
 
-        return await self._tx(run)
+        return await self._db.tx(run)
 
     async def create_entity(self, write: EntityWrite, now: float) -> None:
         async def run(conn: asyncpg.Connection) -> None:
@@ -204,7 +139,7 @@ class PostgresStore:
             await self._record_changes(
                 conn, [(write.id, write.type, "created", write.content_hash)], now)
 
-        await self._tx(run)
+        await self._db.tx(run)
 
     async def delete_entity(self, entity_id: str, now: float) -> bool:
         async def run(conn: asyncpg.Connection) -> bool:
@@ -215,10 +150,10 @@ class PostgresStore:
             await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1])], now)
             return True
 
-        return await self._tx(run)
+        return await self._db.tx(run)
 
     async def get_entity(self, entity_id: str) -> StoredEntity | None:
-        rows = await self._fetch(f"SELECT {ENTITY_COLS} FROM entities e WHERE e.id = $1",
+        rows = await self._db.fetch(f"SELECT {ENTITY_COLS} FROM entities e WHERE e.id = $1",
                                  entity_id)
         return entity_row(rows[0]) if rows else None
 
@@ -227,7 +162,7 @@ class PostgresStore:
         after = flt.after_id
         while True:
             sql, args = scan_sql(flt, after, chunk)
-            rows = await self._fetch(sql, *args)
+            rows = await self._db.fetch(sql, *args)
             for row in rows:
                 yield entity_row(row)
             if len(rows) < chunk:
@@ -236,12 +171,13 @@ class PostgresStore:
 
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
-            return int(await self._val("SELECT count(*) FROM entities WHERE type = ANY($1)",
+            return int(await self._db.val("SELECT count(*) FROM entities WHERE type = ANY($1)",
                                        list(types)))
-        return int(await self._val("SELECT count(*) FROM entities"))
+        return int(await self._db.val("SELECT count(*) FROM entities"))
 
     async def entity_types(self) -> dict[str, int]:
-        rows = await self._fetch("SELECT type, count(*) FROM entities GROUP BY type ORDER BY type")
+        rows = await self._db.fetch(
+            "SELECT type, count(*) FROM entities GROUP BY type ORDER BY type")
         return {r[0]: r[1] for r in rows}
 
     async def changes_after(self, cursor: int, types: Sequence[str] = (),
@@ -254,16 +190,16 @@ class PostgresStore:
         if types:
             sql += " AND c.entity_type = ANY($3)"
             args.append(list(types))
-        rows = await self._fetch(sql + " ORDER BY c.cursor LIMIT $2", *args)
+        rows = await self._db.fetch(sql + " ORDER BY c.cursor LIMIT $2", *args)
         return [Change(r[0], r[1], r[2], r[3], r[4], None if r[1] == "deleted" else r[5])
                 for r in rows]
 
     async def last_change_cursor(self) -> int:
-        return int(await self._val("SELECT coalesce(max(cursor), 0) FROM changes"))
+        return int(await self._db.val("SELECT coalesce(max(cursor), 0) FROM changes"))
 
     # -- ingest -----------------------------------------------------------------------------
     async def start_run(self, source: str, file: str, now: float) -> int:
-        return int(await self._val("INSERT INTO ingest_runs (source, file, started_at)"
+        return int(await self._db.val("INSERT INTO ingest_runs (source, file, started_at)"
                                    " VALUES ($1, $2, $3) RETURNING id", source, file, now))
 
     async def commit_batch(self, run_id: int, source: str, writes: Sequence[EntityWrite],
@@ -293,28 +229,29 @@ class PostgresStore:
             await self._record_changes(conn, changes, now)
             return counts
 
-        return await self._tx(run)
+        return await self._db.tx(run)
 
     async def finish_run(self, run_id: int, now: float) -> IngestRun:
-        rows = await self._fetch(f"UPDATE ingest_runs SET finished_at = $1 WHERE id = $2"
+        rows = await self._db.fetch(f"UPDATE ingest_runs SET finished_at = $1 WHERE id = $2"
                                  f" RETURNING {RUN_COLS}", now, run_id)
         return IngestRun(*rows[0])
 
     async def source_position(self, source: str) -> str | None:
-        value = await self._val("SELECT position FROM source_positions WHERE source = $1", source)
+        value = await self._db.val(
+            "SELECT position FROM source_positions WHERE source = $1", source)
         return None if value is None else str(value)
 
     async def reset_source_position(self, source: str) -> None:
-        await self._exec("DELETE FROM source_positions WHERE source = $1", source)
+        await self._db.exec("DELETE FROM source_positions WHERE source = $1", source)
 
     async def list_runs(self, limit: int = 50) -> list[IngestRun]:
-        rows = await self._fetch(f"SELECT {RUN_COLS} FROM ingest_runs ORDER BY id DESC LIMIT $1",
+        rows = await self._db.fetch(f"SELECT {RUN_COLS} FROM ingest_runs ORDER BY id DESC LIMIT $1",
                                  limit)
         return [IngestRun(*r) for r in rows]
 
     async def list_quarantine(self, source: str | None = None, include_resolved: bool = False,
                               limit: int = 1000) -> list[QuarantineRecord]:
-        rows = await self._fetch(
+        rows = await self._db.fetch(
             "SELECT id, run_id, source, file, row, col, raw_value, code, message, record::text,"
             " resolved_at FROM quarantine WHERE ($1::text IS NULL OR source = $1)"
             " AND ($2 OR resolved_at IS NULL) ORDER BY source, file, row LIMIT $3",
@@ -324,7 +261,7 @@ class PostgresStore:
                                  run_id=r[1], resolved=r[10] is not None) for r in rows]
 
     async def resolve_quarantine(self, ids: Sequence[int], now: float) -> None:
-        await self._exec("UPDATE quarantine SET resolved_at = $1 WHERE id = ANY($2)",
+        await self._db.exec("UPDATE quarantine SET resolved_at = $1 WHERE id = ANY($2)",
                          now, list(ids))
 
     # -- audit ------------------------------------------------------------------------------
@@ -339,24 +276,24 @@ class PostgresStore:
                                " VALUES ($1, $2, $3, $4)", seq, prev, entry_hash, body)
             return AuditRow(seq, prev, entry_hash, body)
 
-        return await self._tx(run)
+        return await self._db.tx(run)
 
     async def audit_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[AuditRow]:
-        rows = await self._fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
+        rows = await self._db.fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
                                  " WHERE seq > $1 ORDER BY seq LIMIT $2", after_seq, limit)
         return [audit_row(r) for r in rows]
 
     async def audit_head(self) -> AuditRow | None:
-        rows = await self._fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
+        rows = await self._db.fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
                                  " ORDER BY seq DESC LIMIT 1")
         return audit_row(rows[0]) if rows else None
 
     async def add_checkpoint(self, seq: int, jws: str, now: float) -> None:
-        await self._exec("INSERT INTO audit_checkpoints (seq, jws, created_at)"
+        await self._db.exec("INSERT INTO audit_checkpoints (seq, jws, created_at)"
                          " VALUES ($1, $2, $3)", seq, jws, now)
 
     async def checkpoints(self) -> list[tuple[int, str]]:
-        rows = await self._fetch("SELECT seq, jws FROM audit_checkpoints ORDER BY seq")
+        rows = await self._db.fetch("SELECT seq, jws FROM audit_checkpoints ORDER BY seq")
         return [(r[0], r[1]) for r in rows]
 
     # -- replay cache and counters ----------------------------------------------------------
@@ -383,7 +320,7 @@ class PostgresStore:
                 if row is not None:  # else: purged by another replica since; insert again
                     return bool(binding) and row[0] == issuer and row[1] == binding
 
-        fresh = await self._tx(run)
+        fresh = await self._db.tx(run)
         if purge_all:
             self._jti_purged_at = time.monotonic()
         return fresh
@@ -397,7 +334,7 @@ class PostgresStore:
             await conn.execute("DELETE FROM counters WHERE key = $1 AND win < $2", key, window)
             return int(value)
 
-        return await self._tx(run)
+        return await self._db.tx(run)
 
     # -- agreements and directory -----------------------------------------------------------
     async def put_agreement(self, row: AgreementRow) -> None:
@@ -411,44 +348,44 @@ class PostgresStore:
                 orjson.dumps(row.signatures).decode(), row.revocation, row.updated_at)
             await conn.execute("SELECT pg_notify($1, 'agreements')", self._channel)
 
-        await self._tx(run)
+        await self._db.tx(run)
 
     async def get_agreement(self, agreement_id: str) -> AgreementRow | None:
-        rows = await self._fetch(f"SELECT {AGREEMENT_COLS} FROM agreements WHERE id = $1",
+        rows = await self._db.fetch(f"SELECT {AGREEMENT_COLS} FROM agreements WHERE id = $1",
                                  agreement_id)
         return agreement_row(rows[0]) if rows else None
 
     async def list_agreements(self) -> list[AgreementRow]:
-        rows = await self._fetch(f"SELECT {AGREEMENT_COLS} FROM agreements ORDER BY id")
+        rows = await self._db.fetch(f"SELECT {AGREEMENT_COLS} FROM agreements ORDER BY id")
         return [agreement_row(r) for r in rows]
 
     async def put_directory(self, version: int, jws: str, now: float) -> None:
-        await self._exec("INSERT INTO directory (version, jws, fetched_at) VALUES ($1, $2, $3)"
+        await self._db.exec("INSERT INTO directory (version, jws, fetched_at) VALUES ($1, $2, $3)"
                          " ON CONFLICT (version) DO UPDATE SET jws = excluded.jws,"
                          " fetched_at = excluded.fetched_at", version, jws, now)
 
     async def latest_directory(self) -> tuple[int, str] | None:
-        rows = await self._fetch("SELECT version, jws FROM directory ORDER BY version DESC"
+        rows = await self._db.fetch("SELECT version, jws FROM directory ORDER BY version DESC"
                                  " LIMIT 1")
         return (rows[0][0], rows[0][1]) if rows else None
 
     # -- small named state ------------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
-        value = await self._val("SELECT value::text FROM state WHERE namespace = $1"
+        value = await self._db.val("SELECT value::text FROM state WHERE namespace = $1"
                                 " AND key = $2", namespace, key)
         return None if value is None else orjson.loads(value)
 
     async def put_state(self, namespace: str, key: str, value: Any) -> None:
-        await self._exec("INSERT INTO state (namespace, key, value) VALUES ($1, $2, $3::jsonb)"
+        await self._db.exec("INSERT INTO state (namespace, key, value) VALUES ($1, $2, $3::jsonb)"
                          " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
                          namespace, key, orjson.dumps(value).decode())
 
     async def delete_state(self, namespace: str, key: str) -> bool:
-        status = await self._exec("DELETE FROM state WHERE namespace = $1 AND key = $2",
+        status = await self._db.exec("DELETE FROM state WHERE namespace = $1 AND key = $2",
                                   namespace, key)
         return status != "DELETE 0"
 
     async def list_state(self, namespace: str) -> dict[str, Any]:
-        rows = await self._fetch("SELECT key, value::text FROM state WHERE namespace = $1"
+        rows = await self._db.fetch("SELECT key, value::text FROM state WHERE namespace = $1"
                                  " ORDER BY key", namespace)
         return {r[0]: orjson.loads(r[1]) for r in rows}

@@ -178,3 +178,23 @@ async def test_other_replicas_are_told_about_commits(
     await a.put_agreement(AgreementRow("agr", "jp-1", "jp-2", b"{}", {}, None, 1.0))
     assert await asyncio.wait_for(heard.get(), 5) == "agreements"
     assert heard.empty()
+
+
+async def test_a_lost_listen_connection_reconnects_and_wakes_everyone(
+        pair: tuple[PostgresStore, PostgresStore], pg_dsn: str, pg_schema: str) -> None:
+    a, b = pair
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    await b.listen_changes(heard.put_nowait)
+    admin = await asyncpg.connect(pg_dsn)
+    try:  # what a database restart or failover does to the LISTEN session
+        killed = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE application_name = $1", f"renkei-listen:{pg_schema}")
+        assert killed == 1
+    finally:
+        await admin.close()
+    # Notifications sent while it was gone are lost: everyone is woken once on reconnect.
+    woken = {await asyncio.wait_for(heard.get(), 10) for _ in range(2)}
+    assert woken == {"entities", "agreements"}
+    await a.upsert_entities([site(7)], now=1.0)
+    assert await asyncio.wait_for(heard.get(), 5) == "entities"
