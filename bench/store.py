@@ -14,7 +14,8 @@ For each configuration (SQLite and PostgreSQL, one and two replica processes on 
   after a bulk load); requests/s summed over replicas. (The HTTP API is not on this branch:
   this measures the store path only; the JSON says so.)
 
-Each figure is also given as a ratio to SQLite with one replica, measured in the same run.
+Each figure is the median of ``--rounds`` interleaved rounds (samples listed too), also given
+as a ratio to SQLite with one replica measured in the same run.
 Replicas are processes (spawned), each with its own store connection(s), as in production.
 Two processes on one SQLite file work (WAL, busy timeout) but are not a supported deployment;
 that row is there for comparison. PostgreSQL unreachable: its rows are null, with the reason.
@@ -31,6 +32,7 @@ import os
 import platform
 import random
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
@@ -201,35 +203,52 @@ async def pg_drop(dsn: str, schema: str) -> None:
         await conn.close()
 
 
+def run_config(backend: str, replicas: int, tmp: Path, round_no: int, dsn: str, total: int,
+               seconds: float) -> dict[str, Any]:
+    """One measurement of one configuration on a fresh store."""
+    if backend == "sqlite":
+        return measure(backend, str(tmp / f"{backend}_{replicas}_{round_no}.db"), replicas,
+                       total, seconds)
+    schema = f"renkei_bench_{os.getpid()}_{replicas}_{round_no}"
+    try:
+        return measure(backend, f"{dsn}#{schema}", replicas, total, seconds)
+    finally:
+        asyncio.run(pg_drop(dsn, schema))
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny sizes")
     parser.add_argument("--entities", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=3.0, help="read phase per config")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over all configurations; medians are reported")
     parser.add_argument("--pg-dsn", default=os.environ.get(
         "RENKEI_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"))
     args = parser.parse_args(argv)
-    total, seconds = (600, 0.3) if args.quick else (args.entities, args.seconds)
+    total, seconds, rounds = (600, 0.3, 1) if args.quick else (args.entities, args.seconds,
+                                                               args.rounds)
     pg_version, pg_reason = asyncio.run(pg_available(args.pg_dsn))
-    results: dict[str, Any] = {}
+    configs = [(b, r) for b in ("sqlite", "postgresql") for r in (1, 2)
+               if b == "sqlite" or pg_version is not None]
+    samples: dict[str, list[dict[str, Any]]] = {f"{b}_{r}": [] for b, r in configs}
     with tempfile.TemporaryDirectory(prefix="renkei-bench-") as tmp:
-        for backend in ("sqlite", "postgresql"):
-            for replicas in (1, 2):
-                key = f"{backend}_{replicas}"
-                if backend == "postgresql" and pg_version is None:
-                    results[key] = {"replicas": replicas, "ingest_rows_per_s": None,
-                                    "get_entities_req_per_s": None, "skipped": pg_reason}
-                    continue
-                if backend == "sqlite":
-                    results[key] = measure(backend, str(Path(tmp) / f"{key}.db"), replicas,
-                                           total, seconds)
-                    continue
-                schema = f"renkei_bench_{os.getpid()}_{replicas}"
-                try:
-                    results[key] = measure(backend, f"{args.pg_dsn}#{schema}", replicas,
-                                           total, seconds)
-                finally:
-                    asyncio.run(pg_drop(args.pg_dsn, schema))
+        # Rounds interleave the configurations, so that load from elsewhere on the machine
+        # falls on all of them alike; the median of each figure is reported.
+        for round_no in range(rounds):
+            for backend, replicas in configs:
+                samples[f"{backend}_{replicas}"].append(run_config(
+                    backend, replicas, Path(tmp), round_no, args.pg_dsn, total, seconds))
+    results: dict[str, Any] = {}
+    for key, runs in samples.items():
+        results[key] = {"replicas": runs[0]["replicas"]}
+        for metric in RATIOS:
+            results[key][metric] = statistics.median(run[metric] for run in runs)
+            results[key][metric.replace("_per_s", "_samples")] = [run[metric] for run in runs]
+    for replicas in (1, 2):
+        results.setdefault(f"postgresql_{replicas}", {
+            "replicas": replicas, "ingest_rows_per_s": None, "get_entities_req_per_s": None,
+            "skipped": pg_reason})
     base = results["sqlite_1"]
     for row in results.values():
         for metric, ratio in RATIOS.items():
@@ -239,10 +258,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                    "not a supported deployment")
     return {
         "benchmark": "store", "quick": args.quick, "entities": total, "batch": BATCH,
-        "page_size": PAGE, "read_seconds": seconds, "baseline": "sqlite_1",
-        "read_path": READ_PATH,
+        "page_size": PAGE, "read_seconds": seconds, "rounds": rounds, "statistic": "median",
+        "baseline": "sqlite_1", "read_path": READ_PATH,
         "environment": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "sqlite": sqlite3.sqlite_version, "postgresql": pg_version},
+                        "sqlite": sqlite3.sqlite_version, "postgresql": pg_version,
+                        "load_average_at_start": [round(x, 2) for x in os.getloadavg()]},
         "results": results,
     }
 
