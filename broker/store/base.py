@@ -224,8 +224,8 @@ class Store(Protocol):
 
     # -- change notifications (optional) ----------------------------------------------------
     async def listen_changes(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(topic)`` on the event loop after a change commits in another
-        process sharing this store (topics: ``entities``, ``agreements``).
+        """Call ``callback(topic)`` on the event loop after a change commits in any process
+        sharing this store, this one included (topics: ``entities``, ``agreements``).
 
         Optional: a node calls it only when the backend has it. It only wakes waiters sooner;
         subscription streams still read the change feed from their own cursor, so a missed

@@ -154,7 +154,7 @@ class PostgresStore:
 
     async def get_entity(self, entity_id: str) -> StoredEntity | None:
         rows = await self._db.fetch(f"SELECT {ENTITY_COLS} FROM entities e WHERE e.id = $1",
-                                 entity_id)
+                                    entity_id)
         return entity_row(rows[0]) if rows else None
 
     async def scan_entities(self, flt: EntityFilter,
@@ -172,7 +172,7 @@ class PostgresStore:
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
             return int(await self._db.val("SELECT count(*) FROM entities WHERE type = ANY($1)",
-                                       list(types)))
+                                          list(types)))
         return int(await self._db.val("SELECT count(*) FROM entities"))
 
     async def entity_types(self) -> dict[str, int]:
@@ -200,7 +200,7 @@ class PostgresStore:
     # -- ingest -----------------------------------------------------------------------------
     async def start_run(self, source: str, file: str, now: float) -> int:
         return int(await self._db.val("INSERT INTO ingest_runs (source, file, started_at)"
-                                   " VALUES ($1, $2, $3) RETURNING id", source, file, now))
+                                      " VALUES ($1, $2, $3) RETURNING id", source, file, now))
 
     async def commit_batch(self, run_id: int, source: str, writes: Sequence[EntityWrite],
                            quarantine: Sequence[QuarantineRecord], position: str | None,
@@ -233,7 +233,7 @@ class PostgresStore:
 
     async def finish_run(self, run_id: int, now: float) -> IngestRun:
         rows = await self._db.fetch(f"UPDATE ingest_runs SET finished_at = $1 WHERE id = $2"
-                                 f" RETURNING {RUN_COLS}", now, run_id)
+                                    f" RETURNING {RUN_COLS}", now, run_id)
         return IngestRun(*rows[0])
 
     async def source_position(self, source: str) -> str | None:
@@ -246,7 +246,7 @@ class PostgresStore:
 
     async def list_runs(self, limit: int = 50) -> list[IngestRun]:
         rows = await self._db.fetch(f"SELECT {RUN_COLS} FROM ingest_runs ORDER BY id DESC LIMIT $1",
-                                 limit)
+                                    limit)
         return [IngestRun(*r) for r in rows]
 
     async def list_quarantine(self, source: str | None = None, include_resolved: bool = False,
@@ -262,7 +262,7 @@ class PostgresStore:
 
     async def resolve_quarantine(self, ids: Sequence[int], now: float) -> None:
         await self._db.exec("UPDATE quarantine SET resolved_at = $1 WHERE id = ANY($2)",
-                         now, list(ids))
+                            now, list(ids))
 
     # -- audit ------------------------------------------------------------------------------
     async def append_audit(self, build: AuditBuilder) -> AuditRow:
@@ -280,17 +280,17 @@ class PostgresStore:
 
     async def audit_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[AuditRow]:
         rows = await self._db.fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
-                                 " WHERE seq > $1 ORDER BY seq LIMIT $2", after_seq, limit)
+                                    " WHERE seq > $1 ORDER BY seq LIMIT $2", after_seq, limit)
         return [audit_row(r) for r in rows]
 
     async def audit_head(self) -> AuditRow | None:
         rows = await self._db.fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
-                                 " ORDER BY seq DESC LIMIT 1")
+                                    " ORDER BY seq DESC LIMIT 1")
         return audit_row(rows[0]) if rows else None
 
     async def add_checkpoint(self, seq: int, jws: str, now: float) -> None:
         await self._db.exec("INSERT INTO audit_checkpoints (seq, jws, created_at)"
-                         " VALUES ($1, $2, $3)", seq, jws, now)
+                            " VALUES ($1, $2, $3)", seq, jws, now)
 
     async def checkpoints(self) -> list[tuple[int, str]]:
         rows = await self._db.fetch("SELECT seq, jws FROM audit_checkpoints ORDER BY seq")
@@ -352,7 +352,7 @@ class PostgresStore:
 
     async def get_agreement(self, agreement_id: str) -> AgreementRow | None:
         rows = await self._db.fetch(f"SELECT {AGREEMENT_COLS} FROM agreements WHERE id = $1",
-                                 agreement_id)
+                                    agreement_id)
         return agreement_row(rows[0]) if rows else None
 
     async def list_agreements(self) -> list[AgreementRow]:
@@ -361,31 +361,31 @@ class PostgresStore:
 
     async def put_directory(self, version: int, jws: str, now: float) -> None:
         await self._db.exec("INSERT INTO directory (version, jws, fetched_at) VALUES ($1, $2, $3)"
-                         " ON CONFLICT (version) DO UPDATE SET jws = excluded.jws,"
-                         " fetched_at = excluded.fetched_at", version, jws, now)
+                            " ON CONFLICT (version) DO UPDATE SET jws = excluded.jws,"
+                            " fetched_at = excluded.fetched_at", version, jws, now)
 
     async def latest_directory(self) -> tuple[int, str] | None:
         rows = await self._db.fetch("SELECT version, jws FROM directory ORDER BY version DESC"
-                                 " LIMIT 1")
+                                    " LIMIT 1")
         return (rows[0][0], rows[0][1]) if rows else None
 
     # -- small named state ------------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         value = await self._db.val("SELECT value::text FROM state WHERE namespace = $1"
-                                " AND key = $2", namespace, key)
+                                   " AND key = $2", namespace, key)
         return None if value is None else orjson.loads(value)
 
     async def put_state(self, namespace: str, key: str, value: Any) -> None:
         await self._db.exec("INSERT INTO state (namespace, key, value) VALUES ($1, $2, $3::jsonb)"
-                         " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
-                         namespace, key, orjson.dumps(value).decode())
+                            " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                            namespace, key, orjson.dumps(value).decode())
 
     async def delete_state(self, namespace: str, key: str) -> bool:
         status = await self._db.exec("DELETE FROM state WHERE namespace = $1 AND key = $2",
-                                  namespace, key)
+                                     namespace, key)
         return status != "DELETE 0"
 
     async def list_state(self, namespace: str) -> dict[str, Any]:
         rows = await self._db.fetch("SELECT key, value::text FROM state WHERE namespace = $1"
-                                 " ORDER BY key", namespace)
+                                    " ORDER BY key", namespace)
         return {r[0]: orjson.loads(r[1]) for r in rows}
