@@ -126,6 +126,7 @@ async def _replica(backend: str, where: str, rows: tuple[int, int], total: int,
 # -- one configuration ----------------------------------------------------------------------
 def measure(backend: str, where: str, replicas: int, total: int,
             seconds: float) -> dict[str, Any]:
+    asyncio.run(prepare(backend, where))
     ctx = multiprocessing.get_context("spawn")
     share = total // replicas
     pipes, procs = [], []
@@ -156,6 +157,14 @@ def measure(backend: str, where: str, replicas: int, total: int,
                 proc.kill()
     return {"replicas": replicas, "ingest_rows_per_s": round(total / ingest_seconds, 1),
             "get_entities_req_per_s": round(requests / seconds, 1)}
+
+
+async def prepare(backend: str, where: str) -> None:
+    """Create and migrate the store before the replicas start, as `renkei db migrate` does
+    before a rollout (SQLite cannot switch a new file to WAL from two processes at once)."""
+    store = make_store(backend, where)
+    await store.open()
+    await store.close()
 
 
 def analyze(backend: str, where: str) -> None:
