@@ -20,7 +20,7 @@ from trust.errors import DirectoryError, TrustError
 from trust.tokens import TokenIssuer, TokenPolicy, TokenVerifier
 
 from .config import NodeConfig
-from .errors import ConfigError, PeerError
+from .errors import ConfigError, PeerError, StoreError
 from .federation.backoff import PeerBackoff
 from .federation.fanout import FanOut
 from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
@@ -98,6 +98,7 @@ class Node:
         self._peers_version = -1
         self._grpc: GrpcServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        self._agreements_changed = asyncio.Event()
         self.http: Any = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -144,6 +145,28 @@ class Node:
             self.http = HttpServer(self)
             await self.http.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
+        # Replicas sharing one store: another replica's commits wake this one's streams and
+        # reload its agreements. Optional on the store (SQLite: one process, nothing to hear).
+        listen = getattr(self.store, "listen_changes", None)
+        if listen is not None:
+            self._tasks.append(asyncio.create_task(self._reload_agreements(),
+                                                   name=f"{self.id}:agreements"))
+            await listen(self._on_store_change)
+
+    def _on_store_change(self, topic: str) -> None:
+        if topic == "entities":
+            self.changes.notify()
+        elif topic == "agreements":
+            self._agreements_changed.set()
+
+    async def _reload_agreements(self) -> None:
+        while True:
+            await self._agreements_changed.wait()
+            self._agreements_changed.clear()
+            try:
+                await self.agreements.load()
+            except StoreError as exc:
+                log.warning("reloading agreements failed: %s", exc)
 
     async def stop(self) -> None:
         for task in self._tasks:

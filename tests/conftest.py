@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
+import secrets
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -21,3 +27,62 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.fail(f"../shared not found at {SHARED}: tests need it beside the clone")
     return SHARED
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+# Each test run works in schemas of its own, named after this process and a random tag, and
+# drops them at the end (also those a crashed test left behind). Unreachable PostgreSQL fails
+# the run when CI=true, and skips the PostgreSQL tests with the reason everywhere else.
+T = TypeVar("T")
+PG_SCHEMA_PREFIX = f"renkei_test_{os.getpid()}_{secrets.token_hex(3)}"
+
+
+async def _pg_execute(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _drop_run_schemas() -> None:
+    await _pg_execute(f"""DO $$ DECLARE s text; BEGIN
+        FOR s IN SELECT nspname FROM pg_namespace
+                 WHERE starts_with(nspname, '{PG_SCHEMA_PREFIX}') LOOP
+            EXECUTE format('DROP SCHEMA %I CASCADE', s);
+        END LOOP; END $$""")
+
+
+def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on a private loop in another thread: fixtures may run while pytest-asyncio
+    holds this thread's event loop, which ``asyncio.run`` here would disturb."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> Iterator[str]:
+    """The test PostgreSQL DSN, after checking that the server answers."""
+    try:
+        _run_sync(_pg_execute("SELECT 1"))
+    except Exception as exc:  # any failure to connect means "not available" here
+        reason = f"PostgreSQL at {PG_DSN} is unreachable ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}; CI=true requires it (set RENKEI_TEST_PG_DSN)")
+        print(f"\nrenkei: {reason}: skipping PostgreSQL tests")
+        pytest.skip(reason)
+    yield PG_DSN
+    _run_sync(_drop_run_schemas())
+
+
+_schema_counter = itertools.count(1)
+
+
+@pytest.fixture
+def pg_schema(pg_dsn: str) -> Iterator[str]:
+    """A fresh schema name for one test; the schema (if created) is dropped afterwards."""
+    name = f"{PG_SCHEMA_PREFIX}_{next(_schema_counter)}"
+    yield name
+    _run_sync(_pg_execute(f"DROP SCHEMA IF EXISTS {name} CASCADE"))

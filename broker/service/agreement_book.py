@@ -8,6 +8,7 @@ when one expires (``refresh`` is cheap and called on a timer).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,6 +57,10 @@ class AgreementBook:
         self._clock = clock
         self._views: dict[str, AgreementView] = {}
         self._as_provider = AgreementSet(())
+        # A reload (another replica changed an agreement) and a local save each read or write
+        # the store and then rebuild; serialized, a reload never rebuilds from rows read before
+        # a save and so never hides the agreement just saved.
+        self._lock = asyncio.Lock()
 
     @property
     def as_provider(self) -> AgreementSet:
@@ -81,16 +86,17 @@ class AgreementBook:
                 and types <= v.signed.agreement.entity_types]
 
     async def load(self) -> None:
-        rows = await self._store.list_agreements()
-        signed = []
-        for row in rows:
-            try:
-                signed.append(SignedAgreement.from_document({
-                    "agreement": orjson.loads(row.document), "signatures": row.signatures,
-                    "revocation": row.revocation}))
-            except AgreementError as exc:
-                log.error("agreement %s in the store is unreadable: %s", row.id, exc)
-        self._rebuild(signed)
+        async with self._lock:
+            rows = await self._store.list_agreements()
+            signed = []
+            for row in rows:
+                try:
+                    signed.append(SignedAgreement.from_document({
+                        "agreement": orjson.loads(row.document), "signatures": row.signatures,
+                        "revocation": row.revocation}))
+                except AgreementError as exc:
+                    log.error("agreement %s in the store is unreadable: %s", row.id, exc)
+            self._rebuild(signed)
 
     def refresh(self) -> None:
         """Recompute states (after a directory update, or as time passes)."""
@@ -112,12 +118,13 @@ class AgreementBook:
 
     async def _save(self, signed: SignedAgreement) -> AgreementView:
         a = signed.agreement
-        await self._store.put_agreement(AgreementRow(
-            a.id, a.provider, a.consumer, a.canonical_bytes(), dict(signed.signatures),
-            signed.revocation, self._clock.now()))
-        others = [v.signed for v in self._views.values() if v.id != a.id]
-        self._rebuild(others + [signed])
-        return self._views[a.id]
+        async with self._lock:
+            await self._store.put_agreement(AgreementRow(
+                a.id, a.provider, a.consumer, a.canonical_bytes(), dict(signed.signatures),
+                signed.revocation, self._clock.now()))
+            others = [v.signed for v in self._views.values() if v.id != a.id]
+            self._rebuild(others + [signed])
+            return self._views[a.id]
 
     # -- lifecycle --------------------------------------------------------------------------
     async def sign(self, signed: SignedAgreement) -> AgreementView:

@@ -230,3 +230,13 @@ class Store(Protocol):
     async def delete_state(self, namespace: str, key: str) -> bool: ...
 
     async def list_state(self, namespace: str) -> dict[str, Any]: ...
+
+    # -- change notifications (optional) ----------------------------------------------------
+    async def listen_changes(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(topic)`` on the event loop after a change commits in any process
+        sharing this store, this one included (topics: ``entities``, ``agreements``).
+
+        Optional: a node calls it only when the backend has it. It only wakes waiters sooner;
+        subscription streams still read the change feed from their own cursor, so a missed
+        notification delays a change but never loses it. SQLite (one process) does nothing.
+        """

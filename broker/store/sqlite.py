@@ -29,7 +29,7 @@ from .base import (
     StoredEntity,
     UpsertCounts,
 )
-from .migrations import migrations_for
+from .migrations import Migration, migrations_for
 
 T = TypeVar("T")
 _ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at, " \
@@ -43,6 +43,7 @@ class SqliteStore:
         self.path = Path(path)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renkei-sqlite")
         self._db: sqlite3.Connection | None = None
+        self.applied_migrations: list[Migration] = []  # by the last open()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -64,7 +65,7 @@ class SqliteStore:
             db.execute("PRAGMA busy_timeout=10000")
             db.isolation_level = "DEFERRED"
             self._db = db
-            _migrate(db)
+            self.applied_migrations = _migrate(db)
 
         await asyncio.get_running_loop().run_in_executor(self._pool, connect)
 
@@ -348,17 +349,24 @@ class SqliteStore:
         ).fetchall())
         return {r[0]: orjson.loads(r[1]) for r in rows}
 
+    async def listen_changes(self, callback: Callable[[str], None]) -> None:
+        """Nothing to listen to: one process owns the file and wakes its own streams."""
 
-def _migrate(db: sqlite3.Connection) -> None:
+
+def _migrate(db: sqlite3.Connection) -> list[Migration]:
+    applied = []
     db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY,"
                " name TEXT NOT NULL)")
-    done = {r[0] for r in db.execute("SELECT number FROM schema_migrations")}
     for migration in migrations_for("sqlite"):
-        if migration.number in done:
-            continue
         # executescript commits first; wrap the file in our own transaction instead.
         db.execute("BEGIN IMMEDIATE")
         try:
+            # Read under the write lock: another process (`renkei db migrate`, a second
+            # node on the file) may have applied it since.
+            if db.execute("SELECT 1 FROM schema_migrations WHERE number = ?",
+                          (migration.number,)).fetchone():
+                db.execute("ROLLBACK")
+                continue
             for statement in _statements(migration.sql):
                 db.execute(statement)
             db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
@@ -367,6 +375,8 @@ def _migrate(db: sqlite3.Connection) -> None:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        applied.append(migration)
+    return applied
 
 
 def _statements(sql: str) -> list[str]:

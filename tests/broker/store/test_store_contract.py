@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import orjson
@@ -17,7 +17,10 @@ from broker.store.base import (
     QuarantineRecord,
     Store,
 )
+from broker.store.postgres import PostgresStore
 from broker.store.sqlite import SqliteStore
+
+StoreFactory = Callable[[], Store]
 
 
 def entity(n: int, *, lon: float = 136.9, lat: float = 37.0, cap: int = 10) -> EntityWrite:
@@ -30,9 +33,19 @@ def entity(n: int, *, lon: float = 136.9, lat: float = 37.0, cap: int = 10) -> E
                        (lon, lat, lon, lat))
 
 
-@pytest.fixture(params=["sqlite"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s = SqliteStore(tmp_path / "node.db")
+@pytest.fixture(params=["sqlite", "postgres"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """New, unopened stores of one backend, all on the same file or schema."""
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("pg_dsn")
+        schema = request.getfixturevalue("pg_schema")
+        return lambda: PostgresStore(dsn, schema=schema)
+    return lambda: SqliteStore(tmp_path / "node.db")
+
+
+@pytest.fixture
+async def store(make_store: StoreFactory) -> AsyncIterator[Store]:
+    s = make_store()
     await s.open()
     try:
         yield s
@@ -127,8 +140,8 @@ async def test_replay_cache_binds_a_jti_to_its_first_channel(store: Store) -> No
     assert not await store.remember_jti("j2", "jp-1", None, expires_at=100.0, now=4.0)
 
 
-async def test_counters_and_state_survive_reopening(tmp_path: Path) -> None:
-    s = SqliteStore(tmp_path / "n.db")
+async def test_counters_and_state_survive_reopening(make_store: StoreFactory) -> None:
+    s = make_store()
     await s.open()
     assert await s.increment_counter("rpm:a", 10, 1) == 1
     assert await s.increment_counter("rpm:a", 10, 2) == 3
@@ -136,7 +149,7 @@ async def test_counters_and_state_survive_reopening(tmp_path: Path) -> None:
     await s.put_agreement(AgreementRow("agr-1", "jp-1", "jp-2", b"{}", {"jp-1": "s"}, None, 1.0))
     await s.put_directory(3, "dir-jws", now=1.0)
     await s.close()
-    s = SqliteStore(tmp_path / "n.db")
+    s = make_store()
     await s.open()
     try:
         assert await s.increment_counter("rpm:a", 10, 1) == 4
@@ -147,3 +160,82 @@ async def test_counters_and_state_survive_reopening(tmp_path: Path) -> None:
         assert await s.latest_directory() == (3, "dir-jws")
     finally:
         await s.close()
+
+
+async def test_a_batch_may_write_the_same_id_twice(store: Store) -> None:
+    counts = await store.upsert_entities([entity(1), entity(1, cap=2), entity(1, cap=2)],
+                                         now=1.0)
+    assert (counts.created, counts.updated, counts.unchanged) == (1, 1, 1)
+    assert [c.kind for c in await store.changes_after(0)] == ["created", "updated"]
+    stored = await store.get_entity(entity(1).id)
+    assert stored is not None and orjson.loads(stored.doc)["capacity"]["value"] == 2
+
+
+async def test_scan_pages_by_prefix_and_cursor_in_byte_order(store: Store) -> None:
+    def named(local: str) -> EntityWrite:
+        raw = orjson.dumps({"id": f"urn:x:{local}", "type": "T"})
+        return EntityWrite(f"urn:x:{local}", "T", raw, hashlib.sha256(raw).hexdigest())
+
+    # Byte order (SQLite BINARY, PostgreSQL "C"), not a locale's: "Z" < "a" < "é" < "ー".
+    names = ["a", "Z", "b-1", "b_1", "é", "ー", "b"]
+    await store.upsert_entities([named(n) for n in names], now=1.0)
+    everything = [e.id async for e in store.scan_entities(EntityFilter(), chunk=2)]
+    assert everything == sorted(f"urn:x:{n}" for n in names)
+    prefixed = [e.id async for e in store.scan_entities(EntityFilter(id_prefix="urn:x:b"))]
+    assert prefixed == ["urn:x:b", "urn:x:b-1", "urn:x:b_1"]
+    after = [e.id async for e in store.scan_entities(EntityFilter(after_id="urn:x:b_1"))]
+    assert after == ["urn:x:é", "urn:x:ー"]
+    assert await store.entity_types() == {"T": 7}
+    assert (await store.get_entity("urn:x:a")).bbox is None  # type: ignore[union-attr]
+
+
+async def test_bbox_prefilter_counts_touching_boxes_and_skips_entities_without_one(
+        store: Store) -> None:
+    without = EntityWrite("urn:x:nowhere", "EvacuationSite", b"{}", "h0")
+    await store.upsert_entities([entity(1, lon=135.0, lat=35.0), without], now=1.0)
+    touching = [e.id async for e in store.scan_entities(
+        EntityFilter(bbox=(134.0, 34.0, 135.0, 35.0)))]
+    assert touching == [entity(1).id]
+    stored = await store.get_entity(entity(1).id)
+    assert stored is not None and stored.bbox == (135.0, 35.0, 135.0, 35.0)
+    assert [e async for e in store.scan_entities(EntityFilter(bbox=(0, 0, 1, 1)))] == []
+
+
+async def test_change_feed_filters_by_type_and_reports_the_head(store: Store) -> None:
+    other = EntityWrite("urn:x:p1", "OffStreetParking", b"{}", "h1")
+    await store.upsert_entities([entity(1), other, entity(2)], now=1.0)
+    only = await store.changes_after(0, types=["OffStreetParking"])
+    assert [c.entity_id for c in only] == ["urn:x:p1"]
+    everything = await store.changes_after(0, limit=2)
+    assert len(everything) == 2
+    assert await store.last_change_cursor() == max(c.cursor for c in
+                                                   await store.changes_after(0))
+
+
+async def test_an_expired_jti_is_new_again(store: Store) -> None:
+    assert await store.remember_jti("j", "jp-1", "a", expires_at=10.0, now=1.0)
+    assert not await store.remember_jti("j", "jp-1", "b", expires_at=10.0, now=5.0)
+    assert await store.remember_jti("j", "jp-1", "b", expires_at=30.0, now=11.0)
+    assert not await store.remember_jti("j", "jp-2", "b", expires_at=30.0, now=12.0)
+
+
+async def test_state_namespaces_runs_and_quarantine_updates(store: Store) -> None:
+    await store.put_state("cursor", "b", {"cursor": 2})
+    await store.put_state("cursor", "a", [1, "二"])
+    await store.put_state("backoff", "a", {"failures": 1})
+    assert await store.list_state("cursor") == {"a": [1, "二"], "b": {"cursor": 2}}
+    assert await store.delete_state("cursor", "a") and not await store.delete_state("cursor", "a")
+    assert await store.get_state("cursor", "a") is None
+    first = await store.start_run("s", "f.csv", now=1.0)
+    second = await store.start_run("s", "f.csv", now=2.0)
+    bad = QuarantineRecord(source="s", file="f.csv", row=2, column="c", raw_value="x",
+                           code="missing_required", message="m1")
+    await store.commit_batch(first, "s", [], [bad], None, read=1, now=1.5)
+    again = QuarantineRecord(source="s", file="f.csv", row=2, column="c", raw_value="y",
+                             code="missing_required", message="m2")
+    await store.commit_batch(second, "s", [], [again], "7", read=1, now=2.5)
+    listed = await store.list_quarantine()
+    assert [(q.run_id, q.raw_value, q.message) for q in listed] == [(second, "y", "m2")]
+    assert [r.id for r in await store.list_runs()] == [second, first]
+    await store.reset_source_position("s")
+    assert await store.source_position("s") is None
