@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..errors import BrokerError
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
-GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client")
+GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database")
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
