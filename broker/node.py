@@ -42,22 +42,18 @@ log = logging.getLogger("renkei.node")
 
 
 class PeerTokens:
-    """Outgoing tokens, one per (peer, agreement), reused for half their lifetime."""
+    """Outgoing tokens: a fresh one per call (per peer and agreement).
+
+    A token is not reused across calls: the callee binds each token id to the connection it
+    first arrived on (replay protection), and a connection does not outlive a restart of
+    either side, so a reused token would be refused as ``replayed`` after a reconnect.
+    """
 
     def __init__(self, issuer: TokenIssuer, clock: Clock, lifetime: int) -> None:
         self._issuer = issuer
-        self._clock = clock
-        self._reuse = lifetime / 2
-        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
 
     def __call__(self, audience: str, agreement_id: str) -> str:
-        now = self._clock.now()
-        hit = self._cache.get((audience, agreement_id))
-        if hit is not None and now - hit[0] < self._reuse:
-            return hit[1]
-        token = self._issuer.issue(audience, agreement_id or None)
-        self._cache[(audience, agreement_id)] = (now, token)
-        return token
+        return self._issuer.issue(audience, agreement_id or None)
 
 
 class Node:
@@ -203,15 +199,20 @@ class Node:
             return {}
         if directory.version != self._peers_version:
             old = self._peers
-            self._peers = {
-                m.id: PeerChannel(
-                    PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
-                                insecure=self.config.grpc.insecure_dev),
-                    self.tokens, self.config.grpc.max_message_bytes)
-                for m in directory.members.values() if m.id != self.id and m.endpoints and not m.revoked}
+            self._peers = {}
+            for m in directory.members.values():
+                if m.id == self.id or not m.endpoints or m.revoked:
+                    continue
+                address = PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
+                                      insecure=self.config.grpc.insecure_dev)
+                kept = old.get(m.id)
+                # Keep an unchanged peer's channel: closing it would cut its open streams.
+                self._peers[m.id] = kept if kept is not None and kept.address == address else \
+                    PeerChannel(address, self.tokens, self.config.grpc.max_message_bytes)
             self._peers_version = directory.version
-            for channel in old.values():
-                self._tasks.append(asyncio.create_task(channel.close()))
+            for member_id, channel in old.items():
+                if self._peers.get(member_id) is not channel:
+                    self._tasks.append(asyncio.create_task(channel.close()))
         return self._peers
 
     async def _housekeeping(self) -> None:

@@ -16,13 +16,14 @@ import json
 import ssl
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+import logging
 from typing import Any
 
 import grpc
 
 from trust.tls import certificate_fingerprint
 
-from ..errors import PeerRejected, PeerUnavailable
+from ..errors import PeerDeadlineExceeded, PeerRejected, PeerUnavailable
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -41,6 +42,7 @@ from ._pb import federation_pb2 as pb
 from ._pb import federation_pb2_grpc as pb_grpc
 from .status import peer_error
 
+log = logging.getLogger("renkei.federation.client")
 TokenSource = Callable[[str, str], str]  # (audience, agreement id) -> bearer token
 
 SERVICE_CONFIG = json.dumps({
@@ -53,6 +55,9 @@ SERVICE_CONFIG = json.dumps({
         },
     }]
 })
+
+
+CONNECT_TIMEOUT = 5.0
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -77,25 +82,65 @@ class PeerAddress:
     insecure: bool = False
 
 
+async def fetch_certificate(host: str, port: int, timeout: float) -> bytes:
+    """The DER certificate a TLS server presents (not verified here: the caller pins it).
+
+    Asynchronous and bounded by ``timeout``, so that a peer that accepts connections but never
+    answers (a stopped process) cannot hold a fan-out past its deadline or tie up a thread.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # pinned by fingerprint just below, not by a CA
+    context.set_alpn_protocols(["h2"])
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context),
+                                       timeout)
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 0.5)
+    if not der:
+        raise OSError("the server presented no certificate")
+    return der
+
+
 async def open_channel(address: PeerAddress, max_message_bytes: int,
                        timeout: float = 5.0) -> grpc.aio.Channel:
-    """A channel to ``address``; TLS pinned to the directory's fingerprints unless insecure."""
+    """A channel to ``address``; TLS pinned to the directory's fingerprints unless insecure.
+
+    The peer's certificate is fetched first and must be one the signed directory lists; the
+    channel then trusts exactly that certificate (nodes use self-signed certificates, so there
+    is no CA to trust instead).
+    """
     options = channel_options(max_message_bytes)
     if address.insecure:
+        log.warning("peer[%s] PLAINTEXT channel to %s (--insecure-dev): tokens and data travel "
+                    "unencrypted; never use this outside a development machine",
+                    address.member_id, address.endpoint)
         return grpc.aio.insecure_channel(address.endpoint, options=options)
     host, _, port = address.endpoint.rpartition(":")
     try:
-        pem = await asyncio.to_thread(ssl.get_server_certificate, (host, int(port)),
-                                      timeout=timeout)
-    except (OSError, ValueError) as exc:
-        raise PeerUnavailable(address.member_id, f"cannot reach {address.endpoint}: {exc}"
-                              ) from exc
-    fingerprint = certificate_fingerprint(pem.encode())
+        der = await fetch_certificate(host.strip("[]"), int(port), timeout)
+    except asyncio.TimeoutError as exc:
+        # Connected but no TLS handshake in time: a stopped or overloaded peer.
+        raise PeerDeadlineExceeded(address.member_id,
+                                   f"no TLS handshake from {address.endpoint} within "
+                                   f"{timeout:.1f}s") from exc
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise PeerUnavailable(address.member_id, f"cannot reach {address.endpoint}: "
+                              f"{exc or type(exc).__name__}") from exc
+    fingerprint = certificate_fingerprint(der)
     if fingerprint not in address.tls_fingerprints:
+        log.warning("peer[%s] presented certificate %s, which the signed directory does not "
+                    "list: refused", address.member_id, fingerprint)
+        # Our refusal, not the peer's: reported as an error, never as the peer's denial.
         raise PeerRejected(address.member_id,
                            "TLS certificate fingerprint is not in the signed directory",
-                           reason="tls_fingerprint_mismatch", status="UNAUTHENTICATED")
-    credentials = grpc.ssl_channel_credentials(root_certificates=pem.encode())
+                           reason="tls_fingerprint_mismatch", status="FAILED_PRECONDITION")
+    pem = ssl.DER_cert_to_PEM_cert(der).encode()
+    credentials = grpc.ssl_channel_credentials(root_certificates=pem)
     options.append(("grpc.ssl_target_name_override", address.member_id))
     return grpc.aio.secure_channel(address.endpoint, credentials, options=options)
 
@@ -111,10 +156,13 @@ class PeerChannel:
         self._channel: grpc.aio.Channel | None = None
         self._lock = asyncio.Lock()
 
-    async def _stub(self) -> pb_grpc.FederationStub:
+    async def _stub(self, timeout: float | None = None) -> pb_grpc.FederationStub:
+        """The stub, opening (and pinning) the channel on first use within ``timeout``."""
         async with self._lock:
             if self._channel is None:
-                self._channel = await open_channel(self.address, self._max)
+                self._channel = await open_channel(self.address, self._max,
+                                                   min(timeout or CONNECT_TIMEOUT,
+                                                       CONNECT_TIMEOUT))
             return pb_grpc.FederationStub(self._channel)
 
     def _metadata(self, agreement_id: str) -> tuple[tuple[str, str], ...]:
@@ -134,7 +182,7 @@ class PeerChannel:
 
     async def query(self, request: FederatedQuery, timeout: float
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         call = stub.Query(codec.query_to_pb(request), timeout=timeout,
                           metadata=self._metadata(request.agreement_id))
         try:
@@ -149,21 +197,21 @@ class PeerChannel:
             call.cancel()
 
     async def get_entity(self, request: GetRequest, timeout: float) -> EntityResult:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         with self._translate():
             reply = await stub.GetEntity(codec.get_to_pb(request), timeout=timeout,
                                          metadata=self._metadata(request.agreement_id))
         return EntityResult(reply.entity, reply.receipt.jws)
 
     async def aggregate(self, request: AggregateQuery, timeout: float) -> AggregateResult:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         with self._translate():
             reply = await stub.Aggregate(codec.aggregate_to_pb(request), timeout=timeout,
                                          metadata=self._metadata(request.agreement_id))
         return codec.aggregate_result_from_pb(reply)
 
     async def catalog(self, purpose: str, timeout: float) -> Catalog:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         with self._translate():
             reply = await stub.Catalog(pb.CatalogRequest(purpose=purpose), timeout=timeout,
                                        metadata=self._metadata(""))
@@ -171,7 +219,7 @@ class PeerChannel:
 
     async def subscribe(self, request: SubscribeRequest,
                         timeout: float | None = None) -> AsyncIterator[ChangeEvent]:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         call = stub.Subscribe(codec.subscribe_to_pb(request), timeout=timeout,
                               metadata=self._metadata(request.agreement_id))
         try:
@@ -183,7 +231,7 @@ class PeerChannel:
 
     async def propose_agreement(self, message: AgreementMessage,
                                 timeout: float) -> AgreementMessage:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         with self._translate():
             reply = await stub.ProposeAgreement(codec.agreement_to_pb(message), timeout=timeout,
                                                 metadata=self._metadata(""))
@@ -191,7 +239,7 @@ class PeerChannel:
 
     async def countersign_agreement(self, message: AgreementMessage,
                                     timeout: float) -> AgreementMessage:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         with self._translate():
             reply = await stub.CountersignAgreement(codec.agreement_to_pb(message),
                                                     timeout=timeout, metadata=self._metadata(""))
@@ -199,7 +247,7 @@ class PeerChannel:
 
     async def revoke_agreement(self, agreement_id: str, reason: str, revocation_jws: str,
                                timeout: float) -> AgreementMessage:
-        stub = await self._stub()
+        stub = await self._stub(timeout)
         request = pb.RevokeAgreementRequest(agreement_id=agreement_id, reason=reason,
                                             revocation_jws=revocation_jws)
         with self._translate():

@@ -67,7 +67,12 @@ class ProviderFacade:
             yield event
 
     async def catalog(self, caller: VerifiedCaller, purpose: str) -> Catalog:
-        return await self._catalog.catalog(caller.member_id, purpose)
+        catalog = await self._catalog.catalog(caller.member_id, purpose)
+        audit = self._provider.audit
+        await audit.record(caller.member_id, "", "catalog",
+                           audit.digest_request("catalog", {"purpose": purpose}), True,
+                           "allowed", len(catalog.datasets))
+        return catalog
 
 
 __all__ = ["ProviderFacade"]
