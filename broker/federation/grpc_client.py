@@ -173,87 +173,104 @@ class PeerChannel:
             channel, self._channel = self._channel, None
             await channel.close()
 
-    @contextlib.contextmanager
-    def _translate(self) -> Any:
-        try:
-            yield
-        except grpc.RpcError as exc:
-            raise peer_error(self.peer, exc) from exc
+    async def _reset(self) -> None:
+        """Forget the pinned channel: the next call fetches and checks the certificate again."""
+        async with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    async def _unary(self, method: str, request: Any, timeout: float, agreement_id: str) -> Any:
+        for attempt in (1, 2):
+            stub = await self._stub(timeout)
+            try:
+                return await getattr(stub, method)(request, timeout=timeout,
+                                                   metadata=self._metadata(agreement_id))
+            except grpc.RpcError as exc:
+                if attempt == 1 and _certificate_changed(exc):
+                    await self._reset()
+                    continue
+                raise peer_error(self.peer, exc) from exc
+        raise AssertionError("unreachable")
+
+    async def _stream(self, method: str, request: Any, timeout: float | None,
+                      agreement_id: str) -> AsyncIterator[Any]:
+        for attempt in (1, 2):
+            stub = await self._stub(timeout)
+            call = getattr(stub, method)(request, timeout=timeout,
+                                         metadata=self._metadata(agreement_id))
+            received = False
+            try:
+                async for item in call:
+                    received = True
+                    yield item
+                return
+            except grpc.RpcError as exc:
+                if attempt == 1 and not received and _certificate_changed(exc):
+                    await self._reset()
+                    continue
+                raise peer_error(self.peer, exc) from exc
+            finally:
+                call.cancel()
 
     async def query(self, request: FederatedQuery, timeout: float
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        stub = await self._stub(timeout)
-        call = stub.Query(codec.query_to_pb(request), timeout=timeout,
-                          metadata=self._metadata(request.agreement_id))
-        try:
-            with self._translate():
-                async for item in call:
-                    if item.HasField("batch"):
-                        yield EntityBatch(tuple(item.batch.entities))
-                    else:
-                        s = item.summary
-                        yield QuerySummary(s.count, s.next_page_token, s.receipt.jws)
-        finally:
-            call.cancel()
+        async for item in self._stream("Query", codec.query_to_pb(request), timeout,
+                                       request.agreement_id):
+            if item.HasField("batch"):
+                yield EntityBatch(tuple(item.batch.entities))
+            else:
+                s = item.summary
+                yield QuerySummary(s.count, s.next_page_token, s.receipt.jws)
 
     async def get_entity(self, request: GetRequest, timeout: float) -> EntityResult:
-        stub = await self._stub(timeout)
-        with self._translate():
-            reply = await stub.GetEntity(codec.get_to_pb(request), timeout=timeout,
-                                         metadata=self._metadata(request.agreement_id))
+        reply = await self._unary("GetEntity", codec.get_to_pb(request), timeout,
+                                  request.agreement_id)
         return EntityResult(reply.entity, reply.receipt.jws)
 
     async def aggregate(self, request: AggregateQuery, timeout: float) -> AggregateResult:
-        stub = await self._stub(timeout)
-        with self._translate():
-            reply = await stub.Aggregate(codec.aggregate_to_pb(request), timeout=timeout,
-                                         metadata=self._metadata(request.agreement_id))
+        reply = await self._unary("Aggregate", codec.aggregate_to_pb(request), timeout,
+                                  request.agreement_id)
         return codec.aggregate_result_from_pb(reply)
 
     async def catalog(self, purpose: str, timeout: float) -> Catalog:
-        stub = await self._stub(timeout)
-        with self._translate():
-            reply = await stub.Catalog(pb.CatalogRequest(purpose=purpose), timeout=timeout,
-                                       metadata=self._metadata(""))
+        reply = await self._unary("Catalog", pb.CatalogRequest(purpose=purpose), timeout, "")
         return codec.catalog_from_pb(reply)
 
     async def subscribe(self, request: SubscribeRequest,
                         timeout: float | None = None) -> AsyncIterator[ChangeEvent]:
-        stub = await self._stub(timeout)
-        call = stub.Subscribe(codec.subscribe_to_pb(request), timeout=timeout,
-                              metadata=self._metadata(request.agreement_id))
-        try:
-            with self._translate():
-                async for item in call:
-                    yield codec.change_from_pb(item)
-        finally:
-            call.cancel()
+        """Changes after ``request.after_cursor`` until the stream ends or fails."""
+        async for item in self._stream("Subscribe", codec.subscribe_to_pb(request), timeout,
+                                       request.agreement_id):
+            yield codec.change_from_pb(item)
 
     async def propose_agreement(self, message: AgreementMessage,
                                 timeout: float) -> AgreementMessage:
-        stub = await self._stub(timeout)
-        with self._translate():
-            reply = await stub.ProposeAgreement(codec.agreement_to_pb(message), timeout=timeout,
-                                                metadata=self._metadata(""))
+        reply = await self._unary("ProposeAgreement", codec.agreement_to_pb(message), timeout,
+                                  "")
         return codec.agreement_from_pb(reply)
 
     async def countersign_agreement(self, message: AgreementMessage,
                                     timeout: float) -> AgreementMessage:
-        stub = await self._stub(timeout)
-        with self._translate():
-            reply = await stub.CountersignAgreement(codec.agreement_to_pb(message),
-                                                    timeout=timeout, metadata=self._metadata(""))
+        reply = await self._unary("CountersignAgreement", codec.agreement_to_pb(message),
+                                  timeout, "")
         return codec.agreement_from_pb(reply)
 
     async def revoke_agreement(self, agreement_id: str, reason: str, revocation_jws: str,
                                timeout: float) -> AgreementMessage:
-        stub = await self._stub(timeout)
         request = pb.RevokeAgreementRequest(agreement_id=agreement_id, reason=reason,
                                             revocation_jws=revocation_jws)
-        with self._translate():
-            reply = await stub.RevokeAgreement(request, timeout=timeout,
-                                               metadata=self._metadata(agreement_id))
+        reply = await self._unary("RevokeAgreement", request, timeout, agreement_id)
         return codec.agreement_from_pb(reply)
+
+
+def _certificate_changed(error: grpc.RpcError) -> bool:
+    """The TLS handshake failed against the pinned certificate: the peer now presents another
+    one (a rotation the directory lists, or an impostor it does not): check it again."""
+    if not hasattr(error, "code") or error.code() is not grpc.StatusCode.UNAVAILABLE:
+        return False
+    details = (error.details() or "").lower()
+    return "handshake" in details or "certificate_verify_failed" in details
 
 
 class AuthorityClient:
