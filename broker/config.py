@@ -79,6 +79,9 @@ class FederationConfig:
     backoff_multiplier: float = 2.0
     backoff_max_seconds: float = 300.0
     backoff_jitter: float = 0.2
+    # Add the aggregates of this node's own providers (agreements with onward_sharing) when
+    # answering an aggregate: an agency aggregating for another agency.
+    forward_aggregates: bool = False
 
 
 @dataclass(frozen=True)
@@ -302,6 +305,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         backoff_multiplier=f.number("backoff_multiplier", 2.0, minimum=1.0),
         backoff_max_seconds=f.number("backoff_max_seconds", 300.0),
         backoff_jitter=f.number("backoff_jitter", 0.2),
+        forward_aggregates=f.flag("forward_aggregates", False),
     )
     f.done()
 

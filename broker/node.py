@@ -23,6 +23,7 @@ from .config import NodeConfig
 from .errors import ConfigError, PeerError
 from .federation.backoff import PeerBackoff
 from .federation.fanout import FanOut
+from .federation.forwarding import AggregateForwarding
 from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
 from .federation.grpc_server import FederationServicer, GrpcServer, TlsIdentity
 from .federation.interceptors import TokenAuthInterceptor
@@ -80,14 +81,19 @@ class Node:
             TokenPolicy(algorithms=trust.algorithms, leeway_seconds=trust.leeway_seconds,
                         max_token_bytes=trust.max_token_bytes),
             clock, StoreReplayCache(store, clock))
-        self.provider = ProviderService(config.id, store, self.agreements, self.audit,
-                                        CallLimits(store, clock), clock,
-                                        config.federation.batch_size)
+        federation = config.federation
+        self.backoff = PeerBackoff(store, clock, federation)
+        self.fanout = FanOut(self.peers, self.backoff, federation.per_peer_concurrency,
+                             on_receipt=self.audit.record_receipt, node_id=config.id,
+                             hop_limit=federation.hop_limit)
+        self.provider = ProviderService(
+            config.id, store, self.agreements, self.audit, CallLimits(store, clock), clock,
+            federation.batch_size,
+            forwarder=AggregateForwarding(config.id, self.fanout, self.agreements)
+            if federation.forward_aggregates else None,
+            forward_deadline=federation.deadline_seconds)
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
                                       store, self.agreements, clock)
-        self.backoff = PeerBackoff(store, clock, config.federation)
-        self.fanout = FanOut(self.peers, self.backoff, config.federation.per_peer_concurrency,
-                             on_receipt=self.audit.record_receipt)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
                                           config.federation.deadline_seconds)
         self._peers: dict[str, PeerChannel] = {}

@@ -47,8 +47,9 @@ class ProviderFacade:
     async def get_entity(self, caller: VerifiedCaller, request: GetRequest) -> EntityResult:
         return await self._provider.get_entity(caller, request)
 
-    async def aggregate(self, caller: VerifiedCaller, request: AggregateQuery) -> AggregateResult:
-        return await self._provider.aggregate(caller, request)
+    async def aggregate(self, caller: VerifiedCaller, request: AggregateQuery,
+                        deadline: float | None = None) -> AggregateResult:
+        return await self._provider.aggregate(caller, request, deadline)
 
     async def subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
                         ) -> AsyncIterator[ChangeEvent]:

@@ -4,15 +4,20 @@ For each call: the loop guard, then ``trust.policy.decide`` against this node's 
 agreements, then the rate limits, then the local query restricted to the decision's types and
 area (index prefilter, then the exact check), then the field mask on each entity. The audit
 entry is appended with the result count and a signed receipt goes back to the caller. A denial
-is audited too, and the caller gets the stable reason code.
+(the loop guard's included) is audited too, and the caller gets the stable reason code.
+
+Forwarding: a node configured to forward aggregates (an agency that aggregates for another
+agency) adds what its own providers answer under agreements that allow onward sharing. The
+request then carries this node in ``Routing.via`` and one hop less, so a cycle (A asks B, B asks
+A) ends at the first node that sees itself in ``via``.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
 
 import orjson
 
@@ -26,11 +31,12 @@ from trust.tokens import VerifiedCaller
 from ..errors import BadRequest, LoopDetected, NotFound
 from ..store.base import Store
 from .agreement_book import AgreementBook
-from .aggregate import compute_groups, receipt_payload, suppress_below
+from .aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
 from .audit_log import AuditLog
 from .filters import And, Geo
 from .limits import CallLimits, budget_exhausted
 from .model import (
+    AggregateGroup,
     AggregateQuery,
     AggregateResult,
     EntityBatch,
@@ -48,12 +54,25 @@ DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
 
 
+class AggregateForwarder(Protocol):
+    """Asks this node's own providers on behalf of a caller (implemented by the federation)."""
+
+    async def aggregate(self, request: AggregateQuery, deadline: float
+                        ) -> Sequence[Sequence[AggregateGroup]]:
+        """The groups each upstream provider released (failures are logged, not raised)."""
+        ...
+
+
 class ProviderService:
     """Answers peers' federation calls for one node."""
 
     def __init__(self, node_id: str, store: Store, agreements: AgreementBook, audit: AuditLog,
-                 limits: CallLimits, clock: Clock, batch_size: int = 256) -> None:
+                 limits: CallLimits, clock: Clock, batch_size: int = 256, *,
+                 forwarder: AggregateForwarder | None = None,
+                 forward_deadline: float = 5.0) -> None:
         self.node_id = node_id
+        self.forwarder = forwarder
+        self._forward_deadline = forward_deadline
         self._store = store
         self._agreements = agreements
         self._audit = audit
@@ -89,17 +108,27 @@ class ProviderService:
                 raise
         return decision
 
-    def _check_routing(self, routing: Routing) -> None:
+    async def _check_routing(self, caller: VerifiedCaller, operation: str, routing: Routing,
+                             digest: str) -> None:
+        """The loop guard: refuse (and audit) a request that already passed through this node
+        or has no hop left."""
         if self.node_id in routing.via:
-            raise LoopDetected(f"request already passed through {self.node_id}")
-        if routing.hops_left <= 0:
-            raise LoopDetected("hop limit reached")
+            error = LoopDetected(f"request already passed through {self.node_id} "
+                                 f"(via {' > '.join(routing.via)[:512]})")
+        elif routing.hops_left <= 0:
+            error = LoopDetected("hop limit reached")
+        else:
+            return
+        await self._audit.record(caller.member_id, caller.agreement_id or "", operation, digest,
+                                 False, error.code, 0)
+        log.info("peer[%s] %s refused: %s", caller.member_id, operation, error)
+        raise error
 
     # -- query ------------------------------------------------------------------------------
     async def query(self, caller: VerifiedCaller, req: FederatedQuery
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        self._check_routing(req.routing)
         digest = self._audit.digest_request("query", req)
+        await self._check_routing(caller, "query", req.routing, digest)
         decision = await self.decide_for(caller, Operation.QUERY, types=req.types, attrs=req.attrs,
                                       geo=req.geo, purpose=req.purpose,
                                       agreement_id=req.agreement_id, digest=digest)
@@ -148,8 +177,8 @@ class ProviderService:
         return batch[:allowed], allowed < len(batch)
 
     async def get_entity(self, caller: VerifiedCaller, req: GetRequest) -> EntityResult:
-        self._check_routing(req.routing)
         digest = self._audit.digest_request("get", req)
+        await self._check_routing(caller, "get", req.routing, digest)
         stored = await self._store.get_entity(req.id)
         # The same answer for "absent" and "not yours": existence must not leak.
         not_found = NotFound(f"entity {req.id[:256]} not found")
@@ -179,11 +208,14 @@ class ProviderService:
         return EntityResult(raw, receipt)
 
     # -- aggregate --------------------------------------------------------------------------
-    async def aggregate(self, caller: VerifiedCaller, req: AggregateQuery) -> AggregateResult:
-        self._check_routing(req.routing)
+    async def aggregate(self, caller: VerifiedCaller, req: AggregateQuery,
+                        deadline: float | None = None) -> AggregateResult:
+        """Partial aggregates of this node's data (plus its upstream providers' when it
+        forwards), k-suppressed; ``deadline`` is the caller's remaining time, if known."""
+        digest = self._audit.digest_request("aggregate", req)
+        await self._check_routing(caller, "aggregate", req.routing, digest)
         if not req.types:
             raise BadRequest("aggregate needs at least one entity type")
-        digest = self._audit.digest_request("aggregate", req)
         attrs = [a for a in (req.attribute, req.group_by) if a]
         attrs += [c.attribute for c in req.q]
         decision = await self.decide_for(caller, Operation.AGGREGATE, types=req.types,
@@ -195,12 +227,20 @@ class ProviderService:
         groups, members = await compute_groups(
             run_query(self._store, query, area_bbox=area_bbox, area_test=area_test),
             attribute=req.attribute, group_by=req.group_by, city=self.node_id)
+        if self.forwarder is not None:
+            budget = self._forward_deadline if deadline is None else \
+                min(self._forward_deadline, deadline * 0.8 - 0.05)
+            if budget > 0.05:
+                upstream = await self.forwarder.aggregate(req, budget)
+                groups = merge_groups([groups, *upstream])
         obligations = decision.obligations
         k = obligations.k_threshold if obligations is not None else 1
         released = suppress_below(groups, k)
         if obligations is not None and obligations.aggregate_only:
+            # Local members only: forwarded parts are guarded by their own providers.
             self._differencing.check(caller.member_id, decision.agreement_id or "",
-                                     [members[g.key] for g in released if not g.suppressed],
+                                     [members[g.key] for g in released
+                                      if not g.suppressed and g.key in members],
                                      k, self._clock.now())
         agreement_id = decision.agreement_id or ""
         payload = receipt_payload(released)
