@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from trust.clock import Clock, SystemClock
@@ -27,12 +27,14 @@ from .federation.forwarding import AggregateForwarding
 from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
 from .federation.grpc_server import FederationServicer, GrpcServer, TlsIdentity
 from .federation.interceptors import TokenAuthInterceptor
+from .federation.subscription import FederatedChange, Subscriptions, SubscriptionSpec
 from .identity import NodeIdentity, load_identity
 from .service.agreement_book import AgreementBook
 from .service.agreement_exchange import AgreementExchange
 from .service.audit_log import AuditLog
 from .service.catalog import CatalogService
 from .service.facade import ProviderFacade
+from .service.filters import Comparison, Geo
 from .service.limits import CallLimits, StoreReplayCache
 from .service.provider import ProviderService
 from .service.subscribe import ChangeSignal
@@ -96,6 +98,7 @@ class Node:
                                       store, self.agreements, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
                                           config.federation.deadline_seconds)
+        self.subscriptions = Subscriptions(store, self.peers, self.backoff, federation)
         self._peers: dict[str, PeerChannel] = {}
         self._peers_version = -1
         self._grpc: GrpcServer | None = None
@@ -146,8 +149,29 @@ class Node:
             self.http = HttpServer(self)
             await self.http.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
+        for sub in self.config.subscriptions:
+            self.subscriptions.start(SubscriptionSpec(
+                peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,
+                name=sub.name, heartbeat_seconds=sub.heartbeat_seconds))
+
+    def federated_changes(self, peer: str, types: Sequence[str], purpose: str, *,
+                          agreement_id: str = "", q: tuple[Comparison, ...] = (),
+                          geo: Geo | None = None, heartbeat_seconds: int = 15,
+                          name: str = "") -> AsyncIterator[FederatedChange]:
+        """Follow ``types`` of ``peer``: an endless async iterator of ``FederatedChange``.
+
+        It resumes from the cursor persisted under the same (name, peer, agreement, types,
+        purpose, filters) and persists each change's cursor when the next one is requested;
+        delivery is at least once, and (entity_id, content_hash) makes applying idempotent.
+        To run one in the background into a sink instead, use ``self.subscriptions.start``.
+        """
+        spec = SubscriptionSpec(peer=peer, types=tuple(types), purpose=purpose,
+                                agreement_id=agreement_id, q=q, geo=geo,
+                                heartbeat_seconds=heartbeat_seconds, name=name)
+        return self.subscriptions.subscription(spec).changes()
 
     async def stop(self) -> None:
+        await self.subscriptions.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -90,3 +90,15 @@ async def federation(root: Path, members: Iterable[str], extra_toml: str = ""
         await fed.stop()
         raise
     return fed
+
+
+async def until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Wait until ``await predicate()`` is true; fail with a clear message after ``timeout``."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not await predicate():
+        if loop.time() > end:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
