@@ -253,7 +253,8 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     g = top.table("grpc")
     grpc = GrpcConfig(
         listen=_listen(g, "listen", GrpcConfig.listen),
-        max_message_bytes=g.integer("max_message_bytes", GrpcConfig.max_message_bytes, minimum=1024),
+        max_message_bytes=g.integer("max_message_bytes", GrpcConfig.max_message_bytes,
+                                    minimum=1024),
         insecure_dev=g.flag("insecure_dev", False),
         shutdown_grace_seconds=g.number("shutdown_grace_seconds", 2.0),
     )

@@ -21,6 +21,7 @@ from ..authority_server import AuthorityService, authority_fingerprint, init_aut
 from ..config import load_config
 from ..identity import init_identity, join_request
 from ..node import Node
+from .node_process import ChildNode
 
 log = logging.getLogger("renkei.demo")
 
@@ -52,6 +53,7 @@ class LocalFederation:
         self.nodes: dict[str, Node] = {}
         self.config_files: dict[str, Path] = {}
         self.specs: dict[str, NodeSpec] = {}
+        self.children: dict[str, ChildNode] = {}
 
     async def start_authority(self) -> AuthorityService:
         state = self.root / "authority"
@@ -115,6 +117,17 @@ class LocalFederation:
         self.authority.authority.admit(join_request(config, identity, [node.grpc_endpoint]))
         return node
 
+    async def add_child(self, spec: NodeSpec) -> ChildNode:
+        """Like ``add_node``, but the node runs in a child process (see ``node_process``)."""
+        assert self.authority is not None
+        config = load_config(self.write_config(spec))
+        identity = init_identity(config)
+        child = await ChildNode.start(spec.id, self.config_files[spec.id])
+        self.children[spec.id] = child
+        self.specs[spec.id] = spec
+        self.authority.authority.admit(join_request(config, identity, [child.endpoint]))
+        return child
+
     async def stop_node(self, member_id: str) -> None:
         """Stop one node (its data directory stays: ``start_node`` brings it back)."""
         await self.nodes.pop(member_id).stop()
@@ -135,6 +148,9 @@ class LocalFederation:
         assert self.authority is not None
         self.authority.authority.publish(self.clock.now())
         versions = [await node.refresh_directory() for node in self.nodes.values()]
+        for child in self.children.values():
+            if child.process.returncode is None:
+                versions.append((await child.command("refresh"))["version"])
         return max(versions, default=0)
 
     async def agree(self, *, provider: str, consumer: str, agreement_id: str, purpose: str,
@@ -144,7 +160,10 @@ class LocalFederation:
                                    agreement_id=agreement_id, purpose=purpose, types=types,
                                    **terms)
         await self.nodes[consumer].exchange.propose(agreement)
-        await self.nodes[provider].exchange.countersign(agreement_id)
+        if provider in self.children:
+            await self.children[provider].command("countersign", agreement_id=agreement_id)
+        else:
+            await self.nodes[provider].exchange.countersign(agreement_id)
         return agreement
 
     def agreement(self, *, provider: str, consumer: str, agreement_id: str, purpose: str,
@@ -174,6 +193,9 @@ class LocalFederation:
             except Exception:  # keep stopping the others
                 log.exception("stopping %s failed", node.id)
         self.nodes.clear()
+        for child in list(self.children.values()):
+            await child.stop()
+        self.children.clear()
         if self.authority is not None:
             await self.authority.stop(0.2)
             self.authority = None

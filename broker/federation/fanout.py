@@ -44,6 +44,7 @@ from .grpc_client import PeerChannel
 
 log = logging.getLogger("renkei.federation.fanout")
 ReceiptSink = Callable[[str, str, list[bytes] | None, int], Awaitable[None]]
+Progress = Callable[[str, int], Awaitable[None]]  # (peer, entities received so far)
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,14 @@ class FanOut:
     async def query(self, request: FederatedQuery, deadline: float,
                     peers: Sequence[str] | None = None,
                     agreements: Mapping[str, str] | None = None, *,
-                    forwarding: Routing | None = None) -> QueryOutcome:
+                    forwarding: Routing | None = None,
+                    progress: Progress | None = None) -> QueryOutcome:
         """Run ``request`` on every selected peer within ``deadline`` seconds.
 
         ``agreements`` maps peer -> agreement id (default: the request's, or the one agreement
         the peer finds for this caller, purpose and types). ``forwarding`` is the routing of
         the inbound request when this node asks its peers on behalf of a caller.
+        ``progress`` is awaited after each batch a peer sends (e.g. to pass results on early).
         """
         outcome = QueryOutcome()
         seen: set[str] = set()
@@ -134,6 +137,8 @@ class FanOut:
                             if entity.get("id") not in seen:
                                 seen.add(entity.get("id"))
                                 outcome.entities.append(entity)
+                        if progress is not None:
+                            await progress(peer, count)
                     elif isinstance(item, QuerySummary):
                         if item.next_page_token:
                             outcome.next_page_tokens[peer] = item.next_page_token

@@ -17,7 +17,7 @@ PROTO_ROOT = Path(__file__).resolve().parents[2] / "proto"
 PROTO_FILE = "renkei/federation/v1/federation.proto"
 OUT_DIR = Path(__file__).resolve().parent / "_pb"
 GENERATED = ("federation_pb2.py", "federation_pb2.pyi", "federation_pb2_grpc.py")
-_HEADER = "# Generated from proto/{} by `make proto`. Do not edit.\n".format(PROTO_FILE)
+_HEADER = f"# Generated from proto/{PROTO_FILE} by `make proto`. Do not edit.\n"
 
 
 def generate(out_dir: Path) -> list[Path]:

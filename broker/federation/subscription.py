@@ -105,16 +105,26 @@ class ChangeSink(Protocol):
 
 
 class MirrorSink:
-    """Keeps the latest state of each followed entity under ``mirror:<peer>`` in the store."""
+    """Keeps the latest state of each followed entity under ``mirror:<peer>`` in the store.
+
+    Idempotent by (id, content hash), and monotonic by the provider's cursor (the provider has
+    one change feed, whatever the subscription): a change older than the one the mirror holds
+    for that entity is ignored, so two subscriptions to the same peer cannot set an entity back
+    to an older state. A deletion leaves a tombstone with its cursor for the same reason.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
 
     async def apply(self, change: FederatedChange) -> bool:
         namespace = MIRROR_PREFIX + change.peer
-        if change.kind == "deleted":
-            return await self._store.delete_state(namespace, change.entity_id)
         held = await self._store.get_state(namespace, change.entity_id)
+        if held is not None and held.get("cursor", 0) >= change.cursor:
+            return False  # this state, or a newer one, is already applied
+        if change.kind == "deleted":
+            await self._store.put_state(namespace, change.entity_id,
+                                        {"cursor": change.cursor, "deleted": True})
+            return held is not None and not held.get("deleted")
         if held is not None and held.get("content_hash") == change.content_hash:
             return False
         await self._store.put_state(namespace, change.entity_id, {
@@ -125,7 +135,8 @@ class MirrorSink:
     async def entities(self, peer: str) -> dict[str, dict[str, Any]]:
         """The mirrored entities of ``peer`` by id."""
         held = await self._store.list_state(MIRROR_PREFIX + peer)
-        return {entity_id: value["entity"] for entity_id, value in held.items()}
+        return {entity_id: value["entity"] for entity_id, value in held.items()
+                if not value.get("deleted")}
 
 
 class CallbackSink:

@@ -19,8 +19,9 @@ from .model import AggregateGroup
 NO_VALUE = "(none)"
 
 
-async def compute_groups(entities: AsyncIterable[Mapping[str, Any]], *, attribute: str,
-                         group_by: str, city: str) -> tuple[list[AggregateGroup], dict[str, list[str]]]:
+async def compute_groups(
+        entities: AsyncIterable[Mapping[str, Any]], *, attribute: str, group_by: str,
+        city: str) -> tuple[list[AggregateGroup], dict[str, list[str]]]:
     """Partial aggregates per group, plus the member ids of each group (for the differencing
     guard, which must know *which* entities a group covered)."""
     acc: dict[str, list[Any]] = {}

@@ -30,8 +30,8 @@ from trust.tokens import VerifiedCaller
 
 from ..errors import BadRequest, LoopDetected, NotFound
 from ..store.base import Store
-from .agreement_book import AgreementBook
 from .aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
+from .agreement_book import AgreementBook
 from .audit_log import AuditLog
 from .filters import And, Geo
 from .limits import CallLimits, budget_exhausted

@@ -13,8 +13,10 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
 from fedtools import AGENCY, NANAO, SITE_ATTRS, federation, seed, site  # noqa: E402
 
 from broker.demo.harness import LocalFederation  # noqa: E402
-from broker.errors import PeerRejected  # noqa: E402
-from broker.errors import NotFound  # noqa: E402
+from broker.errors import (
+    NotFound,  # noqa: E402
+    PeerRejected,  # noqa: E402
+)
 from broker.service.agreement_exchange import to_message  # noqa: E402
 from broker.service.model import AgreementMessage, FederatedQuery  # noqa: E402
 from trust.agreements import SignedAgreement  # noqa: E402
