@@ -33,6 +33,7 @@ from .service.agreement_book import AgreementBook
 from .service.agreement_exchange import AgreementExchange
 from .service.audit_log import AuditLog
 from .service.catalog import CatalogService
+from .service.entity_index import EntityIndex
 from .service.facade import ProviderFacade
 from .service.filters import Comparison, Geo
 from .service.limits import CallLimits, StoreReplayCache
@@ -93,7 +94,7 @@ class Node:
             federation.batch_size,
             forwarder=AggregateForwarding(config.id, self.fanout, self.agreements)
             if federation.forward_aggregates else None,
-            forward_deadline=federation.deadline_seconds)
+            forward_deadline=federation.deadline_seconds, index=EntityIndex(store))
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
                                       store, self.agreements, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,

@@ -15,6 +15,7 @@ A) ends at the first node that sees itself in ``via``.
 from __future__ import annotations
 
 import base64
+import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from ..store.base import Store
 from .aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
 from .agreement_book import AgreementBook
 from .audit_log import AuditLog
+from .entity_index import EntityIndex
 from .filters import And, Geo
 from .limits import CallLimits, budget_exhausted
 from .model import (
@@ -52,6 +54,8 @@ from .query import EntityQuery, run_query
 log = logging.getLogger("renkei.provider")
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
+INDEX_CHUNK = 512
+BATCH_BYTES = 1024 * 1024  # a batch stays well under the 4 MiB message cap
 
 
 class AggregateForwarder(Protocol):
@@ -69,8 +73,11 @@ class ProviderService:
     def __init__(self, node_id: str, store: Store, agreements: AgreementBook, audit: AuditLog,
                  limits: CallLimits, clock: Clock, batch_size: int = 256, *,
                  forwarder: AggregateForwarder | None = None,
-                 forward_deadline: float = 5.0) -> None:
+                 forward_deadline: float = 5.0, index: EntityIndex | None = None,
+                 batch_bytes: int = BATCH_BYTES) -> None:
         self.node_id = node_id
+        self.index = index
+        self._batch_bytes = batch_bytes
         self.forwarder = forwarder
         self._forward_deadline = forward_deadline
         self._store = store
@@ -137,27 +144,31 @@ class ProviderService:
         query = EntityQuery(types=tuple(sorted(mask.types)), ids=req.ids,
                             id_pattern=req.id_pattern, q=And(req.q) if req.q else None,
                             geo=req.geo, after_id=_decode_page(req.page_token), limit=limit)
-        area_bbox, area_test = _area(decision.area)
         agreement = self._agreements.as_provider.get(decision.agreement_id or "")
         agreement_id = decision.agreement_id or ""
         batch: list[bytes] = []
+        batch_bytes = 0
         sent: list[bytes] = []
+        matched = 0
         last_id = ""
         exhausted = False
-        async for entity in run_query(self._store, query, area_bbox=area_bbox,
-                                      area_test=area_test):
-            masked = mask.apply(entity)
-            if masked is None:
-                continue
-            batch.append(orjson.dumps(masked))
-            last_id = entity["id"]
-            if len(batch) >= self._batch:
-                batch, exhausted = await self._charge(caller, agreement, batch)
-                sent.extend(batch)
-                yield EntityBatch(tuple(batch))
-                batch = []
-                if exhausted:
-                    break
+        async for chunk in self.entities(query, mask, decision.area):
+            for entity_id, raw in chunk:
+                matched += 1
+                last_id = entity_id
+                if raw is None:
+                    continue  # matched, but nothing of it is visible under the mask
+                batch.append(raw)
+                batch_bytes += len(raw)
+                if len(batch) >= self._batch or batch_bytes >= self._batch_bytes:
+                    batch, exhausted = await self._charge(caller, agreement, batch)
+                    sent.extend(batch)
+                    yield EntityBatch(tuple(batch))
+                    batch, batch_bytes = [], 0
+                    if exhausted:
+                        break
+            if exhausted:
+                break
         if batch and not exhausted:
             batch, exhausted = await self._charge(caller, agreement, batch)
             sent.extend(batch)
@@ -168,8 +179,13 @@ class ProviderService:
         if exhausted and agreement is not None:
             # What was sent is audited and counted; the caller learns why the stream ended.
             raise budget_exhausted(agreement)
-        token = _encode_page(last_id) if len(sent) == limit else ""
+        # A full page may have more behind it: the next page starts after the last match.
+        token = _encode_page(last_id) if matched == limit else ""
         yield QuerySummary(len(sent), token, receipt)
+
+    def entities(self, query: EntityQuery, mask: FieldMask, area: Area | None
+                 ) -> AsyncIterator[list[tuple[str, bytes | None]]]:
+        return select_entities(self._store, self.index, query, mask, area)
 
     async def _charge(self, caller: VerifiedCaller, agreement: Any,
                       batch: list[bytes]) -> tuple[list[bytes], bool]:
@@ -247,6 +263,29 @@ class ProviderService:
         receipt = await self._audit.provide(caller.member_id, agreement_id, "aggregate", digest,
                                             payload)
         return AggregateResult(self.node_id, tuple(released), receipt)
+
+
+async def select_entities(store: Store, index: EntityIndex | None, query: EntityQuery,
+                          mask: FieldMask, area: Area | None
+                          ) -> AsyncIterator[list[tuple[str, bytes | None]]]:
+    """The matches of ``query`` in id order, in chunks of (id, masked compact JSON, or None
+    when the mask leaves nothing of it): from the pre-serialized index when it is usable, else
+    parsed, masked and serialized from a store scan. Both give the same bytes."""
+    if index is not None and await index.sync():
+        matches = index.select(query, mask, area)
+        while chunk := list(itertools.islice(matches, INDEX_CHUNK)):
+            yield chunk
+        return
+    area_bbox, area_test = _area(area)
+    chunk: list[tuple[str, bytes | None]] = []
+    async for entity in run_query(store, query, area_bbox=area_bbox, area_test=area_test):
+        masked = mask.apply(entity)
+        chunk.append((entity["id"], None if masked is None else orjson.dumps(masked)))
+        if len(chunk) >= INDEX_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _mask(decision: Decision, types: Any, attrs: Any) -> FieldMask:
