@@ -94,6 +94,8 @@ class FederationConfig:
     # Add the aggregates of this node's own providers (agreements with onward_sharing) when
     # answering an aggregate: an agency aggregating for another agency.
     forward_aggregates: bool = False
+    # Entities the provider keeps pre-serialized in memory for fast streaming (0: never).
+    index_max_entities: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         backoff_max_seconds=f.number("backoff_max_seconds", 300.0),
         backoff_jitter=f.number("backoff_jitter", 0.2),
         forward_aggregates=f.flag("forward_aggregates", False),
+        index_max_entities=f.integer("index_max_entities", 200_000),
     )
     f.done()
 

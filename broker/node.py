@@ -94,7 +94,9 @@ class Node:
             federation.batch_size,
             forwarder=AggregateForwarding(config.id, self.fanout, self.agreements)
             if federation.forward_aggregates else None,
-            forward_deadline=federation.deadline_seconds, index=EntityIndex(store))
+            forward_deadline=federation.deadline_seconds,
+            index=EntityIndex(store, federation.index_max_entities)
+            if federation.index_max_entities else None)
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
                                       store, self.agreements, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
@@ -150,6 +152,8 @@ class Node:
             self.http = HttpServer(self)
             await self.http.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
+        if self.provider.index is not None:
+            self._tasks.append(asyncio.create_task(self._follow_index(), name=f"{self.id}:index"))
         for sub in self.config.subscriptions:
             self.subscriptions.start(SubscriptionSpec(
                 peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,
@@ -245,6 +249,20 @@ class Node:
                 if self._peers.get(member_id) is not channel:
                     self._tasks.append(asyncio.create_task(channel.close()))
         return self._peers
+
+    async def _follow_index(self) -> None:
+        """Keep the provider's index in step with writes (this process's at once, other
+        replicas' within seconds), so that a query never waits for a large catch-up. The index
+        is built by the first query: a node nobody queries spends nothing on it."""
+        index = self.provider.index
+        assert index is not None
+        while True:
+            await self.changes.wait(5.0)
+            if index.loaded:
+                try:
+                    await index.sync()
+                except Exception:  # the next query syncs (and reports) anyway
+                    log.exception("index follow failed")
 
     async def _housekeeping(self) -> None:
         trust = self.config.trust

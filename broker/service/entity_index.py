@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import heapq
+import itertools
 import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -41,33 +42,47 @@ log = logging.getLogger("renkei.provider.index")
 MAX_ENTITIES = 200_000
 CHANGES_CHUNK = 5000
 MASKS_PER_ENTRY = 4
+MAX_AREAS = 64  # areas whose per-entity verdicts are remembered (one per active agreement)
+MAX_VIEWS = 8  # whole results of plain queries kept (each ~70 bytes per entity)
 _UNLOCATED = None
+_KEYS: dict[str, bytes] = {}  # attribute name -> b'"name":' (names repeat across entities)
+
+
+def _key_bytes(key: str) -> bytes:
+    prefix = _KEYS.get(key)
+    if prefix is None:
+        prefix = orjson.dumps(key) + b":"
+        if len(_KEYS) < 10_000:
+            _KEYS[key] = prefix
+    return prefix
 
 
 class _Entry:
-    """One entity, parsed once."""
+    """One entity, parsed once: fragments, where it is, and its masked forms."""
 
-    __slots__ = ("doc", "hash", "type", "doc_type", "items", "keys", "full", "where", "bbox",
-                 "masked")
+    __slots__ = ("hash", "type", "doc_type", "items", "keys", "where", "bbox", "masked")
 
     def __init__(self, doc: bytes, content_hash: str, stored_type: str) -> None:
         entity = orjson.loads(doc)
-        self.doc = doc
         self.hash = content_hash
         self.type = stored_type
         self.doc_type = entity.get("type")
-        self.items = tuple((key, orjson.dumps(key) + b":" + orjson.dumps(value))
+        dumps = orjson.dumps
+        self.items = tuple((key, _key_bytes(key) + dumps(value))
                            for key, value in entity.items())
         self.keys = frozenset(entity)
-        self.full = b"{" + b",".join(fragment for _, fragment in self.items) + b"}"
-        self.where = _where(entity)
-        geometry = entity_geometry(entity)
-        self.bbox = geometry_bbox(geometry) if geometry is not None else None
+        self.where, self.bbox = _locate(entity)
         self.masked: dict[frozenset[str], bytes] = {}
 
     def entity(self) -> dict[str, Any]:
-        parsed: dict[str, Any] = orjson.loads(self.doc)
+        """The entity as a dict (parsed again: only for the rare paths that need it)."""
+        parsed: dict[str, Any] = orjson.loads(self.join(None))
         return parsed
+
+    def join(self, allowed: frozenset[str] | None) -> bytes:
+        """Compact JSON of the allowed attributes (all if None), in document order."""
+        return b"{" + b",".join(f for k, f in self.items
+                                if allowed is None or k in allowed) + b"}"
 
     def in_area(self, area: Area) -> bool:
         where = self.where
@@ -77,23 +92,41 @@ class _Entry:
             return area.contains_point(where[0], where[1])
         return entity_in_area(self.entity(), area)  # a non-point geometry: rare, exact
 
-    def masked_bytes(self, mask: FieldMask) -> bytes | None:
-        """``orjson.dumps(mask.apply(entity))`` without parsing; None if the type is masked."""
+    def masked_bytes(self, mask: FieldMask, allowed: frozenset[str] | None) -> bytes | None:
+        """``orjson.dumps(mask.apply(entity))`` without parsing; None if the type is masked.
+        ``allowed`` is ``mask.attributes_for(doc_type)``, looked up once per query."""
+        out = self.masked.get(allowed) if allowed else None
+        if out is not None:
+            return out
         if not isinstance(self.doc_type, str):
             masked = mask.apply(self.entity())  # multi-typed entity: the general rule
             return None if masked is None else orjson.dumps(masked)
-        allowed = mask.attributes_for(self.doc_type)
         if not allowed:
             return None
-        if self.keys <= allowed:
-            return self.full
-        out = self.masked.get(allowed)
-        if out is None:
-            if len(self.masked) >= MASKS_PER_ENTRY:
-                self.masked.clear()
-            out = b"{" + b",".join(f for k, f in self.items if k in allowed) + b"}"
-            self.masked[allowed] = out
+        if len(self.masked) >= MASKS_PER_ENTRY:
+            self.masked.clear()
+        out = self.masked[allowed] = self.join(None if self.keys <= allowed else allowed)
         return out
+
+
+def _locate(entity: Mapping[str, Any]
+            ) -> tuple[tuple[float, float] | Mapping[str, Any] | None, BBox | None]:
+    """(where, bbox): the common case (a Point of two plain numbers) in one step, anything
+    else through the general rules of ``_where`` and the store's ``geometry_bbox``."""
+    location = entity.get("location")
+    if location.__class__ is dict:
+        value = location.get("value")  # type: ignore[union-attr]
+        if value.__class__ is dict and value.get("type") == "Point":  # type: ignore[union-attr]
+            c = value.get("coordinates")  # type: ignore[union-attr]
+            if (c.__class__ is list and len(c) >= 2 and c[0].__class__ in _PLAIN
+                    and c[1].__class__ in _PLAIN):
+                lon, lat = float(c[0]), float(c[1])
+                return (lon, lat), (lon, lat, lon, lat)
+    geometry = entity_geometry(entity)
+    return _where(entity), geometry_bbox(geometry) if geometry is not None else None
+
+
+_PLAIN = (int, float)
 
 
 def _where(entity: Mapping[str, Any]) -> tuple[float, float] | Mapping[str, Any] | None:
@@ -131,9 +164,19 @@ class EntityIndex:
         self._cursor = -1  # nothing loaded yet
         self._lock = asyncio.Lock()
         self.enabled = True
+        # Per agreed area: ids found inside / outside it, forgotten when an entity changes.
+        self._areas: list[tuple[Area, set[str], set[str]]] = []
+        # Whole results of plain queries (types + mask + area), valid for one generation.
+        self._generation = 0
+        self._views: dict[Any, tuple[int, list[str], list[tuple[str, bytes | None]]]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def loaded(self) -> bool:
+        """True once the first query (or ``sync``) built it."""
+        return self._cursor >= 0 and self.enabled
 
     async def sync(self) -> bool:
         """Catch up with the store; False if the index is not usable (too many entities)."""
@@ -177,7 +220,7 @@ class EntityIndex:
             log.warning("index disabled: more than %d entities; streaming from the store",
                         self._max)
             self.enabled = False
-            self._entries, self._by_type, self._sorted = {}, {}, {}
+            self._entries, self._by_type, self._sorted, self._views = {}, {}, {}, {}
 
     def _put(self, entity_id: str, doc: bytes, content_hash: str, stored_type: str) -> None:
         try:
@@ -188,6 +231,8 @@ class EntityIndex:
             return
         old = self._entries.get(entity_id)
         self._entries[entity_id] = entry
+        self._generation += 1
+        self._forget_area_verdicts(entity_id)
         if old is not None and old.type == stored_type:
             return
         if old is not None:
@@ -199,7 +244,29 @@ class EntityIndex:
     def _drop(self, entity_id: str) -> None:
         old = self._entries.pop(entity_id, None)
         if old is not None:
+            self._generation += 1
             self._leave(old.type, entity_id)
+            self._forget_area_verdicts(entity_id)
+
+    def _forget_area_verdicts(self, entity_id: str) -> None:
+        for _, inside, outside in self._areas:
+            inside.discard(entity_id)
+            outside.discard(entity_id)
+
+    def _area_slot(self, area: Area) -> int | None:
+        """A small number for ``area`` (compared by document); None past ``MAX_AREAS``."""
+        for slot, (known, _, _) in enumerate(self._areas):
+            if known is area or known == area:
+                return slot
+        if len(self._areas) >= MAX_AREAS:
+            return None
+        self._areas.append((area, set(), set()))
+        return len(self._areas) - 1
+
+    def _verdicts(self, area: Area) -> tuple[set[str], set[str]] | None:
+        """The remembered inside/outside sets of ``area``."""
+        slot = self._area_slot(area)
+        return None if slot is None else self._areas[slot][1:]
 
     def _leave(self, entity_type: str, entity_id: str) -> None:
         members = self._by_type.get(entity_type)
@@ -213,22 +280,59 @@ class EntityIndex:
             ids = self._sorted[entity_type] = sorted(self._by_type.get(entity_type, ()))
         return ids
 
+    def chunks(self, query: EntityQuery, mask: FieldMask, area: Area | None, size: int
+               ) -> Iterator[list[tuple[str, bytes | None]]]:
+        """``select`` in lists of at most ``size``. A plain query (types and paging only, the
+        bulk of federated traffic) is sliced from a view: its whole result, kept until any
+        entity changes, so that page after page and caller after caller cost no per-entity
+        work at all."""
+        if query.q is None and query.geo is None and not query.ids and not query.id_pattern:
+            view = self._view(query.types, mask, area)
+            if view is not None:
+                ids, items = view
+                start = bisect.bisect_right(ids, query.after_id) if query.after_id else 0
+                end = min(len(ids), start + query.limit) if query.limit else len(ids)
+                for i in range(start, end, size):
+                    yield items[i:min(i + size, end)]
+                return
+        matches_ = self.select(query, mask, area)
+        while chunk := list(itertools.islice(matches_, size)):
+            yield chunk
+
+    def _view(self, types: tuple[str, ...], mask: FieldMask, area: Area | None
+              ) -> tuple[list[str], list[tuple[str, bytes | None]]] | None:
+        slot = -1 if area is None else self._area_slot(area)
+        if slot is None:
+            return None
+        key = (types, tuple(sorted((t, mask.attributes_for(t)) for t in mask.types)), slot)
+        held = self._views.get(key)
+        if held is not None and held[0] == self._generation:
+            return held[1], held[2]
+        items = list(self.select(EntityQuery(types=types, limit=0), mask, area))
+        if len(self._views) >= MAX_VIEWS:
+            self._views.pop(next(iter(self._views)))  # the oldest
+        self._views.pop(key, None)
+        self._views[key] = (self._generation, [i for i, _ in items], items)
+        return self._views[key][1], items
+
     def select(self, query: EntityQuery, mask: FieldMask, area: Area | None
                ) -> Iterator[tuple[str, bytes | None]]:
-        """(id, masked bytes or None) of the matching entities in id order: the same sequence as
-        ``run_query`` + ``FieldMask.apply`` + ``orjson.dumps`` over the store (call ``sync``
+        """(id, masked bytes or None) of the matching entities in id order: the same sequence
+        as ``run_query`` + ``FieldMask.apply`` + ``orjson.dumps`` over the store (call ``sync``
         first). ``limit`` counts matches before the mask, as ``run_query`` does."""
         pattern = _compile_pattern(query.id_pattern)
-        prefix = _literal_prefix(pattern)
         bbox = _intersect(query.geo.bbox() if query.geo else None,
                           area.bounds if area is not None else None)
         if bbox == "empty":
             return
-        box = bbox if isinstance(bbox, tuple) else None
+        # Without a geo filter the box is the area's bounds, which the exact area test implies.
+        box = bbox if isinstance(bbox, tuple) and query.geo is not None else None
         exact = query.q is not None or query.geo is not None
-        entries = self._entries
-        returned = 0
-        for entity_id in self._candidates(query, prefix):
+        verdicts = self._verdicts(area) if area is not None else None
+        inside, outside = verdicts if verdicts is not None else (set(), set())
+        allowed_for: dict[Any, frozenset[str] | None] = {}
+        entries, limit, returned = self._entries, query.limit, 0
+        for entity_id in self._candidates(query, _literal_prefix(pattern)):
             entry = entries.get(entity_id)
             if entry is None:
                 continue
@@ -236,14 +340,28 @@ class EntityIndex:
                 continue
             if box is not None and not _overlaps(entry.bbox, box):
                 continue
-            if area is not None and not entry.in_area(area):
-                continue
+            if area is not None and entity_id not in inside:
+                if entity_id in outside:
+                    continue
+                if not entry.in_area(area):
+                    if verdicts is not None:
+                        outside.add(entity_id)
+                    continue
+                if verdicts is not None:
+                    inside.add(entity_id)
             if exact and not matches(entry.entity(), query):
                 continue
-            if query.limit and returned >= query.limit:
+            if limit and returned >= limit:
                 return
             returned += 1
-            yield entity_id, entry.masked_bytes(mask)
+            doc_type = entry.doc_type
+            if doc_type.__class__ is str:
+                allowed = allowed_for.get(doc_type)
+                if allowed is None:
+                    allowed = allowed_for[doc_type] = mask.attributes_for(doc_type)
+            else:
+                allowed = None
+            yield entity_id, entry.masked_bytes(mask, allowed)
 
     def _candidates(self, query: EntityQuery, prefix: str) -> Iterator[str]:
         """Ids of the query's types in id order, under the store's own index conditions:

@@ -15,6 +15,7 @@ A) ends at the first node that sees itself in ``via``.
 from __future__ import annotations
 
 import base64
+import bisect
 import itertools
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -146,34 +147,32 @@ class ProviderService:
                             geo=req.geo, after_id=_decode_page(req.page_token), limit=limit)
         agreement = self._agreements.as_provider.get(decision.agreement_id or "")
         agreement_id = decision.agreement_id or ""
-        batch: list[bytes] = []
-        batch_bytes = 0
+        pending: list[bytes] = []
         sent: list[bytes] = []
         matched = 0
         last_id = ""
         exhausted = False
-        async for chunk in self.entities(query, mask, decision.area):
-            for entity_id, raw in chunk:
-                matched += 1
-                last_id = entity_id
-                if raw is None:
-                    continue  # matched, but nothing of it is visible under the mask
-                batch.append(raw)
-                batch_bytes += len(raw)
-                if len(batch) >= self._batch or batch_bytes >= self._batch_bytes:
-                    batch, exhausted = await self._charge(caller, agreement, batch)
-                    sent.extend(batch)
+        chunks = self.entities(query, mask, decision.area)
+        while not exhausted:
+            chunk = await anext(chunks, None)
+            if chunk is not None:
+                matched += len(chunk)
+                last_id = chunk[-1][0]
+                # None: matched, but nothing of it is visible under the mask.
+                pending.extend([raw for _, raw in chunk if raw is not None])
+            while pending and (chunk is None or len(pending) >= self._batch
+                               or _bytes_over(pending, self._batch_bytes)):
+                take = _batch_length(pending, self._batch, self._batch_bytes)
+                batch, exhausted = await self._charge(caller, agreement, pending[:take])
+                del pending[:take]
+                sent.extend(batch)
+                if batch:
                     yield EntityBatch(tuple(batch))
-                    batch, batch_bytes = [], 0
-                    if exhausted:
-                        break
-            if exhausted:
+                if exhausted:
+                    break
+            if chunk is None:
                 break
-        if batch and not exhausted:
-            batch, exhausted = await self._charge(caller, agreement, batch)
-            sent.extend(batch)
-            if batch:
-                yield EntityBatch(tuple(batch))
+        await chunks.aclose()
         receipt = await self._audit.provide(caller.member_id, agreement_id, "query", digest,
                                             sent)
         if exhausted and agreement is not None:
@@ -272,8 +271,7 @@ async def select_entities(store: Store, index: EntityIndex | None, query: Entity
     when the mask leaves nothing of it): from the pre-serialized index when it is usable, else
     parsed, masked and serialized from a store scan. Both give the same bytes."""
     if index is not None and await index.sync():
-        matches = index.select(query, mask, area)
-        while chunk := list(itertools.islice(matches, INDEX_CHUNK)):
+        for chunk in index.chunks(query, mask, area, INDEX_CHUNK):
             yield chunk
         return
     area_bbox, area_test = _area(area)
@@ -286,6 +284,17 @@ async def select_entities(store: Store, index: EntityIndex | None, query: Entity
             chunk = []
     if chunk:
         yield chunk
+
+
+def _bytes_over(items: list[bytes], limit: int) -> bool:
+    return sum(map(len, items)) >= limit
+
+
+def _batch_length(items: list[bytes], count: int, size: int) -> int:
+    """How many of ``items`` make the next batch: at most ``count`` entities and about
+    ``size`` bytes (the entity that crosses ``size`` still goes; at least one always does)."""
+    totals = list(itertools.accumulate(map(len, items[:count])))
+    return min(len(totals), bisect.bisect_left(totals, size) + 1)
 
 
 def _mask(decision: Decision, types: Any, attrs: Any) -> FieldMask:
