@@ -143,7 +143,7 @@ class Node:
         tls = None if self.config.grpc.insecure_dev else TlsIdentity(
             self.identity.tls_key_pem, self.identity.cert_pem)
         self._grpc = GrpcServer(self.config.grpc.listen, self.config.grpc.max_message_bytes,
-                                tls, TokenAuthInterceptor(self.verifier))
+                                tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded))
         self._grpc.add_federation(servicer)
         await self._grpc.start()
         if self.config.http.enabled:

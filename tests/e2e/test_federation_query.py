@@ -151,3 +151,14 @@ async def test_aggregates_merge_from_sums_and_counts_and_keep_suppression(
     (group,) = grouped.groups
     total = sum(g.sum for g in outcome.groups)
     assert group.count == 60 and group.avg == pytest.approx(total / 60)
+
+
+async def test_a_valid_call_from_a_peer_resets_our_backoff_for_it(fed: LocalFederation) -> None:
+    agency = fed.nodes[AGENCY]
+    await agency.backoff.failed(NANAO, "unreachable earlier")
+    await agency.backoff.failed(NANAO, "unreachable earlier")
+    assert await agency.backoff.retry_in(NANAO) > 0
+    # Nanao calls the agency (any authenticated call will do): it is evidently up.
+    await fed.nodes[NANAO].peers()[AGENCY].catalog(PURPOSE, 5.0)
+    assert (await agency.backoff.state(NANAO)).failures == 0
+    assert await agency.backoff.retry_in(NANAO) == 0
