@@ -27,7 +27,8 @@ from .federation.forwarding import AggregateForwarding
 from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
 from .federation.grpc_server import FederationServicer, GrpcServer, TlsIdentity
 from .federation.interceptors import TokenAuthInterceptor
-from .federation.subscription import FederatedChange, Subscriptions, SubscriptionSpec
+from .federation.subscription import FederatedChange, SubscriptionSpec
+from .federation.subscriptions import Subscriptions
 from .identity import NodeIdentity, load_identity
 from .service.agreement_book import AgreementBook
 from .service.agreement_exchange import AgreementExchange
@@ -35,7 +36,7 @@ from .service.audit_log import AuditLog
 from .service.catalog import CatalogService
 from .service.entity_index import EntityIndex
 from .service.facade import ProviderFacade
-from .service.filters import Comparison, Geo
+from .service.filters import Comparison
 from .service.limits import CallLimits, StoreReplayCache
 from .service.provider import ProviderService
 from .service.subscribe import ChangeSignal
@@ -101,7 +102,8 @@ class Node:
                                       store, self.agreements, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
                                           config.federation.deadline_seconds)
-        self.subscriptions = Subscriptions(store, self.peers, self.backoff, federation)
+        self.subscriptions = Subscriptions(config.id, store, self.peers, self.backoff, federation,
+                                           self.agreements)
         self._peers: dict[str, PeerChannel] = {}
         self._peers_version = -1
         self._grpc: GrpcServer | None = None
@@ -159,21 +161,25 @@ class Node:
                 peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,
                 name=sub.name, heartbeat_seconds=sub.heartbeat_seconds))
 
-    def federated_changes(self, peer: str, types: Sequence[str], purpose: str, *,
-                          agreement_id: str = "", q: tuple[Comparison, ...] = (),
-                          geo: Geo | None = None, heartbeat_seconds: int = 15,
-                          name: str = "") -> AsyncIterator[FederatedChange]:
-        """Follow ``types`` of ``peer``: an endless async iterator of ``FederatedChange``.
+    def federated_changes(self, types: Sequence[str], q: Sequence[Comparison] = (),
+                          purpose: str = "", *, peers: Sequence[str] | None = None,
+                          name: str = "", start: str = "now", heartbeat_seconds: int = 15
+                          ) -> AsyncIterator[FederatedChange]:
+        """Changes of ``types`` from the peers that share them with this node for ``purpose``.
 
-        It resumes from the cursor persisted under the same (name, peer, agreement, types,
-        purpose, filters) and persists each change's cursor when the next one is requested;
-        delivery is at least once, and (entity_id, content_hash) makes applying idempotent.
-        To run one in the background into a sink instead, use ``self.subscriptions.start``.
+        An endless async iterator of ``FederatedChange`` (``kind``, ``entity_id``,
+        ``content_hash``, ``entity`` as compact JSON bytes, ``peer``, ``cursor``), merged over
+        every peer with an active agreement (or only ``peers``). Each peer's stream resumes
+        from its cursor, persisted under (``name``, peer, agreement, types, q, purpose) once the
+        consumer asks for the next change; delivery is at least once, and (``entity_id``,
+        ``content_hash``) makes applying a change idempotent. A new feed starts with the
+        changes from now on (``start="beginning"`` replays each provider's whole feed). To
+        run a single peer's subscription in the background into a sink instead, use
+        ``self.subscriptions.start``.
         """
-        spec = SubscriptionSpec(peer=peer, types=tuple(types), purpose=purpose,
-                                agreement_id=agreement_id, q=q, geo=geo,
-                                heartbeat_seconds=heartbeat_seconds, name=name)
-        return self.subscriptions.subscription(spec).changes()
+        return self.subscriptions.follow(
+            tuple(types), tuple(q), purpose, peers=tuple(peers) if peers is not None else None,
+            name=name, start=start, heartbeat_seconds=heartbeat_seconds)
 
     async def stop(self) -> None:
         await self.subscriptions.stop()

@@ -24,12 +24,11 @@ entities, so mirrored data is never re-shared as this node's own).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -50,9 +49,16 @@ SILENT_HEARTBEATS = 3  # heartbeat periods without any event before a stream cou
 
 @dataclass(frozen=True)
 class SubscriptionSpec:
-    """What to follow: ``types`` of ``peer`` for ``purpose`` (optionally under one agreement,
-    with a q filter and a geo filter). ``name`` only labels it; the cursor's key also covers
-    everything that changes the stream's content, so a changed filter starts afresh."""
+    """What to follow: ``types`` of ``peer`` for ``purpose`` (optionally under one agreement).
+
+    ``q`` is a conjunction of comparisons: those the wire carries (a plain attribute, ==, !=,
+    <, <=, >, >= and a scalar) are evaluated by the provider, the others here on arrival
+    (``split_q``); deletions always pass, since a deleted entity has nothing left to test.
+    ``start`` says where a subscription without a persisted cursor begins: ``beginning`` (the
+    provider's whole feed: a mirror's initial load) or ``now`` (changes from now on). ``name``
+    labels it; the cursor's key also covers everything that changes the stream's content, so
+    a changed filter starts afresh.
+    """
 
     peer: str
     types: tuple[str, ...]
@@ -62,18 +68,34 @@ class SubscriptionSpec:
     geo: Geo | None = None
     heartbeat_seconds: int = 15
     name: str = ""
+    start: str = "beginning"
 
     @property
     def key(self) -> str:
         content = orjson.dumps([self.peer, self.agreement_id, sorted(self.types), self.purpose,
-                                [repr(c) for c in self.q], repr(self.geo)])
+                                [repr(c) for c in self.q], repr(self.geo), self.start])
         return f"{self.name or 'sub'}:{self.peer}:{hashlib.sha256(content).hexdigest()[:16]}"
+
+
+_WIRE_OPS = frozenset({"==", "!=", ">", ">=", "<", "<="})
+
+
+def split_q(q: tuple[Comparison, ...]) -> tuple[tuple[Comparison, ...], tuple[Comparison, ...]]:
+    """(comparisons the provider can evaluate, comparisons evaluated on arrival)."""
+    wire, local = [], []
+    for c in q:
+        plain = (c.op in _WIRE_OPS and not c.keys and not c.sub_attribute
+                 and isinstance(c.value, str | int | float | bool))
+        (wire if plain else local).append(c)
+    return tuple(wire), tuple(local)
 
 
 @dataclass(frozen=True)
 class FederatedChange:
     """One change of a peer's entity. (``entity_id``, ``content_hash``) identifies the state it
-    delivers: applying it again is a no-op. ``entity`` is None for deletions."""
+    delivers: applying it again is a no-op. ``entity`` is the compact JSON of the normalized
+    entity as the agreement lets this node see it (attribute names as stored, no @context);
+    empty for deletions."""
 
     peer: str
     subscription: str
@@ -81,7 +103,11 @@ class FederatedChange:
     cursor: int
     entity_id: str
     content_hash: str
-    entity: dict[str, Any] | None
+    entity: bytes
+
+    def document(self) -> dict[str, Any] | None:
+        """The entity as a dict (None for a deletion)."""
+        return orjson.loads(self.entity) if self.entity else None
 
 
 @dataclass
@@ -129,7 +155,7 @@ class MirrorSink:
             return False
         await self._store.put_state(namespace, change.entity_id, {
             "content_hash": change.content_hash, "cursor": change.cursor,
-            "entity": change.entity})
+            "entity": change.document()})
         return True
 
     async def entities(self, peer: str) -> dict[str, dict[str, Any]]:
@@ -164,6 +190,7 @@ class Subscription:
         self._config = config
         self._rng = rng or random.Random()
         self._refusals = 0
+        self._wire, self._local = split_q(spec.q)
 
     async def cursor(self) -> int:
         """The persisted cursor: every change up to it was applied."""
@@ -220,6 +247,7 @@ class Subscription:
                       ) -> AsyncIterator[FederatedChange]:
         """Changes of one connection; heartbeats only move the cursor on."""
         silent = SILENT_HEARTBEATS * max(1, self.spec.heartbeat_seconds) + 5.0
+        local = self._local
         first = True
         while True:
             try:
@@ -234,14 +262,14 @@ class Subscription:
             if event.cursor <= cursor:
                 self.status.duplicates += 1  # already applied: never applied twice
                 continue
-            if event.kind == "heartbeat":
-                cursor = event.cursor
+            if event.kind == "heartbeat" or (local and event.entity and not all(
+                    c.matches(orjson.loads(event.entity)) for c in local)):
+                cursor = event.cursor  # nothing to hand over: only the cursor moves on
                 await self._save(cursor)
                 continue
             self.status.delivered += 1
-            yield FederatedChange(
-                self.spec.peer, self.key, event.kind, event.cursor, event.entity_id,
-                event.content_hash, orjson.loads(event.entity) if event.entity else None)
+            yield FederatedChange(self.spec.peer, self.key, event.kind, event.cursor,
+                                  event.entity_id, event.content_hash, event.entity)
             cursor = event.cursor
 
     async def _refused(self, exc: PeerRejected) -> None:
@@ -262,9 +290,10 @@ class Subscription:
 
     def _request(self, cursor: int) -> SubscribeRequest:
         s = self.spec
-        return SubscribeRequest(types=s.types, q=s.q, geo=s.geo, after_cursor=cursor,
+        return SubscribeRequest(types=s.types, q=self._wire, geo=s.geo, after_cursor=cursor,
                                 purpose=s.purpose, agreement_id=s.agreement_id,
-                                heartbeat_seconds=s.heartbeat_seconds)
+                                heartbeat_seconds=s.heartbeat_seconds,
+                                from_now=s.start == "now")
 
     async def run(self, sink: ChangeSink) -> None:
         """Apply every change to ``sink`` until cancelled; survive a failing sink."""
@@ -280,43 +309,6 @@ class Subscription:
                     await asyncio.sleep(self._config.backoff_max_seconds)
         finally:
             self.status.state = "stopped"
-
-
-@dataclass
-class Subscriptions:
-    """The subscriptions a node runs in the background (from config or registered by code)."""
-
-    store: Store
-    peers: Callable[[], Mapping[str, PeerChannel]]
-    backoff: PeerBackoff
-    config: FederationConfig
-    _running: dict[str, tuple[Subscription, asyncio.Task[None]]] = field(default_factory=dict)
-
-    def subscription(self, spec: SubscriptionSpec) -> Subscription:
-        """A subscription object (not started): iterate ``changes()`` yourself."""
-        return Subscription(spec, self.peers, self.store, self.backoff, self.config)
-
-    def start(self, spec: SubscriptionSpec, sink: ChangeSink | None = None) -> Subscription:
-        """Run ``spec`` in the background into ``sink`` (default: the store's mirror)."""
-        if spec.key in self._running:
-            raise ValueError(f"subscription {spec.key} is already running")
-        subscription = self.subscription(spec)
-        task = asyncio.create_task(subscription.run(sink or MirrorSink(self.store)),
-                                   name=f"subscription[{spec.key}]")
-        self._running[spec.key] = (subscription, task)
-        return subscription
-
-    def running(self) -> list[Subscription]:
-        return [s for s, _ in self._running.values()]
-
-    async def stop(self, key: str | None = None) -> None:
-        """Stop one subscription (or all); their cursors stay in the store."""
-        keys = [key] if key is not None else list(self._running)
-        for k in keys:
-            _, task = self._running.pop(k)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
 
 def _code(exc: Exception) -> str:

@@ -125,6 +125,7 @@ class SubscribeRequest:
     purpose: str = ""
     agreement_id: str = ""
     heartbeat_seconds: int = 15
+    from_now: bool = False
 
 
 @dataclass(frozen=True)

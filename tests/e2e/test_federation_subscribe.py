@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
 
-from fedtools import NANAO, WAJIMA, federation, occupancy, seed, spec, until  # noqa: E402
+from fedtools import NANAO, SUZU, WAJIMA, federation, occupancy, seed, spec, until  # noqa: E402
 
 from broker.demo.harness import LocalFederation  # noqa: E402
 from broker.federation.subscription import (  # noqa: E402
@@ -23,6 +24,7 @@ from broker.federation.subscription import (  # noqa: E402
     SubscriptionSpec,
 )
 from broker.node import Node  # noqa: E402
+from broker.service.filters import Comparison  # noqa: E402
 from trust.clock import ManualClock  # noqa: E402
 
 PURPOSE = "disaster_response"
@@ -166,18 +168,62 @@ async def test_the_iterator_api_persists_a_cursor_once_the_change_was_taken(
     fed = plain
     wajima, nanao = fed.nodes[WAJIMA], fed.nodes[NANAO]
     await seed(nanao, [occupancy(NANAO, n, n) for n in range(3)])
-    changes = wajima.federated_changes(NANAO, ["ShelterOccupancy"], PURPOSE,
-                                       heartbeat_seconds=1, name="api")
+
+    def feed() -> Any:
+        return wajima.federated_changes(["ShelterOccupancy"], (), PURPOSE, name="api",
+                                        start="beginning", heartbeat_seconds=1)
+
+    changes = feed()
     taken = [await anext(changes) for _ in range(2)]
     await changes.aclose()
-    assert [c.entity["occupancy"]["value"] for c in taken] == [0, 1]  # type: ignore[index]
+    assert [orjson.loads(c.entity)["occupancy"]["value"] for c in taken] == [0, 1]
+    assert {c.peer for c in taken} == {NANAO}
     # The second change was handed out but its consumer never came back for more:
     # it is delivered again (at least once); the first is not.
-    again = wajima.federated_changes(NANAO, ["ShelterOccupancy"], PURPOSE,
-                                     heartbeat_seconds=1, name="api")
+    again = feed()
     resumed = [await anext(again) for _ in range(2)]
     await again.aclose()
     assert [c.entity_id for c in resumed] == [taken[1].entity_id, occupancy(NANAO, 2, 0)["id"]]
+
+
+async def test_a_federated_feed_merges_peers_filters_and_picks_up_new_agreements(
+        plain: LocalFederation) -> None:
+    fed = plain
+    suzu = await fed.add_node(spec(SUZU))
+    await fed.publish()
+    wajima, nanao = fed.nodes[WAJIMA], fed.nodes[NANAO]
+    await seed(nanao, [occupancy(NANAO, 1, 99)])  # before the feed starts: not a change to see
+    busy = (Comparison("occupancy", ">=", 50),                    # evaluated by the providers
+            Comparison("id", "~=", ".*:0000[0-4]$"))              # evaluated on arrival
+    feed = wajima.subscriptions.follow(("ShelterOccupancy",), busy, PURPOSE,
+                                       heartbeat_seconds=1, refresh_seconds=0.2)
+    seen: list[tuple[str, str, int]] = []
+
+    async def collect(n: int) -> None:
+        while len(seen) < n:
+            change = await anext(feed)
+            seen.append((change.peer, change.entity_id[-2:],
+                         orjson.loads(change.entity)["occupancy"]["value"]))
+
+    async def positioned(peer: str) -> bool:
+        """The feed's stream from ``peer`` told it where "now" is (and it was persisted)."""
+        return any(f":{peer}:" in key for key in await wajima.store.list_state("cursor"))
+
+    first = asyncio.create_task(collect(1))
+    await until(lambda: positioned(NANAO))
+    await seed(nanao, [occupancy(NANAO, 2, 10), occupancy(NANAO, 3, 70),
+                       occupancy(NANAO, 8, 90)])
+    await asyncio.wait_for(first, 10)
+    # Suzu starts sharing later: the feed picks it up without being recreated.
+    await seed(suzu, [occupancy(SUZU, 9, 100)])  # before: not a change to see
+    await fed.agree(provider=SUZU, consumer=WAJIMA, agreement_id="agr-suzu", purpose=PURPOSE,
+                    types=TYPES)
+    second = asyncio.create_task(collect(2))
+    await until(lambda: positioned(SUZU))
+    await seed(suzu, [occupancy(SUZU, 4, 55), occupancy(SUZU, 5, 95)])
+    await asyncio.wait_for(second, 10)
+    await feed.aclose()
+    assert seen == [(NANAO, "03", 70), (SUZU, "04", 55)]
 
 
 async def test_a_stream_ended_by_token_expiry_resumes_at_once(tmp_path: Path) -> None:
