@@ -6,6 +6,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
@@ -18,13 +19,15 @@ from fedtools import (  # noqa: E402
     TAKAMATSU,
     WAJIMA,
     federation,
+    occupancy,
     seed,
     site,
 )
 
 from broker.demo.harness import LocalFederation  # noqa: E402
+from broker.errors import PeerRejected  # noqa: E402
 from broker.service.filters import Comparison, Near  # noqa: E402
-from broker.service.model import AggregateQuery, FederatedQuery  # noqa: E402
+from broker.service.model import AggregateQuery, FederatedQuery, GetRequest  # noqa: E402
 
 PURPOSE = "disaster_response"
 CITIES = (NANAO, WAJIMA, SUZU)
@@ -162,3 +165,63 @@ async def test_a_valid_call_from_a_peer_resets_our_backoff_for_it(fed: LocalFede
     await fed.nodes[NANAO].peers()[AGENCY].catalog(PURPOSE, 5.0)
     assert (await agency.backoff.state(NANAO)).failures == 0
     assert await agency.backoff.retry_in(NANAO) == 0
+
+
+async def test_rate_limits_answer_resource_exhausted_and_keep_what_was_sent(
+        fed: LocalFederation) -> None:
+    agency = fed.nodes[AGENCY]
+    await fed.agree(provider=TAKAMATSU, consumer=AGENCY, agreement_id="agr-small",
+                    purpose=PURPOSE, types={"EvacuationSite": SITE_ATTRS},
+                    requests_per_minute=2, entities_per_day=25)
+    await seed(fed.nodes[TAKAMATSU], [site(TAKAMATSU, n) for n in range(40)])
+    query = FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE)
+    # The day's entity budget runs out mid-stream: what fits is delivered, then the reason.
+    first = await agency.fanout.query(query, 5.0, peers=[TAKAMATSU])
+    (status,) = first.statuses
+    assert (status.status, status.reason, status.count) == ("denied", "rate_limited", 25)
+    assert len(first.entities) == 25
+    await agency.fanout.query(query, 5.0, peers=[TAKAMATSU])
+    # Past the requests per minute: refused before any work.
+    third = await agency.fanout.query(query, 5.0, peers=[TAKAMATSU])
+    assert [(s.status, s.reason, s.count) for s in third.statuses] == [
+        ("denied", "rate_limited", 0)]
+
+
+async def test_one_entity_by_id_and_the_same_not_found_for_absent_or_not_shared(
+        fed: LocalFederation) -> None:
+    channel = fed.nodes[AGENCY].peers()[NANAO]
+    shelter = site(NANAO, 3)
+    found = await channel.get_entity(GetRequest(shelter["id"], purpose=PURPOSE), 5.0)
+    entity = orjson.loads(found.entity)
+    assert entity["id"] == shelter["id"] and "telephone" not in entity and found.receipt
+    await seed(fed.nodes[NANAO], [occupancy(NANAO, 1, 5)])  # a type the agreement does not share
+    for absent in ("urn:ngsi-ld:EvacuationSite:jp-172022:nope", occupancy(NANAO, 1, 5)["id"]):
+        with pytest.raises(PeerRejected) as caught:
+            await channel.get_entity(GetRequest(absent, purpose=PURPOSE), 5.0)
+        assert (caught.value.status, caught.value.reason) == ("NOT_FOUND", "not_found")
+    with pytest.raises(PeerRejected) as bad:
+        await channel.aggregate(AggregateQuery(types=(), purpose=PURPOSE), 5.0)
+    assert (bad.value.status, bad.value.reason) == ("INVALID_ARGUMENT", "bad_request")
+
+
+async def test_small_groups_stay_suppressed_when_cities_are_merged(
+        fed: LocalFederation) -> None:
+    agency = fed.nodes[AGENCY]
+    # Takamatsu shares aggregates only, with k = 5: its groups of fewer than 5 are withheld.
+    await fed.agree(provider=TAKAMATSU, consumer=AGENCY, agreement_id="agr-k",
+                    purpose=PURPOSE, types={"EvacuationSite": SITE_ATTRS}, aggregate_only=True,
+                    k=5)
+    await seed(fed.nodes[TAKAMATSU], [site(TAKAMATSU, n, capacity=7 if n < 3 else 8)
+                                      for n in range(10)])
+    await seed(fed.nodes[NANAO], [site(NANAO, 100 + n, capacity=7) for n in range(6)])
+    outcome = await agency.fanout.aggregate(
+        AggregateQuery(types=("EvacuationSite",), attribute="capacity", group_by="capacity",
+                       purpose=PURPOSE), 5.0, peers=[TAKAMATSU, NANAO])
+    groups = {g.key: g for g in outcome.groups}
+    # "7": Nanao's 6 + Takamatsu's 3 (suppressed there): the merged group stays suppressed.
+    assert groups["7"].suppressed and groups["7"].count == 0 and groups["7"].avg is None
+    assert (groups["8"].count, groups["8"].suppressed) == (7, False)
+    # Raw queries are refused under an aggregate-only agreement.
+    raw = await agency.fanout.query(FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE),
+                                    5.0, peers=[TAKAMATSU])
+    assert [(s.status, s.reason) for s in raw.statuses] == [("denied", "aggregate_only")]
