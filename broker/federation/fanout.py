@@ -121,35 +121,31 @@ class FanOut:
         outcome = QueryOutcome()
         seen: set[str] = set()
         routing = self._routing(forwarding)
+        counts: dict[str, int] = {}  # what each peer delivered so far (partial results)
 
         async def one(peer: str, channel: PeerChannel, timeout: float) -> int:
             req = replace(request, routing=routing,
                           agreement_id=(agreements or {}).get(peer, request.agreement_id))
             received: list[bytes] = []
-            count = 0
-            try:
-                async for item in channel.query(req, timeout):
-                    if isinstance(item, EntityBatch):
-                        for raw in item.entities:
-                            received.append(raw)
-                            count += 1
-                            entity = orjson.loads(raw)
-                            if entity.get("id") not in seen:
-                                seen.add(entity.get("id"))
-                                outcome.entities.append(entity)
-                        if progress is not None:
-                            await progress(peer, count)
-                    elif isinstance(item, QuerySummary):
-                        if item.next_page_token:
-                            outcome.next_page_tokens[peer] = item.next_page_token
-                        if self._on_receipt and item.receipt:
-                            await self._on_receipt(peer, item.receipt, received, count)
-            except PeerError as exc:
-                exc.partial_count = count  # type: ignore[attr-defined]
-                raise
-            return count
+            async for item in channel.query(req, timeout):
+                if isinstance(item, EntityBatch):
+                    received.extend(item.entities)
+                    counts[peer] = len(received)
+                    for raw in item.entities:
+                        entity = orjson.loads(raw)
+                        if entity.get("id") not in seen:
+                            seen.add(entity.get("id"))
+                            outcome.entities.append(entity)
+                    if progress is not None:
+                        await progress(peer, len(received))
+                elif isinstance(item, QuerySummary):
+                    if item.next_page_token:
+                        outcome.next_page_tokens[peer] = item.next_page_token
+                    if self._on_receipt and item.receipt:
+                        await self._on_receipt(peer, item.receipt, received, len(received))
+            return len(received)
 
-        outcome.statuses = await self._run(self._select(peers), deadline, one, routing)
+        outcome.statuses = await self._run(self._select(peers), deadline, one, routing, counts)
         return outcome
 
     async def aggregate(self, request: AggregateQuery, deadline: float,
@@ -170,13 +166,14 @@ class FanOut:
                 await self._on_receipt(peer, result.receipt, payload, len(payload))
             return sum(g.count for g in result.groups)
 
-        outcome.statuses = await self._run(self._select(peers), deadline, one, routing)
+        outcome.statuses = await self._run(self._select(peers), deadline, one, routing, {})
         outcome.groups = merge_groups(r.groups for r in outcome.per_peer.values())
         return outcome
 
     async def _run(self, peers: Mapping[str, PeerChannel | None], deadline: float,
                    call: Callable[[str, PeerChannel, float], Awaitable[int]],
-                   routing: Routing) -> list[PeerStatus]:
+                   routing: Routing, counts: Mapping[str, int]) -> list[PeerStatus]:
+        """Run ``call`` per peer under the deadline; ``counts`` holds partial counts."""
         started = time.monotonic()
         statuses: dict[str, PeerStatus] = {}
         for peer in [p for p, c in peers.items() if c is None]:
@@ -206,24 +203,22 @@ class FanOut:
                 except PeerRejected as exc:
                     status = "denied" if exc.status in ("PERMISSION_DENIED", "UNAUTHENTICATED",
                                                         "RESOURCE_EXHAUSTED") else "error"
-                    statuses[peer] = PeerStatus(peer, status, getattr(exc, "partial_count", 0),
+                    statuses[peer] = PeerStatus(peer, status, counts.get(peer, 0),
                                                 exc.reason, _message(exc), _ms(t0))
                     return
                 except PeerDeadlineExceeded as exc:
-                    statuses[peer] = PeerStatus(peer, "deadline_exceeded",
-                                                getattr(exc, "partial_count", 0),
+                    statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
                                                 exc.code, _message(exc), _ms(t0))
                     await self._backoff.failed(peer, "deadline exceeded")
                     return
                 except PeerUnavailable as exc:
-                    statuses[peer] = PeerStatus(peer, "unavailable",
-                                                getattr(exc, "partial_count", 0),
+                    statuses[peer] = PeerStatus(peer, "unavailable", counts.get(peer, 0),
                                                 exc.code, _message(exc), _ms(t0))
                     await self._backoff.failed(peer, _message(exc))
                     return
                 except PeerError as exc:
-                    statuses[peer] = PeerStatus(peer, "error", 0, exc.code, _message(exc),
-                                                _ms(t0))
+                    statuses[peer] = PeerStatus(peer, "error", counts.get(peer, 0), exc.code,
+                                                _message(exc), _ms(t0))
                     return
                 statuses[peer] = PeerStatus(peer, "ok", count, elapsed_ms=_ms(t0))
                 await self._backoff.succeeded(peer)
@@ -236,16 +231,18 @@ class FanOut:
             done, pending = await asyncio.wait(tasks, timeout=deadline * 1.05 + 0.05)
             for task in pending:
                 task.cancel()
-            for task in pending:
-                peer = tasks[task]
-                statuses.setdefault(peer, PeerStatus(peer, "deadline_exceeded",
-                                                     reason="deadline_exceeded",
-                                                     message="no answer before the deadline",
-                                                     elapsed_ms=_ms(started)))
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            for task in pending:
+                peer = tasks[task]
+                if peer not in statuses:
+                    statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
+                                                "deadline_exceeded",
+                                                "no complete answer before the deadline",
+                                                _ms(started))
+                    await self._backoff.failed(peer, "deadline exceeded")
             for task in done:
-                if task.exception() is not None:
+                if not task.cancelled() and task.exception() is not None:
                     peer = tasks[task]
                     log.exception("peer[%s] fan-out task failed", peer,
                                   exc_info=task.exception())

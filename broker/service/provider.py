@@ -152,29 +152,37 @@ class ProviderService:
         matched = 0
         last_id = ""
         exhausted = False
+        receipt = ""
         chunks = self.entities(query, mask, decision.area)
-        while not exhausted:
-            chunk = await anext(chunks, None)
-            if chunk is not None:
-                matched += len(chunk)
-                last_id = chunk[-1][0]
-                # None: matched, but nothing of it is visible under the mask.
-                pending.extend([raw for _, raw in chunk if raw is not None])
-            while pending and (chunk is None or len(pending) >= self._batch
-                               or _bytes_over(pending, self._batch_bytes)):
-                take = _batch_length(pending, self._batch, self._batch_bytes)
-                batch, exhausted = await self._charge(caller, agreement, pending[:take])
-                del pending[:take]
-                sent.extend(batch)
-                if batch:
-                    yield EntityBatch(tuple(batch))
-                if exhausted:
+        try:
+            while not exhausted:
+                chunk = await anext(chunks, None)
+                if chunk is not None:
+                    matched += len(chunk)
+                    last_id = chunk[-1][0]
+                    # None: matched, but nothing of it is visible under the mask.
+                    pending.extend([raw for _, raw in chunk if raw is not None])
+                while pending and (chunk is None or len(pending) >= self._batch
+                                   or _bytes_over(pending, self._batch_bytes)):
+                    take = _batch_length(pending, self._batch, self._batch_bytes)
+                    batch, exhausted = await self._charge(caller, agreement, pending[:take])
+                    del pending[:take]
+                    sent.extend(batch)
+                    if batch:
+                        yield EntityBatch(tuple(batch))
+                    if exhausted:
+                        break
+                if chunk is None:
                     break
-            if chunk is None:
-                break
-        await chunks.aclose()
-        receipt = await self._audit.provide(caller.member_id, agreement_id, "query", digest,
-                                            sent)
+            receipt = await self._audit.provide(caller.member_id, agreement_id, "query",
+                                                digest, sent)
+        finally:
+            await chunks.aclose()
+            if not receipt:
+                # The caller went away (cancelled, deadline, connection lost) mid-stream:
+                # what already left this node is audited all the same.
+                await self._audit.record(caller.member_id, agreement_id, "query", digest, True,
+                                         "interrupted", len(sent))
         if exhausted and agreement is not None:
             # What was sent is audited and counted; the caller learns why the stream ended.
             raise budget_exhausted(agreement)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from fedtools import (  # noqa: E402
     occupancy,
     seed,
     site,
+    until,
 )
 
 from broker.demo.harness import LocalFederation  # noqa: E402
@@ -225,3 +227,30 @@ async def test_small_groups_stay_suppressed_when_cities_are_merged(
     raw = await agency.fanout.query(FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE),
                                     5.0, peers=[TAKAMATSU])
     assert [(s.status, s.reason) for s in raw.statuses] == [("denied", "aggregate_only")]
+
+
+async def test_a_stream_cut_by_the_deadline_is_audited_with_what_left_the_provider(
+        fed: LocalFederation) -> None:
+    padding = {"description": {"type": "Property", "value": "x" * 2000}}
+    await seed(fed.nodes[NANAO], [site(NANAO, 1000 + n, **padding) for n in range(3000)])
+    await fed.agree(provider=NANAO, consumer=AGENCY, agreement_id="agr-big", purpose=PURPOSE,
+                    types={"EvacuationSite": [*SITE_ATTRS, "description"]})
+
+    async def slow_consumer(peer: str, count: int) -> None:
+        await asyncio.sleep(2.0)  # stalls: the provider blocks on flow control, then the deadline
+
+    outcome = await fed.nodes[AGENCY].fanout.query(
+        FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE, agreement_id="agr-big",
+                       limit=5000), 1.0, peers=[NANAO], progress=slow_consumer)
+    (status,) = outcome.statuses
+    assert status.status == "deadline_exceeded" and 0 < status.count < 3020
+
+    async def audited() -> bool:
+        entries = await fed.nodes[NANAO].audit.entries()
+        return any(e.record.reason == "interrupted" for e in entries)
+
+    await until(audited)
+    (entry,) = [e.record for e in await fed.nodes[NANAO].audit.entries()
+                if e.record.reason == "interrupted"]
+    assert entry.decision == "allow" and entry.caller == AGENCY
+    assert status.count <= entry.result_count < 3020
