@@ -190,6 +190,7 @@ class Subscription:
         self._config = config
         self._rng = rng or random.Random()
         self._refusals = 0
+        self._streamed = False
         self._wire, self._local = split_q(spec.q)
 
     async def cursor(self) -> int:
@@ -221,6 +222,7 @@ class Subscription:
                 await asyncio.sleep(wait)
             self.status.state = "connecting"
             self.status.connects += 1
+            self._streamed = False
             stream = channel.subscribe(self._request(cursor))
             try:
                 async for change in self._follow(stream, cursor):
@@ -256,6 +258,7 @@ class Subscription:
                 return
             if first:
                 first = False
+                self._streamed = True
                 self.status.state = "streaming"
                 self._refusals = 0
                 await self._backoff.succeeded(self.spec.peer)
@@ -274,8 +277,10 @@ class Subscription:
 
     async def _refused(self, exc: PeerRejected) -> None:
         self.status.last_error, self.status.last_reason = str(exc), exc.reason
-        if exc.reason == "token_expired":
-            # The provider ends streams at token expiry by design: resume at once.
+        if exc.reason == "token_expired" and self._streamed:
+            # The provider ends streams at token expiry by design: resume at once. (A token
+            # refused as expired before anything streamed means the clocks disagree: that
+            # waits like any refusal rather than spinning.)
             self.status.state = "connecting"
             return
         self.status.state = "denied"

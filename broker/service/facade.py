@@ -61,11 +61,21 @@ class ProviderFacade:
         if mask is None:
             raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
         mask = mask.restrict(request.types or None, None)
-        await self._provider.audit.record(caller.member_id, decision.agreement_id or "",
-                                          "subscribe", digest, True, "allowed", 0)
-        async for event in change_stream(self._store, self._changes, self._clock, request,
-                                         mask, decision.area, caller.expires_at):
-            yield event
+        audit = self._provider.audit
+        agreement_id = decision.agreement_id or ""
+        await audit.record(caller.member_id, agreement_id, "subscribe", digest, True, "allowed",
+                           0)
+        sent = 0
+        try:
+            async for event in change_stream(self._store, self._changes, self._clock, request,
+                                             mask, decision.area, caller.expires_at):
+                if event.kind != "heartbeat":
+                    sent += 1
+                yield event
+        finally:
+            # One entry per stream with what it delivered (streams end at token expiry).
+            await audit.record(caller.member_id, agreement_id, "subscribe", digest, True,
+                               "stream_ended", sent)
 
     async def catalog(self, caller: VerifiedCaller, purpose: str) -> Catalog:
         catalog = await self._catalog.catalog(caller.member_id, purpose)
