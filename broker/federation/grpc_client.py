@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,7 +236,7 @@ class PeerChannel:
         return codec.catalog_from_pb(reply)
 
     async def subscribe(self, request: SubscribeRequest,
-                        timeout: float | None = None) -> AsyncIterator[ChangeEvent]:
+                        timeout: float | None = None) -> AsyncGenerator[ChangeEvent, None]:
         """Changes after ``request.after_cursor`` until the stream ends or fails."""
         async for item in self._stream("Subscribe", codec.subscribe_to_pb(request), timeout,
                                        request.agreement_id):

@@ -82,7 +82,8 @@ _WIRE_OPS = frozenset({"==", "!=", ">", ">=", "<", "<="})
 
 def split_q(q: tuple[Comparison, ...]) -> tuple[tuple[Comparison, ...], tuple[Comparison, ...]]:
     """(comparisons the provider can evaluate, comparisons evaluated on arrival)."""
-    wire, local = [], []
+    wire: list[Comparison] = []
+    local: list[Comparison] = []
     for c in q:
         plain = (c.op in _WIRE_OPS and not c.keys and not c.sub_attribute
                  and isinstance(c.value, str | int | float | bool))

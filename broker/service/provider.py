@@ -18,7 +18,7 @@ import base64
 import bisect
 import itertools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -191,7 +191,7 @@ class ProviderService:
         yield QuerySummary(len(sent), token, receipt)
 
     def entities(self, query: EntityQuery, mask: FieldMask, area: Area | None
-                 ) -> AsyncIterator[list[tuple[str, bytes | None]]]:
+                 ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
         return select_entities(self._store, self.index, query, mask, area)
 
     async def _charge(self, caller: VerifiedCaller, agreement: Any,
@@ -274,13 +274,13 @@ class ProviderService:
 
 async def select_entities(store: Store, index: EntityIndex | None, query: EntityQuery,
                           mask: FieldMask, area: Area | None
-                          ) -> AsyncIterator[list[tuple[str, bytes | None]]]:
+                          ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
     """The matches of ``query`` in id order, in chunks of (id, masked compact JSON, or None
     when the mask leaves nothing of it): from the pre-serialized index when it is usable, else
     parsed, masked and serialized from a store scan. Both give the same bytes."""
     if index is not None and await index.sync():
-        for chunk in index.chunks(query, mask, area, INDEX_CHUNK):
-            yield chunk
+        for part in index.chunks(query, mask, area, INDEX_CHUNK):
+            yield part
         return
     area_bbox, area_test = _area(area)
     chunk: list[tuple[str, bytes | None]] = []
