@@ -232,6 +232,8 @@ class Subscription:
                     await self._save(cursor)
                     self.status.applied += 1
                 cursor = self.status.cursor
+                if not self._streamed:  # ended at once, without an error: do not spin
+                    await asyncio.sleep(self._config.backoff_min_seconds)
             except PeerRejected as exc:
                 cursor = self.status.cursor
                 await self._refused(exc)

@@ -98,10 +98,13 @@ class Subscriptions:
         pumps: dict[tuple[str, str], asyncio.Task[None]] = {}
 
         async def pump(subscription: Subscription) -> None:
-            async for change in subscription.changes():
-                taken = asyncio.Event()
-                await queue.put((change, taken))
-                await taken.wait()  # the consumer came back for more: it applied this one
+            try:
+                async for change in subscription.changes():
+                    taken = asyncio.Event()
+                    await queue.put((change, taken))
+                    await taken.wait()  # the consumer came back for more: it applied this one
+            except Exception:  # restarted from its cursor at the next refresh
+                log.exception("follow %s failed", subscription.key)
 
         def refresh() -> None:
             wanted = self.providers(types, purpose)
@@ -111,7 +114,8 @@ class Subscriptions:
                 log.info("peer[%s] no longer shares %s: stop following", pair[0], types)
                 pumps.pop(pair).cancel()
             for provider, agreement_id in wanted.items():
-                if (provider, agreement_id) not in pumps:
+                running = pumps.get((provider, agreement_id))
+                if running is None or running.done():
                     spec = SubscriptionSpec(provider, types, purpose, agreement_id, q=q,
                                             heartbeat_seconds=heartbeat_seconds, name=name,
                                             start=start)
