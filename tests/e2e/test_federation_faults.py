@@ -61,7 +61,7 @@ async def fed(tmp_path: Path) -> AsyncIterator[LocalFederation]:
 async def test_a_city_killed_mid_stream_yields_a_partial_result_and_a_status(
         fed: LocalFederation) -> None:
     agency, nanao = fed.nodes[AGENCY], fed.children[NANAO]
-    await seed_child(fed, NANAO, [site(NANAO, n, **PADDING) for n in range(3000)])
+    await seed_child(fed, NANAO, [site(NANAO, n, **PADDING) for n in range(6000)])
     killed = False
 
     async def kill_after_the_first_batch(peer: str, count: int) -> None:
@@ -80,7 +80,7 @@ async def test_a_city_killed_mid_stream_yields_a_partial_result_and_a_status(
     assert statuses[NANAO].status == "unavailable"
     # What Nanao sent before it died is kept and counted.
     partial = statuses[NANAO].count
-    assert 0 < partial < 3000
+    assert 0 < partial < 6000
     assert len(outcome.entities) == 10 + partial
     assert elapsed < 10.0  # no hang: the reset is noticed at once, not at the deadline
     # The failure moved Nanao's backoff on (kept in the store).
@@ -133,10 +133,8 @@ async def test_backoff_survives_a_restart_of_the_asking_node(tmp_path: Path) -> 
         assert [s.status for s in first.statuses] == ["unavailable"]
 
         agency = await fed.restart(AGENCY)
-        started = time.monotonic()
         second = await agency.fanout.query(QUERY, 2.0, peers=[NANAO])
         (status,) = second.statuses
-        assert (status.status, status.reason) == ("unavailable", "backing_off")
-        assert time.monotonic() - started < 0.5  # not even tried
+        assert (status.status, status.reason) == ("unavailable", "backing_off")  # not tried
     finally:
         await fed.stop()
