@@ -70,6 +70,18 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class SubscriptionConfig:
+    """A peer's changes this node follows into its mirror (``[[subscriptions]]``)."""
+
+    peer: str
+    types: tuple[str, ...]
+    purpose: str
+    agreement: str = ""
+    name: str = ""
+    heartbeat_seconds: int = 15
+
+
+@dataclass(frozen=True)
 class FederationConfig:
     deadline_seconds: float = 10.0
     per_peer_concurrency: int = 4
@@ -79,6 +91,11 @@ class FederationConfig:
     backoff_multiplier: float = 2.0
     backoff_max_seconds: float = 300.0
     backoff_jitter: float = 0.2
+    # Add the aggregates of this node's own providers (agreements with onward_sharing) when
+    # answering an aggregate: an agency aggregating for another agency.
+    forward_aggregates: bool = False
+    # Entities the provider keeps pre-serialized in memory for fast streaming (0: never).
+    index_max_entities: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -99,6 +116,7 @@ class NodeConfig:
     federation: FederationConfig = field(default_factory=FederationConfig)
     sources: tuple[SourceConfig, ...] = ()
     contexts: Mapping[str, Path] = field(default_factory=dict)
+    subscriptions: tuple[SubscriptionConfig, ...] = ()
 
     @property
     def key_path(self) -> Path:
@@ -301,17 +319,20 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         backoff_multiplier=f.number("backoff_multiplier", 2.0, minimum=1.0),
         backoff_max_seconds=f.number("backoff_max_seconds", 300.0),
         backoff_jitter=f.number("backoff_jitter", 0.2),
+        forward_aggregates=f.flag("forward_aggregates", False),
+        index_max_entities=f.integer("index_max_entities", 200_000),
     )
     f.done()
 
     sources = tuple(_sources(top))
     contexts = _contexts(top)
+    subscriptions = tuple(_subscriptions(top))
     top.done()
     return NodeConfig(
         file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
         license=license_name,
         grpc=grpc, http=http, trust=trust, store=store, federation=federation,
-        sources=sources, contexts=contexts,
+        sources=sources, contexts=contexts, subscriptions=subscriptions,
     )
 
 
@@ -334,6 +355,26 @@ def _sources(top: _Section) -> list[SourceConfig]:
         s = _Section(top.file, item, f"sources[{i}].")
         out.append(SourceConfig(name=s.text("name"), rules=s.text("rules"), path=s.path("path"),
                                 kind=s.text("kind", None)))
+        s.done()
+    return out
+
+
+def _subscriptions(top: _Section) -> list[SubscriptionConfig]:
+    raw = top._get("subscriptions", [])
+    if not isinstance(raw, list):
+        raise top.error("subscriptions", "expected an array of tables ([[subscriptions]])")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise top.error(f"subscriptions[{i}]", "expected a table")
+        s = _Section(top.file, item, f"subscriptions[{i}].")
+        types = s.strings("types")
+        if not types:
+            raise s.error("types", "expected at least one entity type")
+        out.append(SubscriptionConfig(
+            peer=s.text("peer"), types=types, purpose=s.text("purpose"),
+            agreement=s.text("agreement", ""), name=s.text("name", ""),
+            heartbeat_seconds=s.integer("heartbeat_seconds", 15, minimum=1)))
         s.done()
     return out
 

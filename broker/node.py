@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from trust.clock import Clock, SystemClock
@@ -23,15 +23,20 @@ from .config import NodeConfig
 from .errors import ConfigError, PeerError, StoreError
 from .federation.backoff import PeerBackoff
 from .federation.fanout import FanOut
+from .federation.forwarding import AggregateForwarding
 from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
 from .federation.grpc_server import FederationServicer, GrpcServer, TlsIdentity
 from .federation.interceptors import TokenAuthInterceptor
+from .federation.subscription import FederatedChange, SubscriptionSpec
+from .federation.subscriptions import Subscriptions
 from .identity import NodeIdentity, load_identity
 from .service.agreement_book import AgreementBook
 from .service.agreement_exchange import AgreementExchange
 from .service.audit_log import AuditLog
 from .service.catalog import CatalogService
+from .service.entity_index import EntityIndex
 from .service.facade import ProviderFacade
+from .service.filters import Comparison
 from .service.limits import CallLimits, StoreReplayCache
 from .service.provider import ProviderService
 from .service.subscribe import ChangeSignal
@@ -42,22 +47,18 @@ log = logging.getLogger("renkei.node")
 
 
 class PeerTokens:
-    """Outgoing tokens, one per (peer, agreement), reused for half their lifetime."""
+    """Outgoing tokens: a fresh one per call (per peer and agreement).
+
+    A token is not reused across calls: the callee binds each token id to the connection it
+    first arrived on (replay protection), and a connection does not outlive a restart of
+    either side, so a reused token would be refused as ``replayed`` after a reconnect.
+    """
 
     def __init__(self, issuer: TokenIssuer, clock: Clock, lifetime: int) -> None:
         self._issuer = issuer
-        self._clock = clock
-        self._reuse = lifetime / 2
-        self._cache: dict[tuple[str, str], tuple[float, str]] = {}
 
     def __call__(self, audience: str, agreement_id: str) -> str:
-        now = self._clock.now()
-        hit = self._cache.get((audience, agreement_id))
-        if hit is not None and now - hit[0] < self._reuse:
-            return hit[1]
-        token = self._issuer.issue(audience, agreement_id or None)
-        self._cache[(audience, agreement_id)] = (now, token)
-        return token
+        return self._issuer.issue(audience, agreement_id or None)
 
 
 class Node:
@@ -84,16 +85,25 @@ class Node:
             TokenPolicy(algorithms=trust.algorithms, leeway_seconds=trust.leeway_seconds,
                         max_token_bytes=trust.max_token_bytes),
             clock, StoreReplayCache(store, clock))
-        self.provider = ProviderService(config.id, store, self.agreements, self.audit,
-                                        CallLimits(store, clock), clock,
-                                        config.federation.batch_size)
+        federation = config.federation
+        self.backoff = PeerBackoff(store, clock, federation)
+        self.fanout = FanOut(self.peers, self.backoff, federation.per_peer_concurrency,
+                             on_receipt=self.audit.record_receipt, node_id=config.id,
+                             hop_limit=federation.hop_limit)
+        self.provider = ProviderService(
+            config.id, store, self.agreements, self.audit, CallLimits(store, clock), clock,
+            federation.batch_size,
+            forwarder=AggregateForwarding(config.id, self.fanout, self.agreements)
+            if federation.forward_aggregates else None,
+            forward_deadline=federation.deadline_seconds,
+            index=EntityIndex(store, federation.index_max_entities)
+            if federation.index_max_entities else None)
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
                                       store, self.agreements, clock)
-        self.backoff = PeerBackoff(store, clock, config.federation)
-        self.fanout = FanOut(self.peers, self.backoff, config.federation.per_peer_concurrency,
-                             on_receipt=self.audit.record_receipt)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
                                           config.federation.deadline_seconds)
+        self.subscriptions = Subscriptions(config.id, store, self.peers, self.backoff, federation,
+                                           self.agreements)
         self._peers: dict[str, PeerChannel] = {}
         self._peers_version = -1
         self._grpc: GrpcServer | None = None
@@ -136,7 +146,7 @@ class Node:
         tls = None if self.config.grpc.insecure_dev else TlsIdentity(
             self.identity.tls_key_pem, self.identity.cert_pem)
         self._grpc = GrpcServer(self.config.grpc.listen, self.config.grpc.max_message_bytes,
-                                tls, TokenAuthInterceptor(self.verifier))
+                                tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded))
         self._grpc.add_federation(servicer)
         await self._grpc.start()
         if self.config.http.enabled:
@@ -145,6 +155,12 @@ class Node:
             self.http = HttpServer(self)
             await self.http.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
+        if self.provider.index is not None:
+            self._tasks.append(asyncio.create_task(self._follow_index(), name=f"{self.id}:index"))
+        for sub in self.config.subscriptions:
+            self.subscriptions.start(SubscriptionSpec(
+                peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,
+                name=sub.name, heartbeat_seconds=sub.heartbeat_seconds))
         # Replicas sharing one store: another replica's commits wake this one's streams and
         # reload its agreements. Optional on the store (SQLite: one process, nothing to hear).
         listen = getattr(self.store, "listen_changes", None)
@@ -168,7 +184,28 @@ class Node:
             except StoreError as exc:
                 log.warning("reloading agreements failed: %s", exc)
 
+    def federated_changes(self, types: Sequence[str], q: Sequence[Comparison] = (),
+                          purpose: str = "", *, peers: Sequence[str] | None = None,
+                          name: str = "", start: str = "now", heartbeat_seconds: int = 15
+                          ) -> AsyncIterator[FederatedChange]:
+        """Changes of ``types`` from the peers that share them with this node for ``purpose``.
+
+        An endless async iterator of ``FederatedChange`` (``kind``, ``entity_id``,
+        ``content_hash``, ``entity`` as compact JSON bytes, ``peer``, ``cursor``), merged over
+        every peer with an active agreement (or only ``peers``). Each peer's stream resumes
+        from its cursor, persisted under (``name``, peer, agreement, types, q, purpose) once the
+        consumer asks for the next change; delivery is at least once, and (``entity_id``,
+        ``content_hash``) makes applying a change idempotent. A new feed starts with the
+        changes from now on (``start="beginning"`` replays each provider's whole feed). To
+        run a single peer's subscription in the background into a sink instead, use
+        ``self.subscriptions.start``.
+        """
+        return self.subscriptions.follow(
+            tuple(types), tuple(q), purpose, peers=tuple(peers) if peers is not None else None,
+            name=name, start=start, heartbeat_seconds=heartbeat_seconds)
+
     async def stop(self) -> None:
+        await self.subscriptions.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -226,17 +263,35 @@ class Node:
             return {}
         if directory.version != self._peers_version:
             old = self._peers
-            self._peers = {
-                m.id: PeerChannel(
-                    PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
-                                insecure=self.config.grpc.insecure_dev),
-                    self.tokens, self.config.grpc.max_message_bytes)
-                for m in directory.members.values()
-                if m.id != self.id and m.endpoints and not m.revoked}
+            self._peers = {}
+            for m in directory.members.values():
+                if m.id == self.id or not m.endpoints or m.revoked:
+                    continue
+                address = PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
+                                      insecure=self.config.grpc.insecure_dev)
+                kept = old.get(m.id)
+                # Keep an unchanged peer's channel: closing it would cut its open streams.
+                self._peers[m.id] = kept if kept is not None and kept.address == address else \
+                    PeerChannel(address, self.tokens, self.config.grpc.max_message_bytes)
             self._peers_version = directory.version
-            for channel in old.values():
-                self._tasks.append(asyncio.create_task(channel.close()))
+            for member_id, channel in old.items():
+                if self._peers.get(member_id) is not channel:
+                    self._tasks.append(asyncio.create_task(channel.close()))
         return self._peers
+
+    async def _follow_index(self) -> None:
+        """Keep the provider's index in step with writes (this process's at once, other
+        replicas' within seconds), so that a query never waits for a large catch-up. The index
+        is built by the first query: a node nobody queries spends nothing on it."""
+        index = self.provider.index
+        assert index is not None
+        while True:
+            await self.changes.wait(5.0)
+            if index.loaded:
+                try:
+                    await index.sync()
+                except Exception:  # the next query syncs (and reports) anyway
+                    log.exception("index follow failed")
 
     async def _housekeeping(self) -> None:
         """Poll the directory; reload agreements (the CLI may have changed them) and let

@@ -21,6 +21,7 @@ from ..authority_server import AuthorityService, authority_fingerprint, init_aut
 from ..config import load_config
 from ..identity import init_identity, join_request
 from ..node import Node
+from .node_process import ChildNode
 
 log = logging.getLogger("renkei.demo")
 
@@ -36,6 +37,7 @@ class NodeSpec:
     sources: list[dict[str, str]] = field(default_factory=list)
     http: bool = True
     extra_toml: str = ""
+    grpc_port: int = 0  # 0: the OS picks one at first start; restarts keep it
 
 
 class LocalFederation:
@@ -50,6 +52,8 @@ class LocalFederation:
         self.authority: AuthorityService | None = None
         self.nodes: dict[str, Node] = {}
         self.config_files: dict[str, Path] = {}
+        self.specs: dict[str, NodeSpec] = {}
+        self.children: dict[str, ChildNode] = {}
 
     async def start_authority(self) -> AuthorityService:
         state = self.root / "authority"
@@ -75,7 +79,7 @@ class LocalFederation:
             'data_dir = "."',
             "",
             "[grpc]",
-            'listen = "127.0.0.1:0"',
+            f'listen = "127.0.0.1:{spec.grpc_port}"',
             f"insecure_dev = {'true' if self.insecure else 'false'}",
             "shutdown_grace_seconds = 0.5",
             "",
@@ -104,22 +108,70 @@ class LocalFederation:
         identity = init_identity(config)
         node = await Node.start(config, clock=self.clock)
         self.nodes[spec.id] = node
+        self.specs[spec.id] = spec
+        if not spec.grpc_port:
+            # Pin the port the OS chose, as an operator's config names a fixed one: a restart
+            # then comes back where the directory says the node is.
+            spec.grpc_port = node.grpc_port
+            self.write_config(spec)
         self.authority.authority.admit(join_request(config, identity, [node.grpc_endpoint]))
         return node
+
+    async def add_child(self, spec: NodeSpec) -> ChildNode:
+        """Like ``add_node``, but the node runs in a child process (see ``node_process``)."""
+        assert self.authority is not None
+        config = load_config(self.write_config(spec))
+        identity = init_identity(config)
+        child = await ChildNode.start(spec.id, self.config_files[spec.id])
+        self.children[spec.id] = child
+        self.specs[spec.id] = spec
+        self.authority.authority.admit(join_request(config, identity, [child.endpoint]))
+        return child
+
+    async def stop_node(self, member_id: str) -> None:
+        """Stop one node (its data directory stays: ``start_node`` brings it back)."""
+        await self.nodes.pop(member_id).stop()
+
+    async def start_node(self, member_id: str) -> Node:
+        """Start a stopped node again from the same config and data directory."""
+        config = load_config(self.config_files[member_id])
+        node = await Node.start(config, clock=self.clock)
+        self.nodes[member_id] = node
+        return node
+
+    async def restart(self, member_id: str) -> Node:
+        await self.stop_node(member_id)
+        return await self.start_node(member_id)
 
     async def publish(self) -> int:
         """Publish the next directory version and make every node fetch it."""
         assert self.authority is not None
         self.authority.authority.publish(self.clock.now())
         versions = [await node.refresh_directory() for node in self.nodes.values()]
+        for child in self.children.values():
+            if child.process.returncode is None:
+                versions.append((await child.command("refresh"))["version"])
         return max(versions, default=0)
 
     async def agree(self, *, provider: str, consumer: str, agreement_id: str, purpose: str,
-                    types: dict[str, list[str]], area: Any = None, days: int = 365,
-                    aggregate_only: bool = False, k: int = 1, requests_per_minute: int = 600,
-                    entities_per_day: int = 1_000_000, retention_days: int = 30,
-                    freshness_seconds: int = 3600) -> Agreement:
+                    types: dict[str, list[str]], **terms: Any) -> Agreement:
         """The consumer proposes, the provider's operator countersigns: an active agreement."""
+        agreement = self.agreement(provider=provider, consumer=consumer,
+                                   agreement_id=agreement_id, purpose=purpose, types=types,
+                                   **terms)
+        await self.nodes[consumer].exchange.propose(agreement)
+        if provider in self.children:
+            await self.children[provider].command("countersign", agreement_id=agreement_id)
+        else:
+            await self.nodes[provider].exchange.countersign(agreement_id)
+        return agreement
+
+    def agreement(self, *, provider: str, consumer: str, agreement_id: str, purpose: str,
+                  types: dict[str, list[str]], area: Any = None, days: int = 365,
+                  aggregate_only: bool = False, k: int = 1, requests_per_minute: int = 600,
+                  entities_per_day: int = 1_000_000, retention_days: int = 30,
+                  freshness_seconds: int = 3600, onward_sharing: bool = False) -> Agreement:
+        """The terms of an agreement (not yet signed by anyone)."""
         now = int(self.clock.now())
         directory = self.nodes[consumer].directory.current
         agreement = Agreement(
@@ -130,10 +182,8 @@ class LocalFederation:
             not_before=now - 60, not_after=now + days * 86400,
             freshness_seconds=freshness_seconds,
             rate_limits=RateLimits(requests_per_minute, entities_per_day),
-            aggregate_only=aggregate_only, k_threshold=k, onward_sharing=False,
+            aggregate_only=aggregate_only, k_threshold=k, onward_sharing=onward_sharing,
             retention_days=retention_days, directory_version=directory.version)
-        await self.nodes[consumer].exchange.propose(agreement)
-        await self.nodes[provider].exchange.countersign(agreement_id)
         return agreement
 
     async def stop(self) -> None:
@@ -143,6 +193,9 @@ class LocalFederation:
             except Exception:  # keep stopping the others
                 log.exception("stopping %s failed", node.id)
         self.nodes.clear()
+        for child in list(self.children.values()):
+            await child.stop()
+        self.children.clear()
         if self.authority is not None:
             await self.authority.stop(0.2)
             self.authority = None

@@ -2,9 +2,19 @@
 
 Used by the agency's federated queries and by the NGSI-LD API's federation scope. Every peer
 gets the same deadline for the whole call; whatever a peer streamed before it failed or ran out
-of time is kept (partial result) and its status says what happened. Peers in backoff are not
-called. Results are merged with de-duplication by entity id; aggregates merge from sums and
-counts.
+of time is kept (partial result) and its status says what happened:
+
+    ok                  the peer answered in full
+    denied              the peer refused (PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_EXHAUSTED);
+                        ``reason`` is its stable code (no_agreement, field_not_allowed, ...)
+    unavailable         unreachable, or in backoff after earlier failures (reason backing_off)
+    deadline_exceeded   no complete answer before the deadline (partial results kept)
+    error               anything else: a bad request, a loop, a certificate we refuse, ...
+
+Peers in backoff are not called; a failure (unavailable, deadline) moves a peer's backoff on
+and any success resets it. Results are merged with de-duplication by entity id; aggregates
+merge from sums and counts. Every outgoing request carries the loop guard: this node in
+``via`` and one hop less (``Routing``); a forwarded request with no hop left is not sent.
 """
 
 from __future__ import annotations
@@ -13,8 +23,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import orjson
 
@@ -27,13 +37,14 @@ from ..service.model import (
     EntityBatch,
     FederatedQuery,
     QuerySummary,
+    Routing,
 )
 from .backoff import PeerBackoff
 from .grpc_client import PeerChannel
 
 log = logging.getLogger("renkei.federation.fanout")
-T = TypeVar("T")
 ReceiptSink = Callable[[str, str, list[bytes] | None, int], Awaitable[None]]
+Progress = Callable[[str, int], Awaitable[None]]  # (peer, entities received so far)
 
 
 @dataclass(frozen=True)
@@ -66,63 +77,88 @@ class FanOut:
     """Concurrent calls to a set of peers under one deadline."""
 
     def __init__(self, peers: Callable[[], Mapping[str, PeerChannel]], backoff: PeerBackoff,
-                 per_peer_concurrency: int, on_receipt: ReceiptSink | None = None) -> None:
+                 per_peer_concurrency: int, on_receipt: ReceiptSink | None = None, *,
+                 node_id: str = "", hop_limit: int = 3) -> None:
         self._peers = peers
         self._backoff = backoff
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._per_peer = per_peer_concurrency
         self._on_receipt = on_receipt
+        self._node_id = node_id
+        self._hop_limit = hop_limit
+
+    def _routing(self, forwarding: Routing | None) -> Routing:
+        """The loop guard of an outgoing call: a fresh origin, or one more hop of a
+        request this node forwards on behalf of its caller."""
+        if forwarding is None:
+            return Routing.origin(self._node_id, self._hop_limit)
+        return forwarding.forwarded_by(self._node_id)
 
     def _limit(self, peer: str) -> asyncio.Semaphore:
         if peer not in self._limits:
             self._limits[peer] = asyncio.Semaphore(self._per_peer)
         return self._limits[peer]
 
-    def _select(self, only: Sequence[str] | None) -> dict[str, PeerChannel]:
+    def _select(self, only: Sequence[str] | None) -> dict[str, PeerChannel | None]:
+        """The peers to ask: all members with an endpoint, or ``only`` (None: unknown)."""
         peers = self._peers()
-        return {p: c for p, c in peers.items() if only is None or p in only}
+        if only is None:
+            return dict(peers)
+        return {p: peers.get(p) for p in dict.fromkeys(only) if p != self._node_id}
 
     async def query(self, request: FederatedQuery, deadline: float,
                     peers: Sequence[str] | None = None,
-                    agreements: Mapping[str, str] | None = None) -> QueryOutcome:
-        """Run ``request`` on every selected peer; ``agreements`` maps peer -> agreement id."""
+                    agreements: Mapping[str, str] | None = None, *,
+                    forwarding: Routing | None = None,
+                    progress: Progress | None = None) -> QueryOutcome:
+        """Run ``request`` on every selected peer within ``deadline`` seconds.
+
+        ``agreements`` maps peer -> agreement id (default: the request's, or the one agreement
+        the peer finds for this caller, purpose and types). ``forwarding`` is the routing of
+        the inbound request when this node asks its peers on behalf of a caller.
+        ``progress`` is awaited after each batch a peer sends (e.g. to pass results on early).
+        """
         outcome = QueryOutcome()
         seen: set[str] = set()
+        routing = self._routing(forwarding)
+        counts: dict[str, int] = {}  # what each peer delivered so far (partial results)
 
         async def one(peer: str, channel: PeerChannel, timeout: float) -> int:
-            req = _with_agreement(request, (agreements or {}).get(peer, request.agreement_id))
+            req = replace(request, routing=routing,
+                          agreement_id=(agreements or {}).get(peer, request.agreement_id))
             received: list[bytes] = []
-            count = 0
-            try:
-                async for item in channel.query(req, timeout):
-                    if isinstance(item, EntityBatch):
-                        for raw in item.entities:
-                            received.append(raw)
-                            count += 1
-                            entity = orjson.loads(raw)
-                            if entity.get("id") not in seen:
-                                seen.add(entity.get("id"))
-                                outcome.entities.append(entity)
-                    elif isinstance(item, QuerySummary):
-                        if item.next_page_token:
-                            outcome.next_page_tokens[peer] = item.next_page_token
-                        if self._on_receipt and item.receipt:
-                            await self._on_receipt(peer, item.receipt, received, count)
-            except PeerError as exc:
-                exc.partial_count = count  # type: ignore[attr-defined]
-                raise
-            return count
+            async for item in channel.query(req, timeout):
+                if isinstance(item, EntityBatch):
+                    received.extend(item.entities)
+                    counts[peer] = len(received)
+                    for raw in item.entities:
+                        entity = orjson.loads(raw)
+                        if entity.get("id") not in seen:
+                            seen.add(entity.get("id"))
+                            outcome.entities.append(entity)
+                    if progress is not None:
+                        await progress(peer, len(received))
+                elif isinstance(item, QuerySummary):
+                    if item.next_page_token:
+                        outcome.next_page_tokens[peer] = item.next_page_token
+                    if self._on_receipt and item.receipt:
+                        await self._on_receipt(peer, item.receipt, received, len(received))
+            return len(received)
 
-        outcome.statuses = await self._run(self._select(peers), deadline, one)
+        outcome.statuses = await self._run(self._select(peers), deadline, one, routing, counts)
         return outcome
 
     async def aggregate(self, request: AggregateQuery, deadline: float,
                         peers: Sequence[str] | None = None,
-                        agreements: Mapping[str, str] | None = None) -> AggregateOutcome:
+                        agreements: Mapping[str, str] | None = None, *,
+                        forwarding: Routing | None = None) -> AggregateOutcome:
+        """Partial aggregates from every selected peer, merged exactly (see ``query``)."""
         outcome = AggregateOutcome()
+        routing = self._routing(forwarding)
 
         async def one(peer: str, channel: PeerChannel, timeout: float) -> int:
-            req = _with_agreement(request, (agreements or {}).get(peer, request.agreement_id))
+            req = replace(request, routing=routing,
+                          agreement_id=(agreements or {}).get(peer, request.agreement_id))
             result = await channel.aggregate(req, timeout)
             outcome.per_peer[peer] = result
             if self._on_receipt and result.receipt:
@@ -130,14 +166,26 @@ class FanOut:
                 await self._on_receipt(peer, result.receipt, payload, len(payload))
             return sum(g.count for g in result.groups)
 
-        outcome.statuses = await self._run(self._select(peers), deadline, one)
+        outcome.statuses = await self._run(self._select(peers), deadline, one, routing, {})
         outcome.groups = merge_groups(r.groups for r in outcome.per_peer.values())
         return outcome
 
-    async def _run(self, peers: Mapping[str, PeerChannel], deadline: float,
-                   call: Callable[[str, PeerChannel, float], Awaitable[int]]) -> list[PeerStatus]:
+    async def _run(self, peers: Mapping[str, PeerChannel | None], deadline: float,
+                   call: Callable[[str, PeerChannel, float], Awaitable[int]],
+                   routing: Routing, counts: Mapping[str, int]) -> list[PeerStatus]:
+        """Run ``call`` per peer under the deadline; ``counts`` holds partial counts."""
         started = time.monotonic()
         statuses: dict[str, PeerStatus] = {}
+        for peer in [p for p, c in peers.items() if c is None]:
+            statuses[peer] = PeerStatus(peer, "error", reason="unknown_peer",
+                                        message="not a member with an endpoint in the "
+                                                "signed directory")
+        if routing.hops_left <= 0:
+            # Forwarding any further would exceed the hop limit: nobody is asked.
+            for peer in peers:
+                statuses.setdefault(peer, PeerStatus(peer, "error", reason="loop_detected",
+                                                     message="hop limit reached"))
+        callable_peers = {p: c for p, c in peers.items() if p not in statuses and c is not None}
 
         async def guarded(peer: str, channel: PeerChannel) -> None:
             t0 = time.monotonic()
@@ -155,58 +203,52 @@ class FanOut:
                 except PeerRejected as exc:
                     status = "denied" if exc.status in ("PERMISSION_DENIED", "UNAUTHENTICATED",
                                                         "RESOURCE_EXHAUSTED") else "error"
-                    statuses[peer] = PeerStatus(peer, status, getattr(exc, "partial_count", 0),
+                    statuses[peer] = PeerStatus(peer, status, counts.get(peer, 0),
                                                 exc.reason, _message(exc), _ms(t0))
                     return
                 except PeerDeadlineExceeded as exc:
-                    statuses[peer] = PeerStatus(peer, "deadline_exceeded",
-                                                getattr(exc, "partial_count", 0),
+                    statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
                                                 exc.code, _message(exc), _ms(t0))
                     await self._backoff.failed(peer, "deadline exceeded")
                     return
                 except PeerUnavailable as exc:
-                    statuses[peer] = PeerStatus(peer, "unavailable",
-                                                getattr(exc, "partial_count", 0),
+                    statuses[peer] = PeerStatus(peer, "unavailable", counts.get(peer, 0),
                                                 exc.code, _message(exc), _ms(t0))
                     await self._backoff.failed(peer, _message(exc))
                     return
                 except PeerError as exc:
-                    statuses[peer] = PeerStatus(peer, "error", 0, exc.code, _message(exc),
-                                                _ms(t0))
+                    statuses[peer] = PeerStatus(peer, "error", counts.get(peer, 0), exc.code,
+                                                _message(exc), _ms(t0))
                     return
                 statuses[peer] = PeerStatus(peer, "ok", count, elapsed_ms=_ms(t0))
                 await self._backoff.succeeded(peer)
 
         tasks = {asyncio.create_task(guarded(p, c), name=f"peer[{p}]"): p
-                 for p, c in peers.items()}
+                 for p, c in callable_peers.items()}
         if tasks:
             # A small margin past the deadline lets the gRPC deadline fire first and report
             # partial results; anything still running after it is cancelled.
             done, pending = await asyncio.wait(tasks, timeout=deadline * 1.05 + 0.05)
             for task in pending:
                 task.cancel()
-            for task in pending:
-                peer = tasks[task]
-                statuses.setdefault(peer, PeerStatus(peer, "deadline_exceeded",
-                                                     reason="deadline_exceeded",
-                                                     message="no answer before the deadline",
-                                                     elapsed_ms=_ms(started)))
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            for task in pending:
+                peer = tasks[task]
+                if peer not in statuses:
+                    statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
+                                                "deadline_exceeded",
+                                                "no complete answer before the deadline",
+                                                _ms(started))
+                    await self._backoff.failed(peer, "deadline exceeded")
             for task in done:
-                if task.exception() is not None:
+                if not task.cancelled() and task.exception() is not None:
                     peer = tasks[task]
                     log.exception("peer[%s] fan-out task failed", peer,
                                   exc_info=task.exception())
                     statuses.setdefault(peer, PeerStatus(peer, "error", reason="internal",
                                                          message="internal error"))
         return [statuses[p] for p in sorted(statuses)]
-
-
-def _with_agreement(request: T, agreement_id: str) -> T:
-    from dataclasses import replace
-
-    return replace(request, agreement_id=agreement_id)  # type: ignore[type-var]
 
 
 def _message(exc: PeerError) -> str:

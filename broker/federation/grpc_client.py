@@ -11,10 +11,10 @@ becomes a ``PeerError`` (with the peer's stable reason code) at this boundary.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
+import logging
 import ssl
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import grpc
 
 from trust.tls import certificate_fingerprint
 
-from ..errors import PeerRejected, PeerUnavailable
+from ..errors import PeerDeadlineExceeded, PeerRejected, PeerUnavailable
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -41,6 +41,7 @@ from ._pb import federation_pb2 as pb
 from ._pb import federation_pb2_grpc as pb_grpc
 from .status import peer_error
 
+log = logging.getLogger("renkei.federation.client")
 TokenSource = Callable[[str, str], str]  # (audience, agreement id) -> bearer token
 
 SERVICE_CONFIG = json.dumps({
@@ -53,6 +54,9 @@ SERVICE_CONFIG = json.dumps({
         },
     }]
 })
+
+
+CONNECT_TIMEOUT = 5.0
 
 
 def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
@@ -77,25 +81,64 @@ class PeerAddress:
     insecure: bool = False
 
 
+async def fetch_certificate(host: str, port: int, timeout: float) -> bytes:
+    """The DER certificate a TLS server presents (not verified here: the caller pins it).
+
+    Asynchronous and bounded by ``timeout``, so that a peer that accepts connections but never
+    answers (a stopped process) cannot hold a fan-out past its deadline or tie up a thread.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # no CA store: nothing to verify against
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # pinned by fingerprint just below, not by a CA
+    context.set_alpn_protocols(["h2"])
+    _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=context),
+                                       timeout)
+    try:
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    finally:
+        # Abort rather than close: a polite TLS shutdown would wait for the peer's reply.
+        writer.transport.abort()
+    if not der:
+        raise OSError("the server presented no certificate")
+    return der
+
+
 async def open_channel(address: PeerAddress, max_message_bytes: int,
                        timeout: float = 5.0) -> grpc.aio.Channel:
-    """A channel to ``address``; TLS pinned to the directory's fingerprints unless insecure."""
+    """A channel to ``address``; TLS pinned to the directory's fingerprints unless insecure.
+
+    The peer's certificate is fetched first and must be one the signed directory lists; the
+    channel then trusts exactly that certificate (nodes use self-signed certificates, so there
+    is no CA to trust instead).
+    """
     options = channel_options(max_message_bytes)
     if address.insecure:
+        log.warning("peer[%s] PLAINTEXT channel to %s (--insecure-dev): tokens and data travel "
+                    "unencrypted; never use this outside a development machine",
+                    address.member_id, address.endpoint)
         return grpc.aio.insecure_channel(address.endpoint, options=options)
     host, _, port = address.endpoint.rpartition(":")
     try:
-        pem = await asyncio.to_thread(ssl.get_server_certificate, (host, int(port)),
-                                      timeout=timeout)
-    except (OSError, ValueError) as exc:
-        raise PeerUnavailable(address.member_id, f"cannot reach {address.endpoint}: {exc}"
-                              ) from exc
-    fingerprint = certificate_fingerprint(pem.encode())
+        der = await fetch_certificate(host.strip("[]"), int(port), timeout)
+    except TimeoutError as exc:
+        # Connected but no TLS handshake in time: a stopped or overloaded peer.
+        raise PeerDeadlineExceeded(address.member_id,
+                                   f"no TLS handshake from {address.endpoint} within "
+                                   f"{timeout:.1f}s") from exc
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        raise PeerUnavailable(address.member_id, f"cannot reach {address.endpoint}: "
+                              f"{exc or type(exc).__name__}") from exc
+    fingerprint = certificate_fingerprint(der)
     if fingerprint not in address.tls_fingerprints:
+        log.warning("peer[%s] presented certificate %s, which the signed directory does not "
+                    "list: refused", address.member_id, fingerprint)
+        # Our refusal, not the peer's: reported as an error, never as the peer's denial.
         raise PeerRejected(address.member_id,
                            "TLS certificate fingerprint is not in the signed directory",
-                           reason="tls_fingerprint_mismatch", status="UNAUTHENTICATED")
-    credentials = grpc.ssl_channel_credentials(root_certificates=pem.encode())
+                           reason="tls_fingerprint_mismatch", status="FAILED_PRECONDITION")
+    pem = ssl.DER_cert_to_PEM_cert(der).encode()
+    credentials = grpc.ssl_channel_credentials(root_certificates=pem)
     options.append(("grpc.ssl_target_name_override", address.member_id))
     return grpc.aio.secure_channel(address.endpoint, credentials, options=options)
 
@@ -111,10 +154,13 @@ class PeerChannel:
         self._channel: grpc.aio.Channel | None = None
         self._lock = asyncio.Lock()
 
-    async def _stub(self) -> pb_grpc.FederationStub:
+    async def _stub(self, timeout: float | None = None) -> pb_grpc.FederationStub:
+        """The stub, opening (and pinning) the channel on first use within ``timeout``."""
         async with self._lock:
             if self._channel is None:
-                self._channel = await open_channel(self.address, self._max)
+                self._channel = await open_channel(self.address, self._max,
+                                                   min(timeout or CONNECT_TIMEOUT,
+                                                       CONNECT_TIMEOUT))
             return pb_grpc.FederationStub(self._channel)
 
     def _metadata(self, agreement_id: str) -> tuple[tuple[str, str], ...]:
@@ -125,87 +171,104 @@ class PeerChannel:
             channel, self._channel = self._channel, None
             await channel.close()
 
-    @contextlib.contextmanager
-    def _translate(self) -> Any:
-        try:
-            yield
-        except grpc.RpcError as exc:
-            raise peer_error(self.peer, exc) from exc
+    async def _reset(self) -> None:
+        """Forget the pinned channel: the next call fetches and checks the certificate again."""
+        async with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    async def _unary(self, method: str, request: Any, timeout: float, agreement_id: str) -> Any:
+        for attempt in (1, 2):
+            stub = await self._stub(timeout)
+            try:
+                return await getattr(stub, method)(request, timeout=timeout,
+                                                   metadata=self._metadata(agreement_id))
+            except grpc.RpcError as exc:
+                if attempt == 1 and _certificate_changed(exc):
+                    await self._reset()
+                    continue
+                raise peer_error(self.peer, exc) from exc
+        raise AssertionError("unreachable")
+
+    async def _stream(self, method: str, request: Any, timeout: float | None,
+                      agreement_id: str) -> AsyncIterator[Any]:
+        for attempt in (1, 2):
+            stub = await self._stub(timeout)
+            call = getattr(stub, method)(request, timeout=timeout,
+                                         metadata=self._metadata(agreement_id))
+            received = False
+            try:
+                async for item in call:
+                    received = True
+                    yield item
+                return
+            except grpc.RpcError as exc:
+                if attempt == 1 and not received and _certificate_changed(exc):
+                    await self._reset()
+                    continue
+                raise peer_error(self.peer, exc) from exc
+            finally:
+                call.cancel()
 
     async def query(self, request: FederatedQuery, timeout: float
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        stub = await self._stub()
-        call = stub.Query(codec.query_to_pb(request), timeout=timeout,
-                          metadata=self._metadata(request.agreement_id))
-        try:
-            with self._translate():
-                async for item in call:
-                    if item.HasField("batch"):
-                        yield EntityBatch(tuple(item.batch.entities))
-                    else:
-                        s = item.summary
-                        yield QuerySummary(s.count, s.next_page_token, s.receipt.jws)
-        finally:
-            call.cancel()
+        async for item in self._stream("Query", codec.query_to_pb(request), timeout,
+                                       request.agreement_id):
+            if item.HasField("batch"):
+                yield EntityBatch(tuple(item.batch.entities))
+            else:
+                s = item.summary
+                yield QuerySummary(s.count, s.next_page_token, s.receipt.jws)
 
     async def get_entity(self, request: GetRequest, timeout: float) -> EntityResult:
-        stub = await self._stub()
-        with self._translate():
-            reply = await stub.GetEntity(codec.get_to_pb(request), timeout=timeout,
-                                         metadata=self._metadata(request.agreement_id))
+        reply = await self._unary("GetEntity", codec.get_to_pb(request), timeout,
+                                  request.agreement_id)
         return EntityResult(reply.entity, reply.receipt.jws)
 
     async def aggregate(self, request: AggregateQuery, timeout: float) -> AggregateResult:
-        stub = await self._stub()
-        with self._translate():
-            reply = await stub.Aggregate(codec.aggregate_to_pb(request), timeout=timeout,
-                                         metadata=self._metadata(request.agreement_id))
+        reply = await self._unary("Aggregate", codec.aggregate_to_pb(request), timeout,
+                                  request.agreement_id)
         return codec.aggregate_result_from_pb(reply)
 
     async def catalog(self, purpose: str, timeout: float) -> Catalog:
-        stub = await self._stub()
-        with self._translate():
-            reply = await stub.Catalog(pb.CatalogRequest(purpose=purpose), timeout=timeout,
-                                       metadata=self._metadata(""))
+        reply = await self._unary("Catalog", pb.CatalogRequest(purpose=purpose), timeout, "")
         return codec.catalog_from_pb(reply)
 
     async def subscribe(self, request: SubscribeRequest,
-                        timeout: float | None = None) -> AsyncIterator[ChangeEvent]:
-        stub = await self._stub()
-        call = stub.Subscribe(codec.subscribe_to_pb(request), timeout=timeout,
-                              metadata=self._metadata(request.agreement_id))
-        try:
-            with self._translate():
-                async for item in call:
-                    yield codec.change_from_pb(item)
-        finally:
-            call.cancel()
+                        timeout: float | None = None) -> AsyncGenerator[ChangeEvent, None]:
+        """Changes after ``request.after_cursor`` until the stream ends or fails."""
+        async for item in self._stream("Subscribe", codec.subscribe_to_pb(request), timeout,
+                                       request.agreement_id):
+            yield codec.change_from_pb(item)
 
     async def propose_agreement(self, message: AgreementMessage,
                                 timeout: float) -> AgreementMessage:
-        stub = await self._stub()
-        with self._translate():
-            reply = await stub.ProposeAgreement(codec.agreement_to_pb(message), timeout=timeout,
-                                                metadata=self._metadata(""))
+        reply = await self._unary("ProposeAgreement", codec.agreement_to_pb(message), timeout,
+                                  "")
         return codec.agreement_from_pb(reply)
 
     async def countersign_agreement(self, message: AgreementMessage,
                                     timeout: float) -> AgreementMessage:
-        stub = await self._stub()
-        with self._translate():
-            reply = await stub.CountersignAgreement(codec.agreement_to_pb(message),
-                                                    timeout=timeout, metadata=self._metadata(""))
+        reply = await self._unary("CountersignAgreement", codec.agreement_to_pb(message),
+                                  timeout, "")
         return codec.agreement_from_pb(reply)
 
     async def revoke_agreement(self, agreement_id: str, reason: str, revocation_jws: str,
                                timeout: float) -> AgreementMessage:
-        stub = await self._stub()
         request = pb.RevokeAgreementRequest(agreement_id=agreement_id, reason=reason,
                                             revocation_jws=revocation_jws)
-        with self._translate():
-            reply = await stub.RevokeAgreement(request, timeout=timeout,
-                                               metadata=self._metadata(agreement_id))
+        reply = await self._unary("RevokeAgreement", request, timeout, agreement_id)
         return codec.agreement_from_pb(reply)
+
+
+def _certificate_changed(error: grpc.RpcError) -> bool:
+    """The TLS handshake failed against the pinned certificate: the peer now presents another
+    one (a rotation the directory lists, or an impostor it does not): check it again."""
+    if not hasattr(error, "code") or error.code() is not grpc.StatusCode.UNAVAILABLE:
+        return False
+    details = (error.details() or "").lower()
+    return "handshake" in details or "certificate_verify_failed" in details
 
 
 class AuthorityClient:

@@ -49,7 +49,8 @@ class ProviderApi(Protocol):
 
     async def get_entity(self, caller: Any, request: GetRequest) -> EntityResult: ...
 
-    async def aggregate(self, caller: Any, request: AggregateQuery) -> AggregateResult: ...
+    async def aggregate(self, caller: Any, request: AggregateQuery,
+                        deadline: float | None = None) -> AggregateResult: ...
 
     def subscribe(self, caller: Any, request: SubscribeRequest) -> AsyncIterator[ChangeEvent]: ...
 
@@ -101,7 +102,8 @@ class FederationServicer(pb_grpc.FederationServicer):
     async def Aggregate(self, request: pb.AggregateRequest, context: Any) -> Any:
         try:
             result = await self._provider.aggregate(current_caller(),
-                                                    codec.aggregate_from_pb(request, self._hops))
+                                                    codec.aggregate_from_pb(request, self._hops),
+                                                    context.time_remaining())
             return codec.aggregate_result_to_pb(result)
         except Exception as exc:
             await abort(context, exc)

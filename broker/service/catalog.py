@@ -1,14 +1,22 @@
-"""What this node offers a caller: one DCAT-style dataset per agreement and entity type."""
+"""What this node offers a caller: one DCAT-style dataset per agreement and entity type.
+
+The catalog must not say more than the agreement lets the caller see: entity counts are those
+inside the agreed area, and under an aggregate-only agreement a count below the k-threshold is
+withheld (reported as 0), since it is itself a small aggregate.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from trust.agreement_model import Agreement
 from trust.clock import Clock
+from trust.enforce import entity_in_area
 
 from ..store.base import Store
 from .agreement_book import AgreementBook
 from .model import Catalog, CatalogDataset
+from .query import EntityQuery, count_matches
 
 
 class CatalogService:
@@ -29,9 +37,10 @@ class CatalogService:
         for view in self._agreements.views():
             a = view.signed.agreement
             if (view.state != "active" or a.provider != self._node_id or a.consumer != caller
-                    or (purpose and a.purpose != purpose)):
+                    or (purpose and a.purpose != purpose) or "catalog" not in a.operations):
                 continue
             for entity_type in sorted(a.entity_types):
+                count = await self._count(a, entity_type, counts.get(entity_type, 0))
                 datasets.append(CatalogDataset(
                     identifier=f"{self._node_id}/{a.id}/{entity_type}",
                     title=f"{entity_type} — {self._publisher}",
@@ -41,11 +50,23 @@ class CatalogService:
                     publisher=self._publisher, license=self._license, entity_type=entity_type,
                     attributes=tuple(sorted(a.allowed_attributes(entity_type))),
                     spatial=a.area.to_document() if a.area is not None else None,
-                    entity_count=counts.get(entity_type, 0),
+                    entity_count=count,
                     accrual_periodicity=_periodicity(a.freshness_seconds),
                     modified=_iso(modified) if modified else "",
                     agreement_id=a.id, aggregate_only=a.aggregate_only))
         return Catalog(self._node_id, tuple(datasets))
+
+    async def _count(self, agreement: Agreement, entity_type: str, total: int) -> int:
+        """Entities of the type the caller may see under ``agreement``."""
+        count = total
+        if agreement.area is not None and total:
+            area = agreement.area
+            count = await count_matches(
+                self._store, EntityQuery(types=(entity_type,)), area_bbox=area.bounds,
+                area_test=lambda entity: entity_in_area(entity, area))
+        if agreement.aggregate_only and count < agreement.k_threshold:
+            return 0
+        return count
 
 
 def _periodicity(seconds: int) -> str:

@@ -47,8 +47,9 @@ class ProviderFacade:
     async def get_entity(self, caller: VerifiedCaller, request: GetRequest) -> EntityResult:
         return await self._provider.get_entity(caller, request)
 
-    async def aggregate(self, caller: VerifiedCaller, request: AggregateQuery) -> AggregateResult:
-        return await self._provider.aggregate(caller, request)
+    async def aggregate(self, caller: VerifiedCaller, request: AggregateQuery,
+                        deadline: float | None = None) -> AggregateResult:
+        return await self._provider.aggregate(caller, request, deadline)
 
     async def subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
                         ) -> AsyncIterator[ChangeEvent]:
@@ -60,14 +61,29 @@ class ProviderFacade:
         if mask is None:
             raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
         mask = mask.restrict(request.types or None, None)
-        await self._provider.audit.record(caller.member_id, decision.agreement_id or "",
-                                          "subscribe", digest, True, "allowed", 0)
-        async for event in change_stream(self._store, self._changes, self._clock, request,
-                                         mask, decision.area, caller.expires_at):
-            yield event
+        audit = self._provider.audit
+        agreement_id = decision.agreement_id or ""
+        await audit.record(caller.member_id, agreement_id, "subscribe", digest, True, "allowed",
+                           0)
+        sent = 0
+        try:
+            async for event in change_stream(self._store, self._changes, self._clock, request,
+                                             mask, decision.area, caller.expires_at):
+                if event.kind != "heartbeat":
+                    sent += 1
+                yield event
+        finally:
+            # One entry per stream with what it delivered (streams end at token expiry).
+            await audit.record(caller.member_id, agreement_id, "subscribe", digest, True,
+                               "stream_ended", sent)
 
     async def catalog(self, caller: VerifiedCaller, purpose: str) -> Catalog:
-        return await self._catalog.catalog(caller.member_id, purpose)
+        catalog = await self._catalog.catalog(caller.member_id, purpose)
+        audit = self._provider.audit
+        await audit.record(caller.member_id, "", "catalog",
+                           audit.digest_request("catalog", {"purpose": purpose}), True,
+                           "allowed", len(catalog.datasets))
+        return catalog
 
 
 __all__ = ["ProviderFacade"]

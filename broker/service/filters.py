@@ -146,11 +146,24 @@ class Near:
     min_distance_m: float = 0.0
 
     def bbox(self) -> tuple[float, float, float, float]:
-        dlat = math.degrees(self.max_distance_m / _EARTH_RADIUS_M)
-        coslat = max(math.cos(math.radians(self.latitude)), 1e-6)
-        dlon = min(180.0, dlat / coslat)
-        return (self.longitude - dlon, self.latitude - dlat,
-                self.longitude + dlon, self.latitude + dlat)
+        """A box that contains the whole circle (the index prefilter must never drop a match).
+
+        The circle reaches furthest east and west slightly poleward of its centre, by
+        asin(sin(d) / cos(lat)), a little more than d / cos(lat); a circle around a pole spans
+        every longitude, and so does a box across the antimeridian (boxes do not wrap). A hair
+        of margin absorbs float rounding.
+        """
+        delta = self.max_distance_m / _EARTH_RADIUS_M
+        dlat = math.degrees(delta) + 1e-9
+        coslat = math.cos(math.radians(self.latitude))
+        if delta >= math.pi / 2 or coslat <= math.sin(delta):
+            dlon = 180.0
+        else:
+            dlon = min(180.0, math.degrees(math.asin(math.sin(delta) / coslat)) + 1e-9)
+        west, east = self.longitude - dlon, self.longitude + dlon
+        if west < -180.0 or east > 180.0:
+            west, east = -180.0, 180.0  # across the antimeridian (or a pole): every longitude
+        return (west, max(-90.0, self.latitude - dlat), east, min(90.0, self.latitude + dlat))
 
     def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
         lon, lat = _nearest_lon_lat(geometry, self.longitude, self.latitude)

@@ -14,10 +14,24 @@ AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
 
 @dataclass(frozen=True)
 class Routing:
-    """Loop guard carried by forwarded requests: who it passed through and hops left."""
+    """Loop guard carried by every request: the members it passed through and hops left.
+
+    A node that asks its own peers on behalf of a caller adds itself to ``via`` and spends one
+    hop (``forwarded_by``); a node refuses a request that already passed through it, or that
+    has no hop left, with ``loop_detected``.
+    """
 
     via: tuple[str, ...] = ()
     hops_left: int = 3
+
+    @classmethod
+    def origin(cls, node_id: str, hop_limit: int) -> Routing:
+        """A request this node starts: only itself in ``via``, the full hop budget."""
+        return cls((node_id,), hop_limit)
+
+    def forwarded_by(self, node_id: str) -> Routing:
+        """The routing of this request as ``node_id`` passes it on to its own peers."""
+        return Routing(self.via + (node_id,), self.hops_left - 1)
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,7 @@ class SubscribeRequest:
     purpose: str = ""
     agreement_id: str = ""
     heartbeat_seconds: int = 15
+    from_now: bool = False
 
 
 @dataclass(frozen=True)

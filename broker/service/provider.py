@@ -4,15 +4,22 @@ For each call: the loop guard, then ``trust.policy.decide`` against this node's 
 agreements, then the rate limits, then the local query restricted to the decision's types and
 area (index prefilter, then the exact check), then the field mask on each entity. The audit
 entry is appended with the result count and a signed receipt goes back to the caller. A denial
-is audited too, and the caller gets the stable reason code.
+(the loop guard's included) is audited too, and the caller gets the stable reason code.
+
+Forwarding: a node configured to forward aggregates (an agency that aggregates for another
+agency) adds what its own providers answer under agreements that allow onward sharing. The
+request then carries this node in ``Routing.via`` and one hop less, so a cycle (A asks B, B asks
+A) ends at the first node that sees itself in ``via``.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
+import itertools
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any, Protocol
 
 import orjson
 
@@ -25,12 +32,14 @@ from trust.tokens import VerifiedCaller
 
 from ..errors import BadRequest, LoopDetected, NotFound
 from ..store.base import Store
-from .aggregate import compute_groups, receipt_payload, suppress_below
+from .aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
 from .agreement_book import AgreementBook
 from .audit_log import AuditLog
+from .entity_index import EntityIndex
 from .filters import And, Geo
 from .limits import CallLimits, budget_exhausted
 from .model import (
+    AggregateGroup,
     AggregateQuery,
     AggregateResult,
     EntityBatch,
@@ -46,14 +55,32 @@ from .query import EntityQuery, run_query
 log = logging.getLogger("renkei.provider")
 DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
+INDEX_CHUNK = 512
+BATCH_BYTES = 1024 * 1024  # a batch stays well under the 4 MiB message cap
+
+
+class AggregateForwarder(Protocol):
+    """Asks this node's own providers on behalf of a caller (implemented by the federation)."""
+
+    async def aggregate(self, request: AggregateQuery, deadline: float
+                        ) -> Sequence[Sequence[AggregateGroup]]:
+        """The groups each upstream provider released (failures are logged, not raised)."""
+        ...
 
 
 class ProviderService:
     """Answers peers' federation calls for one node."""
 
     def __init__(self, node_id: str, store: Store, agreements: AgreementBook, audit: AuditLog,
-                 limits: CallLimits, clock: Clock, batch_size: int = 256) -> None:
+                 limits: CallLimits, clock: Clock, batch_size: int = 256, *,
+                 forwarder: AggregateForwarder | None = None,
+                 forward_deadline: float = 5.0, index: EntityIndex | None = None,
+                 batch_bytes: int = BATCH_BYTES) -> None:
         self.node_id = node_id
+        self.index = index
+        self._batch_bytes = batch_bytes
+        self.forwarder = forwarder
+        self._forward_deadline = forward_deadline
         self._store = store
         self._agreements = agreements
         self._audit = audit
@@ -89,17 +116,27 @@ class ProviderService:
                 raise
         return decision
 
-    def _check_routing(self, routing: Routing) -> None:
+    async def _check_routing(self, caller: VerifiedCaller, operation: str, routing: Routing,
+                             digest: str) -> None:
+        """The loop guard: refuse (and audit) a request that already passed through this node
+        or has no hop left."""
         if self.node_id in routing.via:
-            raise LoopDetected(f"request already passed through {self.node_id}")
-        if routing.hops_left <= 0:
-            raise LoopDetected("hop limit reached")
+            error = LoopDetected(f"request already passed through {self.node_id} "
+                                 f"(via {' > '.join(routing.via)[:512]})")
+        elif routing.hops_left <= 0:
+            error = LoopDetected("hop limit reached")
+        else:
+            return
+        await self._audit.record(caller.member_id, caller.agreement_id or "", operation, digest,
+                                 False, error.code, 0)
+        log.info("peer[%s] %s refused: %s", caller.member_id, operation, error)
+        raise error
 
     # -- query ------------------------------------------------------------------------------
     async def query(self, caller: VerifiedCaller, req: FederatedQuery
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        self._check_routing(req.routing)
         digest = self._audit.digest_request("query", req)
+        await self._check_routing(caller, "query", req.routing, digest)
         decision = await self.decide_for(caller, Operation.QUERY, types=req.types, attrs=req.attrs,
                                       geo=req.geo, purpose=req.purpose,
                                       agreement_id=req.agreement_id, digest=digest)
@@ -108,39 +145,54 @@ class ProviderService:
         query = EntityQuery(types=tuple(sorted(mask.types)), ids=req.ids,
                             id_pattern=req.id_pattern, q=And(req.q) if req.q else None,
                             geo=req.geo, after_id=_decode_page(req.page_token), limit=limit)
-        area_bbox, area_test = _area(decision.area)
         agreement = self._agreements.as_provider.get(decision.agreement_id or "")
         agreement_id = decision.agreement_id or ""
-        batch: list[bytes] = []
+        pending: list[bytes] = []
         sent: list[bytes] = []
+        matched = 0
         last_id = ""
         exhausted = False
-        async for entity in run_query(self._store, query, area_bbox=area_bbox,
-                                      area_test=area_test):
-            masked = mask.apply(entity)
-            if masked is None:
-                continue
-            batch.append(orjson.dumps(masked))
-            last_id = entity["id"]
-            if len(batch) >= self._batch:
-                batch, exhausted = await self._charge(caller, agreement, batch)
-                sent.extend(batch)
-                yield EntityBatch(tuple(batch))
-                batch = []
-                if exhausted:
+        receipt = ""
+        chunks = self.entities(query, mask, decision.area)
+        try:
+            while not exhausted:
+                chunk = await anext(chunks, None)
+                if chunk is not None:
+                    matched += len(chunk)
+                    last_id = chunk[-1][0]
+                    # None: matched, but nothing of it is visible under the mask.
+                    pending.extend([raw for _, raw in chunk if raw is not None])
+                while pending and (chunk is None or len(pending) >= self._batch
+                                   or _bytes_over(pending, self._batch_bytes)):
+                    take = _batch_length(pending, self._batch, self._batch_bytes)
+                    batch, exhausted = await self._charge(caller, agreement, pending[:take])
+                    del pending[:take]
+                    sent.extend(batch)
+                    if batch:
+                        yield EntityBatch(tuple(batch))
+                    if exhausted:
+                        break
+                if chunk is None:
                     break
-        if batch and not exhausted:
-            batch, exhausted = await self._charge(caller, agreement, batch)
-            sent.extend(batch)
-            if batch:
-                yield EntityBatch(tuple(batch))
-        receipt = await self._audit.provide(caller.member_id, agreement_id, "query", digest,
-                                            sent)
+            receipt = await self._audit.provide(caller.member_id, agreement_id, "query",
+                                                digest, sent)
+        finally:
+            await chunks.aclose()
+            if not receipt:
+                # The caller went away (cancelled, deadline, connection lost) mid-stream:
+                # what already left this node is audited all the same.
+                await self._audit.record(caller.member_id, agreement_id, "query", digest, True,
+                                         "interrupted", len(sent))
         if exhausted and agreement is not None:
             # What was sent is audited and counted; the caller learns why the stream ended.
             raise budget_exhausted(agreement)
-        token = _encode_page(last_id) if len(sent) == limit else ""
+        # A full page may have more behind it: the next page starts after the last match.
+        token = _encode_page(last_id) if matched == limit else ""
         yield QuerySummary(len(sent), token, receipt)
+
+    def entities(self, query: EntityQuery, mask: FieldMask, area: Area | None
+                 ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
+        return select_entities(self._store, self.index, query, mask, area)
 
     async def _charge(self, caller: VerifiedCaller, agreement: Any,
                       batch: list[bytes]) -> tuple[list[bytes], bool]:
@@ -148,8 +200,8 @@ class ProviderService:
         return batch[:allowed], allowed < len(batch)
 
     async def get_entity(self, caller: VerifiedCaller, req: GetRequest) -> EntityResult:
-        self._check_routing(req.routing)
         digest = self._audit.digest_request("get", req)
+        await self._check_routing(caller, "get", req.routing, digest)
         stored = await self._store.get_entity(req.id)
         # The same answer for "absent" and "not yours": existence must not leak.
         not_found = NotFound(f"entity {req.id[:256]} not found")
@@ -179,11 +231,14 @@ class ProviderService:
         return EntityResult(raw, receipt)
 
     # -- aggregate --------------------------------------------------------------------------
-    async def aggregate(self, caller: VerifiedCaller, req: AggregateQuery) -> AggregateResult:
-        self._check_routing(req.routing)
+    async def aggregate(self, caller: VerifiedCaller, req: AggregateQuery,
+                        deadline: float | None = None) -> AggregateResult:
+        """Partial aggregates of this node's data (plus its upstream providers' when it
+        forwards), k-suppressed; ``deadline`` is the caller's remaining time, if known."""
+        digest = self._audit.digest_request("aggregate", req)
+        await self._check_routing(caller, "aggregate", req.routing, digest)
         if not req.types:
             raise BadRequest("aggregate needs at least one entity type")
-        digest = self._audit.digest_request("aggregate", req)
         attrs = [a for a in (req.attribute, req.group_by) if a]
         attrs += [c.attribute for c in req.q]
         decision = await self.decide_for(caller, Operation.AGGREGATE, types=req.types,
@@ -195,18 +250,59 @@ class ProviderService:
         groups, members = await compute_groups(
             run_query(self._store, query, area_bbox=area_bbox, area_test=area_test),
             attribute=req.attribute, group_by=req.group_by, city=self.node_id)
+        if self.forwarder is not None:
+            budget = self._forward_deadline if deadline is None else \
+                min(self._forward_deadline, deadline * 0.8 - 0.05)
+            if budget > 0.05:
+                upstream = await self.forwarder.aggregate(req, budget)
+                groups = merge_groups([groups, *upstream])
         obligations = decision.obligations
         k = obligations.k_threshold if obligations is not None else 1
         released = suppress_below(groups, k)
         if obligations is not None and obligations.aggregate_only:
+            # Local members only: forwarded parts are guarded by their own providers.
             self._differencing.check(caller.member_id, decision.agreement_id or "",
-                                     [members[g.key] for g in released if not g.suppressed],
+                                     [members[g.key] for g in released
+                                      if not g.suppressed and g.key in members],
                                      k, self._clock.now())
         agreement_id = decision.agreement_id or ""
         payload = receipt_payload(released)
         receipt = await self._audit.provide(caller.member_id, agreement_id, "aggregate", digest,
                                             payload)
         return AggregateResult(self.node_id, tuple(released), receipt)
+
+
+async def select_entities(store: Store, index: EntityIndex | None, query: EntityQuery,
+                          mask: FieldMask, area: Area | None
+                          ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
+    """The matches of ``query`` in id order, in chunks of (id, masked compact JSON, or None
+    when the mask leaves nothing of it): from the pre-serialized index when it is usable, else
+    parsed, masked and serialized from a store scan. Both give the same bytes."""
+    if index is not None and await index.sync():
+        for part in index.chunks(query, mask, area, INDEX_CHUNK):
+            yield part
+        return
+    area_bbox, area_test = _area(area)
+    chunk: list[tuple[str, bytes | None]] = []
+    async for entity in run_query(store, query, area_bbox=area_bbox, area_test=area_test):
+        masked = mask.apply(entity)
+        chunk.append((entity["id"], None if masked is None else orjson.dumps(masked)))
+        if len(chunk) >= INDEX_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _bytes_over(items: list[bytes], limit: int) -> bool:
+    return sum(map(len, items)) >= limit
+
+
+def _batch_length(items: list[bytes], count: int, size: int) -> int:
+    """How many of ``items`` make the next batch: at most ``count`` entities and about
+    ``size`` bytes (the entity that crosses ``size`` still goes; at least one always does)."""
+    totals = list(itertools.accumulate(map(len, items[:count])))
+    return min(len(totals), bisect.bisect_left(totals, size) + 1)
 
 
 def _mask(decision: Decision, types: Any, attrs: Any) -> FieldMask:

@@ -117,6 +117,8 @@ def _literal_prefix(pattern: re.Pattern[str] | None) -> str:
     """A literal prefix of an anchored pattern, so the index narrows the scan."""
     if pattern is None:
         return ""
+    if "|" in pattern.pattern:
+        return ""  # an alternation anywhere may match ids with other beginnings
     prefix = []
     source = pattern.pattern.removeprefix("^")
     for ch in source:

@@ -46,15 +46,20 @@ class ChangeSignal:
             pass
 
 
-async def change_stream(store: Store, signal: ChangeSignal, clock: Clock, request: SubscribeRequest,
-                        mask: FieldMask, area: Area | None, expires_at: float,
-                        poll_seconds: float = 1.0) -> AsyncIterator[ChangeEvent]:
+async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
+                        request: SubscribeRequest, mask: FieldMask, area: Area | None,
+                        expires_at: float, poll_seconds: float = 1.0
+                        ) -> AsyncIterator[ChangeEvent]:
     """Changes after ``request.after_cursor`` forever (until the token expires)."""
     query = EntityQuery(types=tuple(sorted(mask.types)),
                         q=And(request.q) if request.q else None, geo=request.geo)
     cursor = request.after_cursor
     heartbeat = max(1, request.heartbeat_seconds)
     last_sent = clock.now()
+    if request.from_now and cursor == 0:
+        # A new subscriber that wants changes from now on: tell it where "now" is.
+        cursor = await store.last_change_cursor()
+        yield ChangeEvent("heartbeat", cursor)
     while True:
         if clock.now() >= expires_at:
             raise AuthenticationError("token_expired",

@@ -205,7 +205,7 @@ class AggregateResponse(_message.Message):
     def __init__(self, groups: _Optional[_Iterable[_Union[AggregateGroup, _Mapping]]] = ..., provider: _Optional[str] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("types", "q", "geo", "after_cursor", "purpose", "agreement_id", "heartbeat_seconds")
+    __slots__ = ("types", "q", "geo", "after_cursor", "purpose", "agreement_id", "heartbeat_seconds", "from_now")
     TYPES_FIELD_NUMBER: _ClassVar[int]
     Q_FIELD_NUMBER: _ClassVar[int]
     GEO_FIELD_NUMBER: _ClassVar[int]
@@ -213,6 +213,7 @@ class SubscribeRequest(_message.Message):
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FROM_NOW_FIELD_NUMBER: _ClassVar[int]
     types: _containers.RepeatedScalarFieldContainer[str]
     q: _containers.RepeatedCompositeFieldContainer[Condition]
     geo: GeoFilter
@@ -220,7 +221,8 @@ class SubscribeRequest(_message.Message):
     purpose: str
     agreement_id: str
     heartbeat_seconds: int
-    def __init__(self, types: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., after_cursor: _Optional[int] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., heartbeat_seconds: _Optional[int] = ...) -> None: ...
+    from_now: bool
+    def __init__(self, types: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., after_cursor: _Optional[int] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., heartbeat_seconds: _Optional[int] = ..., from_now: _Optional[bool] = ...) -> None: ...
 
 class ChangeEvent(_message.Message):
     __slots__ = ("kind", "cursor", "entity_id", "entity", "content_hash")

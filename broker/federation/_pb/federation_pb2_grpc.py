@@ -28,6 +28,8 @@ if _version_not_supported:
 
 class FederationStub:
     """Services every city, agency or provider node offers to its peers.
+    Every node also runs grpc.health.v1.Health (NOT_SERVING during shutdown,
+    before the grace period) and server reflection; both need no token.
     """
 
     def __init__(self, channel):
@@ -80,10 +82,14 @@ class FederationStub:
 
 class FederationServicer:
     """Services every city, agency or provider node offers to its peers.
+    Every node also runs grpc.health.v1.Health (NOT_SERVING during shutdown,
+    before the grace period) and server reflection; both need no token.
     """
 
     def Query(self, request, context):
-        """Streams the entities matching a query, in batches, then one summary.
+        """Streams the entities matching a query, in batches, then one summary. A
+        stream that ends without its summary (the provider died, the deadline
+        passed) is a partial result: the consumer keeps what arrived.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,7 +111,10 @@ class FederationServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Subscribe(self, request, context):
-        """Streams changes after a cursor; heartbeats keep idle streams alive.
+        """Streams changes after a cursor; heartbeats keep idle streams alive. The
+        provider ends the stream with UNAUTHENTICATED / token_expired when the
+        token it was opened with expires (it must not outlive its credentials):
+        the subscriber reconnects with a fresh token from its persisted cursor.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -190,6 +199,8 @@ def add_FederationServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class Federation:
     """Services every city, agency or provider node offers to its peers.
+    Every node also runs grpc.health.v1.Health (NOT_SERVING during shutdown,
+    before the grace period) and server reflection; both need no token.
     """
 
     @staticmethod

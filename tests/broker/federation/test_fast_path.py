@@ -1,0 +1,178 @@
+"""The provider's pre-serialized index streams exactly the bytes the parse-mask-serialize path
+streams: same entities, same order, same field mask, same area decisions (boundaries too)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.service.entity_index import EntityIndex
+from broker.service.entity_write import entity_write
+from broker.service.filters import And, Comparison, Near, Within
+from broker.service.provider import select_entities
+from broker.service.query import EntityQuery
+from broker.store.sqlite import SqliteStore
+from trust.enforce import FieldMask
+from trust.geo import Area
+
+POLYGON = {"type": "Polygon", "coordinates": [[[136.90, 37.00], [137.00, 37.00],
+                                               [137.00, 37.05], [136.95, 37.10],
+                                               [136.90, 37.05], [136.90, 37.00]]]}
+MULTI = {"type": "MultiPolygon", "coordinates": [
+    [[[136.90, 37.00], [136.93, 37.00], [136.93, 37.03], [136.90, 37.03], [136.90, 37.00]]],
+    [[[136.96, 37.06], [136.99, 37.06], [136.99, 37.09], [136.96, 37.09], [136.96, 37.06]]]]}
+AREAS = [None, Area(POLYGON), Area([136.92, 37.01, 136.98, 37.08]), Area(MULTI)]
+MASKS = [
+    FieldMask({"EvacuationSite": ["name", "location", "capacity"],
+               "ShelterOccupancy": ["occupancy"]}),
+    FieldMask({"EvacuationSite": ["name", "location", "capacity", "telephone", "note",
+                                  "address", "suitableFor", "extra"],
+               "ShelterOccupancy": ["occupancy", "refEvacuationSite"]}),
+    FieldMask({"EvacuationSite": ["notThere"]}),
+]
+
+
+def site(n: int, where: Any, **extra: Any) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "id": f"urn:ngsi-ld:EvacuationSite:jp-172022:{n:05d}", "type": "EvacuationSite",
+        "name": {"type": "LanguageProperty", "languageMap": {"ja": f"避難所{n}", "en": f"S{n}"}},
+        "capacity": {"type": "Property", "value": n % 37 * 10 + 0.5 * (n % 2)},
+        "telephone": {"type": "Property", "value": "0767-53-1111"},
+        "note": {"type": "Property", "value": "quote \" backslash \\ tab \t 絵文字 🏫"},
+    }
+    if where is not None:
+        entity["location"] = where
+    entity.update(extra)
+    return entity
+
+
+def point(lon: float, lat: float) -> dict[str, Any]:
+    return {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}
+
+
+def corpus() -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    out = []
+    for n in range(600):  # random points around (and across) the areas
+        out.append(site(n, point(round(136.88 + rng.random() * 0.14, 6),
+                                 round(36.98 + rng.random() * 0.14, 6))))
+    boundary = [(136.90, 37.00), (137.00, 37.00), (137.00, 37.025), (136.95, 37.10),
+                (136.975, 37.075), (136.90, 37.05), (136.92, 37.01), (136.98, 37.08),
+                (136.93, 37.03), (136.96, 37.06), (136.945, 37.00)]
+    for i, (lon, lat) in enumerate(boundary):  # vertices and edges count as inside
+        out.append(site(1000 + i, point(lon, lat)))
+    odd: list[Any] = [
+        None,                                                     # unlocated
+        [point(136.95, 37.02)],                                   # multi-attribute location
+        point(True, 37.02),                                       # not a number
+        {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [136.95]}},
+        {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": [[
+            [136.94, 37.01], [136.96, 37.01], [136.96, 37.02], [136.94, 37.01]]]}},
+        {"type": "GeoProperty", "value": {"type": "Polygon", "coordinates": [[
+            [136.85, 37.01], [136.96, 37.01], [136.96, 37.02], [136.85, 37.01]]]}},
+        {"type": "GeoProperty", "value": {"type": "LineString",
+                                          "coordinates": [[136.94, 37.01], [136.95, 37.02]]}},
+        {"type": "Property", "value": "somewhere"},
+    ]
+    for i, where in enumerate(odd):
+        out.append(site(2000 + i, where, extra={"type": "Property", "value": {"a": [1, 2.5]}}))
+    out.append({**site(3000, point(136.95, 37.02)),
+                "type": ["EvacuationSite", "PointOfInterest"]})
+    for n in range(40):
+        out.append({"id": f"urn:ngsi-ld:ShelterOccupancy:jp-172022:{n:05d}",
+                    "type": "ShelterOccupancy",
+                    "occupancy": {"type": "Property", "value": n, "observedAt": "2024-01-01"},
+                    "refEvacuationSite": {"type": "Relationship",
+                                          "object": f"urn:ngsi-ld:EvacuationSite:x:{n}"},
+                    "location": point(136.95 + n * 0.001, 37.02)})
+    return out
+
+
+QUERIES = [
+    EntityQuery(types=("EvacuationSite",), limit=0),
+    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"), limit=0),
+    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"), limit=100,
+                after_id="urn:ngsi-ld:EvacuationSite:jp-172022:00300"),
+    EntityQuery(types=("EvacuationSite",), limit=7),
+    EntityQuery(types=("EvacuationSite",), q=And((Comparison("capacity", ">", 200),)),
+                limit=0),
+    EntityQuery(types=("EvacuationSite",), geo=Near(136.95, 37.03, 1500.0), limit=0),
+    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"),
+                geo=Within({"type": "Polygon", "coordinates": [[
+                    [136.93, 37.0], [136.97, 37.0], [136.97, 37.04], [136.93, 37.0]]]}),
+                limit=0),
+    EntityQuery(types=("EvacuationSite",), id_pattern="urn:ngsi-ld:EvacuationSite:jp-172022:01.*",
+                limit=0),
+    EntityQuery(types=("EvacuationSite",), id_pattern=".*:0000[1-5]", limit=0),
+    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"),
+                ids=("urn:ngsi-ld:ShelterOccupancy:jp-172022:00003",
+                     "urn:ngsi-ld:EvacuationSite:jp-172022:02001",
+                     "urn:ngsi-ld:EvacuationSite:jp-172022:00010", "urn:nope"), limit=0),
+    EntityQuery(types=("PointOfInterest",), limit=0),
+]
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "node.db")
+    await s.open()
+    await s.upsert_entities([entity_write(e) for e in corpus()], time.time())
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def both(store: SqliteStore, index: EntityIndex, query: EntityQuery, mask: FieldMask,
+               area: Area | None) -> tuple[list[Any], list[Any]]:
+    naive = [item async for chunk in select_entities(store, None, query, mask, area)
+             for item in chunk]
+    fast = [item async for chunk in select_entities(store, index, query, mask, area)
+            for item in chunk]
+    return naive, fast
+
+
+async def test_the_index_streams_the_same_bytes_as_parsing_every_entity(
+        store: SqliteStore) -> None:
+    index = EntityIndex(store)
+    compared = 0
+    for query, mask, area in itertools.product(QUERIES, MASKS, AREAS):
+        naive, fast = await both(store, index, query, mask, area)
+        assert fast == naive, (query, mask, area)
+        compared += len(naive)
+    assert compared > 5000  # the combinations really return data
+    assert len(index) == len(corpus())
+
+
+async def test_the_index_follows_changes_in_the_store(store: SqliteStore) -> None:
+    index = EntityIndex(store)
+    mask, area = MASKS[0], AREAS[1]
+    query = EntityQuery(types=("EvacuationSite", "ShelterOccupancy"), limit=0)
+    naive, fast = await both(store, index, query, mask, area)
+    assert fast == naive
+    now = time.time()
+    moved = site(5, point(136.95, 37.02), capacity={"type": "Property", "value": 999})
+    retyped = {**site(6, point(136.95, 37.02)), "type": "ShelterOccupancy"}
+    await store.upsert_entities([entity_write(moved), entity_write(retyped),
+                                 entity_write(site(9999, point(136.96, 37.03)))], now)
+    await store.delete_entity(site(7, None)["id"], now)
+    await store.delete_entity(site(8, None)["id"], now)
+    await store.upsert_entities([entity_write(site(8, point(136.97, 37.04)))], now)
+    naive, fast = await both(store, index, query, mask, area)
+    assert fast == naive
+    ids = [i for i, _ in fast]
+    assert site(7, None)["id"] not in ids and site(9999, None)["id"] in ids
+
+
+async def test_a_node_too_large_for_the_index_streams_from_the_store(
+        store: SqliteStore) -> None:
+    index = EntityIndex(store, max_entities=10)
+    assert not await index.sync()
+    naive, fast = await both(store, index, QUERIES[0], MASKS[0], AREAS[1])
+    assert fast == naive and naive

@@ -1,0 +1,53 @@
+"""Index prefilters never drop a match: the id prefix of a pattern, the box around a circle."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pytest
+
+from broker.service.filters import Near, haversine_m
+from broker.service.query import _literal_prefix
+
+
+@pytest.mark.parametrize(("pattern", "ids"), [
+    ("urn:x:001|urn:y:002", ["urn:x:001", "urn:y:002"]),
+    ("urn:x:(001|002)", ["urn:x:001", "urn:x:002"]),
+    ("urn:x:00?1", ["urn:x:01", "urn:x:001"]),
+    ("^urn:x:.*", ["urn:x:1"]),
+])
+def test_a_pattern_prefix_keeps_every_id_the_pattern_matches(pattern: str,
+                                                             ids: list[str]) -> None:
+    prefix = _literal_prefix(re.compile(pattern))
+    for entity_id in ids:
+        assert re.fullmatch(pattern, entity_id)
+        assert entity_id.startswith(prefix), (pattern, prefix, entity_id)
+
+
+@pytest.mark.parametrize(("lon", "lat", "distance"), [
+    (136.9, 37.0, 2000.0), (136.9, 37.0, 300_000.0), (136.9, 70.0, 500_000.0),
+    (136.9, 89.5, 100_000.0), (136.9, -45.0, 50_000.0), (179.9, 10.0, 50_000.0)])
+def test_the_box_around_a_circle_contains_every_point_of_the_circle(
+        lon: float, lat: float, distance: float) -> None:
+    near = Near(lon, lat, distance)
+    minx, miny, maxx, maxy = near.bbox()
+    assert -180.0 <= minx <= maxx <= 180.0 and -90.0 <= miny <= maxy <= 90.0
+    # Walk the circle's edge (just inside it) and check each point is in the box.
+    for i in range(720):
+        bearing = math.radians(i / 2)
+        lon2, lat2 = _destination(lon, lat, bearing, distance * 0.999999)
+        assert haversine_m(lon, lat, lon2, lat2) <= distance
+        lon2 = (lon2 + 180.0) % 360.0 - 180.0
+        assert minx <= lon2 <= maxx and miny <= lat2 <= maxy, (i / 2, lon2, lat2, near.bbox())
+
+
+def _destination(lon: float, lat: float, bearing: float, distance: float
+                 ) -> tuple[float, float]:
+    r = 6_371_008.8
+    d = distance / r
+    p1, l1 = math.radians(lat), math.radians(lon)
+    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(bearing))
+    l2 = l1 + math.atan2(math.sin(bearing) * math.sin(d) * math.cos(p1),
+                         math.cos(d) - math.sin(p1) * math.sin(p2))
+    return math.degrees(l2), math.degrees(p2)
