@@ -135,7 +135,7 @@ class Notifier:
                 log.exception("subscription %s: matching failed", sub.get("id"))
                 continue
             if hit:
-                data = entity if entity is not None else {
+                data = entity if entity is not None and change.kind != "deleted" else {
                     "id": change.entity_id, "type": change.entity_type, "deletedAt": iso(now)}
                 self._schedule(record, data)
 

@@ -67,16 +67,18 @@ async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
         changes = await store.changes_after(cursor, tuple(sorted(mask.types)), SCAN_LIMIT)
         for change in changes:
             cursor = change.cursor
-            if change.kind == "deleted":
-                yield ChangeEvent("deleted", cursor, change.entity_id, b"", change.content_hash)
-                last_sent = clock.now()
-                continue
             if change.doc is None:
                 continue  # deleted since: its own deletion event follows
+            # For a deletion, ``doc`` is the last state: a subscriber hears only of deletions
+            # of entities it was allowed to see (in the area, matching its filter).
             entity = orjson.loads(change.doc)
             if area is not None and not entity_in_area(entity, area):
                 continue
             if not matches(entity, query):
+                continue
+            if change.kind == "deleted":
+                yield ChangeEvent("deleted", cursor, change.entity_id, b"", change.content_hash)
+                last_sent = clock.now()
                 continue
             masked = mask.apply(entity)
             if masked is None:

@@ -65,7 +65,12 @@ class UpsertCounts:
 
 @dataclass(frozen=True)
 class Change:
-    """One entry of the change feed; ``cursor`` only grows."""
+    """One entry of the change feed; ``cursor`` only grows.
+
+    ``doc`` is the entity's current state for created/updated (``None`` if deleted since); for
+    a deletion it is the last state before it, so that a subscription can tell whether it was
+    allowed to see the entity at all. It is for policy checks only, never sent on.
+    """
 
     cursor: int
     kind: str  # created | updated | deleted

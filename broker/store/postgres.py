@@ -144,10 +144,14 @@ class PostgresStore:
     async def delete_entity(self, entity_id: str, now: float) -> bool:
         async def run(conn: asyncpg.Connection) -> bool:
             row = await conn.fetchrow("DELETE FROM entities WHERE id = $1"
-                                      " RETURNING type, content_hash", entity_id)
+                                      " RETURNING type, content_hash, doc", entity_id)
             if row is None:
                 return False
             await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1])], now)
+            # Still under the feed lock taken above: the newest row of this entity is ours.
+            await conn.execute("UPDATE changes SET last_doc = $2 WHERE cursor = (SELECT"
+                               " max(cursor) FROM changes WHERE entity_id = $1)",
+                               entity_id, row[2])
             return True
 
         return await self._db.tx(run)
@@ -184,14 +188,14 @@ class PostgresStore:
                             limit: int = 500) -> list[Change]:
         # As in SQLite: the doc is the entity's current state, with its hash.
         sql = ("SELECT c.cursor, c.kind, c.entity_id, c.entity_type,"
-               " coalesce(e.content_hash, c.content_hash), e.doc"
+               " coalesce(e.content_hash, c.content_hash), e.doc, c.last_doc"
                " FROM changes c LEFT JOIN entities e ON e.id = c.entity_id WHERE c.cursor > $1")
         args: list[Any] = [cursor, limit]
         if types:
             sql += " AND c.entity_type = ANY($3)"
             args.append(list(types))
         rows = await self._db.fetch(sql + " ORDER BY c.cursor LIMIT $2", *args)
-        return [Change(r[0], r[1], r[2], r[3], r[4], None if r[1] == "deleted" else r[5])
+        return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5])
                 for r in rows]
 
     async def last_change_cursor(self) -> int:

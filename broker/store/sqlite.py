@@ -89,14 +89,15 @@ class SqliteStore:
 
     async def delete_entity(self, entity_id: str, now: float) -> bool:
         def delete(db: sqlite3.Connection) -> bool:
-            row = db.execute("SELECT rid, type, content_hash FROM entities WHERE id = ?",
+            row = db.execute("SELECT rid, type, content_hash, doc FROM entities WHERE id = ?",
                              (entity_id,)).fetchone()
             if row is None:
                 return False
             db.execute("DELETE FROM entities WHERE rid = ?", (row[0],))
             db.execute("DELETE FROM entities_geo WHERE rid = ?", (row[0],))
-            db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at) "
-                       "VALUES (?, ?, 'deleted', ?, ?)", (entity_id, row[1], row[2], now))
+            db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at,"
+                       " last_doc) VALUES (?, ?, 'deleted', ?, ?, ?)",
+                       (entity_id, row[1], row[2], now, row[3]))
             return True
 
         return await self._run(delete)
@@ -143,7 +144,7 @@ class SqliteStore:
         # The doc is the entity's current state; its hash goes with it (at-least-once
         # delivery of the latest state, idempotent by (id, hash)).
         sql = ("SELECT c.cursor, c.kind, c.entity_id, c.entity_type,"
-               " coalesce(e.content_hash, c.content_hash), e.doc "
+               " coalesce(e.content_hash, c.content_hash), e.doc, c.last_doc "
                "FROM changes c LEFT JOIN entities e ON e.id = c.entity_id WHERE c.cursor > ?")
         args: list[Any] = [cursor]
         if types:
@@ -152,7 +153,7 @@ class SqliteStore:
         sql += " ORDER BY c.cursor LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda db: db.execute(sql, args).fetchall())
-        return [Change(r[0], r[1], r[2], r[3], r[4], None if r[1] == "deleted" else r[5])
+        return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5])
                 for r in rows]
 
     async def last_change_cursor(self) -> int:

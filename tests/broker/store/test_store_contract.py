@@ -76,7 +76,8 @@ async def test_change_feed_records_each_real_change_once(store: Store) -> None:
     assert [c.cursor for c in changes] == sorted({c.cursor for c in changes})
     later = await store.changes_after(changes[1].cursor)
     assert [c.kind for c in later] == ["updated", "deleted"]
-    assert later[-1].doc is None
+    # A deletion carries the entity's last state (for the subscriber's area/filter check).
+    assert later[-1].doc == entity(1).doc
 
 
 async def test_create_refuses_an_existing_id(store: Store) -> None:
