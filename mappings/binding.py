@@ -1,19 +1,19 @@
 """A compiled rule bound to one file's header: the closures that run once per record.
 
-Binding resolves every logical column to the header it has in this file, then builds one
-closure per attribute. The common shapes get closures that read ``values[header]`` and call
-the (fused) pipeline directly, so a typical attribute costs two Python calls; flag columns
-shared by two attributes (``suitableFor`` and ``conditionallySuitableFor``) are read once per
-record. Errors raised by transforms are located here with the header and raw value.
+Binding resolves every logical column to the header it has in this file (aliases, loose
+matching, header patterns), decides how each value spec reads its input (:class:`Access`),
+and has :mod:`mappings.builders` make one closure per attribute. Flag columns shared by two
+attributes (``suitableFor`` and ``conditionallySuitableFor``) are read once per record. Errors
+raised by transforms are located here with the header and raw value.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mappings import builders
 from mappings.errors import RecordError, SourceError
 from mappings.rules import AttributeSpec, ColumnSpec
 from mappings.templates import id_part, parse_template
@@ -25,25 +25,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BoundRule"]
 
+Access = builders.Access
+
 Getter = Callable[[Mapping[str, Any], list], Any]
 _RANK = {False: 0, CONDITIONAL: 1, True: 2}
 _MISSING = object()
-
-
-@dataclass(frozen=True)
-class _Access:
-    """How a bound value spec reads its input. ``getter`` always works; the other fields let an
-    attribute builder inline the read for the common shapes (``kind``):
-    ``column`` (one column, ``fn``), ``pair`` (two columns ``column``/``second``, ``fn``),
-    ``part`` (``key`` of let value ``index``), ``slot`` (env value ``index``, item ``key``)."""
-
-    getter: Getter
-    kind: str = "generic"
-    column: str | None = None
-    fn: Callable[[Any], Any] | None = None
-    second: str | None = None
-    index: int = 0
-    key: Any = None
 
 
 class BoundRule:
@@ -70,13 +56,8 @@ class BoundRule:
         self._lets = tuple(self._let_plan(p) for _, p in compiled.lets)
         self._extras: list[Callable[[Mapping[str, Any]], Any]] = []
         self._flag_slots: dict[Any, int] = {}
-        self._id = self._template(compiled.id_template, required=True)
-        builders = []
-        for attr, pipes in compiled.attributes:
-            builder = _BUILDERS[attr.kind](self, attr, pipes)
-            if builder is not None:
-                builders.append((attr.name, builder))
-        self._attrs = tuple(builders)
+        self._id = self.template(compiled.id_template, required=True)
+        self._attrs = builders.make_builders(self)
         self.unused_headers = tuple(h for h in self.header if h not in self._used)
         self.forward = self._make_forward()
 
@@ -132,20 +113,23 @@ class BoundRule:
 
         return read, actual
 
-    def _access(self, pipeline: Pipeline) -> _Access:
+    def access(self, pipeline: Pipeline) -> Access:
         spec, fn = pipeline.spec, pipeline.forward
         if spec.has_constant:
             constant = fn(spec.constant) if fn else spec.constant
-            return _Access(lambda values, env: constant)
+            return Access(lambda values, env: constant)
         if len(spec.sources) == 1:
             name = spec.sources[0]
             actual = self.resolved.get(name)
             if name not in self.compiled.let_index and actual is not None:
-                return _Access(_column_getter(actual, fn), "column" if fn else "generic",
+                if pipeline.required and pipeline.core is not None:
+                    return Access(_column_getter(actual, fn), "column", actual,
+                                   pipeline.core, required=True, full=fn)
+                return Access(_column_getter(actual, fn), "column" if fn else "generic",
                                actual, fn)
             read, where = self._source_reader(name)
             if fn is None:
-                return _Access(read)
+                return Access(read)
             let_index = self.compiled.let_index.get(name)
             if let_index is not None and [s.name for s in pipeline.steps] == ["get"]:
                 # A part of a structured let value (a parsed capacity's `indoor`).
@@ -155,7 +139,7 @@ class BoundRule:
                     v = env[let_index]
                     return None if v is None else v.get(key)
 
-                return _Access(get_part, "part", index=let_index, key=key)
+                return Access(get_part, "part", index=let_index, key=key)
 
             def get_one(values: Mapping[str, Any], env: list) -> Any:
                 raw = read(values, env)
@@ -164,7 +148,7 @@ class BoundRule:
                 except RecordError as exc:
                     raise exc.located(where, raw) from None
 
-            return _Access(get_one)
+            return Access(get_one)
         readers = [self._source_reader(s) for s in spec.sources]
         reads = tuple(r for r, _ in readers)
         labels = tuple(w for _, w in readers)
@@ -183,7 +167,9 @@ class BoundRule:
                     raise exc.located(labels[part] if part is not None else ",".join(labels),
                                       raw[part] if part is not None else list(raw)) from None
 
-            return _Access(get_pair, "pair", first, fn, second)
+            if pipeline.required and pipeline.core is not None:
+                return Access(get_pair, "pair", first, pipeline.core, second, required=True)
+            return Access(get_pair, "pair", first, fn, second)
 
         def get_many(values: Mapping[str, Any], env: list) -> Any:
             raw = tuple(r(values, env) for r in reads)
@@ -194,16 +180,16 @@ class BoundRule:
                 column = labels[part] if part is not None else ",".join(labels)
                 raise exc.located(column, raw[part] if part is not None else list(raw)) from None
 
-        return _Access(get_many)
+        return Access(get_many)
 
     def _let_plan(self, pipeline: Pipeline) -> tuple[str | None, Any, Getter]:
         """(column, fn, getter): column and fn set when forward can read the let inline."""
-        access = self._access(pipeline)
+        access = self.access(pipeline)
         if access.kind == "column":
-            return access.column, access.fn, access.getter
+            return access.column, access.full if access.required else access.fn, access.getter
         return None, None, access.getter
 
-    def _template(self, template: str, required: bool) -> Callable[[Mapping[str, Any], list], Any]:
+    def template(self, template: str, required: bool) -> Callable[[Mapping[str, Any], list], Any]:
         literals, names = parse_template(template)
         if not names:
             return lambda values, env: template
@@ -220,7 +206,13 @@ class BoundRule:
                 a, b = env[i], env[j]
                 if a is None or b is None or a == "" or b == "":
                     return build(values, env)  # raises missing_required with the column
-                return head + id_part(a) + mid + id_part(b) + tail
+                # Plain ASCII letters and digits need no encoding (no call); others go through
+                # id_part, which remembers the few values that repeat (member ids).
+                if not (a.__class__ is str and a.isascii() and a.isalnum()):
+                    a = id_part(a)
+                if not (b.__class__ is str and b.isascii() and b.isalnum()):
+                    b = id_part(b)
+                return head + a + mid + b + tail
 
 
         def build(values: Mapping[str, Any], env: list) -> str | None:
@@ -267,8 +259,8 @@ class BoundRule:
                     raise exc.located(header, raw) from None
             return answer
 
-        def answers(values: Mapping[str, Any]) -> tuple[list, list]:
-            # One pass over the flag columns gives both lists: (true codes, conditional codes).
+        def answers(values: Mapping[str, Any]) -> dict[int, list]:
+            # One pass over the flag columns gives both lists: {0: true codes, 1: conditional}.
             yes: list = []
             conditional: list = []
             for code, header, headers in items:
@@ -283,7 +275,7 @@ class BoundRule:
                     yes.append(code)
                 elif answer == CONDITIONAL:
                     conditional.append(code)
-            return yes, conditional
+            return {0: yes, 1: conditional}
 
         slot = len(self.compiled.lets) + len(self._extras)
         self._extras.append(answers)
@@ -296,24 +288,23 @@ class BoundRule:
 
         def forward(values: Mapping[str, Any]) -> dict[str, Any]:
             env: list = []
+            append = env.append
             for column, fn, get in lets:
                 if column is None:
-                    env.append(get(values, env))
+                    append(get(values, env))
                     continue
                 v = values.get(column)
                 if v == "":
                     v = None
                 try:
-                    env.append(fn(v))
+                    append(fn(v))
                 except RecordError as exc:
                     raise exc.located(column, values.get(column)) from None
             for extra in extras:
-                env.append(extra(values))
+                append(extra(values))
             entity = {"id": make_id(values, env), "type": target_type}
-            for name, build in attrs:
-                attr = build(values, env)
-                if attr is not None:
-                    entity[name] = attr
+            for build in attrs:
+                build(values, env, entity)
             return entity
 
         return forward
@@ -356,209 +347,3 @@ def flag_columns(bound: BoundRule, attr: AttributeSpec) -> list[tuple[str, tuple
     return [(code, tuple(found[code])) for code in codes if code in found]
 
 
-# -- attribute builders -----------------------------------------------------------------------------
-
-def _wrap(kind: str, attr: AttributeSpec, bound: BoundRule, pipes: dict[str, Any],
-          access: _Access) -> Callable[..., Any]:
-    """The attribute builder: read (inlined for the common shapes), transform, wrap."""
-    unit, keep_empty = attr.unit, attr.keep_empty
-    observed = bound._access(pipes["observed_at"]).getter if "observed_at" in pipes else None
-    if observed is None and not (keep_empty and access.kind != "generic"):
-        make = _FAST.get(access.kind)
-        if make is not None:
-            return make(access, kind, unit)
-    get = access.getter
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = get(values, env)
-        if v is None or (v.__class__ is list and not v and not keep_empty):
-            return None
-        out = {"type": kind, "value": v}
-        if unit is not None:
-            out["unitCode"] = unit
-        if observed is not None:
-            when = observed(values, env)
-            if when is not None:
-                out["observedAt"] = when
-        return out
-
-    return build
-
-
-# The inlined builders. Each reads its input directly, so an attribute costs one Python call plus
-# its transforms; an empty list means "no value" (an attribute is omitted, not emitted empty).
-
-def _fast_column(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    column, fn = access.column, access.fn
-    assert fn is not None
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = values.get(column)
-        if v == "":
-            v = None
-        try:
-            v = fn(v)
-        except RecordError as exc:
-            raise exc.located(column, values.get(column)) from None
-        if v is None or (v.__class__ is list and not v):
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-def _fast_pair(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    first, second, fn = access.column, access.second, access.fn
-    assert fn is not None
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        a, b = values.get(first), values.get(second)
-        raw = (None if a == "" else a, None if b == "" else b)
-        try:
-            v = fn(raw)
-        except RecordError as exc:
-            part = exc.part
-            where = (first, second)[part] if part is not None else f"{first},{second}"
-            raise exc.located(where, raw[part] if part is not None else list(raw)) from None
-        if v is None:
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-def _fast_part(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    index, key = access.index, access.key
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        whole = env[index]
-        if whole is None:
-            return None
-        v = whole.get(key)
-        if v is None:
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-def _fast_slot(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    index, key = access.index, access.key
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = env[index][key]
-        if not v:
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-_FAST = {"column": _fast_column, "pair": _fast_pair, "part": _fast_part, "slot": _fast_slot}
-
-
-def _inline_parts(bound: BoundRule, pipes: Sequence[tuple[str, Pipeline]]) -> tuple:
-    """(key, column, fn, getter) per part: column and fn set when the part can be read inline."""
-    out = []
-    for key, pipe in pipes:
-        access = bound._access(pipe)
-        inline = access.column is not None and access.fn is not None
-        out.append((key, access.column if inline else None, access.fn, access.getter))
-    return tuple(out)
-
-
-def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    if not attr.fields:
-        return _wrap(attr.kind, attr, bound, pipes, bound._access(pipes["value"]))
-    constants = {k: p.forward(p.spec.constant) if p.forward else p.spec.constant
-                 for k, p in pipes["fields"] if p.spec.has_constant}
-    parts = _inline_parts(bound, [(k, p) for k, p in pipes["fields"]
-                                  if not p.spec.has_constant])
-
-    def get_object(values: Mapping[str, Any], env: list) -> Any:
-        # Constants alone do not make a value: {addressCountry: JP} with nothing else is omitted.
-        out = {}
-        for key, column, fn, get in parts:
-            if column is None:
-                v = get(values, env)
-            else:
-                v = values.get(column)
-                if v == "":
-                    v = None
-                try:
-                    v = fn(v)
-                except RecordError as exc:
-                    raise exc.located(column, values.get(column)) from None
-            if v is not None:
-                out[key] = v
-        return {**constants, **out} if out else None
-
-    if "observed_at" in pipes or attr.unit is not None:
-        return _wrap("Property", attr, bound, pipes, _Access(get_object))
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = get_object(values, env)
-        return None if v is None else {"type": "Property", "value": v}
-
-    return build
-
-
-def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    langs = _inline_parts(bound, pipes["languages"])
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        out = {}
-        for tag, column, fn, get in langs:
-            if column is None:
-                v = get(values, env)
-            else:
-                v = values.get(column)
-                if v == "":
-                    v = None
-                try:
-                    v = fn(v)
-                except RecordError as exc:
-                    raise exc.located(column, values.get(column)) from None
-            if v is not None:
-                out[tag] = v
-        return {"type": "LanguageProperty", "languageMap": out} if out else None
-
-    return build
-
-
-def _relationship(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    make = bound._template(pipes["object"], required=False)
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        target = make(values, env)
-        return None if target is None else {"type": "Relationship", "object": target}
-
-    return build
-
-
-def _flags(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    assert attr.flags is not None
-    slot = bound.flag_slot(attr, pipes["flag_table"])
-    which = 0 if attr.flags.select is True else 1
-
-    def get(values: Mapping[str, Any], env: list) -> Any:
-        return env[slot][which]
-
-    return _wrap("Property", attr, bound, pipes, _Access(get, "slot", index=slot, key=which))
-
-
-_BUILDERS: dict[str, Callable[..., Any]] = {
-    "Property": _property,
-    "GeoProperty": _property,
-    "LanguageProperty": _language,
-    "Relationship": _relationship,
-    "Flags": _flags,
-}

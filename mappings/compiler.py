@@ -56,6 +56,10 @@ class Pipeline:
     spec: ValueSpec
     steps: tuple[Step, ...]
     forward: Callable[[Any], Any] | None  # None when every step is the identity
+    # The same without a final `required`, for builders that check for no value themselves
+    # (one call less per record on the hot path).
+    core: Callable[[Any], Any] | None = None
+    required: bool = False
 
     @property
     def round_trip(self) -> str:
@@ -180,7 +184,9 @@ class CompiledRule:
         if spec.has_constant:
             spec = ValueSpec(spec.sources, spec.pipe, spec.line,
                              self._subst(spec.constant, spec.line), True)
-        return Pipeline(spec, tuple(steps), _chain(_fused_forwards(steps)))
+        required = bool(steps) and steps[-1].name == "required"
+        core = _chain(_fused_forwards(steps[:-1])) if required else None
+        return Pipeline(spec, tuple(steps), _chain(_fused_forwards(steps)), core, required)
 
     def _attr_pipelines(self, attr: AttributeSpec, ctx: BuildContext) -> dict[str, Any]:
         out: dict[str, Any] = {}

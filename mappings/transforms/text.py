@@ -82,8 +82,36 @@ def _build_digit_dashes(args, ctx):
 FUSABLE = frozenset({"nfkc", "strip", "collapse_spaces", "digit_dashes"})
 
 
+def _nfkc_collapse(value: Any) -> Any:
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = as_text(value)
+    if not value.isascii():
+        value = _normalize("NFKC", value)
+    return " ".join(value.split()) or None
+
+
+def _nfkc_strip(value: Any) -> Any:
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = as_text(value)
+    if not value.isascii():
+        value = _normalize("NFKC", value)
+    return value.strip() or None
+
+
+# The shapes rules use most, written out (no per-call flag tests); others use the general one.
+_FUSED = {frozenset({"nfkc", "collapse_spaces"}): _nfkc_collapse,
+          frozenset({"nfkc", "strip"}): _nfkc_strip}
+
+
 def fuse(names: list[str], required: bool):
     """One function doing the text transforms ``names`` (a run of FUSABLE) and ``required``."""
+    special = _FUSED.get(frozenset(names))
+    if special is not None and not required:
+        return special
     do_nfkc = "nfkc" in names
     do_dashes = "digit_dashes" in names
     do_collapse = "collapse_spaces" in names
