@@ -259,6 +259,36 @@ class BoundRule:
                     raise exc.located(header, raw) from None
             return answer
 
+        if all(header is not None for _, header, _ in items):
+            singles = tuple((code, header) for code, header, _ in items)
+
+            def answers_single(values: Mapping[str, Any]) -> dict[int, list]:
+                # One column per code (the usual case): the loop without the several-column
+                # branch. {0: true codes, 1: conditional codes}.
+                yes: list = []
+                conditional: list = []
+                get = values.get
+                for code, header in singles:
+                    answer = tget(get(header), _MISSING)
+                    if answer is True:
+                        yes.append(code)
+                    elif answer is False:
+                        continue
+                    elif answer is _MISSING:
+                        answer = status(values, header)
+                        if answer is True:
+                            yes.append(code)
+                        elif answer == CONDITIONAL:
+                            conditional.append(code)
+                    else:
+                        conditional.append(code)
+                return {0: yes, 1: conditional}
+
+            slot = len(self.compiled.lets) + len(self._extras)
+            self._extras.append(answers_single)
+            self._flag_slots[key] = slot
+            return slot
+
         def answers(values: Mapping[str, Any]) -> dict[int, list]:
             # One pass over the flag columns gives both lists: {0: true codes, 1: conditional}.
             yes: list = []

@@ -118,6 +118,26 @@ def _fast_column(name: str, access: Access, kind: str, unit: str | None) -> tupl
 def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> tuple[Builder, Any]:
     first, second, fn, required = access.column, access.second, access.fn, access.required
     assert fn is not None
+    two = getattr(fn, "two", None)
+    if two is not None:
+        # A transform of two values that takes them as two arguments (geo_point).
+        def build_two(values: Mapping[str, Any], env: list, entity: dict) -> None:
+            a, b = values.get(first), values.get(second)
+            try:
+                v = two(None if a == "" else a, None if b == "" else b)
+            except RecordError as exc:
+                part = exc.part
+                where = (first, second)[part] if part is not None else f"{first},{second}"
+                raw = (None if a == "" else a, None if b == "" else b)
+                raise exc.located(where, raw[part] if part is not None else list(raw)) from None
+            if v is None:
+                if required:
+                    raise _missing(f"{first},{second}", [a or None, b or None])
+                return
+            entity[name] = {"type": kind, "value": v} if unit is None else \
+                {"type": kind, "value": v, "unitCode": unit}
+
+        return build_two, None
 
     def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
         a, b = values.get(first), values.get(second)
@@ -234,6 +254,26 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
         return _wrap(name, "Property", attr, bound, pipes, Access(get_object))
 
     seeded = len(constants)
+    if all(column is not None for _, column, _, _ in parts):
+        inline = tuple((key, column, fn) for key, column, fn, _ in parts)
+
+        def build_inline(values: Mapping[str, Any], env: list, entity: dict) -> None:
+            # Every field from one column of its own (the usual case).
+            out = constants.copy()
+            for key, column, fn in inline:
+                v = values.get(column)
+                if v == "":
+                    v = None
+                try:
+                    v = fn(v)
+                except RecordError as exc:
+                    raise exc.located(column, values.get(column)) from None
+                if v is not None:
+                    out[key] = v
+            if len(out) > seeded:
+                entity[name] = {"type": "Property", "value": out}
+
+        return build_inline, None
 
     def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
         # _read_parts written out: this runs for every record.
@@ -259,6 +299,26 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
 
 def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
     name, langs = attr.name, _inline_parts(bound, pipes["languages"])
+    if all(column is not None for _, column, _, _ in langs):
+        inline = tuple((tag, column, fn) for tag, column, fn, _ in langs)
+
+        def build_inline(values: Mapping[str, Any], env: list, entity: dict) -> None:
+            # Every language from one column of its own (the usual case).
+            out = {}
+            for tag, column, fn in inline:
+                v = values.get(column)
+                if v == "":
+                    v = None
+                try:
+                    v = fn(v)
+                except RecordError as exc:
+                    raise exc.located(column, values.get(column)) from None
+                if v is not None:
+                    out[tag] = v
+            if out:
+                entity[name] = {"type": "LanguageProperty", "languageMap": out}
+
+        return build_inline, None
 
     def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
         # _read_parts written out: this runs for every record.

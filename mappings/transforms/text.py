@@ -102,15 +102,41 @@ def _nfkc_strip(value: Any) -> Any:
     return value.strip() or None
 
 
+def _nfkc_collapse_required(value: Any) -> Any:
+    if value.__class__ is not str:
+        value = as_text(value)
+    if value is not None:
+        if not value.isascii():
+            value = _normalize("NFKC", value)
+        value = " ".join(value.split())
+    if not value:
+        raise RecordError("missing_required", "a value is required here")
+    return value
+
+
+def _nfkc_strip_required(value: Any) -> Any:
+    if value.__class__ is not str:
+        value = as_text(value)
+    if value is not None:
+        if not value.isascii():
+            value = _normalize("NFKC", value)
+        value = value.strip()
+    if not value:
+        raise RecordError("missing_required", "a value is required here")
+    return value
+
+
 # The shapes rules use most, written out (no per-call flag tests); others use the general one.
-_FUSED = {frozenset({"nfkc", "collapse_spaces"}): _nfkc_collapse,
-          frozenset({"nfkc", "strip"}): _nfkc_strip}
+_FUSED = {(frozenset({"nfkc", "collapse_spaces"}), False): _nfkc_collapse,
+          (frozenset({"nfkc", "strip"}), False): _nfkc_strip,
+          (frozenset({"nfkc", "collapse_spaces"}), True): _nfkc_collapse_required,
+          (frozenset({"nfkc", "strip"}), True): _nfkc_strip_required}
 
 
 def fuse(names: list[str], required: bool):
     """One function doing the text transforms ``names`` (a run of FUSABLE) and ``required``."""
-    special = _FUSED.get(frozenset(names))
-    if special is not None and not required:
+    special = _FUSED.get((frozenset(names), required))
+    if special is not None:
         return special
     do_nfkc = "nfkc" in names
     do_dashes = "digit_dashes" in names
