@@ -135,15 +135,16 @@ def write_xlsx(path: Path, n: int) -> None:
 
 
 def best_rate(rounds: int, runs: dict[str, Callable[[], int]]) -> dict[str, float]:
-    """Records/s of each run: the runs alternate round by round, best round each (the machine
-    is shared, so the best round is the least disturbed one)."""
+    """Records per CPU second of each run: the runs alternate round by round, best round each.
+    CPU time (not wall time) and the best round, because the machine is shared: another
+    process's load would otherwise show up as ours."""
     best = dict.fromkeys(runs, 0.0)
     for _ in range(rounds):
         for name, run in runs.items():
             gc.collect()
-            started = time.perf_counter()
+            started = time.process_time()
             count = run()
-            elapsed = time.perf_counter() - started
+            elapsed = time.process_time() - started
             best[name] = max(best[name], count / elapsed)
     return best
 
@@ -253,7 +254,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     step = max(1, len(records) // n_pyld)
     sample = [forward(r) for r in records[::step][:n_pyld]]
     pyld = pyld_rate(sample, rounds)
-    del records
+    records.clear()
     gc.collect()
 
     ratio = rates["compiled"] / rates["handwritten"]

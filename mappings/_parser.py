@@ -303,7 +303,8 @@ class RuleParser:
         out = []
         for name, spec in value.items():
             if name in ("id", "type", "@context"):
-                self.problem(value.key_lines[name], f"{name!r} is set by `target`, not an attribute")
+                self.problem(value.key_lines[name],
+                             f"{name!r} is set by `target`, not an attribute")
                 continue
             attr = self.attribute(str(name), spec, value.line_of(name))
             if attr is not None:
@@ -330,8 +331,8 @@ class RuleParser:
         if "observed_at" in spec:
             observed = self.value_spec(spec["observed_at"], spec.line_of("observed_at"),
                                        f"{what} observed_at")
-        common = {"unit": unit, "observed_at": observed,
-                  "keep_empty": bool(spec.get("keep_empty", False))}
+        common: dict[str, Any] = {"unit": unit, "observed_at": observed,
+                                  "keep_empty": bool(spec.get("keep_empty", False))}
         value_keys = {"from", "value", "pipe"} & set(spec)
         if "languages" in spec:
             langs = spec["languages"]

@@ -59,7 +59,16 @@ class BoundRule:
         self._id = self.template(compiled.id_template, required=True)
         self._attrs = builders.make_builders(self)
         self.unused_headers = tuple(h for h in self.header if h not in self._used)
-        self.forward = self._make_forward()
+        forward = self._make_forward()
+        self.forward: Callable[[Mapping[str, Any]], dict[str, Any]]
+        if header is None:
+            # Builders read values[header] (a subscript is cheaper than .get on the hot path);
+            # schemaless records may lack keys, so they are read through a blank-filling view.
+            def forward_schemaless(values: Mapping[str, Any]) -> dict[str, Any]:
+                return forward(_Blank(values))
+            self.forward = forward_schemaless
+        else:
+            self.forward = forward
 
     # -- columns ----------------------------------------------------------------------------------
     def _resolve_columns(self, columns: Sequence[ColumnSpec]) -> None:
@@ -108,7 +117,7 @@ class BoundRule:
             return (lambda values, env: constant), self.column_label(name)
 
         def read(values: Mapping[str, Any], env: list) -> Any:
-            v = values.get(actual)
+            v = values[actual]
             return None if v == "" else v
 
         return read, actual
@@ -158,7 +167,7 @@ class BoundRule:
             first, second = labels
 
             def get_pair(values: Mapping[str, Any], env: list) -> Any:
-                a, b = values.get(first), values.get(second)
+                a, b = values[first], values[second]
                 raw = (None if a == "" else a, None if b == "" else b)
                 try:
                     return fn(raw)
@@ -202,14 +211,19 @@ class BoundRule:
             i, j = let_index[names[0]], let_index[names[1]]
             mid, tail = literals[1], literals[2]
 
+            last = [None, ""]  # the previous member id and its id part (the same object)
+
             def build_two(values: Mapping[str, Any], env: list) -> str | None:
                 a, b = env[i], env[j]
                 if a is None or b is None or a == "" or b == "":
                     return build(values, env)  # raises missing_required with the column
-                # Plain ASCII letters and digits need no encoding (no call); others go through
-                # id_part, which remembers the few values that repeat (member ids).
-                if not (a.__class__ is str and a.isascii() and a.isalnum()):
-                    a = id_part(a)
+                # Plain ASCII letters and digits need no encoding (no call); a member id repeats
+                # (as the same object) on every row; others go through id_part.
+                if a is last[0]:
+                    a = last[1]
+                elif not (a.__class__ is str and a.isascii() and a.isalnum()):
+                    last[0], a = a, id_part(a)
+                    last[1] = a
                 if not (b.__class__ is str and b.isascii() and b.isalnum()):
                     b = id_part(b)
                 return head + a + mid + b + tail
@@ -250,7 +264,7 @@ class BoundRule:
                       for code, headers in columns)
 
         def status(values: Mapping[str, Any], header: str) -> Any:
-            raw = values.get(header)
+            raw = values[header]
             answer = tget(raw, _MISSING)
             if answer is _MISSING:
                 try:
@@ -260,16 +274,15 @@ class BoundRule:
             return answer
 
         if all(header is not None for _, header, _ in items):
-            singles = tuple((code, header) for code, header, _ in items)
+            singles = tuple((code, header) for code, header, _ in items if header is not None)
 
             def answers_single(values: Mapping[str, Any]) -> dict[int, list]:
                 # One column per code (the usual case): the loop without the several-column
                 # branch. {0: true codes, 1: conditional codes}.
                 yes: list = []
                 conditional: list = []
-                get = values.get
                 for code, header in singles:
-                    answer = tget(get(header), _MISSING)
+                    answer = tget(values[header], _MISSING)
                     if answer is True:
                         yes.append(code)
                     elif answer is False:
@@ -295,7 +308,7 @@ class BoundRule:
             conditional: list = []
             for code, header, headers in items:
                 if header is not None:
-                    answer = tget(values.get(header), _MISSING)
+                    answer = tget(values[header], _MISSING)
                     if answer is _MISSING:
                         answer = status(values, header)
                 else:
@@ -315,6 +328,9 @@ class BoundRule:
     def _make_forward(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         lets, extras, make_id = self._lets, tuple(self._extras), self._id
         attrs, target_type = self._attrs, self.compiled.target_type
+        if len(lets) == 3 and all(column is not None for column, _, _ in lets) and \
+                len(extras) <= 1:
+            return _forward_three(lets, extras, make_id, attrs, target_type)
 
         def forward(values: Mapping[str, Any]) -> dict[str, Any]:
             env: list = []
@@ -323,7 +339,7 @@ class BoundRule:
                 if column is None:
                     append(get(values, env))
                     continue
-                v = values.get(column)
+                v = values[column]
                 if v == "":
                     v = None
                 try:
@@ -340,15 +356,51 @@ class BoundRule:
         return forward
 
 
+def _forward_three(lets: tuple, extras: tuple, make_id: Callable[..., Any], attrs: tuple,
+                   target_type: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``forward`` written out for three column lets (member, local id, one parsed value: the
+    common rule shape), without the per-let loop."""
+    (c0, f0, _), (c1, f1, _), (c2, f2, _) = lets
+    extra = extras[0] if extras else None
+
+    def forward(values: Mapping[str, Any]) -> dict[str, Any]:
+        column = c0
+        try:
+            v = values[c0]
+            e0 = f0(None if v == "" else v)
+            column = c1
+            v = values[c1]
+            e1 = f1(None if v == "" else v)
+            column = c2
+            v = values[c2]
+            e2 = f2(None if v == "" else v)
+        except RecordError as exc:
+            raise exc.located(column, values.get(column)) from None
+        env = [e0, e1, e2] if extra is None else [e0, e1, e2, extra(values)]
+        entity = {"id": make_id(values, env), "type": target_type}
+        for build in attrs:
+            build(values, env, entity)
+        return entity
+
+    return forward
+
+
+class _Blank(dict):
+    """A record's values where an absent key reads as blank."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def _column_getter(actual: str, fn: Callable[[Any], Any] | None) -> Getter:
     if fn is None:
         def get_raw(values: Mapping[str, Any], env: list) -> Any:
-            v = values.get(actual)
+            v = values[actual]
             return None if v == "" else v
         return get_raw
 
     def get(values: Mapping[str, Any], env: list) -> Any:
-        v = values.get(actual)
+        v = values[actual]
         if v == "":
             v = None
         try:

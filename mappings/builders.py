@@ -94,10 +94,10 @@ def _wrap(name: str, kind: str, attr: AttributeSpec, bound: BoundRule, pipes: di
 
 def _fast_column(name: str, access: Access, kind: str, unit: str | None) -> tuple[Builder, Any]:
     column, fn, required = access.column, access.fn, access.required
-    assert fn is not None
+    assert fn is not None and column is not None
 
     def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
-        v = values.get(column)
+        v = values[column]
         if v == "":
             v = None
         try:
@@ -117,12 +117,12 @@ def _fast_column(name: str, access: Access, kind: str, unit: str | None) -> tupl
 
 def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> tuple[Builder, Any]:
     first, second, fn, required = access.column, access.second, access.fn, access.required
-    assert fn is not None
+    assert fn is not None and first is not None and second is not None
     two = getattr(fn, "two", None)
     if two is not None:
         # A transform of two values that takes them as two arguments (geo_point).
         def build_two(values: Mapping[str, Any], env: list, entity: dict) -> None:
-            a, b = values.get(first), values.get(second)
+            a, b = values[first], values[second]
             try:
                 v = two(None if a == "" else a, None if b == "" else b)
             except RecordError as exc:
@@ -140,7 +140,7 @@ def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> tuple[
         return build_two, None
 
     def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
-        a, b = values.get(first), values.get(second)
+        a, b = values[first], values[second]
         raw = (None if a == "" else a, None if b == "" else b)
         try:
             v = fn(raw)
@@ -224,7 +224,7 @@ def _read_parts(parts: tuple, values: Mapping[str, Any], env: list) -> dict[str,
         if column is None:
             v = get(values, env)
         else:
-            v = values.get(column)
+            v = values[column]
             if v == "":
                 v = None
             try:
@@ -261,7 +261,7 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
             # Every field from one column of its own (the usual case).
             out = constants.copy()
             for key, column, fn in inline:
-                v = values.get(column)
+                v = values[column]
                 if v == "":
                     v = None
                 try:
@@ -282,7 +282,7 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
             if column is None:
                 v = get(values, env)
             else:
-                v = values.get(column)
+                v = values[column]
                 if v == "":
                     v = None
                 try:
@@ -306,7 +306,7 @@ def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
             # Every language from one column of its own (the usual case).
             out = {}
             for tag, column, fn in inline:
-                v = values.get(column)
+                v = values[column]
                 if v == "":
                     v = None
                 try:
@@ -327,7 +327,7 @@ def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
             if column is None:
                 v = get(values, env)
             else:
-                v = values.get(column)
+                v = values[column]
                 if v == "":
                     v = None
                 try:

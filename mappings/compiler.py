@@ -25,8 +25,7 @@ from mappings.errors import RecordError, RuleError, RuleProblem, SourceError
 from mappings.loader import substitute_params
 from mappings.rules import AttributeSpec, MappingRule, ValueSpec
 from mappings.sources.records import SourceRecord
-from mappings.transforms import TRANSFORMS, BuildContext, Step
-from mappings.transforms import text
+from mappings.transforms import TRANSFORMS, BuildContext, Step, text
 from mappings.transforms.base import identity
 from mappings.transforms.control import require_value
 from mappings.transforms.flags import flag_table
@@ -223,17 +222,15 @@ class CompiledRule:
 
     def forward(self, record: SourceRecord | Mapping[str, Any]) -> dict[str, Any]:
         """Map one record (or a plain header → value mapping) to an entity."""
-        if isinstance(record, SourceRecord):
-            header, values, file = record.header, record.values, record.file
-        else:
-            return self._forward_mapping(record)
+        if record.__class__ is not SourceRecord:
+            return self._forward_mapping(record)  # type: ignore[arg-type]
+        header = record.header  # type: ignore[union-attr]
         last = self._last
         if last[0] is header:
-            bound = last[1]
-        else:
-            bound = self.bind(header or None, file)
-            self._last = (header, bound)
-        return bound.forward(values)  # type: ignore[union-attr]
+            return last[1].forward(record.values)  # type: ignore[union-attr]
+        bound = self.bind(header or None, record.file)  # type: ignore[union-attr]
+        self._last = (header, bound)
+        return bound.forward(record.values)  # type: ignore[union-attr]
 
     def _forward_mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
         # A bare mapping (a quarantined record's values) has no header of its own: its keys are

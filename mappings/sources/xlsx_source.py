@@ -38,9 +38,9 @@ def check_zip(path: Path, file: str, limits: SourceLimits) -> None:
     for info in infos:
         if info.file_size > _RATIO_FLOOR and \
                 info.file_size > limits.max_xlsx_ratio * max(info.compress_size, 1):
-            raise SourceError(f"part {info.filename} expands {info.file_size // max(info.compress_size, 1)}"
-                              f"-fold, more than {limits.max_xlsx_ratio}", code="xlsx_bomb",
-                              file=file)
+            fold = info.file_size // max(info.compress_size, 1)
+            raise SourceError(f"part {info.filename} expands {fold}-fold, more than "
+                              f"{limits.max_xlsx_ratio}", code="xlsx_bomb", file=file)
 
 
 def _text(value: Any) -> str:
@@ -99,7 +99,7 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             texts = [c if c.__class__ is str else _text(c) for c in cells]
             if not any(texts):
                 continue  # an empty row holds no record
-            values = dict(zip(header, texts))
+            values = dict(zip(header, texts))  # noqa: B905 - extra cells handled below
             error = None
             extra = [t for t in texts[len(header):] if t]
             if extra:

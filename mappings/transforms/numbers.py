@@ -141,9 +141,9 @@ def parse_capacity(value: Any) -> dict[str, Any] | None:
     if parts:
         if text[pos:].strip(_CAP_SEPARATORS):
             raise RecordError("capacity_unparseable", f"cannot read capacity {value!r}")
-        indoor, outdoor = parts.get("indoor"), parts.get("outdoor")
-        total = (indoor or 0) + (outdoor or 0)
-        return {"total": total, "indoor": indoor, "outdoor": outdoor, "note": note}
+        inside, outside = parts.get("indoor"), parts.get("outdoor")
+        total = (inside or 0) + (outside or 0)
+        return {"total": total, "indoor": inside, "outdoor": outside, "note": note}
     m = _CAP_TOTAL.fullmatch(text)
     if not m:
         raise RecordError("capacity_unparseable", f"cannot read capacity {value!r}")

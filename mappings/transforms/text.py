@@ -126,11 +126,22 @@ def _nfkc_strip_required(value: Any) -> Any:
     return value
 
 
+def _nfkc_dashes_collapse(value: Any) -> Any:
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = as_text(value)
+    if not value.isascii():
+        value = _normalize("NFKC", value)
+    return " ".join(_DIGIT_DASH.sub("-", value).split()) or None
+
+
 # The shapes rules use most, written out (no per-call flag tests); others use the general one.
 _FUSED = {(frozenset({"nfkc", "collapse_spaces"}), False): _nfkc_collapse,
           (frozenset({"nfkc", "strip"}), False): _nfkc_strip,
           (frozenset({"nfkc", "collapse_spaces"}), True): _nfkc_collapse_required,
-          (frozenset({"nfkc", "strip"}), True): _nfkc_strip_required}
+          (frozenset({"nfkc", "strip"}), True): _nfkc_strip_required,
+          (frozenset({"nfkc", "digit_dashes", "collapse_spaces"}), False): _nfkc_dashes_collapse}
 
 
 def fuse(names: list[str], required: bool):
