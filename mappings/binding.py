@@ -13,12 +13,10 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mappings import builders
+from mappings import builders, flagsets
 from mappings.errors import RecordError, SourceError
 from mappings.rules import AttributeSpec, ColumnSpec
 from mappings.templates import id_part, parse_template
-from mappings.transforms.codes import CODE_LISTS, code_index, code_key
-from mappings.transforms.flags import CONDITIONAL, make_flag_reader
 
 if TYPE_CHECKING:
     from mappings.compiler import CompiledRule, Pipeline
@@ -28,8 +26,6 @@ __all__ = ["BoundRule"]
 Access = builders.Access
 
 Getter = Callable[[Mapping[str, Any], list], Any]
-_RANK = {False: 0, CONDITIONAL: 1, True: 2}
-_MISSING = object()
 
 
 class BoundRule:
@@ -246,84 +242,9 @@ class BoundRule:
         return build
 
     def flag_slot(self, attr: AttributeSpec, table: Mapping[Any, Any]) -> int:
-        """The env slot holding this record's (true codes, conditional codes) for ``attr``.
-
-        Attributes reading the same columns with the same marks share one slot.
-        """
-        columns = flag_columns(self, attr)
-        for _, headers in columns:
-            self._used.update(headers)
-        key = (tuple(columns), tuple(sorted(table.items(), key=repr)))
-        if key in self._flag_slots:
-            return self._flag_slots[key]
-        read = make_flag_reader(table)
-        lookup = dict(table)
-        lookup[None] = False
-        tget = lookup.get
-        items = tuple((code, headers[0] if len(headers) == 1 else None, headers)
-                      for code, headers in columns)
-
-        def status(values: Mapping[str, Any], header: str) -> Any:
-            raw = values[header]
-            answer = tget(raw, _MISSING)
-            if answer is _MISSING:
-                try:
-                    answer = read(raw)
-                except RecordError as exc:
-                    raise exc.located(header, raw) from None
-            return answer
-
-        if all(header is not None for _, header, _ in items):
-            singles = tuple((code, header) for code, header, _ in items if header is not None)
-
-            def answers_single(values: Mapping[str, Any]) -> dict[int, list]:
-                # One column per code (the usual case): the loop without the several-column
-                # branch. {0: true codes, 1: conditional codes}.
-                yes: list = []
-                conditional: list = []
-                for code, header in singles:
-                    answer = tget(values[header], _MISSING)
-                    if answer is True:
-                        yes.append(code)
-                    elif answer is False:
-                        continue
-                    elif answer is _MISSING:
-                        answer = status(values, header)
-                        if answer is True:
-                            yes.append(code)
-                        elif answer == CONDITIONAL:
-                            conditional.append(code)
-                    else:
-                        conditional.append(code)
-                return {0: yes, 1: conditional}
-
-            slot = len(self.compiled.lets) + len(self._extras)
-            self._extras.append(answers_single)
-            self._flag_slots[key] = slot
-            return slot
-
-        def answers(values: Mapping[str, Any]) -> dict[int, list]:
-            # One pass over the flag columns gives both lists: {0: true codes, 1: conditional}.
-            yes: list = []
-            conditional: list = []
-            for code, header, headers in items:
-                if header is not None:
-                    answer = tget(values[header], _MISSING)
-                    if answer is _MISSING:
-                        answer = status(values, header)
-                else:
-                    # The least favourable answer counts: 'suitable' only if all columns say so.
-                    answer = min((status(values, h) for h in headers), key=_RANK.__getitem__)
-                if answer is True:
-                    yes.append(code)
-                elif answer == CONDITIONAL:
-                    conditional.append(code)
-            return {0: yes, 1: conditional}
-
-        slot = len(self.compiled.lets) + len(self._extras)
-        self._extras.append(answers)
-        self._flag_slots[key] = slot
-        return slot
+        """The env slot holding this record's flag lists for ``attr`` (shared by attributes
+        reading the same columns with the same marks); see :mod:`mappings.flagsets`."""
+        return flagsets.flag_slot(self, attr, table)
 
     def _make_forward(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         lets, extras, make_id = self._lets, tuple(self._extras), self._id
@@ -409,23 +330,3 @@ def _column_getter(actual: str, fn: Callable[[Any], Any] | None) -> Getter:
             raise exc.located(actual, v) from None
 
     return get
-
-
-def flag_columns(bound: BoundRule, attr: AttributeSpec) -> list[tuple[str, tuple[str, ...]]]:
-    """Code → the headers holding its flag in this file (the prefix form read off the header)."""
-    spec = attr.flags
-    assert spec is not None
-    if spec.columns:
-        return [(code, headers) for code, names in spec.columns
-                if (headers := tuple(h for n in names if (h := bound.resolved.get(n))))]
-    prefix, codes = spec.prefix or "", CODE_LISTS[spec.code_list or ""]
-    if not bound.header:
-        return [(code, (prefix + names[0],)) for code, names in codes.items()]
-    index = code_index(codes)
-    found: dict[str, list[str]] = {}
-    for h in bound.header:
-        if h.startswith(prefix) and (code := index.get(code_key(h[len(prefix):]))):
-            found.setdefault(code, []).append(h)
-    return [(code, tuple(found[code])) for code in codes if code in found]
-
-
