@@ -20,8 +20,11 @@ from mappings.transforms.base import (
 _normalize = unicodedata.normalize
 # Whitespace here is Unicode whitespace as str.split() and str.strip() know it: ASCII, the
 # ideographic space U+3000 Japanese files use, NBSP, newlines.
-# Dash-like characters written between digits in addresses: 52－1, ４ー５, 31―1, 3‐5.
-_DIGIT_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ー－ｰ](?=\d)")
+# Dash-like characters written between digits in addresses: 52－1, ４ー５, 31―1, 3‐5. The
+# ASCII hyphen needs no replacing, so a text holding none of the others skips the substitution
+# (the look-behind pattern is slow to scan).
+_DIGIT_DASH = re.compile(r"(?<=\d)[‐‑‒–—―−ー－ｰ](?=\d)")
+_ANY_DASH = re.compile(r"[‐‑‒–—―−ー－ｰ]").search
 
 
 def as_text(value: Any) -> str | None:
@@ -69,7 +72,9 @@ def _build_collapse(args, ctx):
 def digit_dashes(value: Any) -> Any:
     """Replace a dash-like character between two digits by ``-``."""
     value = as_text(value)
-    return None if value is None else _DIGIT_DASH.sub("-", value)
+    if value is None or not _ANY_DASH(value):
+        return value
+    return _DIGIT_DASH.sub("-", value)
 
 
 def _build_digit_dashes(args, ctx):
@@ -133,7 +138,9 @@ def _nfkc_dashes_collapse(value: Any) -> Any:
         value = as_text(value)
     if not value.isascii():
         value = _normalize("NFKC", value)
-    return " ".join(_DIGIT_DASH.sub("-", value).split()) or None
+        if _ANY_DASH(value):
+            value = _DIGIT_DASH.sub("-", value)
+    return " ".join(value.split()) or None
 
 
 # The shapes rules use most, written out (no per-call flag tests); others use the general one.
@@ -161,7 +168,7 @@ def fuse(names: list[str], required: bool):
         if value is not None:
             if do_nfkc and not value.isascii():
                 value = _normalize("NFKC", value)
-            if do_dashes:
+            if do_dashes and _ANY_DASH(value):
                 value = dash_sub("-", value)
             if do_collapse:
                 value = " ".join(value.split()) or None
