@@ -203,7 +203,7 @@ def main(argv: Iterable[str] | None = None) -> None:
     n_xlsx = 300 if quick else 10_000
     n_rss = 5_000 if quick else 1_000_000
     n_pyld = 20 if quick else 300
-    rounds = 1 if quick else 3
+    rounds = 1 if quick else 5
 
     # Files first, and the 1M-row streaming map while this process is still small.
     with tempfile.TemporaryDirectory(prefix="renkei-bench-") as tmp:

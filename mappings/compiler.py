@@ -39,8 +39,8 @@ __all__ = ["CompiledRule", "Pipeline", "compile_rule", "header_key"]
 def compile_rule(rule: MappingRule, params: Mapping[str, Any] | None = None) -> CompiledRule:
     """Compile ``rule``; ``params`` override the rule file's ``params`` defaults.
 
-    Raises :class:`RuleError` for a parameter without a value or an argument that becomes
-    invalid once parameters are substituted.
+    Raises :class:`RuleError` for an unknown parameter, or an argument that becomes invalid
+    once parameters are substituted (a null parameter inside a longer text, for example).
     """
     if rule.mode == "passthrough":
         from mappings.passthrough import PassthroughRule
@@ -217,6 +217,10 @@ class CompiledRule:
         if bound is None:
             from mappings.binding import BoundRule
             bound = BoundRule(self, key, file)
+            if len(self._bound) >= 256:
+                # Files have one header each; only bare mappings of varying keys (re-mapped
+                # quarantine entries) get here often, and must not grow the cache forever.
+                self._bound.clear()
             self._bound[key] = bound  # type: ignore[index]
         return bound
 
