@@ -161,7 +161,11 @@ class CompiledRule:
             raise RuleError(rule.path, self._problems)
         self._columns = {c.name: c for c in rule.columns}
         self._bound: dict[tuple[str, ...] | None, BoundRule] = {}
-        self._last: tuple[Any, BoundRule | None] = (None, None)
+        # (header, forward) of the last record: consecutive records of one file share the
+        # header object, so the per-record check is one identity test. One tuple, replaced as a
+        # whole, so threads mapping different files with this rule never pair them wrongly.
+        self._last: tuple[Any, Callable[[Mapping[str, Any]], dict[str, Any]] | None] = \
+            (None, None)
         from mappings.reverse import build_reverse
         self._reverse = build_reverse(self)
 
@@ -231,10 +235,10 @@ class CompiledRule:
         header = record.header  # type: ignore[union-attr]
         last = self._last
         if last[0] is header:
-            return last[1].forward(record.values)  # type: ignore[union-attr]
-        bound = self.bind(header or None, record.file)  # type: ignore[union-attr]
-        self._last = (header, bound)
-        return bound.forward(record.values)  # type: ignore[union-attr]
+            return last[1](record.values)  # type: ignore[misc,union-attr]
+        forward = self.bind(header or None, record.file).forward  # type: ignore[union-attr]
+        self._last = (header, forward)
+        return forward(record.values)  # type: ignore[union-attr]
 
     def _forward_mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
         # A bare mapping (a quarantined record's values) has no header of its own: its keys are
