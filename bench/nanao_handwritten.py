@@ -35,7 +35,8 @@ def _member(code: str, default: str) -> str:
     if not code:
         return default
     if len(code) == 5:
-        code += str((11 - sum(int(d) * w for d, w in zip(code, (6, 5, 4, 3, 2))) % 11) % 10)
+        weighted = sum(int(d) * w for d, w in zip(code, (6, 5, 4, 3, 2), strict=True))
+        code += str((11 - weighted % 11) % 10)
     return "jp-" + code
 
 

@@ -1,49 +1,31 @@
 """A compiled rule bound to one file's header: the closures that run once per record.
 
-Binding resolves every logical column to the header it has in this file, then builds one
-closure per attribute. The common shapes get closures that read ``values[header]`` and call
-the (fused) pipeline directly, so a typical attribute costs two Python calls; flag columns
-shared by two attributes (``suitableFor`` and ``conditionallySuitableFor``) are read once per
-record. Errors raised by transforms are located here with the header and raw value.
+Binding resolves every logical column to the header it has in this file (aliases, loose
+matching, header patterns), decides how each value spec reads its input (:class:`Access`),
+and has :mod:`mappings.builders` make one closure per attribute. Flag columns shared by two
+attributes (``suitableFor`` and ``conditionallySuitableFor``) are read once per record. Errors
+raised by transforms are located here with the header and raw value.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mappings import builders, flagsets
 from mappings.errors import RecordError, SourceError
 from mappings.rules import AttributeSpec, ColumnSpec
 from mappings.templates import id_part, parse_template
-from mappings.transforms.codes import CODE_LISTS, code_index, code_key
-from mappings.transforms.flags import CONDITIONAL, make_flag_reader
 
 if TYPE_CHECKING:
     from mappings.compiler import CompiledRule, Pipeline
 
 __all__ = ["BoundRule"]
 
+Access = builders.Access
+
 Getter = Callable[[Mapping[str, Any], list], Any]
-_RANK = {False: 0, CONDITIONAL: 1, True: 2}
-_MISSING = object()
-
-
-@dataclass(frozen=True)
-class _Access:
-    """How a bound value spec reads its input. ``getter`` always works; the other fields let an
-    attribute builder inline the read for the common shapes (``kind``):
-    ``column`` (one column, ``fn``), ``pair`` (two columns ``column``/``second``, ``fn``),
-    ``part`` (``key`` of let value ``index``), ``slot`` (env value ``index``, item ``key``)."""
-
-    getter: Getter
-    kind: str = "generic"
-    column: str | None = None
-    fn: Callable[[Any], Any] | None = None
-    second: str | None = None
-    index: int = 0
-    key: Any = None
 
 
 class BoundRule:
@@ -70,15 +52,19 @@ class BoundRule:
         self._lets = tuple(self._let_plan(p) for _, p in compiled.lets)
         self._extras: list[Callable[[Mapping[str, Any]], Any]] = []
         self._flag_slots: dict[Any, int] = {}
-        self._id = self._template(compiled.id_template, required=True)
-        builders = []
-        for attr, pipes in compiled.attributes:
-            builder = _BUILDERS[attr.kind](self, attr, pipes)
-            if builder is not None:
-                builders.append((attr.name, builder))
-        self._attrs = tuple(builders)
+        self._id = self.template(compiled.id_template, required=True)
+        self._attrs = builders.make_builders(self)
         self.unused_headers = tuple(h for h in self.header if h not in self._used)
-        self.forward = self._make_forward()
+        forward = self._make_forward()
+        self.forward: Callable[[Mapping[str, Any]], dict[str, Any]]
+        if header is None:
+            # Builders read values[header] (a subscript is cheaper than .get on the hot path);
+            # schemaless records may lack keys, so they are read through a blank-filling view.
+            def forward_schemaless(values: Mapping[str, Any]) -> dict[str, Any]:
+                return forward(_Blank(values))
+            self.forward = forward_schemaless
+        else:
+            self.forward = forward
 
     # -- columns ----------------------------------------------------------------------------------
     def _resolve_columns(self, columns: Sequence[ColumnSpec]) -> None:
@@ -127,25 +113,28 @@ class BoundRule:
             return (lambda values, env: constant), self.column_label(name)
 
         def read(values: Mapping[str, Any], env: list) -> Any:
-            v = values.get(actual)
+            v = values[actual]
             return None if v == "" else v
 
         return read, actual
 
-    def _access(self, pipeline: Pipeline) -> _Access:
+    def access(self, pipeline: Pipeline) -> Access:
         spec, fn = pipeline.spec, pipeline.forward
         if spec.has_constant:
             constant = fn(spec.constant) if fn else spec.constant
-            return _Access(lambda values, env: constant)
+            return Access(lambda values, env: constant)
         if len(spec.sources) == 1:
             name = spec.sources[0]
             actual = self.resolved.get(name)
             if name not in self.compiled.let_index and actual is not None:
-                return _Access(_column_getter(actual, fn), "column" if fn else "generic",
+                if pipeline.required and pipeline.core is not None:
+                    return Access(_column_getter(actual, fn), "column", actual,
+                                   pipeline.core, required=True, full=fn)
+                return Access(_column_getter(actual, fn), "column" if fn else "generic",
                                actual, fn)
             read, where = self._source_reader(name)
             if fn is None:
-                return _Access(read)
+                return Access(read)
             let_index = self.compiled.let_index.get(name)
             if let_index is not None and [s.name for s in pipeline.steps] == ["get"]:
                 # A part of a structured let value (a parsed capacity's `indoor`).
@@ -155,7 +144,7 @@ class BoundRule:
                     v = env[let_index]
                     return None if v is None else v.get(key)
 
-                return _Access(get_part, "part", index=let_index, key=key)
+                return Access(get_part, "part", index=let_index, key=key)
 
             def get_one(values: Mapping[str, Any], env: list) -> Any:
                 raw = read(values, env)
@@ -164,7 +153,7 @@ class BoundRule:
                 except RecordError as exc:
                     raise exc.located(where, raw) from None
 
-            return _Access(get_one)
+            return Access(get_one)
         readers = [self._source_reader(s) for s in spec.sources]
         reads = tuple(r for r, _ in readers)
         labels = tuple(w for _, w in readers)
@@ -174,7 +163,7 @@ class BoundRule:
             first, second = labels
 
             def get_pair(values: Mapping[str, Any], env: list) -> Any:
-                a, b = values.get(first), values.get(second)
+                a, b = values[first], values[second]
                 raw = (None if a == "" else a, None if b == "" else b)
                 try:
                     return fn(raw)
@@ -183,7 +172,9 @@ class BoundRule:
                     raise exc.located(labels[part] if part is not None else ",".join(labels),
                                       raw[part] if part is not None else list(raw)) from None
 
-            return _Access(get_pair, "pair", first, fn, second)
+            if pipeline.required and pipeline.core is not None:
+                return Access(get_pair, "pair", first, pipeline.core, second, required=True)
+            return Access(get_pair, "pair", first, fn, second)
 
         def get_many(values: Mapping[str, Any], env: list) -> Any:
             raw = tuple(r(values, env) for r in reads)
@@ -194,16 +185,16 @@ class BoundRule:
                 column = labels[part] if part is not None else ",".join(labels)
                 raise exc.located(column, raw[part] if part is not None else list(raw)) from None
 
-        return _Access(get_many)
+        return Access(get_many)
 
     def _let_plan(self, pipeline: Pipeline) -> tuple[str | None, Any, Getter]:
         """(column, fn, getter): column and fn set when forward can read the let inline."""
-        access = self._access(pipeline)
+        access = self.access(pipeline)
         if access.kind == "column":
-            return access.column, access.fn, access.getter
+            return access.column, access.full if access.required else access.fn, access.getter
         return None, None, access.getter
 
-    def _template(self, template: str, required: bool) -> Callable[[Mapping[str, Any], list], Any]:
+    def template(self, template: str, required: bool) -> Callable[[Mapping[str, Any], list], Any]:
         literals, names = parse_template(template)
         if not names:
             return lambda values, env: template
@@ -216,11 +207,22 @@ class BoundRule:
             i, j = let_index[names[0]], let_index[names[1]]
             mid, tail = literals[1], literals[2]
 
+            last = [None, ""]  # the previous member id and its id part (the same object)
+
             def build_two(values: Mapping[str, Any], env: list) -> str | None:
                 a, b = env[i], env[j]
                 if a is None or b is None or a == "" or b == "":
                     return build(values, env)  # raises missing_required with the column
-                return head + id_part(a) + mid + id_part(b) + tail
+                # Plain ASCII letters and digits need no encoding (no call); a member id repeats
+                # (as the same object) on every row; others go through id_part.
+                if a is last[0]:
+                    a = last[1]
+                elif not (a.__class__ is str and a.isascii() and a.isalnum()):
+                    last[0], a = a, id_part(a)
+                    last[1] = a
+                if not (b.__class__ is str and b.isascii() and b.isalnum()):
+                    b = id_part(b)
+                return head + a + mid + b + tail
 
 
         def build(values: Mapping[str, Any], env: list) -> str | None:
@@ -240,94 +242,86 @@ class BoundRule:
         return build
 
     def flag_slot(self, attr: AttributeSpec, table: Mapping[Any, Any]) -> int:
-        """The env slot holding this record's (true codes, conditional codes) for ``attr``.
-
-        Attributes reading the same columns with the same marks share one slot.
-        """
-        columns = flag_columns(self, attr)
-        for _, headers in columns:
-            self._used.update(headers)
-        key = (tuple(columns), tuple(sorted(table.items(), key=repr)))
-        if key in self._flag_slots:
-            return self._flag_slots[key]
-        read = make_flag_reader(table)
-        lookup = dict(table)
-        lookup[None] = False
-        tget = lookup.get
-        items = tuple((code, headers[0] if len(headers) == 1 else None, headers)
-                      for code, headers in columns)
-
-        def status(values: Mapping[str, Any], header: str) -> Any:
-            raw = values.get(header)
-            answer = tget(raw, _MISSING)
-            if answer is _MISSING:
-                try:
-                    answer = read(raw)
-                except RecordError as exc:
-                    raise exc.located(header, raw) from None
-            return answer
-
-        def answers(values: Mapping[str, Any]) -> tuple[list, list]:
-            # One pass over the flag columns gives both lists: (true codes, conditional codes).
-            yes: list = []
-            conditional: list = []
-            for code, header, headers in items:
-                if header is not None:
-                    answer = tget(values.get(header), _MISSING)
-                    if answer is _MISSING:
-                        answer = status(values, header)
-                else:
-                    # The least favourable answer counts: 'suitable' only if all columns say so.
-                    answer = min((status(values, h) for h in headers), key=_RANK.__getitem__)
-                if answer is True:
-                    yes.append(code)
-                elif answer == CONDITIONAL:
-                    conditional.append(code)
-            return yes, conditional
-
-        slot = len(self.compiled.lets) + len(self._extras)
-        self._extras.append(answers)
-        self._flag_slots[key] = slot
-        return slot
+        """The env slot holding this record's flag lists for ``attr`` (shared by attributes
+        reading the same columns with the same marks); see :mod:`mappings.flagsets`."""
+        return flagsets.flag_slot(self, attr, table)
 
     def _make_forward(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
         lets, extras, make_id = self._lets, tuple(self._extras), self._id
         attrs, target_type = self._attrs, self.compiled.target_type
+        if len(lets) == 3 and all(column is not None for column, _, _ in lets) and \
+                len(extras) <= 1:
+            return _forward_three(lets, extras, make_id, attrs, target_type)
 
         def forward(values: Mapping[str, Any]) -> dict[str, Any]:
             env: list = []
+            append = env.append
             for column, fn, get in lets:
                 if column is None:
-                    env.append(get(values, env))
+                    append(get(values, env))
                     continue
-                v = values.get(column)
+                v = values[column]
                 if v == "":
                     v = None
                 try:
-                    env.append(fn(v))
+                    append(fn(v))
                 except RecordError as exc:
                     raise exc.located(column, values.get(column)) from None
             for extra in extras:
-                env.append(extra(values))
+                append(extra(values))
             entity = {"id": make_id(values, env), "type": target_type}
-            for name, build in attrs:
-                attr = build(values, env)
-                if attr is not None:
-                    entity[name] = attr
+            for build in attrs:
+                build(values, env, entity)
             return entity
 
         return forward
 
 
+def _forward_three(lets: tuple, extras: tuple, make_id: Callable[..., Any], attrs: tuple,
+                   target_type: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    """``forward`` written out for three column lets (member, local id, one parsed value: the
+    common rule shape), without the per-let loop."""
+    (c0, f0, _), (c1, f1, _), (c2, f2, _) = lets
+    extra = extras[0] if extras else None
+
+    def forward(values: Mapping[str, Any]) -> dict[str, Any]:
+        column = c0
+        try:
+            v = values[c0]
+            e0 = f0(None if v == "" else v)
+            column = c1
+            v = values[c1]
+            e1 = f1(None if v == "" else v)
+            column = c2
+            v = values[c2]
+            e2 = f2(None if v == "" else v)
+        except RecordError as exc:
+            raise exc.located(column, values.get(column)) from None
+        env = [e0, e1, e2] if extra is None else [e0, e1, e2, extra(values)]
+        entity = {"id": make_id(values, env), "type": target_type}
+        for build in attrs:
+            build(values, env, entity)
+        return entity
+
+    return forward
+
+
+class _Blank(dict):
+    """A record's values where an absent key reads as blank."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def _column_getter(actual: str, fn: Callable[[Any], Any] | None) -> Getter:
     if fn is None:
         def get_raw(values: Mapping[str, Any], env: list) -> Any:
-            v = values.get(actual)
+            v = values[actual]
             return None if v == "" else v
         return get_raw
 
     def get(values: Mapping[str, Any], env: list) -> Any:
-        v = values.get(actual)
+        v = values[actual]
         if v == "":
             v = None
         try:
@@ -336,229 +330,3 @@ def _column_getter(actual: str, fn: Callable[[Any], Any] | None) -> Getter:
             raise exc.located(actual, v) from None
 
     return get
-
-
-def flag_columns(bound: BoundRule, attr: AttributeSpec) -> list[tuple[str, tuple[str, ...]]]:
-    """Code → the headers holding its flag in this file (the prefix form read off the header)."""
-    spec = attr.flags
-    assert spec is not None
-    if spec.columns:
-        return [(code, headers) for code, names in spec.columns
-                if (headers := tuple(h for n in names if (h := bound.resolved.get(n))))]
-    prefix, codes = spec.prefix or "", CODE_LISTS[spec.code_list or ""]
-    if not bound.header:
-        return [(code, (prefix + names[0],)) for code, names in codes.items()]
-    index = code_index(codes)
-    found: dict[str, list[str]] = {}
-    for h in bound.header:
-        if h.startswith(prefix) and (code := index.get(code_key(h[len(prefix):]))):
-            found.setdefault(code, []).append(h)
-    return [(code, tuple(found[code])) for code in codes if code in found]
-
-
-# -- attribute builders -----------------------------------------------------------------------------
-
-def _wrap(kind: str, attr: AttributeSpec, bound: BoundRule, pipes: dict[str, Any],
-          access: _Access) -> Callable[..., Any]:
-    """The attribute builder: read (inlined for the common shapes), transform, wrap."""
-    unit, keep_empty = attr.unit, attr.keep_empty
-    observed = bound._access(pipes["observed_at"]).getter if "observed_at" in pipes else None
-    if observed is None and not (keep_empty and access.kind != "generic"):
-        make = _FAST.get(access.kind)
-        if make is not None:
-            return make(access, kind, unit)
-    get = access.getter
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = get(values, env)
-        if v is None or (v.__class__ is list and not v and not keep_empty):
-            return None
-        out = {"type": kind, "value": v}
-        if unit is not None:
-            out["unitCode"] = unit
-        if observed is not None:
-            when = observed(values, env)
-            if when is not None:
-                out["observedAt"] = when
-        return out
-
-    return build
-
-
-# The inlined builders. Each reads its input directly, so an attribute costs one Python call plus
-# its transforms; an empty list means "no value" (an attribute is omitted, not emitted empty).
-
-def _fast_column(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    column, fn = access.column, access.fn
-    assert fn is not None
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = values.get(column)
-        if v == "":
-            v = None
-        try:
-            v = fn(v)
-        except RecordError as exc:
-            raise exc.located(column, values.get(column)) from None
-        if v is None or (v.__class__ is list and not v):
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-def _fast_pair(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    first, second, fn = access.column, access.second, access.fn
-    assert fn is not None
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        a, b = values.get(first), values.get(second)
-        raw = (None if a == "" else a, None if b == "" else b)
-        try:
-            v = fn(raw)
-        except RecordError as exc:
-            part = exc.part
-            where = (first, second)[part] if part is not None else f"{first},{second}"
-            raise exc.located(where, raw[part] if part is not None else list(raw)) from None
-        if v is None:
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-def _fast_part(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    index, key = access.index, access.key
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        whole = env[index]
-        if whole is None:
-            return None
-        v = whole.get(key)
-        if v is None:
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-def _fast_slot(access: _Access, kind: str, unit: str | None) -> Callable[..., Any]:
-    index, key = access.index, access.key
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = env[index][key]
-        if not v:
-            return None
-        if unit is None:
-            return {"type": kind, "value": v}
-        return {"type": kind, "value": v, "unitCode": unit}
-
-    return build
-
-
-_FAST = {"column": _fast_column, "pair": _fast_pair, "part": _fast_part, "slot": _fast_slot}
-
-
-def _inline_parts(bound: BoundRule, pipes: Sequence[tuple[str, Pipeline]]) -> tuple:
-    """(key, column, fn, getter) per part: column and fn set when the part can be read inline."""
-    out = []
-    for key, pipe in pipes:
-        access = bound._access(pipe)
-        inline = access.column is not None and access.fn is not None
-        out.append((key, access.column if inline else None, access.fn, access.getter))
-    return tuple(out)
-
-
-def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    if not attr.fields:
-        return _wrap(attr.kind, attr, bound, pipes, bound._access(pipes["value"]))
-    constants = {k: p.forward(p.spec.constant) if p.forward else p.spec.constant
-                 for k, p in pipes["fields"] if p.spec.has_constant}
-    parts = _inline_parts(bound, [(k, p) for k, p in pipes["fields"]
-                                  if not p.spec.has_constant])
-
-    def get_object(values: Mapping[str, Any], env: list) -> Any:
-        # Constants alone do not make a value: {addressCountry: JP} with nothing else is omitted.
-        out = {}
-        for key, column, fn, get in parts:
-            if column is None:
-                v = get(values, env)
-            else:
-                v = values.get(column)
-                if v == "":
-                    v = None
-                try:
-                    v = fn(v)
-                except RecordError as exc:
-                    raise exc.located(column, values.get(column)) from None
-            if v is not None:
-                out[key] = v
-        return {**constants, **out} if out else None
-
-    if "observed_at" in pipes or attr.unit is not None:
-        return _wrap("Property", attr, bound, pipes, _Access(get_object))
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        v = get_object(values, env)
-        return None if v is None else {"type": "Property", "value": v}
-
-    return build
-
-
-def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    langs = _inline_parts(bound, pipes["languages"])
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        out = {}
-        for tag, column, fn, get in langs:
-            if column is None:
-                v = get(values, env)
-            else:
-                v = values.get(column)
-                if v == "":
-                    v = None
-                try:
-                    v = fn(v)
-                except RecordError as exc:
-                    raise exc.located(column, values.get(column)) from None
-            if v is not None:
-                out[tag] = v
-        return {"type": "LanguageProperty", "languageMap": out} if out else None
-
-    return build
-
-
-def _relationship(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    make = bound._template(pipes["object"], required=False)
-
-    def build(values: Mapping[str, Any], env: list) -> Any:
-        target = make(values, env)
-        return None if target is None else {"type": "Relationship", "object": target}
-
-    return build
-
-
-def _flags(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
-    assert attr.flags is not None
-    slot = bound.flag_slot(attr, pipes["flag_table"])
-    which = 0 if attr.flags.select is True else 1
-
-    def get(values: Mapping[str, Any], env: list) -> Any:
-        return env[slot][which]
-
-    return _wrap("Property", attr, bound, pipes, _Access(get, "slot", index=slot, key=which))
-
-
-_BUILDERS: dict[str, Callable[..., Any]] = {
-    "Property": _property,
-    "GeoProperty": _property,
-    "LanguageProperty": _language,
-    "Relationship": _relationship,
-    "Flags": _flags,
-}

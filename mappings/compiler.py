@@ -25,8 +25,7 @@ from mappings.errors import RecordError, RuleError, RuleProblem, SourceError
 from mappings.loader import substitute_params
 from mappings.rules import AttributeSpec, MappingRule, ValueSpec
 from mappings.sources.records import SourceRecord
-from mappings.transforms import TRANSFORMS, BuildContext, Step
-from mappings.transforms import text
+from mappings.transforms import TRANSFORMS, BuildContext, Step, text
 from mappings.transforms.base import identity
 from mappings.transforms.control import require_value
 from mappings.transforms.flags import flag_table
@@ -40,8 +39,8 @@ __all__ = ["CompiledRule", "Pipeline", "compile_rule", "header_key"]
 def compile_rule(rule: MappingRule, params: Mapping[str, Any] | None = None) -> CompiledRule:
     """Compile ``rule``; ``params`` override the rule file's ``params`` defaults.
 
-    Raises :class:`RuleError` for a parameter without a value or an argument that becomes
-    invalid once parameters are substituted.
+    Raises :class:`RuleError` for an unknown parameter, or an argument that becomes invalid
+    once parameters are substituted (a null parameter inside a longer text, for example).
     """
     if rule.mode == "passthrough":
         from mappings.passthrough import PassthroughRule
@@ -56,6 +55,10 @@ class Pipeline:
     spec: ValueSpec
     steps: tuple[Step, ...]
     forward: Callable[[Any], Any] | None  # None when every step is the identity
+    # The same without a final `required`, for builders that check for no value themselves
+    # (one call less per record on the hot path).
+    core: Callable[[Any], Any] | None = None
+    required: bool = False
 
     @property
     def round_trip(self) -> str:
@@ -158,7 +161,11 @@ class CompiledRule:
             raise RuleError(rule.path, self._problems)
         self._columns = {c.name: c for c in rule.columns}
         self._bound: dict[tuple[str, ...] | None, BoundRule] = {}
-        self._last: tuple[Any, BoundRule | None] = (None, None)
+        # (header, forward) of the last record: consecutive records of one file share the
+        # header object, so the per-record check is one identity test. One tuple, replaced as a
+        # whole, so threads mapping different files with this rule never pair them wrongly.
+        self._last: tuple[Any, Callable[[Mapping[str, Any]], dict[str, Any]] | None] = \
+            (None, None)
         from mappings.reverse import build_reverse
         self._reverse = build_reverse(self)
 
@@ -180,7 +187,9 @@ class CompiledRule:
         if spec.has_constant:
             spec = ValueSpec(spec.sources, spec.pipe, spec.line,
                              self._subst(spec.constant, spec.line), True)
-        return Pipeline(spec, tuple(steps), _chain(_fused_forwards(steps)))
+        required = bool(steps) and steps[-1].name == "required"
+        core = _chain(_fused_forwards(steps[:-1])) if required else None
+        return Pipeline(spec, tuple(steps), _chain(_fused_forwards(steps)), core, required)
 
     def _attr_pipelines(self, attr: AttributeSpec, ctx: BuildContext) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -212,22 +221,24 @@ class CompiledRule:
         if bound is None:
             from mappings.binding import BoundRule
             bound = BoundRule(self, key, file)
+            if len(self._bound) >= 256:
+                # Files have one header each; only bare mappings of varying keys (re-mapped
+                # quarantine entries) get here often, and must not grow the cache forever.
+                self._bound.clear()
             self._bound[key] = bound  # type: ignore[index]
         return bound
 
     def forward(self, record: SourceRecord | Mapping[str, Any]) -> dict[str, Any]:
         """Map one record (or a plain header → value mapping) to an entity."""
-        if isinstance(record, SourceRecord):
-            header, values, file = record.header, record.values, record.file
-        else:
-            return self._forward_mapping(record)
+        if record.__class__ is not SourceRecord:
+            return self._forward_mapping(record)  # type: ignore[arg-type]
+        header = record.header  # type: ignore[union-attr]
         last = self._last
         if last[0] is header:
-            bound = last[1]
-        else:
-            bound = self.bind(header or None, file)
-            self._last = (header, bound)
-        return bound.forward(values)  # type: ignore[union-attr]
+            return last[1](record.values)  # type: ignore[misc,union-attr]
+        forward = self.bind(header or None, record.file).forward  # type: ignore[union-attr]
+        self._last = (header, forward)
+        return forward(record.values)  # type: ignore[union-attr]
 
     def _forward_mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
         # A bare mapping (a quarantined record's values) has no header of its own: its keys are

@@ -145,10 +145,10 @@ def map_records(compiled: Forward, records: Iterable[SourceRecord], *,
             # quarantined, not fatal, and logged because it may also be a bug worth a look.
             log.warning("mapping[%s] %s row %d: %s: %s", rule, record.file, record.row,
                         type(exc).__name__, exc)
-            err = RecordError("value_invalid", f"unexpected value shape: {type(exc).__name__}")
+            odd = RecordError("value_invalid", f"unexpected value shape: {type(exc).__name__}")
             tally.quarantined += 1
-            tally.by_code[err.code] += 1
-            yield _quarantine(record, err, rule)
+            tally.by_code[odd.code] += 1
+            yield _quarantine(record, odd, rule)
             continue
         tally.mapped += 1
         yield Mapped(entity, record.file, record.row,

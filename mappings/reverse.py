@@ -41,7 +41,7 @@ class _Reverse:
                 self._note(pipe.spec.sources, pipe.round_trip)
             if attr.flags is not None:
                 self.flag_headers.append((pipes["flag_step"], self._flag_columns(attr)))
-        for name, pipe in compiled.lets:
+        for _, pipe in compiled.lets:
             self._note(pipe.spec.sources, pipe.round_trip)
         self.object_parsers = {attr.name: template_parser(pipes["object"])
                                for attr, pipes in compiled.attributes if "object" in pipes}
@@ -91,7 +91,7 @@ class _Reverse:
 
     # -- per entity -----------------------------------------------------------------------------
     def __call__(self, entity: Mapping[str, Any]) -> dict[str, Any]:
-        row = dict.fromkeys(self.columns_list, "")
+        row: dict[str, Any] = dict.fromkeys(self.columns_list, "")
         pending: dict[str, Any] = {}
         flags: dict[str, Any] = {}
 
@@ -138,7 +138,7 @@ class _Reverse:
                 parsed = self.object_parsers[attr.name](str(data.get("object", ""))) or {}
                 for name, value in parsed.items():
                     assign(name, value)
-            elif attr.kind == "Flags":
+            elif attr.kind == "Flags" and attr.flags is not None:
                 select = attr.flags.select
                 for code in data.get("value") or ():
                     flags[code] = select

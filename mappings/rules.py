@@ -130,10 +130,3 @@ class MappingRule:
     #: The file the rule was loaded from; differs from ``path`` (where line numbers point) for
     #: an overlay that ``extends`` a base rule.
     origin: str = ""
-
-    def column(self, name: str) -> ColumnSpec | None:
-        """The declared logical column ``name``, if any."""
-        for col in self.columns:
-            if col.name == name:
-                return col
-        return None

@@ -59,7 +59,7 @@ def template_parser(template: str) -> Callable[[str], dict[str, str] | None]:
     """A function reading the placeholder values back out of an id made from ``template``."""
     literals, names = parse_template(template)
     pattern = re.escape(literals[0])
-    for i, name in enumerate(names):
+    for i in range(len(names)):
         # Ids encode ':' inside values, so each value stops at the next literal.
         pattern += "(.+)" if i == len(names) - 1 else "(.+?)"
         pattern += re.escape(literals[i + 1])

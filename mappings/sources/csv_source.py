@@ -116,7 +116,9 @@ def read_csv(f: BinaryIO, file: str, limits: SourceLimits, start_after: Position
         row += 1
         if not fields:
             continue  # a blank line: a spreadsheet shows an empty row; it holds no record
-        values = dict(zip(header, fields))
+        if len(fields) < width:
+            fields += [""] * (width - len(fields))  # a short row: its missing cells are blank
+        values = dict(zip(header, fields))  # noqa: B905 - extra fields are handled below
         error = None
         if lines.bad_line is not None:
             error = RecordError("encoding_error", f"the row is not valid {lines.encoding} text "

@@ -38,9 +38,9 @@ def check_zip(path: Path, file: str, limits: SourceLimits) -> None:
     for info in infos:
         if info.file_size > _RATIO_FLOOR and \
                 info.file_size > limits.max_xlsx_ratio * max(info.compress_size, 1):
-            raise SourceError(f"part {info.filename} expands {info.file_size // max(info.compress_size, 1)}"
-                              f"-fold, more than {limits.max_xlsx_ratio}", code="xlsx_bomb",
-                              file=file)
+            fold = info.file_size // max(info.compress_size, 1)
+            raise SourceError(f"part {info.filename} expands {fold}-fold, more than "
+                              f"{limits.max_xlsx_ratio}", code="xlsx_bomb", file=file)
 
 
 def _text(value: Any) -> str:
@@ -77,11 +77,17 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             raise SourceError(f"no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})",
                               code="unreadable", file=file)
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
-        width = min(ws.max_column or limits.max_columns, limits.max_columns)
-        rows = ws.iter_rows(values_only=True, max_col=width)
-        first = next(rows, None)
+        # openpyxl pads every row to the width it is given, and reads fastest with one: the
+        # declared dimension when there is a sane one, else the header's width (a workbook
+        # without a dimension cannot show cells beyond its header, which are then not read).
+        declared = ws.max_column
+        first = next(ws.iter_rows(values_only=True, max_row=1,
+                                  max_col=min(declared or limits.max_columns,
+                                              limits.max_columns)), None)
         if first is None:
             return
+        width = min(declared or len(first), limits.max_columns)
+        rows = ws.iter_rows(min_row=2, values_only=True, max_col=width)
         header = tuple(_text(h).strip() for h in first)
         while header and not header[-1]:
             header = header[:-1]
@@ -90,10 +96,10 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             rows = ws.iter_rows(min_row=start + 1, values_only=True, max_col=width)
         max_cell = limits.max_cell_chars
         for row, cells in enumerate(rows, start + 1):
-            texts = [_text(c) for c in cells]
+            texts = [c if c.__class__ is str else _text(c) for c in cells]
             if not any(texts):
                 continue  # an empty row holds no record
-            values = dict(zip(header, texts))
+            values = dict(zip(header, texts))  # noqa: B905 - extra cells handled below
             error = None
             extra = [t for t in texts[len(header):] if t]
             if extra:

@@ -141,14 +141,20 @@ def _municipality_code(value: str) -> str | None:
 
 def _build_member(args, ctx):
     prefix: str = args["prefix"]
+    memo: dict[str, str] = {}  # a file repeats its own code on every row
 
     def forward(value: Any) -> Any:
         if value is None:
             return None
+        member = memo.get(value)
+        if member is not None:
+            return member
         code = _municipality_code(value if isinstance(value, str) else str(value))
         if code is None:
             raise RecordError("municipality_code_invalid",
                               f"{value!r} is not a valid 全国地方公共団体コード")
+        if len(memo) < 4096 and isinstance(value, str):
+            memo[value] = prefix + code
         return prefix + code
 
     def reverse(value: Any) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
@@ -90,7 +90,7 @@ def _parse(text: str, tz: timezone) -> datetime:
     m = _ISO.fullmatch(norm)
     if m:
         try:
-            zone = tz if not m["tz"] else (timezone.utc if m["tz"] == "Z" else _tz(m["tz"]))
+            zone = tz if not m["tz"] else (UTC if m["tz"] == "Z" else _tz(m["tz"]))
             return datetime(int(m["year"]), int(m["month"]), int(m["day"]), int(m["hour"] or 0),
                             int(m["minute"] or 0), int(m["second"] or 0), tzinfo=zone)
         except ValueError:

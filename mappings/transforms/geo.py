@@ -102,6 +102,19 @@ def _build_geo_point(args, ctx):
         check_point(lon, lat, bbox, (i_lon, i_lat))
         return {"type": "Point", "coordinates": [lon, lat]}
 
+    def forward2(first: Any, second: Any) -> Any:
+        # The same for two separate values (no tuple): what a two-column builder calls.
+        if first.__class__ is str and second.__class__ is str:
+            try:
+                lat, lon = (float(first), float(second)) if lat_first else \
+                    (float(second), float(first))
+            except ValueError:
+                pass
+            else:
+                if lo_lat <= lat <= hi_lat and lo_lon <= lon <= hi_lon:
+                    return {"type": "Point", "coordinates": [lon, lat]}
+        return forward((first, second))
+
     def reverse(value: Any) -> Any:
         if value is None:
             return None
@@ -109,6 +122,7 @@ def _build_geo_point(args, ctx):
         out = [repr(float(lat)), repr(float(lon))]
         return tuple(out) if lat_first else tuple(reversed(out))
 
+    forward.two = forward2  # type: ignore[attr-defined]
     return forward, reverse
 
 

@@ -110,8 +110,13 @@ _CAP_COMMON = re.compile(r"屋内(\d{1,3}(?:,\d{3})+|\d+)人/?屋外(\d{1,3}(?:,
                          r"(?:\((.*?)\))?")
 
 
-def parse_capacity(value: str) -> dict[str, Any]:
-    """Parse a capacity text into ``{total, indoor, outdoor, note}`` (missing parts are None)."""
+def parse_capacity(value: Any) -> dict[str, Any] | None:
+    """Parse a capacity text into ``{total, indoor, outdoor, note}`` (missing parts are None).
+
+    Also the transform's forward: ``None`` stays ``None``, an integer is a total.
+    """
+    if value.__class__ is not str:
+        return _capacity_forward(value)
     text = _normalize("NFKC", value).strip()
     m = _CAP_COMMON.fullmatch(text)
     if m:
@@ -136,9 +141,9 @@ def parse_capacity(value: str) -> dict[str, Any]:
     if parts:
         if text[pos:].strip(_CAP_SEPARATORS):
             raise RecordError("capacity_unparseable", f"cannot read capacity {value!r}")
-        indoor, outdoor = parts.get("indoor"), parts.get("outdoor")
-        total = (indoor or 0) + (outdoor or 0)
-        return {"total": total, "indoor": indoor, "outdoor": outdoor, "note": note}
+        inside, outside = parts.get("indoor"), parts.get("outdoor")
+        total = (inside or 0) + (outside or 0)
+        return {"total": total, "indoor": inside, "outdoor": outside, "note": note}
     m = _CAP_TOTAL.fullmatch(text)
     if not m:
         raise RecordError("capacity_unparseable", f"cannot read capacity {value!r}")
@@ -162,8 +167,6 @@ def format_capacity(value: dict[str, Any]) -> str:
 
 
 def _capacity_forward(value: Any) -> Any:
-    if value.__class__ is str:
-        return parse_capacity(value)
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -172,7 +175,7 @@ def _capacity_forward(value: Any) -> Any:
 
 
 def _build_capacity(args, ctx):
-    forward = _capacity_forward
+    forward = parse_capacity
 
     def reverse(value: Any) -> Any:
         if value is None or value.get("total") is None and value.get("indoor") is None \

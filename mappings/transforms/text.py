@@ -20,8 +20,11 @@ from mappings.transforms.base import (
 _normalize = unicodedata.normalize
 # Whitespace here is Unicode whitespace as str.split() and str.strip() know it: ASCII, the
 # ideographic space U+3000 Japanese files use, NBSP, newlines.
-# Dash-like characters written between digits in addresses: 52－1, ４ー５, 31―1, 3‐5.
-_DIGIT_DASH = re.compile(r"(?<=\d)[\-‐‑‒–—―−ー－ｰ](?=\d)")
+# Dash-like characters written between digits in addresses: 52－1, ４ー５, 31―1, 3‐5. The
+# ASCII hyphen needs no replacing, so a text holding none of the others skips the substitution
+# (the look-behind pattern is slow to scan).
+_DIGIT_DASH = re.compile(r"(?<=\d)[‐‑‒–—―−ー－ｰ](?=\d)")
+_ANY_DASH = re.compile(r"[‐‑‒–—―−ー－ｰ]").search
 
 
 def as_text(value: Any) -> str | None:
@@ -69,7 +72,9 @@ def _build_collapse(args, ctx):
 def digit_dashes(value: Any) -> Any:
     """Replace a dash-like character between two digits by ``-``."""
     value = as_text(value)
-    return None if value is None else _DIGIT_DASH.sub("-", value)
+    if value is None or not _ANY_DASH(value):
+        return value
+    return _DIGIT_DASH.sub("-", value)
 
 
 def _build_digit_dashes(args, ctx):
@@ -82,8 +87,75 @@ def _build_digit_dashes(args, ctx):
 FUSABLE = frozenset({"nfkc", "strip", "collapse_spaces", "digit_dashes"})
 
 
+def _nfkc_collapse(value: Any) -> Any:
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = as_text(value)
+    if not value.isascii():
+        value = _normalize("NFKC", value)
+    return " ".join(value.split()) or None
+
+
+def _nfkc_strip(value: Any) -> Any:
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = as_text(value)
+    if not value.isascii():
+        value = _normalize("NFKC", value)
+    return value.strip() or None
+
+
+def _nfkc_collapse_required(value: Any) -> Any:
+    if value.__class__ is not str:
+        value = as_text(value)
+    if value is not None:
+        if not value.isascii():
+            value = _normalize("NFKC", value)
+        value = " ".join(value.split())
+    if not value:
+        raise RecordError("missing_required", "a value is required here")
+    return value
+
+
+def _nfkc_strip_required(value: Any) -> Any:
+    if value.__class__ is not str:
+        value = as_text(value)
+    if value is not None:
+        if not value.isascii():
+            value = _normalize("NFKC", value)
+        value = value.strip()
+    if not value:
+        raise RecordError("missing_required", "a value is required here")
+    return value
+
+
+def _nfkc_dashes_collapse(value: Any) -> Any:
+    if value.__class__ is not str:
+        if value is None:
+            return None
+        value = as_text(value)
+    if not value.isascii():
+        value = _normalize("NFKC", value)
+        if _ANY_DASH(value):
+            value = _DIGIT_DASH.sub("-", value)
+    return " ".join(value.split()) or None
+
+
+# The shapes rules use most, written out (no per-call flag tests); others use the general one.
+_FUSED = {(frozenset({"nfkc", "collapse_spaces"}), False): _nfkc_collapse,
+          (frozenset({"nfkc", "strip"}), False): _nfkc_strip,
+          (frozenset({"nfkc", "collapse_spaces"}), True): _nfkc_collapse_required,
+          (frozenset({"nfkc", "strip"}), True): _nfkc_strip_required,
+          (frozenset({"nfkc", "digit_dashes", "collapse_spaces"}), False): _nfkc_dashes_collapse}
+
+
 def fuse(names: list[str], required: bool):
     """One function doing the text transforms ``names`` (a run of FUSABLE) and ``required``."""
+    special = _FUSED.get((frozenset(names), required))
+    if special is not None:
+        return special
     do_nfkc = "nfkc" in names
     do_dashes = "digit_dashes" in names
     do_collapse = "collapse_spaces" in names
@@ -96,7 +168,7 @@ def fuse(names: list[str], required: bool):
         if value is not None:
             if do_nfkc and not value.isascii():
                 value = _normalize("NFKC", value)
-            if do_dashes:
+            if do_dashes and _ANY_DASH(value):
                 value = dash_sub("-", value)
             if do_collapse:
                 value = " ".join(value.split()) or None

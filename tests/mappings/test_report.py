@@ -17,7 +17,8 @@ def test_run_map_writes_json_lines_and_reports_counts() -> None:
                      out=out, progress=lambda done, total: seen.append((done, total)))
     lines = out.getvalue().splitlines()
     assert len(lines) == report.counts.mapped == 13
-    assert orjson.loads(lines[0])["id"] == "urn:ngsi-ld:EvacuationSite:jp-179999:kitanoto-shelter-001"
+    first = orjson.loads(lines[0])
+    assert first["id"] == "urn:ngsi-ld:EvacuationSite:jp-179999:kitanoto-shelter-001"
     assert (report.counts.read, report.counts.quarantined) == (15, 2)
     assert [q.row for q in report.quarantined] == [7, 15]
     rows = dict(report.summary_rows())

@@ -255,3 +255,10 @@ def test_lookup_round_trip_is_lossless_for_a_one_to_one_table(table: dict[str, s
             assert s.reverse(s.forward(key)) == key
     else:
         assert s.round_trip == "lossy"
+
+
+def test_readme_table_lists_every_transform() -> None:
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[2] / "docs/readme/mappings.md").read_text("utf-8")
+    missing = [name for name in TRANSFORMS if f"| `{name}` |" not in readme]
+    assert missing == []
