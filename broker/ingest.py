@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
 
 from mappings.compiler import CompiledRule, compile_rule
+from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
 from mappings.loader import bundled_rules, load_rules
 from mappings.sources import open_records
 from trust.clock import Clock
@@ -93,25 +93,28 @@ class Ingestor:
         run_id = await self._store.start_run(source, str(path), self._clock.now())
         outcomes = _outcomes(compiled, path, kind, start_after)
         reasons: list[str] = []
-        while True:
-            chunk = await asyncio.to_thread(_take, outcomes, self._batch)
-            if not chunk:
-                break
-            writes, quarantine, position = [], [], None
-            for outcome in chunk:
-                position = outcome.position
-                if isinstance(outcome, Mapped):
-                    writes.append(entity_write(outcome.entity))
-                else:
-                    quarantine.append(to_quarantine(source, outcome))
-                    if len(reasons) < 5:
-                        reasons.append(f"row {outcome.row} [{outcome.code}] {outcome.message}")
-            token = orjson.dumps({"fingerprint": fingerprint,
-                                  "position": str(position) if position else None}).decode()
-            counts = await self._store.commit_batch(run_id, source, writes, quarantine, token,
-                                                    read=len(chunk), now=self._clock.now())
-            if counts.created or counts.updated:
-                self._on_change()
+
+        def next_batch() -> asyncio.Future[_Batch]:
+            return asyncio.ensure_future(asyncio.to_thread(
+                _prepare, outcomes, self._batch, source, fingerprint))
+
+        # Read and map the next batch while the store commits this one.
+        pending = next_batch()
+        try:
+            while True:
+                batch = await pending
+                if not batch.read:
+                    break
+                pending = next_batch()
+                reasons.extend(batch.reasons[:5 - len(reasons)])
+                counts = await self._store.commit_batch(run_id, source, batch.writes,
+                                                        batch.quarantine, batch.token,
+                                                        read=batch.read, now=self._clock.now())
+                if counts.created or counts.updated:
+                    self._on_change()
+        finally:
+            if not pending.done():  # a failed commit: let the read-ahead finish, unused
+                await asyncio.gather(pending, return_exceptions=True)
         # A finished run leaves no position: the next run of this source reads it all again.
         await self._store.reset_source_position(source)
         run = await self._store.finish_run(run_id, self._clock.now())
@@ -151,8 +154,34 @@ def _outcomes(compiled: CompiledRule, path: Path, kind: str | None,
     return iter(map_records(compiled, records))
 
 
-def _take(iterator: Iterator[Any], n: int) -> Sequence[Any]:
-    return list(itertools.islice(iterator, n))
+@dataclass
+class _Batch:
+    read: int
+    writes: list[EntityWrite]
+    quarantine: list[QuarantineRecord]
+    token: str
+    reasons: list[str]
+
+
+def _prepare(outcomes: Iterator[Mapped | Quarantined], n: int, source: str,
+             fingerprint: str) -> _Batch:
+    """The next ``n`` outcomes in store form (runs in a worker thread)."""
+    writes: list[EntityWrite] = []
+    quarantine: list[QuarantineRecord] = []
+    reasons: list[str] = []
+    position = None
+    read = 0
+    for outcome in itertools.islice(outcomes, n):
+        read += 1
+        position = outcome.position
+        if isinstance(outcome, Mapped):
+            writes.append(entity_write(outcome.entity))
+        else:
+            quarantine.append(to_quarantine(source, outcome))
+            reasons.append(f"row {outcome.row} [{outcome.code}] {outcome.message}")
+    token = orjson.dumps({"fingerprint": fingerprint,
+                          "position": str(position) if position else None}).decode()
+    return _Batch(read, writes, quarantine, token, reasons)
 
 
 def _jsonable(values: Any) -> dict[str, Any]:
