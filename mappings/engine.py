@@ -158,5 +158,7 @@ def map_records(compiled: Forward, records: Iterable[SourceRecord], *,
 def records_from_quarantine(entries: Iterable[Quarantined]) -> Iterator[SourceRecord]:
     """The quarantined records as source records again (for a retry after a rule fix)."""
     for q in entries:
+        # An empty header means a schemaless (JSON) source: absent keys are blank, as when the
+        # record was first read; a tabular record keeps its file's header.
         yield SourceRecord(q.file, q.row, dict(q.record),
-                           q.position or Position(0, q.row), tuple(q.header) or tuple(q.record))
+                           q.position or Position(0, q.row), tuple(q.header))

@@ -85,3 +85,46 @@ def test_authority_and_node_join_flow_through_the_cli(tmp_path: Path) -> None:
     assert "version 1 (1 members)" in publish.stdout
     again = run_cli("authority", "admit", "--dir", "auth", "@join.txt", cwd=tmp_path)
     assert again.returncode != 0 and "member_exists" in again.stderr
+
+
+def test_rules_check_reports_every_problem_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        'renkei_rules: 1\nname: x\ntarget:\n  type: T\n  id: "urn:x:{ID}"\ncolumns:\n'
+        '  ID: [ID]\nattributes:\n  a:\n    from: ID\n    pipe: [no_such_transform]\n'
+        '  b:\n    from: ID\n    pipe: [{to_int: {bogus: 1}}]\n', encoding="utf-8")
+    result = run_cli("rules", "check", "bad.yaml", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bad.yaml:11: unknown transform 'no_such_transform'" in result.stderr
+    assert "bad.yaml:14: transform 'to_int' has no argument 'bogus'" in result.stderr
+    ok = run_cli("rules", "check", "bundled:nanao_evacuation_sites", cwd=tmp_path)
+    assert ok.returncode == 0 and "ok" in ok.stdout
+
+
+def test_map_to_jsonl_then_ingest_and_list_quarantine(tmp_path: Path) -> None:
+    from mappings.loader import bundled_sample
+
+    sample = bundled_sample("ngsiv2_shelters")
+    mapped = run_cli("map", "bundled:ngsiv2_shelters", str(sample), "--out", "out.jsonl",
+                     cwd=tmp_path)
+    assert mapped.returncode == 0, mapped.stderr
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    entities = [__import__("json").loads(line) for line in lines]
+    assert all(e["type"] == "EvacuationSite" for e in entities)
+    # The synthetic file has two deliberately bad entities among its records.
+    records = __import__("json").loads(sample.read_text(encoding="utf-8"))
+    assert len(entities) == len(records) - 2
+
+    (tmp_path / "authority.jwk.json").write_text("{}")
+    (tmp_path / "renkei.toml").write_text(
+        '[node]\nid = "jp-179999"\nrole = "city"\n[trust]\nauthority_jwk = "authority.jwk.json"\n'
+        f'[[sources]]\nname = "shelters"\nrules = "bundled:ngsiv2_shelters"\npath = "{sample}"\n',
+        encoding="utf-8")
+    ingest = run_cli("map", "--config", "renkei.toml", cwd=tmp_path)
+    assert ingest.returncode == 0, ingest.stderr
+    assert f"read {len(records)} = mapped {len(entities)} + quarantined 2" in ingest.stdout
+    listed = run_cli("quarantine", "list", "--config", "renkei.toml", cwd=tmp_path)
+    rows = listed.stdout.strip().splitlines()
+    assert len(rows) == 2
+    assert any("latitude_out_of_range" in r for r in rows)
+    retry = run_cli("map", "--config", "renkei.toml", "--retry-quarantine", cwd=tmp_path)
+    assert "re-mapped 0 quarantined record(s); 2 still quarantined" in retry.stdout
