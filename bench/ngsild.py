@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TYPE = "EvacuationSite"
+# Real clients of Renkei data speak the Renkei context; without it names are translated.
+RENKEI_LINK = ('<https://w3id.org/renkei/v1/context.jsonld>; '
+               'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"')
 
 
 def entity(i: int, kind: str) -> dict[str, Any]:
@@ -45,7 +48,7 @@ def entity(i: int, kind: str) -> dict[str, Any]:
 
 async def load(url: str, token: str, seconds: float, connections: int) -> dict[str, Any]:
     """The load generator (runs in its own process)."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {token}", "Link": RENKEI_LINK} if token else {}
     done = errors = 0
     latencies: list[float] = []
     stop_at = time.monotonic() + seconds
@@ -91,7 +94,7 @@ async def run_wrk(url: str, token: str, seconds: float, connections: int) -> dic
     """wrk with one thread (one core for the client, the other for the server)."""
     args = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, int(seconds))}s", "--latency"]
     if token:
-        args += ["-H", f"Authorization: Bearer {token}"]
+        args += ["-H", f"Authorization: Bearer {token}", "-H", f"Link: {RENKEI_LINK}"]
     proc = await asyncio.create_subprocess_exec(*args, url, stdout=asyncio.subprocess.PIPE)
     out = (await proc.communicate())[0].decode()
     result: dict[str, Any] = {"errors": 0}
@@ -153,7 +156,8 @@ async def bench(n: int, seconds: float, connections: int, limit: int, client: st
                     token = (await r.json())["access_token"]
                 path = f"/ngsi-ld/v1/entities?type={TYPE}&limit={limit}&local=true"
                 async with s.get(node.http.url + path,
-                                 headers={"Authorization": f"Bearer {token}"}) as r:
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Link": RENKEI_LINK}) as r:
                     body = await r.read()
                     assert r.status == 200, body
                     returned = len(json.loads(body))

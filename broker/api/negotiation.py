@@ -19,9 +19,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from mappings.contexts import DEFAULT_CONTEXT
-
 from ..errors import BadRequest
+from ..service.terms import CORE_CONTEXT
 from .errors import NotAcceptable, UnsupportedMediaType
 
 JSON = "application/json"
@@ -29,7 +28,6 @@ LD = "application/ld+json"
 GEO = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
-DEFAULT_LINK = DEFAULT_CONTEXT[0]
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float, int]]:
@@ -152,12 +150,14 @@ def body_context(media: str, body: Any, link: str | None) -> Any:
 
 
 def response_context(context: Any) -> Any:
-    """The @context to put in a response: what the caller used, else the default."""
-    return list(DEFAULT_CONTEXT) if context is None else context
+    """The @context to put in a response: what the caller used; without one, the core
+    context (the only context a request without @context speaks)."""
+    return CORE_CONTEXT if context is None else context
 
 
 def link_header(context: Any) -> str | None:
-    """A Link header for a JSON response: the first non-core URL of the context."""
+    """A Link header for a JSON response: the first URL of the context (the core context's
+    for a caller without one); none for a context given only inline."""
     ctx = response_context(context)
     items = ctx if isinstance(ctx, list) else [ctx]
     urls = [c for c in items if isinstance(c, str)]

@@ -1,11 +1,18 @@
 """Term maps: expand and compact NGSI-LD attribute and type names without JSON-LD per request.
 
 Entities are stored with the short names of the federation's default context
-(``mappings.contexts.DEFAULT_CONTEXT``). A client may speak another context (only the core
-context, or a registered local copy of its own). Translating names between the two is what
-JSON-LD expansion and compaction would do, but running pyld on every entity of every response
-is far too slow, so each context is turned once into a ``TermMap`` (term -> IRI, plus the
-type-scoped terms of types such as ``OffStreetParking``) and requests use dictionary look-ups.
+(``mappings.contexts.DEFAULT_CONTEXT``: Renkei terms, then the core context). A client speaks
+whatever context it sends; a request without any @context speaks the NGSI-LD core context
+alone, as the specification says (terms the core does not define expand with its ``@vocab``,
+``https://uri.etsi.org/ngsi-ld/default-context/``). Translating names between the caller's
+context and the stored one is what JSON-LD expansion and compaction would do, but running pyld
+on every entity of every response is far too slow, so each context is turned once into a
+``TermMap`` (term -> IRI, plus the type-scoped terms of types such as ``OffStreetParking``)
+and requests use dictionary look-ups.
+
+A name the store's context defines with another IRI (``name`` is ``sdm:name`` for Renkei, but
+``default-context/name`` for a client without context) is stored as its full IRI, so each
+client reads back exactly the names it wrote.
 
 pyld (through ``mappings.jsonld``) is used only to build a map, one single-term document at a
 time, so that whatever JSON-LD says about protected terms, prefixes and scoped contexts is
@@ -22,9 +29,16 @@ from typing import Any
 
 import orjson
 
-from mappings.contexts import DEFAULT_CONTEXT, NGSI_LD_CORE_URL, FrozenDocumentLoader
+from mappings.contexts import (
+    DEFAULT_CONTEXT,
+    NGSI_LD_CORE_URL,
+    NGSI_LD_CORE_V1_8_URL,
+    FrozenDocumentLoader,
+)
 from mappings.jsonld import expand
 
+#: What a request without any @context speaks: the core context of the version we implement.
+CORE_CONTEXT = NGSI_LD_CORE_V1_8_URL
 # NGSI-LD brokers expand a term no context defines with this vocabulary.
 DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 _PROBE = "renkeiUndefinedTermProbe"
@@ -117,29 +131,35 @@ class TermMaps:
         self._max = max_cached
         self._cache: OrderedDict[str, TermMap] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        #: The store's names (the federation's default context).
         self.default = build_term_map(list(DEFAULT_CONTEXT), loader)
-        self._cache[self.default.key] = self.default
+        #: The names of a request without @context (the core context alone).
+        self.core = build_term_map([CORE_CONTEXT], loader)
+        # Never evicted: every request without a context, and every stored entity, uses them.
+        self._pinned = {self.default.key: self.default, self.core.key: self.core}
 
     @staticmethod
-    def effective(context: Any) -> Any:
+    def effective(context: Any) -> list[Any]:
         """The context a request means: what it sent, with the core context appended when
-        missing (NGSI-LD always applies the core context last); nothing sent is the default."""
+        missing (NGSI-LD always applies the core context last); nothing sent is the core
+        context alone."""
         if context is None:
-            return list(DEFAULT_CONTEXT)
+            return [CORE_CONTEXT]
         items = list(context) if isinstance(context, list) else [context]
         if not any(isinstance(c, str) and c in CORE_ALIASES for c in items):
-            items.append(DEFAULT_CONTEXT[-1])
+            items.append(CORE_CONTEXT)
         return items
 
     async def get(self, context: Any) -> TermMap:
         """The map for a request's context (``ContextNotAvailable`` if a URL is unknown)."""
         if context is None:
-            return self.default
+            return self.core
         effective = self.effective(context)
         key = context_key(effective)
-        hit = self._cache.get(key)
+        hit = self._pinned.get(key) or self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
+            if key in self._cache:
+                self._cache.move_to_end(key)
             return hit
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -148,11 +168,7 @@ class TermMaps:
                 hit = await asyncio.to_thread(build_term_map, effective, self.loader)
                 self._cache[key] = hit
                 while len(self._cache) > self._max:
-                    oldest = next(iter(self._cache))
-                    if oldest == self.default.key:
-                        self._cache.move_to_end(oldest)
-                        oldest = next(iter(self._cache))
-                    del self._cache[oldest]
+                    del self._cache[next(iter(self._cache))]
         self._locks.pop(key, None)
         return hit
 
