@@ -88,8 +88,11 @@ def _http_problem(exc: web.HTTPException, request: web.Request) -> web.StreamRes
     if exc.status == 404:
         return problem_response(NotFound(f"no resource at {request.path[:200]}"), request.path)
     if exc.status == 405:
-        return problem_response(MethodNotAllowed(f"{request.method} is not supported here"),
+        resp = problem_response(MethodNotAllowed(f"{request.method} is not supported here"),
                                 request.path)
+        if "Allow" in exc.headers:  # RFC 9110: a 405 names the methods that are allowed
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     if exc.status == 413:
         return problem_response(PayloadTooLarge("request body too large"), request.path)
     return exc

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
 
 from ..config import HttpConfig
+from ..errors import BadRequest
 from ..service.ngsi_entities import EntityService
+from ..service.ngsi_model import is_uri
 from ..service.ngsi_render import FORMATS, OutputOptions
 from ..service.ngsi_scope import FederationScope
 from ..service.terms import TermMap, TermMaps, Translator
@@ -56,6 +59,27 @@ def caller_of(request: web.Request) -> Caller:
     if caller is None:  # open paths never reach a route that asks
         raise RuntimeError("no authenticated caller on this request")
     return caller
+
+
+# -- resource paths ---------------------------------------------------------------------------
+
+# RFC 3986 pchar: what may stay unescaped in one path segment. Keeping ":" leaves URN ids as
+# they are (clients compare Location with "/ngsi-ld/v1/entities/" + id); "/", "?", "#" and
+# spaces are escaped.
+_PCHAR_SAFE = ":@!$&'()*+,;="
+
+
+def resource_location(base: str, resource_id: str) -> str:
+    """The Location of a created resource: ``base/<id>`` with the id as one path segment."""
+    return f"{base}/{quote(resource_id, safe=_PCHAR_SAFE)}"
+
+
+def path_id(request: web.Request, key: str) -> str:
+    """An entity or subscription id from the path; not a URI is BadRequestData (not 404)."""
+    value = request.match_info[key]
+    if not is_uri(value):
+        raise BadRequest(f"{value[:64]!r} is not a URI")
+    return value
 
 
 # -- bodies -----------------------------------------------------------------------------------
@@ -131,6 +155,8 @@ async def terms_for(request: web.Request, context: Any) -> Terms:
 
 
 # -- query parameters -------------------------------------------------------------------------
+# A malformed parameter value is BadRequestData (input that does not meet the operation's
+# requirements, as for q and geo-queries); InvalidRequest is kept for bodies that are not JSON.
 
 def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:
     raw = request.query.get(name)
@@ -139,9 +165,9 @@ def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be an integer") from None
+        raise BadRequest(f"{name} must be an integer") from None
     if value < minimum:
-        raise InvalidRequest(f"{name} must be >= {minimum}")
+        raise BadRequest(f"{name} must be >= {minimum}")
     return value
 
 
@@ -154,7 +180,7 @@ def options_of(request: web.Request) -> frozenset[str]:
     options = frozenset(list_param(request, "options"))
     unknown = options - OPTIONS
     if unknown:
-        raise InvalidRequest(f"unknown option {sorted(unknown)[0]!r}")
+        raise BadRequest(f"unknown option {sorted(unknown)[0]!r}")
     return options
 
 
@@ -171,7 +197,7 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
     options = options_of(request)
     fmt = request.query.get("format", "")
     if fmt and fmt not in FORMATS + ("keyValues",):
-        raise InvalidRequest(f"unknown format {fmt[:32]!r}")
+        raise BadRequest(f"unknown format {fmt[:32]!r}")
     if fmt == "keyValues" or "keyValues" in options or "simplified" in options:
         fmt = "simplified"
     elif "concise" in options:
@@ -179,7 +205,7 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
     pick = list_param(request, "pick") or list_param(request, "attrs")
     omit = list_param(request, "omit")
     if pick and omit:
-        raise InvalidRequest("pick and omit cannot be used together")
+        raise BadRequest("pick and omit cannot be used together")
     geoproperty = request.query.get("geoproperty", "location")
     return OutputOptions(
         format=fmt or "normalized", sys_attrs="sysAttrs" in options,
@@ -190,7 +216,7 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
 def flag(request: web.Request, name: str) -> bool:
     value = request.query.get(name, "false").lower()
     if value not in ("true", "false"):
-        raise InvalidRequest(f"{name} must be true or false")
+        raise BadRequest(f"{name} must be true or false")
     return value == "true"
 
 

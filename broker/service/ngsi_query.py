@@ -1,8 +1,10 @@
 """Local execution of an NGSI-LD entity query, with a pass-through fast path.
 
 The store's index answers type (a union of types), id and id-prefix filters and a geo bounding
-box; everything else (q, exact geometry, id patterns, type intersections, ``attrs`` matching)
-is checked on the decoded entity. When nothing needs checking, stored bytes are returned as
+box (of ``location`` only: the one GeoProperty the store indexes); everything else (q, exact
+geometry, id patterns, type intersections, ``attrs`` matching) is checked on the decoded
+entity. ``idPattern`` is a regular expression *searched* in the id, as JavaScript's
+``RegExp.test`` and the other NGSI-LD brokers do: anchor it (``^urn:...``) to match a prefix. When nothing needs checking, stored bytes are returned as
 they are, so a type page never decodes a single entity, and the scan asks the store for just
 ``offset + limit`` rows instead of a whole chunk.
 """
@@ -10,17 +12,21 @@ they are, so a type page never decodes a single entity, and the scan asks the st
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ..store.base import EntityFilter, Store, StoredEntity
+from ..errors import BadRequest
+from ..store.base import BBox, EntityFilter, Store, StoredEntity
 from .ngsi_q import TypeExpr, geo_matches
-from .query import _compile_pattern, _literal_prefix
 
 SCAN_CHUNK = 500
+MAX_PATTERN_LENGTH = 256
+# The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).
+INDEXED_GEOPROPERTY = "location"
 
 
 @dataclass(frozen=True)
@@ -84,10 +90,9 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
     the index, a store offering ``DocPages.scan_docs`` answers in one query with no row
     objects; ``page.docs`` then holds the bytes and ``page.hits`` stays empty.
     """
-    pattern = _compile_pattern(query.id_pattern)
+    pattern = compile_id_pattern(query.id_pattern)
     flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
-                       id_prefix=_literal_prefix(pattern),
-                       bbox=query.geo.bbox() if query.geo is not None else None)
+                       id_prefix=anchored_prefix(pattern), bbox=index_bbox(query))
     page = Page()
     want = query.offset + query.limit
     exact = query.exact or pattern is not None
@@ -114,8 +119,47 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
     return page
 
 
+def compile_id_pattern(pattern: str) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise BadRequest(f"idPattern longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise BadRequest(f"idPattern is not a valid regular expression: {exc}") from None
+
+
+def anchored_prefix(pattern: re.Pattern[str] | None) -> str:
+    """The literal prefix of a ``^``-anchored pattern, so that the index narrows the scan
+    (an unanchored pattern may match anywhere in the id: no prefix)."""
+    if pattern is None or not pattern.pattern.startswith("^"):
+        return ""
+    prefix: list[str] = []
+    source = pattern.pattern[1:]
+    for ch in source:
+        if ch in ".^$*+?{}[]\\|()":
+            break
+        prefix.append(ch)
+    # A quantifier or an alternative applies to what precedes it: no safe prefix then.
+    rest = source[len(prefix):]
+    if rest[:1] in ("*", "?", "{") and prefix:
+        prefix.pop()
+    if rest[:1] == "|" or "|" in rest:
+        return ""
+    return "".join(prefix)
+
+
+def index_bbox(query: NgsiQuery) -> BBox | None:
+    """The bounding box the store's geo index can narrow a scan with, if any."""
+    if query.geo is None or query.geoproperty != INDEXED_GEOPROPERTY:
+        return None
+    bbox: BBox | None = query.geo.bbox()
+    return bbox
+
+
 def _exact(hit: Hit, query: NgsiQuery, pattern: Any) -> bool:
-    if pattern is not None and not pattern.fullmatch(hit.stored.id):
+    if pattern is not None and not pattern.search(hit.stored.id):
         return False
     return query.matches(hit.decoded())
 

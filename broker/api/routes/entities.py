@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -15,7 +14,7 @@ from ...service.filters import Near, Within
 from ...service.model import FederatedQuery
 from ...service.ngsi_model import is_uri, normalize_attribute, normalize_entity
 from ...service.ngsi_q import parse_geo, parse_q, parse_types, q_is_conjunction
-from ...service.ngsi_query import NgsiQuery, local_page
+from ...service.ngsi_query import INDEXED_GEOPROPERTY, NgsiQuery, local_page
 from ...service.ngsi_render import OutputOptions, render_entity
 from ...service.ngsi_scope import ScopeResult, merge, warning_header
 from ..common import (
@@ -28,10 +27,11 @@ from ..common import (
     options_of,
     output_options,
     page_size,
+    path_id,
     read_json,
+    resource_location,
     terms_for,
 )
-from ..errors import InvalidRequest
 from ..negotiation import GEO, LD, link_context, render_docs, render_object, response, response_type
 from ..problems import problem_response
 
@@ -39,7 +39,7 @@ BASE = "/ngsi-ld/v1/entities"
 
 
 def location(entity_id: str) -> str:
-    return f"{BASE}/{quote(entity_id, safe='')}"
+    return resource_location(BASE, entity_id)
 
 
 # -- query ------------------------------------------------------------------------------------
@@ -113,7 +113,9 @@ async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptio
     request_for_peers = FederatedQuery(
         types=query.types.leaves() if query.types else (), ids=query.ids,
         id_pattern=query.id_pattern, attrs=output.pick, q=conj or (),
-        geo=query.geo if isinstance(query.geo, Near | Within) else None, limit=max(want, 1))
+        # Peers filter geo on their indexed location; another geoproperty is checked here.
+        geo=query.geo if isinstance(query.geo, Near | Within)
+        and query.geoproperty == INDEXED_GEOPROPERTY else None, limit=max(want, 1))
     result = await api.scope.query(caller_of(request).purpose, request_for_peers)
     # Peers answered what the wire form could carry; the rest of the filter runs here.
     remote = [e for e in result.entities if query.matches(e)]
@@ -148,7 +150,7 @@ def _entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
 
 async def retrieve_entity(request: web.Request) -> web.Response:
     api = api_of(request)
-    entity_id = request.match_info["entity_id"]
+    entity_id = path_id(request, "entity_id")
     media = response_type(request.headers.get("Accept"), geo=True)
     terms = await terms_for(request, link_context(request))
     output = output_options(request, terms)
@@ -198,7 +200,7 @@ async def create_entity(request: web.Request) -> web.Response:
 
 
 async def delete_entity(request: web.Request) -> web.Response:
-    await api_of(request).entities.delete(request.match_info["entity_id"])
+    await api_of(request).entities.delete(path_id(request, "entity_id"))
     return web.Response(status=204)
 
 
@@ -207,7 +209,7 @@ async def _fragment(request: web.Request, *, allow_null: bool = False,
     body, _media, context = await read_json(request, allow_merge_patch=merge_patch)
     terms = await terms_for(request, context)
     raw = _without_context(body)
-    entity_id = request.match_info["entity_id"]
+    entity_id = path_id(request, "entity_id")
     if "id" in raw and raw["id"] != entity_id:
         raise BadRequest("the entity id in the body differs from the one in the path")
     fragment = normalize_entity(raw, require_id=False, require_type=False,
@@ -240,7 +242,7 @@ async def append_attrs(request: web.Request) -> web.Response:
         return result.entity, result
 
     return _multi_status(await api_of(request).entities.modify(
-        request.match_info["entity_id"], change), terms)
+        path_id(request, "entity_id"), change), terms)
 
 
 async def update_attrs(request: web.Request) -> web.Response:
@@ -252,7 +254,7 @@ async def update_attrs(request: web.Request) -> web.Response:
         return result.entity, result
 
     return _multi_status(await api_of(request).entities.modify(
-        request.match_info["entity_id"], change), terms)
+        path_id(request, "entity_id"), change), terms)
 
 
 async def merge_entity(request: web.Request) -> web.Response:
@@ -264,7 +266,7 @@ async def merge_entity(request: web.Request) -> web.Response:
             new["type"] = fragment["type"]
         return new, None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -274,7 +276,7 @@ async def replace_entity(request: web.Request) -> web.Response:
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.replace(old, fragment), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -296,7 +298,7 @@ async def update_attribute(request: web.Request) -> web.Response:
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.update_attribute(old, name, value), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -306,7 +308,7 @@ async def replace_attribute(request: web.Request) -> web.Response:
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.replace_attribute(old, name, value), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -320,7 +322,7 @@ async def delete_attribute(request: web.Request) -> web.Response:
         return ngsi_merge.delete_attribute(old, name, dataset_id=dataset_id,
                                            delete_all=delete_all), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -328,7 +330,7 @@ def _without_context(body: Any) -> Any:
     if isinstance(body, dict) and "@context" in body:
         return {k: v for k, v in body.items() if k != "@context"}
     if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
+        raise BadRequest("the body must be a JSON object")  # JSON, but not the right shape
     return body
 
 
