@@ -213,6 +213,28 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
         lang=request.query.get("lang"), geoproperty=terms.attr(geoproperty))
 
 
+def page_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
+    """``Link`` values of the next and previous pages (RFC 8288 ``rel="next"``/``"prev"``):
+    the same request with another ``offset``."""
+    links = []
+    if more and limit:
+        links.append(f'<{_with_offset(request, offset + limit)}>; rel="next"')
+    if offset > 0 and limit:
+        links.append(f'<{_with_offset(request, max(0, offset - limit))}>; rel="prev"')
+    return links
+
+
+def _with_offset(request: web.Request, offset: int) -> str:
+    # The raw query string is rebuilt by hand: its other parameters stay byte for byte.
+    kept = [p for p in request.query_string.split("&")
+            if p and not p.startswith(("offset=", "limit="))]
+    limit = request.query.get("limit")
+    kept.append(f"offset={offset}")
+    if limit is not None:
+        kept.append(f"limit={limit}")
+    return f"{request.rel_url.raw_path}?{'&'.join(kept)}"
+
+
 def flag(request: web.Request, name: str) -> bool:
     value = request.query.get(name, "false").lower()
     if value not in ("true", "false"):

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -190,13 +190,18 @@ def render_docs(docs: Iterable[bytes], media: str, context: Any) -> bytes:
 
 
 def response(payload: bytes, media: str, context: Any, *, status: int = 200,
-             headers: Mapping[str, str] | None = None) -> web.Response:
-    out = dict(headers or {})
+             headers: Mapping[str, str] | None = None, links: Sequence[str] = ()
+             ) -> web.Response:
+    """A response in ``media``; JSON carries the context as a ``Link`` header, and ``links``
+    (pagination) come as further ``Link`` headers."""
+    resp = web.Response(status=status, body=payload, content_type=media, headers=headers)
     if media == JSON or media == GEO:
         link = link_header(context)
         if link:
-            out["Link"] = link
-    return web.Response(status=status, body=payload, content_type=media, headers=out)
+            resp.headers.add("Link", link)
+    for link in links:
+        resp.headers.add("Link", link)
+    return resp
 
 
 def render_one(entity: Mapping[str, Any], media: str, context: Any) -> bytes:

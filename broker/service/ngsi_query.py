@@ -81,6 +81,7 @@ class Page:
     hits: list[Hit] = field(default_factory=list)
     count: int | None = None
     docs: list[bytes] | None = None  # the raw page, when the caller asked for bytes only
+    more: bool = False  # another match follows this page (for a rel="next" link)
 
 
 async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Page:
@@ -88,7 +89,8 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
 
     With ``raw`` (the caller will send stored bytes as they are) and nothing to check beyond
     the index, a store offering ``DocPages.scan_docs`` answers in one query with no row
-    objects; ``page.docs`` then holds the bytes and ``page.hits`` stays empty.
+    objects; ``page.docs`` then holds the bytes and ``page.hits`` stays empty. One match
+    beyond the page is looked for, to tell whether there is a next page.
     """
     pattern = compile_id_pattern(query.id_pattern)
     flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
@@ -98,9 +100,11 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
     exact = query.exact or pattern is not None
     scan_docs = getattr(store, "scan_docs", None)
     if raw and not exact and scan_docs is not None:
-        page.docs = await scan_docs(flt, query.limit, query.offset) if query.limit else []
+        docs = await scan_docs(flt, query.limit + 1, query.offset) if query.limit else []
+        page.more = len(docs) > query.limit
+        page.docs = docs[:query.limit] if page.more else docs
     elif want:
-        chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want)
+        chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want + 1)
         skipped = 0
         scan = store.scan_entities(flt, chunk)
         async with contextlib.aclosing(scan):  # type: ignore[type-var]
@@ -111,9 +115,10 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
                 if skipped < query.offset:
                     skipped += 1
                     continue
-                page.hits.append(hit)
-                if len(page.hits) >= query.limit:
+                if len(page.hits) == query.limit:
+                    page.more = True
                     break
+                page.hits.append(hit)
     if query.count:
         page.count = await count(store, query, flt, pattern, exact)
     return page

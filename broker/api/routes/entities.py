@@ -26,6 +26,7 @@ from ..common import (
     list_param,
     options_of,
     output_options,
+    page_links,
     page_size,
     path_id,
     read_json,
@@ -86,28 +87,33 @@ async def query_entities(request: web.Request) -> web.Response:
         page = await local_page(api.store, query, raw=raw)
         if page.count is not None:
             headers["NGSILD-Results-Count"] = str(page.count)
+        links = page_links(request, query.offset, query.limit, page.more)
         if raw:
             # The hot path: stored bytes spliced into the array, nothing decoded.
             docs = page.docs if page.docs is not None else [h.stored.doc for h in page.hits]
             body = render_docs(docs, media, terms.context)
-            return response(body, media, terms.context, headers=headers)
+            return response(body, media, terms.context, headers=headers, links=links)
         rendered = [render_entity(h.decoded(), output, terms.outward, h.stored.created_at,
                                   h.stored.modified_at) for h in page.hits]
-        return _entities_response(rendered, media, terms, output, headers)
-    rendered, count, result = await _federated(request, query, output, terms)
+        return _entities_response(rendered, media, terms, output, headers, links)
+    rendered, count, more, result = await _federated(request, query, output, terms)
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    resp = _entities_response(rendered, media, terms, output, headers)
+    resp = _entities_response(rendered, media, terms, output, headers,
+                              page_links(request, query.offset, query.limit, more))
     for status in result.warnings:
         resp.headers.add("NGSILD-Warning", warning_header(status))
     return resp
 
 
 async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptions,
-                     terms: Terms) -> tuple[list[dict[str, Any]], int | None, ScopeResult]:
+                     terms: Terms
+                     ) -> tuple[list[dict[str, Any]], int | None, bool, ScopeResult]:
+    """One page of local and remote matches merged; ``more`` if a match follows it."""
     api = api_of(request)
     want = query.offset + query.limit
-    page = await local_page(api.store, replace(query, offset=0, limit=want))
+    # One beyond the page, here and at each peer, tells whether a next page exists.
+    page = await local_page(api.store, replace(query, offset=0, limit=want + 1))
     local = {h.stored.id: h for h in page.hits}
     conj = q_is_conjunction(query.q) if query.q is not None else ()
     request_for_peers = FederatedQuery(
@@ -115,13 +121,14 @@ async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptio
         id_pattern=query.id_pattern, attrs=output.pick, q=conj or (),
         # Peers filter geo on their indexed location; another geoproperty is checked here.
         geo=query.geo if isinstance(query.geo, Near | Within)
-        and query.geoproperty == INDEXED_GEOPROPERTY else None, limit=max(want, 1))
+        and query.geoproperty == INDEXED_GEOPROPERTY else None, limit=want + 1)
     result = await api.scope.query(caller_of(request).purpose, request_for_peers)
     # Peers answered what the wire form could carry; the rest of the filter runs here.
     remote = [e for e in result.entities if query.matches(e)]
-    merged = merge([h.decoded() for h in page.hits], remote)[query.offset:want]
+    merged = merge([h.decoded() for h in page.hits], remote)
+    more = len(merged) > want or result.more
     rendered = []
-    for entity in merged:
+    for entity in merged[query.offset:want]:
         hit = local.get(entity["id"])
         rendered.append(render_entity(entity, output, terms.outward,
                                       hit.stored.created_at if hit else None,
@@ -129,21 +136,23 @@ async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptio
     count = None
     if page.count is not None:
         count = page.count + sum(1 for e in remote if e["id"] not in local)
-    return rendered, count, result
+    return rendered, count, more, result
 
 
 def _entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
-                       output: OutputOptions, headers: dict[str, str]) -> web.Response:
+                       output: OutputOptions, headers: dict[str, str],
+                       links: list[str]) -> web.Response:
     if media == GEO:
         from ...service.ngsi_model import feature
 
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": [
             feature(e, terms.outward.attr_name(output.geoproperty)) for e in rendered]}
-        if media == GEO and terms.context is not None:
+        if terms.context is not None:
             collection["@context"] = terms.context
-        return response(orjson.dumps(collection), media, terms.context, headers=headers)
+        return response(orjson.dumps(collection), media, terms.context, headers=headers,
+                        links=links)
     body = render_docs((orjson.dumps(e) for e in rendered), media, terms.context)
-    return response(body, media, terms.context, headers=headers)
+    return response(body, media, terms.context, headers=headers, links=links)
 
 
 # -- one entity -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from ..common import (
     caller_of,
     flag,
     int_param,
+    page_links,
     page_size,
     path_id,
     read_json,
@@ -81,7 +82,8 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     page = [_render(api, r, terms) for _, r in records[offset:offset + limit]]
     headers = {"NGSILD-Results-Count": str(len(records))} if flag(request, "count") else {}
     return response(render_object(page, media, terms.context), media, terms.context,
-                    headers=headers)
+                    headers=headers,
+                    links=page_links(request, offset, limit, offset + limit < len(records)))
 
 
 async def retrieve(request: web.Request) -> web.Response:
