@@ -43,7 +43,8 @@ class Api:
     subscriptions: Any
     notifier: Any
     discovery: Any
-    terms_cache: dict[str, Any] = field(default_factory=dict)
+    terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
+    terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
 
 
 API = web.AppKey("renkei_api", Api)
@@ -141,17 +142,27 @@ class Terms:
 
 
 async def terms_for(request: web.Request, context: Any) -> Terms:
+    """The caller's terms. A context given as one URL (a Link header) or none at all is
+    looked up by that value, so the common request costs one dict look-up."""
     api = api_of(request)
+    by_value = context is None or isinstance(context, str)
+    if by_value:
+        hit = api.terms_by_url.get(context)
+        if hit is not None:
+            return hit
     term_map = await api.terms.get(context)
     cached = api.terms_cache.get(term_map.key)
-    if cached is not None and cached.context == context:
-        return cached
-    terms = Terms(context, term_map, Translator(term_map, api.terms.default),
-                  Translator(api.terms.default, term_map))
-    if len(api.terms_cache) > 256:
-        api.terms_cache.clear()
-    api.terms_cache[term_map.key] = terms
-    return terms
+    if cached is None or cached.context != context:
+        cached = Terms(context, term_map, Translator(term_map, api.terms.default),
+                       Translator(api.terms.default, term_map))
+        if len(api.terms_cache) > 256:
+            api.terms_cache.clear()
+        api.terms_cache[term_map.key] = cached
+    if by_value:
+        if len(api.terms_by_url) > 256:  # only URLs the loader knows get here; stay bounded
+            api.terms_by_url.clear()
+        api.terms_by_url[context] = cached
+    return cached
 
 
 # -- query parameters -------------------------------------------------------------------------

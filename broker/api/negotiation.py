@@ -78,15 +78,22 @@ def _response_type(accept: str, geo: bool) -> str:
 
 def link_context(request: web.Request) -> str | None:
     """The @context URL of a JSON-LD ``Link`` header, if any."""
-    found = []
-    for header in request.headers.getall("Link", []):
-        for link in _split_links(header):
-            url, params = _parse_link(link)
-            if params.get("rel") == CONTEXT_REL:
-                found.append(url)
+    headers = request.headers.getall("Link", ())
+    found = [url for header in headers for url in _contexts_in(header)]
     if len(found) > 1:
         raise BadRequest("more than one JSON-LD context Link header")
     return found[0] if found else None
+
+
+@lru_cache(maxsize=256)  # a client sends the same Link header with every request
+def _contexts_in(header: str) -> tuple[str, ...]:
+    """The JSON-LD context URLs of one ``Link`` header value (malformed: BadRequest)."""
+    out = []
+    for link in _split_links(header):
+        url, params = _parse_link(link)
+        if params.get("rel") == CONTEXT_REL:
+            out.append(url)
+    return tuple(out)
 
 
 def _split_links(header: str) -> list[str]:
