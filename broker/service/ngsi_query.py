@@ -4,9 +4,10 @@ The store's index answers type (a union of types), id and id-prefix filters and 
 box (of ``location`` only: the one GeoProperty the store indexes); everything else (q, exact
 geometry, id patterns, type intersections, ``attrs`` matching) is checked on the decoded
 entity. ``idPattern`` is a regular expression *searched* in the id, as JavaScript's
-``RegExp.test`` and the other NGSI-LD brokers do: anchor it (``^urn:...``) to match a prefix. When nothing needs checking, stored bytes are returned as
-they are, so a type page never decodes a single entity, and the scan asks the store for just
-``offset + limit`` rows instead of a whole chunk.
+``RegExp.test`` and the other NGSI-LD brokers do: anchor it (``^urn:...``) to match a prefix.
+When nothing needs checking, stored bytes are returned as they are, so a type page never
+decodes a single entity, and the scan asks the store for just one page (and one row more, to
+know whether a next page exists) instead of a whole chunk.
 """
 
 from __future__ import annotations
@@ -83,14 +84,24 @@ class Page:
     docs: list[bytes] | None = None  # the raw page, when the caller asked for bytes only
     more: bool = False  # another match follows this page (for a rel="next" link)
 
+    def entities(self) -> list[dict[str, Any]]:
+        """The page's entities, decoded (stored names)."""
+        if self.docs is not None:
+            return [orjson.loads(d) for d in self.docs]
+        return [h.decoded() for h in self.hits]
 
-async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Page:
+    def stored_docs(self) -> list[bytes]:
+        """The page's stored bytes."""
+        return self.docs if self.docs is not None else [h.stored.doc for h in self.hits]
+
+
+async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False) -> Page:
     """One page of local matches in id order, and the total when ``query.count``.
 
-    With ``raw`` (the caller will send stored bytes as they are) and nothing to check beyond
-    the index, a store offering ``DocPages.scan_docs`` answers in one query with no row
-    objects; ``page.docs`` then holds the bytes and ``page.hits`` stays empty. One match
-    beyond the page is looked for, to tell whether there is a next page.
+    With ``docs_only`` (the caller needs the stored bytes, not the row's timestamps) and
+    nothing to check beyond the index, a store offering ``DocPages.scan_docs`` answers in one
+    query with no row objects; ``page.docs`` then holds the bytes and ``page.hits`` stays
+    empty. One match beyond the page is looked for, to tell whether there is a next page.
     """
     pattern = compile_id_pattern(query.id_pattern)
     flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
@@ -99,7 +110,7 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
     want = query.offset + query.limit
     exact = query.exact or pattern is not None
     scan_docs = getattr(store, "scan_docs", None)
-    if raw and not exact and scan_docs is not None:
+    if docs_only and not exact and scan_docs is not None:
         docs = await scan_docs(flt, query.limit + 1, query.offset) if query.limit else []
         page.more = len(docs) > query.limit
         page.docs = docs[:query.limit] if page.more else docs

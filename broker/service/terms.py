@@ -253,20 +253,46 @@ def _candidate_terms(context: Any, loader: FrozenDocumentLoader
 
 
 class Translator:
-    """Renames an entity's type and attribute names from one context's terms to another's."""
+    """Renames an entity's type and attribute names from one context's terms to another's.
+
+    Translations are memoized per (name, entity types): a page of entities of one type asks
+    for the same few names over and over.
+    """
+
+    MAX_MEMO = 8192
 
     def __init__(self, src: TermMap, dst: TermMap) -> None:
         self.src = src
         self.dst = dst
         self.identity = src is dst or src.key == dst.key
+        self._memo: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._type_memo: dict[str, str] = {}
 
     def type_name(self, name: str) -> str:
-        return name if self.identity else self.dst.compact(self.src.expand(name))
+        if self.identity:
+            return name
+        hit = self._type_memo.get(name)
+        if hit is None:
+            hit = self.dst.compact(self.src.expand(name))
+            if len(self._type_memo) >= self.MAX_MEMO:
+                self._type_memo.clear()
+            self._type_memo[name] = hit
+        return hit
 
     def attr_name(self, name: str, type_iris: Sequence[str] = ()) -> str:
         if self.identity or name in STRUCTURAL:
             return name
-        return self.dst.compact(self.src.expand(name, type_iris), type_iris)
+        return self._name(name, tuple(type_iris))
+
+    def _name(self, name: str, type_iris: tuple[str, ...]) -> str:
+        key = (name, type_iris)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self.dst.compact(self.src.expand(name, type_iris), type_iris)
+            if len(self._memo) >= self.MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = hit
+        return hit
 
     def entity(self, entity: Mapping[str, Any], type_iris: Sequence[str] | None = None
                ) -> dict[str, Any]:
@@ -274,9 +300,12 @@ class Translator:
         if self.identity:
             return dict(entity)
         types = entity.get("type")
-        type_list = types if isinstance(types, list) else [types] if isinstance(types, str) else []
         if type_iris is None:
+            type_list = types if isinstance(types, list) else [types] if isinstance(
+                types, str) else []
             type_iris = [self.src.expand(t) for t in type_list]
+        scope = tuple(type_iris)
+        memo = self._memo
         out: dict[str, Any] = {}
         for name, value in entity.items():
             if name == "type":
@@ -285,20 +314,24 @@ class Translator:
             elif name in STRUCTURAL:
                 out[name] = value
             else:
-                out[self.dst.compact(self.src.expand(name, type_iris), type_iris)] = \
-                    self._attribute(value, type_iris)
+                out[memo.get((name, scope)) or self._name(name, scope)] = \
+                    self._attribute(value, scope)
         return out
 
-    def _attribute(self, attr: Any, type_iris: Sequence[str]) -> Any:
+    def _attribute(self, attr: Any, scope: tuple[str, ...]) -> Any:
         if isinstance(attr, list):
-            return [self._attribute(a, type_iris) for a in attr]
-        if not isinstance(attr, Mapping):
+            return [self._attribute(a, scope) for a in attr]
+        if not isinstance(attr, dict | Mapping):
             return attr
+        for key in attr:
+            if key not in STRUCTURAL and key[:1] != "@":
+                break
+        else:
+            return attr  # nothing to rename (most attributes): shared, not copied
         out: dict[str, Any] = {}
         for key, value in attr.items():
-            if key in STRUCTURAL or key.startswith("@"):
+            if key in STRUCTURAL or key[:1] == "@":
                 out[key] = value
             else:
-                out[self.dst.compact(self.src.expand(key, type_iris), type_iris)] = \
-                    self._attribute(value, type_iris)
+                out[self._name(key, scope)] = self._attribute(value, scope)
         return out

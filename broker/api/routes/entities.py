@@ -83,14 +83,20 @@ async def query_entities(request: web.Request) -> web.Response:
     federated = not flag(request, "local") and bool(
         api.scope.plan(caller_of(request).purpose, leaves))
     if not federated:
-        raw = media != GEO and output.passthrough and terms.outward.identity
-        page = await local_page(api.store, query, raw=raw)
+        # Without system attributes or GeoJSON a row's timestamps are not needed: the store
+        # may answer with stored bytes only.
+        docs_only = media != GEO and not output.sys_attrs
+        page = await local_page(api.store, query, docs_only=docs_only)
         if page.count is not None:
             headers["NGSILD-Results-Count"] = str(page.count)
         links = page_links(request, query.offset, query.limit, page.more)
-        if raw:
-            # The hot path: stored bytes spliced into the array, nothing decoded.
-            docs = page.docs if page.docs is not None else [h.stored.doc for h in page.hits]
+        if docs_only:
+            if output.passthrough and terms.outward.identity:
+                # The hot path: stored bytes spliced into the array, nothing decoded.
+                docs = page.stored_docs()
+            else:
+                docs = [orjson.dumps(render_entity(e, output, terms.outward))
+                        for e in page.entities()]
             body = render_docs(docs, media, terms.context)
             return response(body, media, terms.context, headers=headers, links=links)
         rendered = [render_entity(h.decoded(), output, terms.outward, h.stored.created_at,

@@ -9,7 +9,7 @@ import orjson
 
 from mappings.contexts import NGSI_LD_CORE_V1_8_URL
 
-from .conftest import CTX_REL, LD, RENKEI_LINK, ApiClient, Receiver, site
+from .conftest import CTX_REL, LD, ApiClient, Receiver, site
 
 E = "/ngsi-ld/v1/entities"
 DEFAULT = "https://uri.etsi.org/ngsi-ld/default-context/"
