@@ -204,12 +204,22 @@ class SqliteStore:
             after = rows[-1][0]
 
     async def scan_docs(self, flt: EntityFilter, limit: int, offset: int = 0) -> list[bytes]:
-        """One page of stored bytes (``DocPages``): a single query, no row objects."""
+        """One page of stored bytes (``DocPages``): a single query, no row objects.
+
+        SQLite concatenates the page itself, in the subquery's id order, with a separator
+        (0x1E) that no JSON text can hold raw: one value crosses into Python instead of a row
+        per entity, and ``bytes.split`` cuts it back into documents.
+        """
         sql, args = _scan_sql(flt, flt.after_id, limit)
         sql = sql.replace(_ENTITY_COLS, "e.doc", 1) + " OFFSET ?"
         args.append(offset)
-        # The list is built on the reader thread: the event loop gets it ready to send.
-        return await self._reader.run(lambda db: [r[0] for r in db.execute(sql, args)])
+        joined = f"SELECT CAST(group_concat(doc, char(30)) AS BLOB) FROM ({sql})"
+
+        def page(db: sqlite3.Connection) -> list[bytes]:
+            blob = db.execute(joined, args).fetchone()[0]
+            return blob.split(b"\x1e") if blob else []
+
+        return await self._reader.run(page)
 
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
