@@ -45,6 +45,7 @@ class Api:
     discovery: Any
     terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
     terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
+    parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 API = web.AppKey("renkei_api", Api)

@@ -165,6 +165,17 @@ def response_context(context: Any) -> Any:
 def link_header(context: Any) -> str | None:
     """A Link header for a JSON response: the first URL of the context (the core context's
     for a caller without one); none for a context given only inline."""
+    if context is None or isinstance(context, str):
+        return _link_header_of_url(context)
+    return _link_header(context)
+
+
+@lru_cache(maxsize=256)  # the value of every JSON response: built once per context URL
+def _link_header_of_url(context: str | None) -> str | None:
+    return _link_header(context)
+
+
+def _link_header(context: Any) -> str | None:
     ctx = response_context(context)
     items = ctx if isinstance(ctx, list) else [ctx]
     urls = [c for c in items if isinstance(c, str)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -72,16 +72,40 @@ def parse_query(request: web.Request, terms: Terms) -> NgsiQuery:
     return query
 
 
+@dataclass(frozen=True)
+class ParsedQuery:
+    """The parameters of a GET /entities, parsed (immutable: shared between requests)."""
+
+    query: NgsiQuery
+    output: OutputOptions
+    local: bool
+
+
+def parsed_query(request: web.Request, terms: Terms) -> ParsedQuery:
+    """The parsed parameters, memoized per (query string, caller's context): dashboards ask
+    the same URLs again and again, and parsing type, q and geo-queries is not free. Only
+    successful parses are kept (an error raises before), and results are immutable."""
+    memo = api_of(request).parsed_queries
+    key = (request.query_string, terms.map.key)
+    hit = memo.get(key)
+    if hit is None:
+        hit = ParsedQuery(parse_query(request, terms), output_options(request, terms),
+                          flag(request, "local"))
+        if len(memo) >= 512:
+            memo.clear()
+        memo[key] = hit
+    return hit
+
+
 async def query_entities(request: web.Request) -> web.Response:
     api = api_of(request)
     media = response_type(request.headers.get("Accept"), geo=True)
     terms = await terms_for(request, link_context(request))
-    query = parse_query(request, terms)
-    output = output_options(request, terms)
+    parsed = parsed_query(request, terms)
+    query, output = parsed.query, parsed.output
     headers: dict[str, str] = {}
     leaves = query.types.leaves() if query.types else ()
-    federated = not flag(request, "local") and bool(
-        api.scope.plan(caller_of(request).purpose, leaves))
+    federated = not parsed.local and bool(api.scope.plan(caller_of(request).purpose, leaves))
     if not federated:
         # Without system attributes or GeoJSON a row's timestamps are not needed: the store
         # may answer with stored bytes only.
