@@ -230,20 +230,17 @@ def page_links(request: web.Request, offset: int, limit: int, more: bool) -> lis
     the same request with another ``offset``."""
     links = []
     if more and limit:
-        links.append(f'<{_with_offset(request, offset + limit)}>; rel="next"')
+        links.append(f'<{_with_offset(request, offset + limit, limit)}>; rel="next"')
     if offset > 0 and limit:
-        links.append(f'<{_with_offset(request, max(0, offset - limit))}>; rel="prev"')
+        links.append(f'<{_with_offset(request, max(0, offset - limit), limit)}>; rel="prev"')
     return links
 
 
-def _with_offset(request: web.Request, offset: int) -> str:
+def _with_offset(request: web.Request, offset: int, limit: int) -> str:
     # The raw query string is rebuilt by hand: its other parameters stay byte for byte.
-    kept = [p for p in request.query_string.split("&")
+    kept = [p for p in request.rel_url.raw_query_string.split("&")
             if p and not p.startswith(("offset=", "limit="))]
-    limit = request.query.get("limit")
-    kept.append(f"offset={offset}")
-    if limit is not None:
-        kept.append(f"limit={limit}")
+    kept.append(f"offset={offset}&limit={limit}")
     return f"{request.rel_url.raw_path}?{'&'.join(kept)}"
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -12,8 +12,8 @@ from ...errors import BadRequest, NotFound
 from ...service import ngsi_merge
 from ...service.filters import Near, Within
 from ...service.model import FederatedQuery
-from ...service.ngsi_model import is_uri, normalize_attribute, normalize_entity
-from ...service.ngsi_q import parse_geo, parse_q, parse_types, q_is_conjunction
+from ...service.ngsi_model import normalize_attribute, normalize_entity
+from ...service.ngsi_q import parse_types, q_is_conjunction
 from ...service.ngsi_query import INDEXED_GEOPROPERTY, NgsiQuery, local_page
 from ...service.ngsi_render import OutputOptions, render_entity
 from ...service.ngsi_scope import ScopeResult, merge, warning_header
@@ -22,17 +22,15 @@ from ..common import (
     api_of,
     caller_of,
     flag,
-    int_param,
-    list_param,
     options_of,
     output_options,
     page_links,
-    page_size,
     path_id,
     read_json,
     resource_location,
     terms_for,
 )
+from ..entity_query import parsed_query
 from ..negotiation import GEO, LD, link_context, render_docs, render_object, response, response_type
 from ..problems import problem_response
 
@@ -44,58 +42,6 @@ def location(entity_id: str) -> str:
 
 
 # -- query ------------------------------------------------------------------------------------
-
-def parse_query(request: web.Request, terms: Terms) -> NgsiQuery:
-    """The NGSI-LD query parameters of a GET /entities, in stored names."""
-    q = request.query
-    ids = list_param(request, "id")
-    bad = next((i for i in ids if not is_uri(i)), None)
-    if bad is not None:
-        raise BadRequest(f"id {bad[:64]!r} is not a URI")
-    types = parse_types(q["type"], terms.type) if q.get("type") else None
-    georel = q.get("georel", "")
-    geo = parse_geo(georel, q.get("geometry", ""), q.get("coordinates")) if georel or q.get(
-        "geometry") or q.get("coordinates") else None
-    query = NgsiQuery(
-        types=types, ids=ids, id_pattern=q.get("idPattern", ""),
-        q=parse_q(q["q"], terms.attr) if q.get("q") else None, geo=geo,
-        geoproperty=terms.attr(q.get("geoproperty", "location")),
-        attrs=tuple(terms.attr(a) for a in list_param(request, "attrs")),
-        limit=page_size(request), offset=int_param(request, "offset", 0),
-        count=flag(request, "count") or "count" in options_of(request))
-    if query.limit == 0 and not query.count:
-        raise BadRequest("limit=0 is only allowed with count=true")
-    if not (types or ids or query.id_pattern or query.q is not None or geo is not None
-            or query.attrs or flag(request, "local")):
-        raise BadRequest("a query needs at least one of type, id, idPattern, attrs, q or a "
-                         "geo-query (or local=true)")
-    return query
-
-
-@dataclass(frozen=True)
-class ParsedQuery:
-    """The parameters of a GET /entities, parsed (immutable: shared between requests)."""
-
-    query: NgsiQuery
-    output: OutputOptions
-    local: bool
-
-
-def parsed_query(request: web.Request, terms: Terms) -> ParsedQuery:
-    """The parsed parameters, memoized per (query string, caller's context): dashboards ask
-    the same URLs again and again, and parsing type, q and geo-queries is not free. Only
-    successful parses are kept (an error raises before), and results are immutable."""
-    memo = api_of(request).parsed_queries
-    key = (request.query_string, terms.map.key)
-    hit = memo.get(key)
-    if hit is None:
-        hit = ParsedQuery(parse_query(request, terms), output_options(request, terms),
-                          flag(request, "local"))
-        if len(memo) >= 512:
-            memo.clear()
-        memo[key] = hit
-    return hit
-
 
 async def query_entities(request: web.Request) -> web.Response:
     api = api_of(request)
