@@ -16,7 +16,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -64,6 +64,16 @@ class NgsiQuery:
         return self.q is None or self.q.matches(entity)
 
 
+class DocArrays(Protocol):
+    """An optional fast path a store may offer (SQLite does), beside ``DocPages``: one page
+    as the JSON array of its stored documents, built by the database, and whether another
+    match follows. The API's type pages use it for JSON responses in stored names."""
+
+    async def scan_doc_array(self, flt: EntityFilter, limit: int, offset: int = 0
+                             ) -> tuple[bytes, bool]:
+        ...
+
+
 @dataclass
 class Hit:
     """One matching stored entity; ``entity`` is decoded only when it had to be."""
@@ -82,6 +92,7 @@ class Page:
     hits: list[Hit] = field(default_factory=list)
     count: int | None = None
     docs: list[bytes] | None = None  # the raw page, when the caller asked for bytes only
+    array: bytes | None = None  # the raw page as one JSON array, when asked for that
     more: bool = False  # another match follows this page (for a rel="next" link)
 
     def entities(self) -> list[dict[str, Any]]:
@@ -95,13 +106,16 @@ class Page:
         return self.docs if self.docs is not None else [h.stored.doc for h in self.hits]
 
 
-async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False) -> Page:
+async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
+                     as_array: bool = False) -> Page:
     """One page of local matches in id order, and the total when ``query.count``.
 
     With ``docs_only`` (the caller needs the stored bytes, not the row's timestamps) and
     nothing to check beyond the index, a store offering ``DocPages.scan_docs`` answers in one
     query with no row objects; ``page.docs`` then holds the bytes and ``page.hits`` stays
     empty. One match beyond the page is looked for, to tell whether there is a next page.
+    With ``as_array`` too, a store offering ``DocArrays.scan_doc_array`` gives the page as one
+    JSON array in ``page.array`` (neither ``docs`` nor ``hits`` then).
     """
     pattern = compile_id_pattern(query.id_pattern)
     flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
@@ -110,7 +124,11 @@ async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False)
     want = query.offset + query.limit
     exact = query.exact or pattern is not None
     scan_docs = getattr(store, "scan_docs", None)
-    if docs_only and not exact and scan_docs is not None:
+    scan_doc_array = getattr(store, "scan_doc_array", None) if as_array else None
+    if docs_only and not exact and scan_doc_array is not None:
+        page.array, page.more = await scan_doc_array(flt, query.limit, query.offset) \
+            if query.limit else (b"[]", False)
+    elif docs_only and not exact and scan_docs is not None:
         docs = await scan_docs(flt, query.limit + 1, query.offset) if query.limit else []
         page.more = len(docs) > query.limit
         page.docs = docs[:query.limit] if page.more else docs

@@ -31,7 +31,16 @@ from ..common import (
     terms_for,
 )
 from ..entity_query import parsed_query
-from ..negotiation import GEO, LD, link_context, render_docs, render_object, response, response_type
+from ..negotiation import (
+    GEO,
+    JSON,
+    LD,
+    link_context,
+    render_docs,
+    render_object,
+    response,
+    response_type,
+)
 from ..problems import problem_response
 
 BASE = "/ngsi-ld/v1/entities"
@@ -56,13 +65,18 @@ async def query_entities(request: web.Request) -> web.Response:
         # Without system attributes or GeoJSON a row's timestamps are not needed: the store
         # may answer with stored bytes only.
         docs_only = media != GEO and not output.sys_attrs
-        page = await local_page(api.store, query, docs_only=docs_only)
+        as_stored = output.passthrough and terms.outward.identity
+        page = await local_page(api.store, query, docs_only=docs_only,
+                                as_array=as_stored and media == JSON)
         if page.count is not None:
             headers["NGSILD-Results-Count"] = str(page.count)
         links = page_links(request, query.offset, query.limit, page.more)
+        if page.array is not None:
+            # The hot path: the store's JSON array of stored bytes is the body.
+            return response(page.array, media, terms.context, headers=headers, links=links)
         if docs_only:
-            if output.passthrough and terms.outward.identity:
-                # The hot path: stored bytes spliced into the array, nothing decoded.
+            if as_stored:
+                # Stored bytes spliced into the array (with @context for JSON-LD).
                 docs = page.stored_docs()
             else:
                 docs = [orjson.dumps(render_entity(e, output, terms.outward))

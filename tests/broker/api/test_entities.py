@@ -48,5 +48,10 @@ async def test_pages_of_stored_bytes_are_the_entities_in_id_order(renkei: ApiCli
         page = await renkei.get(E, params={"type": "EvacuationSite", "limit": "5",
                                            "offset": str(offset)})
         pages += page.json()
+        has_next = any('rel="next"' in link for link in page.headers.getall("Link"))
+        assert has_next == (offset + 5 < 12), offset
     assert pages == one_by_one
+    ld = await renkei.get(E, params={"type": "EvacuationSite", "limit": "12"},
+                          headers={"Accept": LD})
+    assert [{k: v for k, v in e.items() if k != "@context"} for e in ld.json()] == one_by_one
     assert [e["capacity"]["value"] for e in pages] == [10 * i for i in sorted(order)]
