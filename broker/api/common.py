@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 from aiohttp import web
 
 from ..config import HttpConfig
+from ..errors import BadRequest
 from ..service.ngsi_entities import EntityService
+from ..service.ngsi_model import is_uri
 from ..service.ngsi_render import FORMATS, OutputOptions
 from ..service.ngsi_scope import FederationScope
 from ..service.terms import TermMap, TermMaps, Translator
@@ -40,7 +43,9 @@ class Api:
     subscriptions: Any
     notifier: Any
     discovery: Any
-    terms_cache: dict[str, Any] = field(default_factory=dict)
+    terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
+    terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
+    parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 API = web.AppKey("renkei_api", Api)
@@ -56,6 +61,27 @@ def caller_of(request: web.Request) -> Caller:
     if caller is None:  # open paths never reach a route that asks
         raise RuntimeError("no authenticated caller on this request")
     return caller
+
+
+# -- resource paths ---------------------------------------------------------------------------
+
+# RFC 3986 pchar: what may stay unescaped in one path segment. Keeping ":" leaves URN ids as
+# they are (clients compare Location with "/ngsi-ld/v1/entities/" + id); "/", "?", "#" and
+# spaces are escaped.
+_PCHAR_SAFE = ":@!$&'()*+,;="
+
+
+def resource_location(base: str, resource_id: str) -> str:
+    """The Location of a created resource: ``base/<id>`` with the id as one path segment."""
+    return f"{base}/{quote(resource_id, safe=_PCHAR_SAFE)}"
+
+
+def path_id(request: web.Request, key: str) -> str:
+    """An entity or subscription id from the path; not a URI is BadRequestData (not 404)."""
+    value = request.match_info[key]
+    if not is_uri(value):
+        raise BadRequest(f"{value[:64]!r} is not a URI")
+    return value
 
 
 # -- bodies -----------------------------------------------------------------------------------
@@ -117,20 +143,32 @@ class Terms:
 
 
 async def terms_for(request: web.Request, context: Any) -> Terms:
+    """The caller's terms. A context given as one URL (a Link header) or none at all is
+    looked up by that value, so the common request costs one dict look-up."""
     api = api_of(request)
+    by_value = context is None or isinstance(context, str)
+    if by_value:
+        hit = api.terms_by_url.get(context)
+        if hit is not None:
+            return hit
     term_map = await api.terms.get(context)
     cached = api.terms_cache.get(term_map.key)
-    if cached is not None and cached.context == context:
-        return cached
-    terms = Terms(context, term_map, Translator(term_map, api.terms.default),
-                  Translator(api.terms.default, term_map))
-    if len(api.terms_cache) > 256:
-        api.terms_cache.clear()
-    api.terms_cache[term_map.key] = terms
-    return terms
+    if cached is None or cached.context != context:
+        cached = Terms(context, term_map, Translator(term_map, api.terms.default),
+                       Translator(api.terms.default, term_map))
+        if len(api.terms_cache) > 256:
+            api.terms_cache.clear()
+        api.terms_cache[term_map.key] = cached
+    if by_value:
+        if len(api.terms_by_url) > 256:  # only URLs the loader knows get here; stay bounded
+            api.terms_by_url.clear()
+        api.terms_by_url[context] = cached
+    return cached
 
 
 # -- query parameters -------------------------------------------------------------------------
+# A malformed parameter value is BadRequestData (input that does not meet the operation's
+# requirements, as for q and geo-queries); InvalidRequest is kept for bodies that are not JSON.
 
 def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:
     raw = request.query.get(name)
@@ -139,9 +177,9 @@ def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidRequest(f"{name} must be an integer") from None
+        raise BadRequest(f"{name} must be an integer") from None
     if value < minimum:
-        raise InvalidRequest(f"{name} must be >= {minimum}")
+        raise BadRequest(f"{name} must be >= {minimum}")
     return value
 
 
@@ -154,7 +192,7 @@ def options_of(request: web.Request) -> frozenset[str]:
     options = frozenset(list_param(request, "options"))
     unknown = options - OPTIONS
     if unknown:
-        raise InvalidRequest(f"unknown option {sorted(unknown)[0]!r}")
+        raise BadRequest(f"unknown option {sorted(unknown)[0]!r}")
     return options
 
 
@@ -171,7 +209,7 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
     options = options_of(request)
     fmt = request.query.get("format", "")
     if fmt and fmt not in FORMATS + ("keyValues",):
-        raise InvalidRequest(f"unknown format {fmt[:32]!r}")
+        raise BadRequest(f"unknown format {fmt[:32]!r}")
     if fmt == "keyValues" or "keyValues" in options or "simplified" in options:
         fmt = "simplified"
     elif "concise" in options:
@@ -179,7 +217,7 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
     pick = list_param(request, "pick") or list_param(request, "attrs")
     omit = list_param(request, "omit")
     if pick and omit:
-        raise InvalidRequest("pick and omit cannot be used together")
+        raise BadRequest("pick and omit cannot be used together")
     geoproperty = request.query.get("geoproperty", "location")
     return OutputOptions(
         format=fmt or "normalized", sys_attrs="sysAttrs" in options,
@@ -187,10 +225,29 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
         lang=request.query.get("lang"), geoproperty=terms.attr(geoproperty))
 
 
+def page_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
+    """``Link`` values of the next and previous pages (RFC 8288 ``rel="next"``/``"prev"``):
+    the same request with another ``offset``."""
+    links = []
+    if more and limit:
+        links.append(f'<{_with_offset(request, offset + limit, limit)}>; rel="next"')
+    if offset > 0 and limit:
+        links.append(f'<{_with_offset(request, max(0, offset - limit), limit)}>; rel="prev"')
+    return links
+
+
+def _with_offset(request: web.Request, offset: int, limit: int) -> str:
+    # The raw query string is rebuilt by hand: its other parameters stay byte for byte.
+    kept = [p for p in request.rel_url.raw_query_string.split("&")
+            if p and not p.startswith(("offset=", "limit="))]
+    kept.append(f"offset={offset}&limit={limit}")
+    return f"{request.rel_url.raw_path}?{'&'.join(kept)}"
+
+
 def flag(request: web.Request, name: str) -> bool:
     value = request.query.get(name, "false").lower()
     if value not in ("true", "false"):
-        raise InvalidRequest(f"{name} must be true or false")
+        raise BadRequest(f"{name} must be true or false")
     return value == "true"
 
 

@@ -2,7 +2,7 @@
 
     BrokerError
     ├── BadRequest
-    │   ├── InvalidRequest        invalid_request         (not JSON, bad query parameter)
+    │   ├── InvalidRequest        invalid_request         (a body that is not JSON)
     │   ├── NotAcceptable         not_acceptable          (406)
     │   ├── UnsupportedMediaType  unsupported_media_type  (415)
     │   └── LimitExceeded
@@ -19,7 +19,7 @@ from ..errors import BadRequest, BrokerError, LimitExceeded, Unauthenticated
 
 
 class InvalidRequest(BadRequest):
-    """The request is not well formed (not JSON, a malformed parameter)."""
+    """The request body is not well formed (not JSON, empty, nested too deeply)."""
 
     code = "invalid_request"
 

@@ -12,16 +12,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from mappings.contexts import DEFAULT_CONTEXT
-
 from ..errors import BadRequest
+from ..service.terms import CORE_CONTEXT
 from .errors import NotAcceptable, UnsupportedMediaType
 
 JSON = "application/json"
@@ -29,7 +28,6 @@ LD = "application/ld+json"
 GEO = "application/geo+json"
 MERGE_PATCH = "application/merge-patch+json"
 CONTEXT_REL = "http://www.w3.org/ns/json-ld#context"
-DEFAULT_LINK = DEFAULT_CONTEXT[0]
 
 
 def _media_ranges(accept: str) -> list[tuple[str, float, int]]:
@@ -80,15 +78,22 @@ def _response_type(accept: str, geo: bool) -> str:
 
 def link_context(request: web.Request) -> str | None:
     """The @context URL of a JSON-LD ``Link`` header, if any."""
-    found = []
-    for header in request.headers.getall("Link", []):
-        for link in _split_links(header):
-            url, params = _parse_link(link)
-            if params.get("rel") == CONTEXT_REL:
-                found.append(url)
+    headers = request.headers.getall("Link", ())
+    found = [url for header in headers for url in _contexts_in(header)]
     if len(found) > 1:
         raise BadRequest("more than one JSON-LD context Link header")
     return found[0] if found else None
+
+
+@lru_cache(maxsize=256)  # a client sends the same Link header with every request
+def _contexts_in(header: str) -> tuple[str, ...]:
+    """The JSON-LD context URLs of one ``Link`` header value (malformed: BadRequest)."""
+    out = []
+    for link in _split_links(header):
+        url, params = _parse_link(link)
+        if params.get("rel") == CONTEXT_REL:
+            out.append(url)
+    return tuple(out)
 
 
 def _split_links(header: str) -> list[str]:
@@ -152,12 +157,25 @@ def body_context(media: str, body: Any, link: str | None) -> Any:
 
 
 def response_context(context: Any) -> Any:
-    """The @context to put in a response: what the caller used, else the default."""
-    return list(DEFAULT_CONTEXT) if context is None else context
+    """The @context to put in a response: what the caller used; without one, the core
+    context (the only context a request without @context speaks)."""
+    return CORE_CONTEXT if context is None else context
 
 
 def link_header(context: Any) -> str | None:
-    """A Link header for a JSON response: the first non-core URL of the context."""
+    """A Link header for a JSON response: the first URL of the context (the core context's
+    for a caller without one); none for a context given only inline."""
+    if context is None or isinstance(context, str):
+        return _link_header_of_url(context)
+    return _link_header(context)
+
+
+@lru_cache(maxsize=256)  # the value of every JSON response: built once per context URL
+def _link_header_of_url(context: str | None) -> str | None:
+    return _link_header(context)
+
+
+def _link_header(context: Any) -> str | None:
     ctx = response_context(context)
     items = ctx if isinstance(ctx, list) else [ctx]
     urls = [c for c in items if isinstance(c, str)]
@@ -190,13 +208,18 @@ def render_docs(docs: Iterable[bytes], media: str, context: Any) -> bytes:
 
 
 def response(payload: bytes, media: str, context: Any, *, status: int = 200,
-             headers: Mapping[str, str] | None = None) -> web.Response:
-    out = dict(headers or {})
+             headers: Mapping[str, str] | None = None, links: Sequence[str] = ()
+             ) -> web.Response:
+    """A response in ``media``; JSON carries the context as a ``Link`` header, and ``links``
+    (pagination) come as further ``Link`` headers."""
+    resp = web.Response(status=status, body=payload, content_type=media, headers=headers)
     if media == JSON or media == GEO:
         link = link_header(context)
         if link:
-            out["Link"] = link
-    return web.Response(status=status, body=payload, content_type=media, headers=out)
+            resp.headers.add("Link", link)
+    for link in links:
+        resp.headers.add("Link", link)
+    return resp
 
 
 def render_one(entity: Mapping[str, Any], media: str, context: Any) -> bytes:

@@ -116,15 +116,18 @@ class Notifier:
 
     async def _handle(self, change: Change) -> None:
         previous = self._previous.pop(change.entity_id, _UNKNOWN)
-        entity = orjson.loads(change.doc) if change.doc is not None else None
         if change.kind != "deleted":
             self._remember(change.entity_id, change.doc)
+        records = list((await self._subs.all()).values())
+        if not records:
+            return  # nothing to match: an ingest of 100k entities decodes none of them
+        entity = orjson.loads(change.doc) if change.doc is not None else None
         changed: set[str] | None = None
         if previous is not _UNKNOWN and entity is not None:
             before = orjson.loads(previous) if isinstance(previous, bytes) else {}
             changed = {k for k in set(before) | set(entity) if before.get(k) != entity.get(k)}
         now = self._node.clock.now()
-        for record in list((await self._subs.all()).values()):
+        for record in records:
             if record.get("cursor", 0) >= change.cursor or state(record, now) != "active":
                 continue
             sub = record["subscription"]

@@ -128,12 +128,18 @@ class Report:
                       f"{'verified' if ok else 'BROKEN'}")
 
     def urls(self, fed: Any) -> None:
+        from mappings.contexts import RENKEI_CONTEXT_URL
+
+        # Without this Link header a client speaks the core context only, and Renkei's names
+        # (EvacuationSite, capacity...) are full IRIs.
+        link = (f"Link: <{RENKEI_CONTEXT_URL}>; rel=\"http://www.w3.org/ns/json-ld#context\"; "
+                f"type=\"application/ld+json\"")
         self.line()
         self.line("The nodes keep running (Ctrl-C stops them). Try:")
         for node in fed.nodes.values():
             if node.http is not None:
-                self.line(f"  curl -s '{node.http.url}/ngsi-ld/v1/entities?type=EvacuationSite"
-                          f"&limit=3&local=true'   # {node.config.name_en}")
+                self.line(f"  curl -s -H '{link}' '{node.http.url}/ngsi-ld/v1/entities"
+                          f"?type=EvacuationSite&limit=3&local=true'   # {node.config.name_en}")
             self.line(f"  grpc {node.grpc_endpoint} (TLS, health + reflection)")
 
 

@@ -121,6 +121,8 @@ def normalize_attribute(name: str, value: Any, *, allow_null: bool = False) -> A
 
 def _infer(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
     """Concise representation: the member present says which kind of attribute it is."""
+    if "type" in value:  # a type that is neither an attribute type nor a GeoJSON geometry
+        raise BadRequest(f"attribute {name!r} has an unknown type {str(value['type'])[:64]!r}")
     for kind, member in (("Relationship", "object"), ("LanguageProperty", "languageMap"),
                          ("VocabProperty", "vocab"), ("ListRelationship", "objectList"),
                          ("ListProperty", "valueList"), ("JsonProperty", "json")):
@@ -130,8 +132,6 @@ def _infer(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
         inner = value["value"]
         geo = isinstance(inner, Mapping) and inner.get("type") in GEOJSON_TYPES
         return {"type": "GeoProperty" if geo else "Property", **value}
-    if "type" in value:
-        raise BadRequest(f"attribute {name!r} has an unknown type {str(value['type'])[:64]!r}")
     # A JSON object with none of the members is a structured value (concise Property).
     return {"type": "Property", "value": dict(value)}
 

@@ -47,9 +47,24 @@ def parse_q(text: str, rename: Rename = _same) -> Any:
         raise BadRequest(f"q longer than {MAX_Q_LENGTH} characters")
     parser = _QParser(text, rename)
     expr = parser.expression()
+    parser.skip_space()
     if parser.pos != len(text):
         raise BadRequest(f"q: unexpected {text[parser.pos:parser.pos + 16]!r}")
     return expr
+
+
+def rename_q(text: str, rename: Rename) -> str:
+    """The same q text with each attribute name renamed (sub-attributes, keys and values
+    untouched), e.g. a subscription's q between the caller's names and stored names."""
+    parser = _QParser(text, _same)
+    parser.expression()
+    out, last = [], 0
+    for start, end in parser.names:
+        out.append(text[last:start])
+        out.append(rename(text[start:end]))
+        last = end
+    out.append(text[last:])
+    return "".join(out)
 
 
 class _QParser:
@@ -58,9 +73,16 @@ class _QParser:
         self.pos = 0
         self.rename = rename
         self.depth = 0
+        self.names: list[tuple[int, int]] = []  # where each attribute name is in the text
 
     def peek(self) -> str:
+        """The next character that is not white space (clients write ``P1 > 5; P2 < 3``)."""
+        self.skip_space()
         return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def skip_space(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos] in " \t":
+            self.pos += 1
 
     def expression(self) -> Any:
         # ';' binds tighter than '|', as in the specification's examples.
@@ -94,11 +116,13 @@ class _QParser:
             path = self.attribute()
             return Absent(self.rename(path[0]))
         path = self.attribute()
+        self.skip_space()
         op = next((o for o in _OPS if self.text.startswith(o, self.pos)), None)
         name, sub, keys = path[0], path[1], path[2]
         if op is None:
             return Comparison(self.rename(name), "exists", sub_attribute=sub, keys=keys)
         self.pos += len(op)
+        self.skip_space()
         raw = self.value_text()
         if op in ("~=", "!~=", ):
             value: Any = _unquote(raw)
@@ -111,8 +135,9 @@ class _QParser:
         return Comparison(self.rename(name), op, value, keys=keys, sub_attribute=sub)
 
     def attribute(self) -> tuple[str, str, tuple[str, ...]]:
+        self.skip_space()
         start = self.pos
-        stops = "=!<>~;|()[."
+        stops = "=!<>~;|()[. \t"
         if "://" in self.text[start:start + 12]:
             # A full IRI: its dots are not sub-attribute paths until after its last / or #.
             end = start
@@ -125,13 +150,16 @@ class _QParser:
         name = self.text[start:self.pos]
         if not name:
             raise BadRequest(f"q: expected an attribute name at position {start}")
+        self.names.append((start, self.pos))
         sub = ""
         if self.peek() == ".":
             self.pos += 1
             s = self.pos
-            while self.pos < len(self.text) and self.text[self.pos] not in "=!<>~;|()[.":
+            while self.pos < len(self.text) and self.text[self.pos] not in "=!<>~;|()[. \t":
                 self.pos += 1
             sub = self.text[s:self.pos]
+            if not sub:
+                raise BadRequest(f"q: expected a sub-attribute name at position {s}")
         keys = []
         while self.peek() == "[":
             end = self.text.find("]", self.pos)
@@ -155,9 +183,10 @@ class _QParser:
             self.pos += 1
         if quoted:
             raise BadRequest("q: unterminated string")
-        if start == self.pos:
+        raw = self.text[start:self.pos].rstrip(" \t")
+        if not raw:
             raise BadRequest("q: expected a value")
-        return self.text[start:self.pos]
+        return raw
 
 
 def _split_outside_quotes(raw: str, sep: str) -> list[str]:
@@ -194,9 +223,17 @@ def _unquote(raw: str) -> str:
     return raw
 
 
+# Characters an unquoted value cannot hold: they are operators (``a>>>4``) or need quotes.
+_NOT_IN_UNQUOTED = frozenset('<>=!~"\' \t')
+
+
 def _scalar(raw: str) -> Any:
     if raw.startswith('"'):
+        if len(raw) < 2 or not raw.endswith('"'):
+            raise BadRequest(f"q: malformed string {raw[:32]!r}")
         return _unquote(raw)
+    if not raw or _NOT_IN_UNQUOTED.intersection(raw):
+        raise BadRequest(f"q: malformed value {raw[:32]!r} (quote strings)")
     if raw in ("true", "false"):
         return raw == "true"
     try:

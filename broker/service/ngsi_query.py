@@ -1,26 +1,33 @@
 """Local execution of an NGSI-LD entity query, with a pass-through fast path.
 
 The store's index answers type (a union of types), id and id-prefix filters and a geo bounding
-box; everything else (q, exact geometry, id patterns, type intersections, ``attrs`` matching)
-is checked on the decoded entity. When nothing needs checking, stored bytes are returned as
-they are, so a type page never decodes a single entity, and the scan asks the store for just
-``offset + limit`` rows instead of a whole chunk.
+box (of ``location`` only: the one GeoProperty the store indexes); everything else (q, exact
+geometry, id patterns, type intersections, ``attrs`` matching) is checked on the decoded
+entity. ``idPattern`` is a regular expression *searched* in the id, as JavaScript's
+``RegExp.test`` and the other NGSI-LD brokers do: anchor it (``^urn:...``) to match a prefix.
+When nothing needs checking, stored bytes are returned as they are, so a type page never
+decodes a single entity, and the scan asks the store for just one page (and one row more, to
+know whether a next page exists) instead of a whole chunk.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
-from ..store.base import EntityFilter, Store, StoredEntity
+from ..errors import BadRequest
+from ..store.base import BBox, EntityFilter, Store, StoredEntity
 from .ngsi_q import TypeExpr, geo_matches
-from .query import _compile_pattern, _literal_prefix
 
 SCAN_CHUNK = 500
+MAX_PATTERN_LENGTH = 256
+# The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).
+INDEXED_GEOPROPERTY = "location"
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,16 @@ class NgsiQuery:
         return self.q is None or self.q.matches(entity)
 
 
+class DocArrays(Protocol):
+    """An optional fast path a store may offer (SQLite does), beside ``DocPages``: one page
+    as the JSON array of its stored documents, built by the database, and whether another
+    match follows. The API's type pages use it for JSON responses in stored names."""
+
+    async def scan_doc_array(self, flt: EntityFilter, limit: int, offset: int = 0
+                             ) -> tuple[bytes, bool]:
+        ...
+
+
 @dataclass
 class Hit:
     """One matching stored entity; ``entity`` is decoded only when it had to be."""
@@ -75,27 +92,48 @@ class Page:
     hits: list[Hit] = field(default_factory=list)
     count: int | None = None
     docs: list[bytes] | None = None  # the raw page, when the caller asked for bytes only
+    array: bytes | None = None  # the raw page as one JSON array, when asked for that
+    more: bool = False  # another match follows this page (for a rel="next" link)
+
+    def entities(self) -> list[dict[str, Any]]:
+        """The page's entities, decoded (stored names)."""
+        if self.docs is not None:
+            return [orjson.loads(d) for d in self.docs]
+        return [h.decoded() for h in self.hits]
+
+    def stored_docs(self) -> list[bytes]:
+        """The page's stored bytes."""
+        return self.docs if self.docs is not None else [h.stored.doc for h in self.hits]
 
 
-async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Page:
+async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
+                     as_array: bool = False) -> Page:
     """One page of local matches in id order, and the total when ``query.count``.
 
-    With ``raw`` (the caller will send stored bytes as they are) and nothing to check beyond
-    the index, a store offering ``DocPages.scan_docs`` answers in one query with no row
-    objects; ``page.docs`` then holds the bytes and ``page.hits`` stays empty.
+    With ``docs_only`` (the caller needs the stored bytes, not the row's timestamps) and
+    nothing to check beyond the index, a store offering ``DocPages.scan_docs`` answers in one
+    query with no row objects; ``page.docs`` then holds the bytes and ``page.hits`` stays
+    empty. One match beyond the page is looked for, to tell whether there is a next page.
+    With ``as_array`` too, a store offering ``DocArrays.scan_doc_array`` gives the page as one
+    JSON array in ``page.array`` (neither ``docs`` nor ``hits`` then).
     """
-    pattern = _compile_pattern(query.id_pattern)
+    pattern = compile_id_pattern(query.id_pattern)
     flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
-                       id_prefix=_literal_prefix(pattern),
-                       bbox=query.geo.bbox() if query.geo is not None else None)
+                       id_prefix=anchored_prefix(pattern), bbox=index_bbox(query))
     page = Page()
     want = query.offset + query.limit
     exact = query.exact or pattern is not None
     scan_docs = getattr(store, "scan_docs", None)
-    if raw and not exact and scan_docs is not None:
-        page.docs = await scan_docs(flt, query.limit, query.offset) if query.limit else []
+    scan_doc_array = getattr(store, "scan_doc_array", None) if as_array else None
+    if docs_only and not exact and scan_doc_array is not None:
+        page.array, page.more = await scan_doc_array(flt, query.limit, query.offset) \
+            if query.limit else (b"[]", False)
+    elif docs_only and not exact and scan_docs is not None:
+        docs = await scan_docs(flt, query.limit + 1, query.offset) if query.limit else []
+        page.more = len(docs) > query.limit
+        page.docs = docs[:query.limit] if page.more else docs
     elif want:
-        chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want)
+        chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want + 1)
         skipped = 0
         scan = store.scan_entities(flt, chunk)
         async with contextlib.aclosing(scan):  # type: ignore[type-var]
@@ -106,16 +144,56 @@ async def local_page(store: Store, query: NgsiQuery, *, raw: bool = False) -> Pa
                 if skipped < query.offset:
                     skipped += 1
                     continue
-                page.hits.append(hit)
-                if len(page.hits) >= query.limit:
+                if len(page.hits) == query.limit:
+                    page.more = True
                     break
+                page.hits.append(hit)
     if query.count:
         page.count = await count(store, query, flt, pattern, exact)
     return page
 
 
+def compile_id_pattern(pattern: str) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        raise BadRequest(f"idPattern longer than {MAX_PATTERN_LENGTH} characters")
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise BadRequest(f"idPattern is not a valid regular expression: {exc}") from None
+
+
+def anchored_prefix(pattern: re.Pattern[str] | None) -> str:
+    """The literal prefix of a ``^``-anchored pattern, so that the index narrows the scan
+    (an unanchored pattern may match anywhere in the id: no prefix)."""
+    if pattern is None or not pattern.pattern.startswith("^"):
+        return ""
+    prefix: list[str] = []
+    source = pattern.pattern[1:]
+    for ch in source:
+        if ch in ".^$*+?{}[]\\|()":
+            break
+        prefix.append(ch)
+    # A quantifier or an alternative applies to what precedes it: no safe prefix then.
+    rest = source[len(prefix):]
+    if rest[:1] in ("*", "?", "{") and prefix:
+        prefix.pop()
+    if rest[:1] == "|" or "|" in rest:
+        return ""
+    return "".join(prefix)
+
+
+def index_bbox(query: NgsiQuery) -> BBox | None:
+    """The bounding box the store's geo index can narrow a scan with, if any."""
+    if query.geo is None or query.geoproperty != INDEXED_GEOPROPERTY:
+        return None
+    bbox: BBox | None = query.geo.bbox()
+    return bbox
+
+
 def _exact(hit: Hit, query: NgsiQuery, pattern: Any) -> bool:
-    if pattern is not None and not pattern.fullmatch(hit.stored.id):
+    if pattern is not None and not pattern.search(hit.stored.id):
         return False
     return query.matches(hit.decoded())
 

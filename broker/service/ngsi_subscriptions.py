@@ -19,7 +19,7 @@ from trust.clock import Clock
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..store.base import Store
 from .ngsi_model import is_uri, iso, parse_datetime
-from .ngsi_q import geo_matches, parse_geo, parse_q
+from .ngsi_q import geo_matches, parse_geo, parse_q, rename_q
 
 NAMESPACE = "ngsi_subscriptions"
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
@@ -74,8 +74,7 @@ def validate(raw: Any, names: Names, *, partial: bool = False) -> dict[str, Any]
     if "q" in sub:
         if not isinstance(sub["q"], str):
             raise BadRequest("q must be a string")
-        parse_q(sub["q"])  # validates; renaming happens on the stored copy below
-        sub["q"] = _rename_q(sub["q"], names)
+        sub["q"] = rename_q(sub["q"], names.attr)  # validates, and stores stored names
     if "geoQ" in sub:
         g = sub["geoQ"]
         if not isinstance(g, Mapping):
@@ -142,20 +141,6 @@ def _notification(n: Any, names: Names) -> dict[str, Any]:
                           "status"):
         out.pop(status_member, None)  # read-only, kept by the broker
     return out
-
-
-def _rename_q(q: str, names: Names) -> str:
-    # Keep the caller's text, with each attribute path's first name replaced by its stored
-    # name, so that the stored q parses with the identity renaming later.
-    tokens = re.split(r"([;|()])", q)
-    out = []
-    for t in tokens:
-        m = re.match(r"^(!?)([^=!<>~.\[]+)(.*)$", t, re.S)
-        if t and t not in ";|()" and m:
-            out.append(m.group(1) + names.attr(m.group(2)) + m.group(3))
-        else:
-            out.append(t)
-    return "".join(out)
 
 
 # -- storage ----------------------------------------------------------------------------------
@@ -269,7 +254,7 @@ def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
             continue
         if "id" in s and s["id"] != entity_id:
             continue
-        if "idPattern" in s and not re.fullmatch(str(s["idPattern"]), entity_id):
+        if "idPattern" in s and not re.search(str(s["idPattern"]), entity_id):
             continue
         return True
     return False

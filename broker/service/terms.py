@@ -1,11 +1,18 @@
 """Term maps: expand and compact NGSI-LD attribute and type names without JSON-LD per request.
 
 Entities are stored with the short names of the federation's default context
-(``mappings.contexts.DEFAULT_CONTEXT``). A client may speak another context (only the core
-context, or a registered local copy of its own). Translating names between the two is what
-JSON-LD expansion and compaction would do, but running pyld on every entity of every response
-is far too slow, so each context is turned once into a ``TermMap`` (term -> IRI, plus the
-type-scoped terms of types such as ``OffStreetParking``) and requests use dictionary look-ups.
+(``mappings.contexts.DEFAULT_CONTEXT``: Renkei terms, then the core context). A client speaks
+whatever context it sends; a request without any @context speaks the NGSI-LD core context
+alone, as the specification says (terms the core does not define expand with its ``@vocab``,
+``https://uri.etsi.org/ngsi-ld/default-context/``). Translating names between the caller's
+context and the stored one is what JSON-LD expansion and compaction would do, but running pyld
+on every entity of every response is far too slow, so each context is turned once into a
+``TermMap`` (term -> IRI, plus the type-scoped terms of types such as ``OffStreetParking``)
+and requests use dictionary look-ups.
+
+A name the store's context defines with another IRI (``name`` is ``sdm:name`` for Renkei, but
+``default-context/name`` for a client without context) is stored as its full IRI, so each
+client reads back exactly the names it wrote.
 
 pyld (through ``mappings.jsonld``) is used only to build a map, one single-term document at a
 time, so that whatever JSON-LD says about protected terms, prefixes and scoped contexts is
@@ -22,9 +29,16 @@ from typing import Any
 
 import orjson
 
-from mappings.contexts import DEFAULT_CONTEXT, NGSI_LD_CORE_URL, FrozenDocumentLoader
+from mappings.contexts import (
+    DEFAULT_CONTEXT,
+    NGSI_LD_CORE_URL,
+    NGSI_LD_CORE_V1_8_URL,
+    FrozenDocumentLoader,
+)
 from mappings.jsonld import expand
 
+#: What a request without any @context speaks: the core context of the version we implement.
+CORE_CONTEXT = NGSI_LD_CORE_V1_8_URL
 # NGSI-LD brokers expand a term no context defines with this vocabulary.
 DEFAULT_VOCAB = "https://uri.etsi.org/ngsi-ld/default-context/"
 _PROBE = "renkeiUndefinedTermProbe"
@@ -117,29 +131,35 @@ class TermMaps:
         self._max = max_cached
         self._cache: OrderedDict[str, TermMap] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
+        #: The store's names (the federation's default context).
         self.default = build_term_map(list(DEFAULT_CONTEXT), loader)
-        self._cache[self.default.key] = self.default
+        #: The names of a request without @context (the core context alone).
+        self.core = build_term_map([CORE_CONTEXT], loader)
+        # Never evicted: every request without a context, and every stored entity, uses them.
+        self._pinned = {self.default.key: self.default, self.core.key: self.core}
 
     @staticmethod
-    def effective(context: Any) -> Any:
+    def effective(context: Any) -> list[Any]:
         """The context a request means: what it sent, with the core context appended when
-        missing (NGSI-LD always applies the core context last); nothing sent is the default."""
+        missing (NGSI-LD always applies the core context last); nothing sent is the core
+        context alone."""
         if context is None:
-            return list(DEFAULT_CONTEXT)
+            return [CORE_CONTEXT]
         items = list(context) if isinstance(context, list) else [context]
         if not any(isinstance(c, str) and c in CORE_ALIASES for c in items):
-            items.append(DEFAULT_CONTEXT[-1])
+            items.append(CORE_CONTEXT)
         return items
 
     async def get(self, context: Any) -> TermMap:
         """The map for a request's context (``ContextNotAvailable`` if a URL is unknown)."""
         if context is None:
-            return self.default
+            return self.core
         effective = self.effective(context)
         key = context_key(effective)
-        hit = self._cache.get(key)
+        hit = self._pinned.get(key) or self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
+            if key in self._cache:
+                self._cache.move_to_end(key)
             return hit
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -148,11 +168,7 @@ class TermMaps:
                 hit = await asyncio.to_thread(build_term_map, effective, self.loader)
                 self._cache[key] = hit
                 while len(self._cache) > self._max:
-                    oldest = next(iter(self._cache))
-                    if oldest == self.default.key:
-                        self._cache.move_to_end(oldest)
-                        oldest = next(iter(self._cache))
-                    del self._cache[oldest]
+                    del self._cache[next(iter(self._cache))]
         self._locks.pop(key, None)
         return hit
 
@@ -237,20 +253,46 @@ def _candidate_terms(context: Any, loader: FrozenDocumentLoader
 
 
 class Translator:
-    """Renames an entity's type and attribute names from one context's terms to another's."""
+    """Renames an entity's type and attribute names from one context's terms to another's.
+
+    Translations are memoized per (name, entity types): a page of entities of one type asks
+    for the same few names over and over.
+    """
+
+    MAX_MEMO = 8192
 
     def __init__(self, src: TermMap, dst: TermMap) -> None:
         self.src = src
         self.dst = dst
         self.identity = src is dst or src.key == dst.key
+        self._memo: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._type_memo: dict[str, str] = {}
 
     def type_name(self, name: str) -> str:
-        return name if self.identity else self.dst.compact(self.src.expand(name))
+        if self.identity:
+            return name
+        hit = self._type_memo.get(name)
+        if hit is None:
+            hit = self.dst.compact(self.src.expand(name))
+            if len(self._type_memo) >= self.MAX_MEMO:
+                self._type_memo.clear()
+            self._type_memo[name] = hit
+        return hit
 
     def attr_name(self, name: str, type_iris: Sequence[str] = ()) -> str:
         if self.identity or name in STRUCTURAL:
             return name
-        return self.dst.compact(self.src.expand(name, type_iris), type_iris)
+        return self._name(name, tuple(type_iris))
+
+    def _name(self, name: str, type_iris: tuple[str, ...]) -> str:
+        key = (name, type_iris)
+        hit = self._memo.get(key)
+        if hit is None:
+            hit = self.dst.compact(self.src.expand(name, type_iris), type_iris)
+            if len(self._memo) >= self.MAX_MEMO:
+                self._memo.clear()
+            self._memo[key] = hit
+        return hit
 
     def entity(self, entity: Mapping[str, Any], type_iris: Sequence[str] | None = None
                ) -> dict[str, Any]:
@@ -258,9 +300,12 @@ class Translator:
         if self.identity:
             return dict(entity)
         types = entity.get("type")
-        type_list = types if isinstance(types, list) else [types] if isinstance(types, str) else []
         if type_iris is None:
+            type_list = types if isinstance(types, list) else [types] if isinstance(
+                types, str) else []
             type_iris = [self.src.expand(t) for t in type_list]
+        scope = tuple(type_iris)
+        memo = self._memo
         out: dict[str, Any] = {}
         for name, value in entity.items():
             if name == "type":
@@ -269,20 +314,24 @@ class Translator:
             elif name in STRUCTURAL:
                 out[name] = value
             else:
-                out[self.dst.compact(self.src.expand(name, type_iris), type_iris)] = \
-                    self._attribute(value, type_iris)
+                out[memo.get((name, scope)) or self._name(name, scope)] = \
+                    self._attribute(value, scope)
         return out
 
-    def _attribute(self, attr: Any, type_iris: Sequence[str]) -> Any:
+    def _attribute(self, attr: Any, scope: tuple[str, ...]) -> Any:
         if isinstance(attr, list):
-            return [self._attribute(a, type_iris) for a in attr]
-        if not isinstance(attr, Mapping):
+            return [self._attribute(a, scope) for a in attr]
+        if not isinstance(attr, dict | Mapping):
             return attr
+        for key in attr:
+            if key not in STRUCTURAL and key[:1] != "@":
+                break
+        else:
+            return attr  # nothing to rename (most attributes): shared, not copied
         out: dict[str, Any] = {}
         for key, value in attr.items():
-            if key in STRUCTURAL or key.startswith("@"):
+            if key in STRUCTURAL or key[:1] == "@":
                 out[key] = value
             else:
-                out[self.dst.compact(self.src.expand(key, type_iris), type_iris)] = \
-                    self._attribute(value, type_iris)
+                out[self._name(key, scope)] = self._attribute(value, scope)
         return out

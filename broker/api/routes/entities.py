@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 from aiohttp import web
@@ -13,9 +12,9 @@ from ...errors import BadRequest, NotFound
 from ...service import ngsi_merge
 from ...service.filters import Near, Within
 from ...service.model import FederatedQuery
-from ...service.ngsi_model import is_uri, normalize_attribute, normalize_entity
-from ...service.ngsi_q import parse_geo, parse_q, parse_types, q_is_conjunction
-from ...service.ngsi_query import NgsiQuery, local_page
+from ...service.ngsi_model import normalize_attribute, normalize_entity
+from ...service.ngsi_q import parse_types, q_is_conjunction
+from ...service.ngsi_query import INDEXED_GEOPROPERTY, NgsiQuery, local_page
 from ...service.ngsi_render import OutputOptions, render_entity
 from ...service.ngsi_scope import ScopeResult, merge, warning_header
 from ..common import (
@@ -23,103 +22,103 @@ from ..common import (
     api_of,
     caller_of,
     flag,
-    int_param,
-    list_param,
     options_of,
     output_options,
-    page_size,
+    page_links,
+    path_id,
     read_json,
+    resource_location,
     terms_for,
 )
-from ..errors import InvalidRequest
-from ..negotiation import GEO, LD, link_context, render_docs, render_object, response, response_type
+from ..entity_query import parsed_query
+from ..negotiation import (
+    GEO,
+    JSON,
+    LD,
+    link_context,
+    render_docs,
+    render_object,
+    response,
+    response_type,
+)
 from ..problems import problem_response
 
 BASE = "/ngsi-ld/v1/entities"
 
 
 def location(entity_id: str) -> str:
-    return f"{BASE}/{quote(entity_id, safe='')}"
+    return resource_location(BASE, entity_id)
 
 
 # -- query ------------------------------------------------------------------------------------
-
-def parse_query(request: web.Request, terms: Terms) -> NgsiQuery:
-    """The NGSI-LD query parameters of a GET /entities, in stored names."""
-    q = request.query
-    ids = list_param(request, "id")
-    bad = next((i for i in ids if not is_uri(i)), None)
-    if bad is not None:
-        raise BadRequest(f"id {bad[:64]!r} is not a URI")
-    types = parse_types(q["type"], terms.type) if q.get("type") else None
-    georel = q.get("georel", "")
-    geo = parse_geo(georel, q.get("geometry", ""), q.get("coordinates")) if georel or q.get(
-        "geometry") or q.get("coordinates") else None
-    query = NgsiQuery(
-        types=types, ids=ids, id_pattern=q.get("idPattern", ""),
-        q=parse_q(q["q"], terms.attr) if q.get("q") else None, geo=geo,
-        geoproperty=terms.attr(q.get("geoproperty", "location")),
-        attrs=tuple(terms.attr(a) for a in list_param(request, "attrs")),
-        limit=page_size(request), offset=int_param(request, "offset", 0),
-        count=flag(request, "count") or "count" in options_of(request))
-    if query.limit == 0 and not query.count:
-        raise BadRequest("limit=0 is only allowed with count=true")
-    if not (types or ids or query.id_pattern or query.q is not None or geo is not None
-            or query.attrs or flag(request, "local")):
-        raise BadRequest("a query needs at least one of type, id, idPattern, attrs, q or a "
-                         "geo-query (or local=true)")
-    return query
-
 
 async def query_entities(request: web.Request) -> web.Response:
     api = api_of(request)
     media = response_type(request.headers.get("Accept"), geo=True)
     terms = await terms_for(request, link_context(request))
-    query = parse_query(request, terms)
-    output = output_options(request, terms)
+    parsed = parsed_query(request, terms)
+    query, output = parsed.query, parsed.output
     headers: dict[str, str] = {}
     leaves = query.types.leaves() if query.types else ()
-    federated = not flag(request, "local") and bool(
-        api.scope.plan(caller_of(request).purpose, leaves))
+    federated = not parsed.local and bool(api.scope.plan(caller_of(request).purpose, leaves))
     if not federated:
-        raw = media != GEO and output.passthrough and terms.outward.identity
-        page = await local_page(api.store, query, raw=raw)
+        # Without system attributes or GeoJSON a row's timestamps are not needed: the store
+        # may answer with stored bytes only.
+        docs_only = media != GEO and not output.sys_attrs
+        as_stored = output.passthrough and terms.outward.identity
+        page = await local_page(api.store, query, docs_only=docs_only,
+                                as_array=as_stored and media == JSON)
         if page.count is not None:
             headers["NGSILD-Results-Count"] = str(page.count)
-        if raw:
-            # The hot path: stored bytes spliced into the array, nothing decoded.
-            docs = page.docs if page.docs is not None else [h.stored.doc for h in page.hits]
+        links = page_links(request, query.offset, query.limit, page.more)
+        if page.array is not None:
+            # The hot path: the store's JSON array of stored bytes is the body.
+            return response(page.array, media, terms.context, headers=headers, links=links)
+        if docs_only:
+            if as_stored:
+                # Stored bytes spliced into the array (with @context for JSON-LD).
+                docs = page.stored_docs()
+            else:
+                docs = [orjson.dumps(render_entity(e, output, terms.outward))
+                        for e in page.entities()]
             body = render_docs(docs, media, terms.context)
-            return response(body, media, terms.context, headers=headers)
+            return response(body, media, terms.context, headers=headers, links=links)
         rendered = [render_entity(h.decoded(), output, terms.outward, h.stored.created_at,
                                   h.stored.modified_at) for h in page.hits]
-        return _entities_response(rendered, media, terms, output, headers)
-    rendered, count, result = await _federated(request, query, output, terms)
+        return _entities_response(rendered, media, terms, output, headers, links)
+    rendered, count, more, result = await _federated(request, query, output, terms)
     if count is not None:
         headers["NGSILD-Results-Count"] = str(count)
-    resp = _entities_response(rendered, media, terms, output, headers)
+    resp = _entities_response(rendered, media, terms, output, headers,
+                              page_links(request, query.offset, query.limit, more))
     for status in result.warnings:
         resp.headers.add("NGSILD-Warning", warning_header(status))
     return resp
 
 
 async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptions,
-                     terms: Terms) -> tuple[list[dict[str, Any]], int | None, ScopeResult]:
+                     terms: Terms
+                     ) -> tuple[list[dict[str, Any]], int | None, bool, ScopeResult]:
+    """One page of local and remote matches merged; ``more`` if a match follows it."""
     api = api_of(request)
     want = query.offset + query.limit
-    page = await local_page(api.store, replace(query, offset=0, limit=want))
+    # One beyond the page, here and at each peer, tells whether a next page exists.
+    page = await local_page(api.store, replace(query, offset=0, limit=want + 1))
     local = {h.stored.id: h for h in page.hits}
     conj = q_is_conjunction(query.q) if query.q is not None else ()
     request_for_peers = FederatedQuery(
         types=query.types.leaves() if query.types else (), ids=query.ids,
         id_pattern=query.id_pattern, attrs=output.pick, q=conj or (),
-        geo=query.geo if isinstance(query.geo, Near | Within) else None, limit=max(want, 1))
+        # Peers filter geo on their indexed location; another geoproperty is checked here.
+        geo=query.geo if isinstance(query.geo, Near | Within)
+        and query.geoproperty == INDEXED_GEOPROPERTY else None, limit=want + 1)
     result = await api.scope.query(caller_of(request).purpose, request_for_peers)
     # Peers answered what the wire form could carry; the rest of the filter runs here.
     remote = [e for e in result.entities if query.matches(e)]
-    merged = merge([h.decoded() for h in page.hits], remote)[query.offset:want]
+    merged = merge([h.decoded() for h in page.hits], remote)
+    more = len(merged) > want or result.more
     rendered = []
-    for entity in merged:
+    for entity in merged[query.offset:want]:
         hit = local.get(entity["id"])
         rendered.append(render_entity(entity, output, terms.outward,
                                       hit.stored.created_at if hit else None,
@@ -127,28 +126,30 @@ async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptio
     count = None
     if page.count is not None:
         count = page.count + sum(1 for e in remote if e["id"] not in local)
-    return rendered, count, result
+    return rendered, count, more, result
 
 
 def _entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
-                       output: OutputOptions, headers: dict[str, str]) -> web.Response:
+                       output: OutputOptions, headers: dict[str, str],
+                       links: list[str]) -> web.Response:
     if media == GEO:
         from ...service.ngsi_model import feature
 
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": [
             feature(e, terms.outward.attr_name(output.geoproperty)) for e in rendered]}
-        if media == GEO and terms.context is not None:
+        if terms.context is not None:
             collection["@context"] = terms.context
-        return response(orjson.dumps(collection), media, terms.context, headers=headers)
+        return response(orjson.dumps(collection), media, terms.context, headers=headers,
+                        links=links)
     body = render_docs((orjson.dumps(e) for e in rendered), media, terms.context)
-    return response(body, media, terms.context, headers=headers)
+    return response(body, media, terms.context, headers=headers, links=links)
 
 
 # -- one entity -------------------------------------------------------------------------------
 
 async def retrieve_entity(request: web.Request) -> web.Response:
     api = api_of(request)
-    entity_id = request.match_info["entity_id"]
+    entity_id = path_id(request, "entity_id")
     media = response_type(request.headers.get("Accept"), geo=True)
     terms = await terms_for(request, link_context(request))
     output = output_options(request, terms)
@@ -198,7 +199,7 @@ async def create_entity(request: web.Request) -> web.Response:
 
 
 async def delete_entity(request: web.Request) -> web.Response:
-    await api_of(request).entities.delete(request.match_info["entity_id"])
+    await api_of(request).entities.delete(path_id(request, "entity_id"))
     return web.Response(status=204)
 
 
@@ -207,7 +208,7 @@ async def _fragment(request: web.Request, *, allow_null: bool = False,
     body, _media, context = await read_json(request, allow_merge_patch=merge_patch)
     terms = await terms_for(request, context)
     raw = _without_context(body)
-    entity_id = request.match_info["entity_id"]
+    entity_id = path_id(request, "entity_id")
     if "id" in raw and raw["id"] != entity_id:
         raise BadRequest("the entity id in the body differs from the one in the path")
     fragment = normalize_entity(raw, require_id=False, require_type=False,
@@ -240,7 +241,7 @@ async def append_attrs(request: web.Request) -> web.Response:
         return result.entity, result
 
     return _multi_status(await api_of(request).entities.modify(
-        request.match_info["entity_id"], change), terms)
+        path_id(request, "entity_id"), change), terms)
 
 
 async def update_attrs(request: web.Request) -> web.Response:
@@ -252,7 +253,7 @@ async def update_attrs(request: web.Request) -> web.Response:
         return result.entity, result
 
     return _multi_status(await api_of(request).entities.modify(
-        request.match_info["entity_id"], change), terms)
+        path_id(request, "entity_id"), change), terms)
 
 
 async def merge_entity(request: web.Request) -> web.Response:
@@ -264,7 +265,7 @@ async def merge_entity(request: web.Request) -> web.Response:
             new["type"] = fragment["type"]
         return new, None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -274,7 +275,7 @@ async def replace_entity(request: web.Request) -> web.Response:
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.replace(old, fragment), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -296,7 +297,7 @@ async def update_attribute(request: web.Request) -> web.Response:
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.update_attribute(old, name, value), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -306,7 +307,7 @@ async def replace_attribute(request: web.Request) -> web.Response:
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.replace_attribute(old, name, value), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -320,7 +321,7 @@ async def delete_attribute(request: web.Request) -> web.Response:
         return ngsi_merge.delete_attribute(old, name, dataset_id=dataset_id,
                                            delete_all=delete_all), None
 
-    await api_of(request).entities.modify(request.match_info["entity_id"], change)
+    await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
@@ -328,7 +329,7 @@ def _without_context(body: Any) -> Any:
     if isinstance(body, dict) and "@context" in body:
         return {k: v for k, v in body.items() if k != "@context"}
     if not isinstance(body, dict):
-        raise InvalidRequest("the body must be a JSON object")
+        raise BadRequest("the body must be a JSON object")  # JSON, but not the right shape
     return body
 
 

@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 from aiohttp import web
 
+from ...service.ngsi_q import rename_q
 from ...service.ngsi_subscriptions import Names, representation, validate
-from ..common import Terms, api_of, caller_of, flag, int_param, page_size, read_json, terms_for
+from ..common import (
+    Terms,
+    api_of,
+    caller_of,
+    flag,
+    int_param,
+    page_links,
+    page_size,
+    path_id,
+    read_json,
+    resource_location,
+    terms_for,
+)
 from ..negotiation import link_context, render_object, response, response_type
 
 BASE = "/ngsi-ld/v1/subscriptions"
@@ -26,6 +38,11 @@ def _outward(sub: dict[str, Any], terms: Terms) -> dict[str, Any]:
         sub["entities"] = [{**e, "type": out.type_name(e["type"])} for e in sub["entities"]]
     if "watchedAttributes" in sub:
         sub["watchedAttributes"] = [out.attr_name(a) for a in sub["watchedAttributes"]]
+    if "q" in sub:
+        sub["q"] = rename_q(sub["q"], out.attr_name)
+    if isinstance(sub.get("geoQ"), dict) and "geoproperty" in sub["geoQ"]:
+        sub["geoQ"] = {**sub["geoQ"],
+                       "geoproperty": out.attr_name(sub["geoQ"]["geoproperty"])}
     n = dict(sub.get("notification", {}))
     if "attributes" in n:
         n["attributes"] = [out.attr_name(a) for a in n["attributes"]]
@@ -44,7 +61,7 @@ async def create(request: web.Request) -> web.Response:
         cursor=await api.store.last_change_cursor())
     await api.notifier.sync_federated()
     return web.Response(status=201, headers={
-        "Location": f"{BASE}/{quote(record['subscription']['id'], safe='')}"})
+        "Location": resource_location(BASE, record["subscription"]["id"])})
 
 
 def _render(api: Any, record: dict[str, Any], terms: Terms) -> dict[str, Any]:
@@ -65,14 +82,15 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     page = [_render(api, r, terms) for _, r in records[offset:offset + limit]]
     headers = {"NGSILD-Results-Count": str(len(records))} if flag(request, "count") else {}
     return response(render_object(page, media, terms.context), media, terms.context,
-                    headers=headers)
+                    headers=headers,
+                    links=page_links(request, offset, limit, offset + limit < len(records)))
 
 
 async def retrieve(request: web.Request) -> web.Response:
     api = api_of(request)
     media = response_type(request.headers.get("Accept"))
     terms = await terms_for(request, link_context(request))
-    record = await api.subscriptions.get(request.match_info["sub_id"])
+    record = await api.subscriptions.get(path_id(request, "sub_id"))
     return response(render_object(_render(api, record, terms), media, terms.context), media,
                     terms.context)
 
@@ -82,14 +100,14 @@ async def update(request: web.Request) -> web.Response:
     body, _media, context = await read_json(request, allow_merge_patch=True)
     terms = await terms_for(request, context)
     fragment = validate(body, _names(terms), partial=True)
-    await api.subscriptions.update(request.match_info["sub_id"], fragment)
+    await api.subscriptions.update(path_id(request, "sub_id"), fragment)
     await api.notifier.sync_federated()
     return web.Response(status=204)
 
 
 async def delete(request: web.Request) -> web.Response:
     api = api_of(request)
-    await api.subscriptions.delete(request.match_info["sub_id"])
+    await api.subscriptions.delete(path_id(request, "sub_id"))
     await api.notifier.sync_federated()
     return web.Response(status=204)
 

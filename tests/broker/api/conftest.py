@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -11,15 +12,21 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp import web
 
 from broker.api.auth import ClientRegistry
 from broker.demo.harness import LocalFederation, NodeSpec
 from broker.node import Node
+from mappings.contexts import NGSI_LD_CORE_V1_8_URL, RENKEI_CONTEXT_URL
 
 CITY = "jp-172022"
 AGENCY = "jp-gov-bousai"
 LD = "application/ld+json"
 JSON = "application/json"
+CTX_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
+#: The Link header of a client speaking the Renkei context (the store's names).
+RENKEI_LINK = f"<{RENKEI_CONTEXT_URL}>; {CTX_REL}"
+CORE_LINK = f"<{NGSI_LD_CORE_V1_8_URL}>; {CTX_REL}"
 
 
 @dataclass
@@ -33,13 +40,20 @@ class Reply:
 
 
 class ApiClient:
-    """HTTP calls to one node's API with a bearer token (or none)."""
+    """HTTP calls to one node's API with a bearer token (or none); with ``link``, every call
+    without a Link header or a JSON-LD body sends that JSON-LD context Link header."""
 
-    def __init__(self, node: Node, session: aiohttp.ClientSession, token: str | None) -> None:
+    def __init__(self, node: Node, session: aiohttp.ClientSession, token: str | None,
+                 link: str | None = None) -> None:
         self.node = node
         self.url = node.http.url
         self.session = session
         self.token = token
+        self.link = link
+
+    def speaking(self, link: str | None) -> ApiClient:
+        """The same client with another default Link header (None: no context at all)."""
+        return ApiClient(self.node, self.session, self.token, link)
 
     async def call(self, method: str, path: str, *, json: Any = None, data: Any = None,
                    headers: dict[str, str] | None = None, token: Any = "default",
@@ -51,6 +65,8 @@ class ApiClient:
         if json is not None:
             data = orjson.dumps(json)
             h.setdefault("Content-Type", JSON)
+        if self.link and "Link" not in h and h.get("Content-Type") != LD:
+            h["Link"] = self.link
         async with self.session.request(method, self.url + path, data=data, headers=h,
                                         params=params) as resp:
             return Reply(resp.status, resp.headers, await resp.read())
@@ -102,7 +118,14 @@ async def city(federation: LocalFederation) -> Node:
 
 @pytest.fixture
 async def api(city: Node, session: aiohttp.ClientSession) -> ApiClient:
+    """A client that sends no @context at all (the core context applies)."""
     return ApiClient(city, session, await client_token(city, session))
+
+
+@pytest.fixture
+def renkei(api: ApiClient) -> ApiClient:
+    """The same client speaking the Renkei context (the store's own names)."""
+    return api.speaking(RENKEI_LINK)
 
 
 def site(i: int, capacity: int = 100, **extra: Any) -> dict[str, Any]:
@@ -114,3 +137,43 @@ def site(i: int, capacity: int = 100, **extra: Any) -> dict[str, Any]:
                   "type": "Point", "coordinates": [136.96 + i / 1000, 37.04]}}}
     entity.update(extra)
     return entity
+
+
+class Receiver:
+    """An HTTP endpoint that records notifications; it can fail the first N deliveries."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self.fail_first = 0
+        self.arrived = asyncio.Event()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.fail_first > 0:
+            self.fail_first -= 1
+            return web.Response(status=503)
+        self.received.append((dict(request.headers), orjson.loads(await request.read())))
+        self.arrived.set()
+        return web.Response(status=204)
+
+    async def next(self, timeout: float = 10.0) -> tuple[dict[str, str], Any]:
+        await asyncio.wait_for(self.arrived.wait(), timeout)
+        self.arrived.clear()
+        return self.received[-1]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    app = web.Application()
+    app.router.add_post("/notify", rec.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site_ = web.TCPSite(runner, "127.0.0.1", 0)
+    await site_.start()
+    port = site_._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    rec.url = f"http://127.0.0.1:{port}/notify"
+    try:
+        yield rec
+    finally:
+        await runner.cleanup()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from broker.demo.harness import LocalFederation, NodeSpec
 from broker.service.entity_write import entity_write
 
-from .conftest import AGENCY, CITY, ApiClient, client_token, site
+from .conftest import AGENCY, CITY, RENKEI_LINK, ApiClient, client_token, site
 
 E = "/ngsi-ld/v1/entities"
 OTHER = "jp-372013"
@@ -28,7 +28,8 @@ async def test_federated_reads_merge_and_warn(federation: LocalFederation, sessi
     await agency.store.upsert_entities([entity_write(
         {"id": site(1)["id"], "type": "EvacuationSite",
          "capacity": {"type": "Property", "value": 999}})], 1.0)
-    api = ApiClient(agency, session, await client_token(agency, session))
+    # Agreements and peers speak Renkei's names; so does this client.
+    api = ApiClient(agency, session, await client_token(agency, session), RENKEI_LINK)
 
     r = await api.get(E, params={"type": "EvacuationSite", "count": "true"})
     assert r.status == 200

@@ -10,10 +10,9 @@ import orjson
 from broker.demo.harness import LocalFederation, NodeSpec
 from mappings.contexts import NGSI_LD_CORE_URL
 
-from .conftest import JSON, LD, ApiClient, client_token, site
+from .conftest import CTX_REL, JSON, LD, RENKEI_LINK, ApiClient, client_token, site
 
 E = "/ngsi-ld/v1/entities"
-CTX_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"'
 UNKNOWN_CTX = "https://example.org/unregistered/context.jsonld"
 
 
@@ -52,8 +51,9 @@ async def test_unknown_context_is_refused_never_fetched(api: ApiClient) -> None:
     assert r.status == 503
 
 
-async def test_core_context_client_gets_full_iris_for_renkei_terms(api: ApiClient) -> None:
-    assert (await api.post(E, site(1, 250))).status == 201
+async def test_core_context_client_gets_full_iris_for_renkei_terms(api: ApiClient,
+                                                                   renkei: ApiClient) -> None:
+    assert (await renkei.post(E, site(1, 250))).status == 201
     r = await api.get(f"{E}/{site(1)['id']}", headers={
         "Link": f"<{NGSI_LD_CORE_URL}>; {CTX_REL}", "Accept": LD})
     entity = r.json()
@@ -71,8 +71,8 @@ async def test_core_context_client_gets_full_iris_for_renkei_terms(api: ApiClien
             "capacity": {"type": "Property", "value": 1}, "@context": NGSI_LD_CORE_URL}
     assert (await api.call("POST", E, data=orjson.dumps(mine),
                            headers={"Content-Type": LD})).status == 201
-    default_view = (await api.get(f"{E}/urn:ngsi-ld:Sensor:1")).json()
-    assert "https://uri.etsi.org/ngsi-ld/default-context/capacity" in default_view
+    renkei_view = (await renkei.get(f"{E}/urn:ngsi-ld:Sensor:1")).json()
+    assert "https://uri.etsi.org/ngsi-ld/default-context/capacity" in renkei_view
     core_view = (await api.get(f"{E}/urn:ngsi-ld:Sensor:1", headers={
         "Link": f"<{NGSI_LD_CORE_URL}>; {CTX_REL}"})).json()
     assert core_view["capacity"]["value"] == 1 and core_view["type"] == "Sensor"
@@ -94,7 +94,7 @@ async def test_operator_registered_local_copy(federation: LocalFederation, sessi
             "headcount": {"type": "Property", "value": 80}, "@context": [url, NGSI_LD_CORE_URL]}
     r = await api.call("POST", E, data=orjson.dumps(body), headers={"Content-Type": LD})
     assert r.status == 201, r.body
-    stored = (await api.get(f"{E}/{body['id']}")).json()  # the default context's names
+    stored = (await api.speaking(RENKEI_LINK).get(f"{E}/{body['id']}")).json()
     assert stored["type"] == "EvacuationSite" and stored["capacity"]["value"] == 80
     mine = (await api.get(f"{E}/{body['id']}", headers={"Link": f"<{url}>; {CTX_REL}"})).json()
     assert mine["type"] == "Shelter" and mine["headcount"]["value"] == 80

@@ -16,7 +16,7 @@ import pytest
 
 from broker.api.auth import ClientRegistry
 
-from .conftest import ApiClient
+from .conftest import RENKEI_LINK, ApiClient
 
 README = Path(__file__).resolve().parents[3] / "docs" / "readme" / "api.md"
 
@@ -42,8 +42,9 @@ async def test_readme_curl_examples_run(api: ApiClient) -> None:
     proc = await asyncio.to_thread(subprocess.run, ["bash", "-c", script], capture_output=True,
                                    text=True, timeout=60)
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-    entity = (await api.get("/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationSite:jp-172022:0001")
-              ).json()
+    renkei = api.speaking(RENKEI_LINK)
+    entity = (await renkei.get(
+        "/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationSite:jp-172022:0001")).json()
     assert entity["capacity"]["value"] == 360
-    subs = (await api.get("/ngsi-ld/v1/subscriptions")).json()
+    subs = (await renkei.get("/ngsi-ld/v1/subscriptions")).json()
     assert subs[0]["watchedAttributes"] == ["capacity"]

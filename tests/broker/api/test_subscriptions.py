@@ -2,58 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-import pytest
-from aiohttp import web
 
-from .conftest import ApiClient, site
+from .conftest import ApiClient, Receiver, site
 
 E = "/ngsi-ld/v1/entities"
 S = "/ngsi-ld/v1/subscriptions"
-
-
-class Receiver:
-    """An HTTP endpoint that records notifications; it can fail the first N deliveries."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[dict[str, str], Any]] = []
-        self.fail_first = 0
-        self.arrived = asyncio.Event()
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if self.fail_first > 0:
-            self.fail_first -= 1
-            return web.Response(status=503)
-        self.received.append((dict(request.headers), orjson.loads(await request.read())))
-        self.arrived.set()
-        return web.Response(status=204)
-
-    async def next(self, timeout: float = 10.0) -> tuple[dict[str, str], Any]:
-        await asyncio.wait_for(self.arrived.wait(), timeout)
-        self.arrived.clear()
-        return self.received[-1]
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
-    app = web.Application()
-    app.router.add_post("/notify", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site_ = web.TCPSite(runner, "127.0.0.1", 0)
-    await site_.start()
-    port = site_._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    rec.url = f"http://127.0.0.1:{port}/notify"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
 
 
 def subscription(url: str, **extra: Any) -> dict[str, Any]:
@@ -126,8 +82,9 @@ class _Change:
 
 
 async def test_federated_subscription_consumes_the_node_change_source(
-        api: ApiClient, receiver: Receiver) -> None:
+        renkei: ApiClient, receiver: Receiver) -> None:
     """The notifier's side of the interface the gRPC subscription client will provide."""
+    api = renkei  # peers' changes come in Renkei's names
     asked: list[tuple[Any, ...]] = []
     peer_entity = {**site(7, 70), "id": "urn:ngsi-ld:EvacuationSite:jp-372013:7"}
 
