@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import re
 import signal
 import sys
@@ -312,13 +313,13 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
             got = await http_get(http, reader.http, entity["id"])
             assert got is not None and got["capacity"] == entity["capacity"]
             if reader is b:
-                outcome = await until("the fan-out through B", lambda i=entity["id"]: _fanout(
-                    consumer, FederatedQuery(ids=(i,), limit=1)))
+                outcome = await until("the fan-out through B", functools.partial(
+                    _fanout, consumer, FederatedQuery(ids=(entity["id"],), limit=1)))
                 assert [e["id"] for e in outcome.entities] == [entity["id"]]
             else:
                 ask = GetRequest(entity["id"], purpose=PURPOSE, agreement_id=AGREEMENT)
                 result = await until("a gRPC read through A",
-                                     lambda r=ask: to_a.get_entity(r, 10))
+                                     functools.partial(to_a.get_entity, ask, 10))
                 assert entity["id"].encode() in result.entity
 
         # Load on both replicas; a subscriber streams the feed from A; SIGKILL A mid-way.
@@ -326,7 +327,7 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
         load_a, load_b = writers
         for w in writers:
             w.start()
-        cursor, events = [0], []
+        cursor, events = [0], list[Event]()
         stream = asyncio.create_task(follow(to_a, cursor, events))
         await until("writes and events through A",
                     lambda: len(load_a.acked) >= 100 and len(events) >= 100, timeout=60)
@@ -362,8 +363,8 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
             async with gate:
                 return await http_get(http, b.http, entity_id)
 
-        got = await asyncio.gather(*(read_through_b(i) for i in sorted(acked)))
-        assert [e and e["id"] for e in got] == sorted(acked)
+        read_back = await asyncio.gather(*(read_through_b(i) for i in sorted(acked)))
+        assert [e and e["id"] for e in read_back] == sorted(acked)
         outcome = await _fanout(consumer, FederatedQuery(types=("EvacuationSite",),
                                                          limit=10_000))
         assert [s.status for s in outcome.statuses] == ["ok"], outcome.statuses
