@@ -43,7 +43,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="plaintext gRPC (development only; every peer must do the same)")
     p.add_argument("--no-ingest", action="store_true",
                    help="do not ingest the configured [[sources]] at start")
+    # Replicas share one config file; on one host each needs its own ports.
+    p.add_argument("--grpc-listen", type=_listen, metavar="HOST:PORT",
+                   help="listen here for gRPC instead of [grpc] listen (port 0 picks a free "
+                        "one): for a second replica on the same host")
+    p.add_argument("--http-listen", type=_listen, metavar="HOST:PORT",
+                   help="listen here for HTTP instead of [http] listen (port 0 picks a free "
+                        "one)")
     p.set_defaults(handler=cmd_run)
+
+
+def _listen(value: str) -> str:
+    """A ``HOST:PORT`` command-line value, checked as the config's listen keys are."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected HOST:PORT (port 0 picks a free one), got {value!r}")
+    return value
 
 
 def _endpoints(args: argparse.Namespace, listen: str) -> list[str] | None:
@@ -86,6 +102,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.insecure_dev:
         config = dataclasses.replace(config, grpc=dataclasses.replace(config.grpc,
                                                                       insecure_dev=True))
+    if args.grpc_listen:
+        config = dataclasses.replace(config, grpc=dataclasses.replace(
+            config.grpc, listen=args.grpc_listen))
+    if args.http_listen:
+        config = dataclasses.replace(config, http=dataclasses.replace(
+            config.http, listen=args.http_listen))
     return run(_serve(config, ingest=not args.no_ingest))
 
 
