@@ -206,8 +206,9 @@ class TokenService:
         """Load (or create once) the signing key kept in the store."""
         record = await store.get_state(API_STATE, "token_key")
         if not isinstance(record, dict) or "key" not in record:
-            record = {"key": secrets.token_hex(32), "created_at": clock.now()}
-            await store.put_state(API_STATE, "token_key", record)
+            # Replicas starting together on a new store must end up with one key.
+            record = await store.claim_state(
+                API_STATE, "token_key", {"key": secrets.token_hex(32), "created_at": clock.now()})
         return cls(node_id, bytes.fromhex(record["key"]), clock, lifetime)
 
     def issue(self, client_id: str, purpose: str | None, scopes: list[str]) -> tuple[str, int]:

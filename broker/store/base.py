@@ -232,6 +232,11 @@ class Store(Protocol):
 
     async def put_state(self, namespace: str, key: str, value: Any) -> None: ...
 
+    async def claim_state(self, namespace: str, key: str, value: Any) -> Any:
+        """Store ``value`` unless the key holds one already; return the value that holds.
+
+        Replicas starting together agree on one value (the first write wins)."""
+
     async def delete_state(self, namespace: str, key: str) -> bool: ...
 
     async def list_state(self, namespace: str) -> dict[str, Any]: ...

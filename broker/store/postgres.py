@@ -384,6 +384,12 @@ class PostgresStore:
                             " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
                             namespace, key, orjson.dumps(value).decode())
 
+    async def claim_state(self, namespace: str, key: str, value: Any) -> Any:
+        await self._db.exec("INSERT INTO state (namespace, key, value) VALUES ($1, $2, $3::jsonb)"
+                            " ON CONFLICT (namespace, key) DO NOTHING",
+                            namespace, key, orjson.dumps(value).decode())
+        return await self.get_state(namespace, key)
+
     async def delete_state(self, namespace: str, key: str) -> bool:
         status = await self._db.exec("DELETE FROM state WHERE namespace = $1 AND key = $2",
                                      namespace, key)

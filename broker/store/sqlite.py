@@ -377,6 +377,15 @@ class SqliteStore:
             "INSERT OR REPLACE INTO state VALUES (?, ?, ?)",
             (namespace, key, orjson.dumps(value).decode())))
 
+    async def claim_state(self, namespace: str, key: str, value: Any) -> Any:
+        def claim(db: sqlite3.Connection) -> Any:
+            db.execute("INSERT OR IGNORE INTO state VALUES (?, ?, ?)",
+                       (namespace, key, orjson.dumps(value).decode()))
+            return orjson.loads(db.execute("SELECT value FROM state WHERE namespace = ? AND"
+                                           " key = ?", (namespace, key)).fetchone()[0])
+
+        return await self._run(claim)
+
     async def delete_state(self, namespace: str, key: str) -> bool:
         return bool(await self._run(lambda db: db.execute(
             "DELETE FROM state WHERE namespace = ? AND key = ?", (namespace, key)).rowcount))

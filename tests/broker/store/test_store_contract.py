@@ -240,3 +240,10 @@ async def test_state_namespaces_runs_and_quarantine_updates(store: Store) -> Non
     assert [r.id for r in await store.list_runs()] == [second, first]
     await store.reset_source_position("s")
     assert await store.source_position("s") is None
+
+
+async def test_claim_state_keeps_the_first_value(store: Store) -> None:
+    first = await store.claim_state("api", "token_key", {"key": "a"})
+    second = await store.claim_state("api", "token_key", {"key": "b"})
+    assert first == second == {"key": "a"}
+    assert await store.get_state("api", "token_key") == {"key": "a"}
