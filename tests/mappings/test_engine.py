@@ -66,7 +66,7 @@ def test_retry_after_fixing_the_data_maps_the_records(realdata: Path) -> None:
 
 
 def test_every_code_the_bundled_rules_produce_is_documented() -> None:
-    readme = (Path(__file__).resolve().parents[2] / "docs/readme/mappings.md").read_text("utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
     for code in RECORD_CODES:
         assert f"`{code}`" in readme, code
 

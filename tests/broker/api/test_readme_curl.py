@@ -1,4 +1,4 @@
-"""The README's curl examples (docs/readme/api.md), run against a live node.
+"""The README's curl examples (its NGSI-LD HTTP API section), run against a live node.
 
 Every ```sh block runs, in order, in one bash with ``set -euo pipefail``; the node's real port
 and a freshly registered client replace the README's placeholders.
@@ -18,11 +18,13 @@ from broker.api.auth import ClientRegistry
 
 from .conftest import RENKEI_LINK, ApiClient
 
-README = Path(__file__).resolve().parents[3] / "docs" / "readme" / "api.md"
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 def examples() -> list[str]:
-    return re.findall(r"```sh\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## NGSI-LD HTTP API\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```sh\n(.*?)```", section, re.S)
 
 
 def test_the_readme_has_curl_examples() -> None:

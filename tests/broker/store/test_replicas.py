@@ -46,12 +46,17 @@ from broker.node import Node
 from broker.service.model import FederatedQuery, GetRequest, SubscribeRequest
 from broker.store.base import EntityFilter
 from broker.store.postgres import PostgresStore
+from mappings.contexts import RENKEI_CONTEXT_URL
 from trust.agreement_model import Agreement, RateLimits
 from trust.errors import TrustError
 
 REPO = Path(__file__).resolve().parents[3]
 CITY, AGENCY, AGREEMENT, PURPOSE = "jp-172022", "jp-gov-cao", "agr-replicas", "disaster_response"
 ENTITIES = "/ngsi-ld/v1/entities"
+# A City OS application writing in the shared vocabulary says so (without it, NGSI-LD reads
+# its names in the core context alone, and Renkei's terms would not be Renkei's).
+RENKEI_LINK = (f'<{RENKEI_CONTEXT_URL}>; rel="http://www.w3.org/ns/json-ld#context"; '
+               'type="application/ld+json"')
 READY = re.compile(r"^renkei node (\S+): gRPC (\S+) \((?:TLS|plaintext)\), HTTP (\S+); "
                    r"directory v(\d+)$")
 WRITERS = 4  # concurrent HTTP writers per replica
@@ -138,7 +143,7 @@ class Writer:
         await asyncio.wait_for(self._task, 60)
 
     async def _run(self) -> None:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {"Authorization": f"Bearer {self.token}", "Link": RENKEI_LINK}
         timeout = aiohttp.ClientTimeout(total=60)
         async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
             await asyncio.gather(*(self._client(session) for _ in range(WRITERS)))
@@ -292,7 +297,8 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
                 "grant_type": "client_credentials", **creds}) as resp:
             assert resp.status == 200, await resp.text()
             token = (await resp.json())["access_token"]
-        api = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"},
+        api = aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}",
+                                             "Link": RENKEI_LINK},
                                     timeout=aiohttp.ClientTimeout(total=60))
         await http.close()
         http = api
