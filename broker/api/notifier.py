@@ -228,8 +228,10 @@ class Notifier:
                 continue
             types = tuple(sorted({s["type"] for s in sub.get("entities") or []}))
             q = q_is_conjunction(parse_q(sub["q"])) if sub.get("q") else ()
-            self._federated[sub_id] = asyncio.create_task(
-                self._consume(record, source(types, q or (), record.get("purpose") or "")))
+            # The subscription id names the feed, so that its cursors are its own and survive
+            # a restart of this node.
+            self._federated[sub_id] = asyncio.create_task(self._consume(
+                record, source(types, q or (), record.get("purpose") or "", name=sub_id)))
 
     async def _consume(self, record: Mapping[str, Any], stream: Any) -> None:
         sub_id = record["subscription"]["id"]

@@ -88,7 +88,8 @@ async def test_federated_subscription_consumes_the_node_change_source(
     asked: list[tuple[Any, ...]] = []
     peer_entity = {**site(7, 70), "id": "urn:ngsi-ld:EvacuationSite:jp-372013:7"}
 
-    async def federated_changes(types: tuple[str, ...], q: tuple[Any, ...], purpose: str):
+    async def federated_changes(types: tuple[str, ...], q: tuple[Any, ...], purpose: str,
+                                name: str = ""):
         asked.append((types, q, purpose))
         yield _Change("updated", peer_entity)
 
