@@ -30,17 +30,20 @@ async def test_a_city_change_reaches_the_agency_subscriber(
     assert created.status == 201
     sub_url = created.headers["Location"]
 
-    # The feed starts "now": wait until the agency's stream to the city is open.
-    async def wired() -> bool:
-        shown = (await api.get(sub_url)).json()
-        return shown.get("renkeiFederation", {}).get("status") == "wired"
+    shown = (await api.get(sub_url)).json()
+    assert shown["renkeiFederation"]["status"] == "wired"
 
-    for _ in range(100):
-        if await wired():
+    # The feed starts "now", at the moment the city accepts the stream (and audits it).
+    async def city_streams() -> bool:
+        return any(e.record.operation == "subscribe" and e.record.decision == "allow"
+                   for e in await city.audit.entries())
+
+    for _ in range(200):
+        if await city_streams():
             break
-        await asyncio.sleep(0.1)
-    assert await wired(), "the agency never opened its change stream to the city"
-    await asyncio.sleep(0.5)  # "wired" means started; give the stream its first round trip
+        await asyncio.sleep(0.05)
+    assert await city_streams(), "the agency never opened its change stream to the city"
+    await asyncio.sleep(0.3)  # the city takes its "now" cursor right after auditing
 
     await city.store.upsert_entities([entity_write(site(7, 50)), entity_write(site(8, 300))],
                                      city.clock.now())
