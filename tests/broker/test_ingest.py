@@ -59,7 +59,8 @@ async def test_quarantined_rows_map_again_after_a_rule_fix(store: SqliteStore,
     # A rule whose geographic sanity box wrongly ends at 136.96 E quarantines the sites east
     # of it; the fix restores the box.
     assert "within: [122.0, 20.0, 154.0, 46.0]" in good
-    broken = good.replace("within: [122.0, 20.0, 154.0, 46.0]", "within: [122.0, 20.0, 136.96, 46.0]")
+    broken = good.replace("within: [122.0, 20.0, 154.0, 46.0]",
+                          "within: [122.0, 20.0, 136.96, 46.0]")
     broken = broken.replace("member: null", "member: jp-172022")
     rules = tmp_path / "rules.yaml"
     rules.write_text(broken, encoding="utf-8")
