@@ -173,6 +173,27 @@ class PostgresStore:
                 return
             after = rows[-1][0]
 
+    async def scan_docs(self, flt: EntityFilter, limit: int, offset: int = 0) -> list[bytes]:
+        """One page of stored bytes (``DocPages``) in id order."""
+        sql, args = scan_sql(flt, flt.after_id, limit)
+        sql = sql.replace(ENTITY_COLS, "e.doc", 1) + f" OFFSET ${len(args) + 1}"
+        return [bytes(r[0]) for r in await self._db.fetch(sql, *args, offset)]
+
+    async def scan_doc_array(self, flt: EntityFilter, limit: int, offset: int = 0
+                             ) -> tuple[bytes, bool]:
+        """One page as the JSON array of its stored documents, built by PostgreSQL, and
+        whether another match follows (the NGSI-LD API's ``DocArrays`` fast path)."""
+        page_sql, args = scan_sql(flt, flt.after_id, limit + 1)
+        page_sql = page_sql.replace(ENTITY_COLS, "e.id, e.doc", 1) + f" OFFSET ${len(args) + 1}"
+        # One row past the page tells whether more follow; the array holds the page only.
+        size = f"${len(args) + 2}"
+        sql = ("SELECT '['::bytea || coalesce(string_agg(doc, ','::bytea ORDER BY n)"
+               f" FILTER (WHERE n <= {size}), ''::bytea) || ']'::bytea, count(*) > {size}"
+               " FROM (SELECT doc, row_number() OVER (ORDER BY id) AS n"
+               f" FROM ({page_sql}) page) numbered")
+        row = (await self._db.fetch(sql, *args, offset, limit))[0]
+        return bytes(row[0]), bool(row[1])
+
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
             return int(await self._db.val("SELECT count(*) FROM entities WHERE type = ANY($1)",

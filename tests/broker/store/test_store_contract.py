@@ -247,3 +247,17 @@ async def test_claim_state_keeps_the_first_value(store: Store) -> None:
     second = await store.claim_state("api", "token_key", {"key": "b"})
     assert first == second == {"key": "a"}
     assert await store.get_state("api", "token_key") == {"key": "a"}
+
+
+async def test_doc_pages_equal_the_scan_in_id_order(store: Store) -> None:
+    # The NGSI-LD API's fast paths: raw stored bytes, page by page, same order as the scan.
+    await store.upsert_entities([entity(i, cap=i) for i in (5, 1, 4, 2, 3)], now=1.0)
+    flt = EntityFilter(types=("EvacuationSite",))
+    docs = [e.doc async for e in store.scan_entities(flt)]
+    assert await store.scan_docs(flt, 2, 1) == docs[1:3]  # type: ignore[attr-defined]
+    array, more = await store.scan_doc_array(flt, 2, 1)  # type: ignore[attr-defined]
+    assert orjson.loads(array) == [orjson.loads(d) for d in docs[1:3]] and more
+    array, more = await store.scan_doc_array(flt, 2, 3)  # type: ignore[attr-defined]
+    assert orjson.loads(array) == [orjson.loads(d) for d in docs[3:]] and not more
+    array, more = await store.scan_doc_array(EntityFilter(types=("None",)), 2)  # type: ignore[attr-defined]
+    assert (array, more) == (b"[]", False)
