@@ -13,6 +13,7 @@ from ..ingest import IngestReport
 from ..service.agreement_book import AgreementView
 from ..service.filters import entity_geometry, haversine_m
 
+ROWS_PER_CITY = 5
 SECTIONS = ("Signed member directory", "Agreements", "Ingest", "Federated query",
             "Aggregates", "Refused requests", "Audit chain heads")
 
@@ -82,12 +83,17 @@ class Report:
             coords = geometry.get("coordinates", [lon, lat])
             rows.append((haversine_m(lon, lat, coords[0], coords[1]), e))
         rows.sort(key=lambda r: r[0])
-        for distance, e in rows[:12]:
+        by_city: dict[str, list[tuple[float, dict[str, Any]]]] = {}
+        for distance, e in rows:
             city = str(e.get("id", "")).split(":")[3] if e.get("id") else "?"
-            self.line(f"    {city:<11} {entity_name(e)[:26]:<26} capacity "
-                      f"{capacity_of(e)!s:>6}  {distance / 1000:5.1f} km")
-        if len(rows) > 12:
-            self.line(f"    ... and {len(rows) - 12} more")
+            by_city.setdefault(city, []).append((distance, e))
+        # The nearest few of every city that answered with rows, so each city's part shows.
+        for city, found in sorted(by_city.items()):
+            for distance, e in found[:ROWS_PER_CITY]:
+                self.line(f"    {city:<11} {entity_name(e)[:26]:<26} capacity "
+                          f"{capacity_of(e)!s:>6}  {distance / 1000:5.1f} km")
+            if len(found) > ROWS_PER_CITY:
+                self.line(f"    {city:<11} ... and {len(found) - ROWS_PER_CITY} more")
         self._statuses(outcome.statuses, names)
 
     def _statuses(self, statuses: Iterable[PeerStatus], names: Mapping[str, str]) -> None:

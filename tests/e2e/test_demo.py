@@ -31,7 +31,10 @@ def test_demo_prints_every_section_and_exits_zero(tmp_path: Path) -> None:
     statuses = re.findall(r"^  status (jp-\d+)\s.*?\s(ok|denied|unavailable|error)\s", out,
                           flags=re.MULTILINE)
     assert {"jp-172022", "jp-372013", "jp-179999"} <= {peer for peer, _ in statuses}
-    rows = re.findall(r"^    (jp-\d+)\s+.+capacity\s+\d+", out, flags=re.MULTILINE)
+    queries = "".join(part for part in re.split(r"^## \d+\. ", out, flags=re.MULTILINE)
+                      if part.startswith("Federated query"))
+    rows = re.findall(r"^    (jp-\d+)\s+\S.*capacity\s+\d+\s+[\d.]+ km$", queries,
+                      flags=re.MULTILINE)
     assert {"jp-172022", "jp-372013", "jp-179999"} <= set(rows)
     # refusals carry the stable reason the caller got
     assert "reason 'aggregate_only'" in out
