@@ -104,7 +104,7 @@ async def test_cities_that_stop_answering_do_not_hold_the_answer_past_the_deadli
     statuses = {s.peer: s.status for s in outcome.statuses}
     assert statuses == {NANAO: "deadline_exceeded", SUZU: "deadline_exceeded", WAJIMA: "ok"}
     assert len(outcome.entities) == 10
-    assert elapsed < 1.5 + 1.0  # generous margin for a loaded machine
+    assert elapsed < 1.5 + 2.0  # by the deadline, with a generous margin for a loaded machine
 
     # Nanao answers again once it is back and its short backoff has passed; success resets it.
     await asyncio.sleep(0.6)

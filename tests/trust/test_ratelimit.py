@@ -59,8 +59,10 @@ async def test_charge_truncates_a_stream_at_the_budget(clock: ManualClock) -> No
     assert await limiter.charge(AGREEMENT, AGENCY, 0) == 0
 
 
-async def test_counters_survive_a_restart(clock: ManualClock) -> None:
-    store = MemoryCounterStore()  # stands in for the broker's SQLite/PostgreSQL store
+async def test_a_new_limiter_on_the_same_counters_keeps_counting(clock: ManualClock) -> None:
+    # The limiter holds no counts of its own: a limiter built after a restart continues from
+    # the counter store (persistence itself is the broker's; see tests/e2e/test_rate_limits.py).
+    store = MemoryCounterStore()
     await RateLimiter(store, clock).check(AGREEMENT, AGENCY, entities=90)
     await RateLimiter(store, clock).check(AGREEMENT, AGENCY)
     restarted = RateLimiter(store, clock)

@@ -83,7 +83,9 @@ class _Change:
 
 async def test_federated_subscription_consumes_the_node_change_source(
         renkei: ApiClient, receiver: Receiver) -> None:
-    """The notifier's side of the interface the gRPC subscription client will provide."""
+    """The notifier's side of ``node.federated_changes``, fed by a stand-in source so that a
+    peer's change in a given shape reaches the notifier; the real gRPC path is exercised end
+    to end in test_federated_subscription.py."""
     api = renkei  # peers' changes come in Renkei's names
     asked: list[tuple[Any, ...]] = []
     peer_entity = {**site(7, 70), "id": "urn:ngsi-ld:EvacuationSite:jp-372013:7"}
