@@ -96,6 +96,7 @@ class FederationConfig:
     forward_aggregates: bool = False
     # Entities the provider keeps pre-serialized in memory for fast streaming (0: never).
     index_max_entities: int = 200_000
+    max_streams_per_peer: int = 16
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         backoff_jitter=f.number("backoff_jitter", 0.2),
         forward_aggregates=f.flag("forward_aggregates", False),
         index_max_entities=f.integer("index_max_entities", 200_000),
+        max_streams_per_peer=f.integer("max_streams_per_peer", 16, minimum=1),
     )
     f.done()
 

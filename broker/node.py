@@ -141,7 +141,8 @@ class Node:
         await self.agreements.load()
         servicer = FederationServicer(
             ProviderFacade(self.provider, self.catalog, self.store, self.changes,
-                           self.agreements, self.clock),
+                           self.agreements, self.clock,
+                           max_streams_per_peer=self.config.federation.max_streams_per_peer),
             self.exchange, self.config.federation.hop_limit)
         tls = None if self.config.grpc.insecure_dev else TlsIdentity(
             self.identity.tls_key_pem, self.identity.cert_pem)

@@ -115,9 +115,11 @@ class Report:
         self._statuses(totals.statuses, names)
         self.line("  Shelter occupancy in Nanao by district (aggregate-only agreement, k=3):")
         for g in occupancy.groups:
-            value = "suppressed (fewer than k shelters)" if g.suppressed else \
-                f"shelters {g.count:>3}  people {g.sum:>6.0f}"
-            self.line(f"    {g.key:<20} {value}")
+            if g.suppressed:
+                self.line("    other districts: withheld (fewer than k shelters each; not even "
+                          "their names leave the city)")
+            else:
+                self.line(f"    {g.key:<20} shelters {g.count:>3}  people {g.sum:>6.0f}")
         self._statuses(occupancy.statuses, names)
 
     def refusals(self, cases: Sequence[tuple[str, QueryOutcome]]) -> None:

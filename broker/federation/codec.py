@@ -55,7 +55,19 @@ def conditions_from_pb(items: Any) -> tuple[Comparison, ...]:
     return tuple(out)
 
 
+def on_the_wire(c: Comparison) -> bool:
+    """Whether the wire form carries this comparison exactly (attribute op JSON scalar)."""
+    return (c.op in _OPS_BACK and not c.keys and not c.sub_attribute
+            and isinstance(c.value, str | int | float | bool))
+
+
 def conditions_to_pb(items: tuple[Comparison, ...]) -> list[pb.Condition]:
+    """The wire form; a comparison it cannot carry exactly is refused, never dropped (callers
+    check such comparisons on arrival instead: see ``on_the_wire``)."""
+    for c in items:
+        if not on_the_wire(c):
+            raise BadRequest(f"condition on '{c.attribute}' cannot be sent to peers "
+                             "(only attribute op scalar comparisons travel)")
     return [pb.Condition(attribute=c.attribute, op=_OPS_BACK[c.op],
                          value_json=orjson.dumps(c.value).decode()) for c in items]
 

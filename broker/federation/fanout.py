@@ -119,7 +119,8 @@ class FanOut:
         ``progress`` is awaited after each batch a peer sends (e.g. to pass results on early).
         """
         outcome = QueryOutcome()
-        seen: set[str] = set()
+        # id -> (position in outcome.entities, whether the copy came from the id's own member)
+        seen: dict[str, tuple[int, bool]] = {}
         routing = self._routing(forwarding)
         counts: dict[str, int] = {}  # what each peer delivered so far (partial results)
 
@@ -133,9 +134,17 @@ class FanOut:
                     counts[peer] = len(received)
                     for raw in item.entities:
                         entity = orjson.loads(raw)
-                        if entity.get("id") not in seen:
-                            seen.add(entity.get("id"))
+                        entity_id = str(entity.get("id"))
+                        own = owner_of(entity_id) == peer
+                        held = seen.get(entity_id)
+                        if held is None:
+                            seen[entity_id] = (len(outcome.entities), own)
                             outcome.entities.append(entity)
+                        elif own and not held[1]:
+                            # Another member answered first with a copy of this entity: the
+                            # member the id belongs to wins, so no one can shadow a city.
+                            outcome.entities[held[0]] = entity
+                            seen[entity_id] = (held[0], True)
                     if progress is not None:
                         await progress(peer, len(received))
                 elif isinstance(item, QuerySummary):
@@ -249,6 +258,12 @@ class FanOut:
                     statuses.setdefault(peer, PeerStatus(peer, "error", reason="internal",
                                                          message="internal error"))
         return [statuses[p] for p in sorted(statuses)]
+
+
+def owner_of(entity_id: str) -> str:
+    """The member an id names (``urn:ngsi-ld:<Type>:<member>:<local id>``), or ""."""
+    parts = entity_id.split(":", 4)
+    return parts[3] if len(parts) == 5 and parts[0] == "urn" and parts[1] == "ngsi-ld" else ""
 
 
 def _message(exc: PeerError) -> str:

@@ -17,6 +17,7 @@ from .filters import attribute_value
 from .model import AggregateGroup
 
 NO_VALUE = "(none)"
+SUPPRESSED = "(suppressed)"  # the one marker that stands for every withheld group
 
 
 async def compute_groups(
@@ -46,8 +47,17 @@ async def compute_groups(
 
 
 def suppress_below(groups: Iterable[AggregateGroup], k: int) -> list[AggregateGroup]:
-    """Replace every group smaller than ``k`` by a bare suppressed marker."""
-    return [g if g.count >= k else AggregateGroup(key=g.key, suppressed=True) for g in groups]
+    """The groups of at least ``k`` entities, plus one bare marker if any were smaller.
+
+    A small group's *key* is data too (group by ``id`` would list every id; a district's name
+    says someone is there), so suppressed groups leave nothing but the marker, which says only
+    that something was withheld.
+    """
+    groups = list(groups)
+    released = [g for g in groups if not g.suppressed and g.count >= k]
+    if len(released) < len(groups):  # small groups, or markers from upstream providers
+        released.append(AggregateGroup(key=SUPPRESSED, suppressed=True))
+    return released
 
 
 def merge_groups(parts: Iterable[Iterable[AggregateGroup]]) -> list[AggregateGroup]:

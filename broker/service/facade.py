@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 
 from trust.clock import Clock
 from trust.errors import PolicyDenied
 from trust.policy import Operation
 from trust.tokens import VerifiedCaller
 
+from ..errors import LimitExceeded
 from ..store.base import Store
 from .agreement_book import AgreementBook
 from .catalog import CatalogService
@@ -24,25 +26,48 @@ from .model import (
     QuerySummary,
     SubscribeRequest,
 )
-from .provider import ProviderService
+from .provider import ProviderService, filter_attributes
 from .subscribe import ChangeSignal, change_stream
+
+
+class StreamSlots:
+    """Open streams per member: one peer must not take every slot of the node's server."""
+
+    def __init__(self, per_member: int) -> None:
+        self._per_member = per_member
+        self._open: dict[str, int] = {}
+
+    @contextlib.contextmanager
+    def hold(self, member: str) -> Iterator[None]:
+        if self._open.get(member, 0) >= self._per_member:
+            raise LimitExceeded(f"more than {self._per_member} concurrent streams from "
+                                f"{member}: close one first", code="too_many_streams")
+        self._open[member] = self._open.get(member, 0) + 1
+        try:
+            yield
+        finally:
+            self._open[member] -= 1
 
 
 class ProviderFacade:
     """Everything a peer may call on this node, each call under the caller's agreement."""
 
     def __init__(self, provider: ProviderService, catalog: CatalogService, store: Store,
-                 changes: ChangeSignal, agreements: AgreementBook, clock: Clock) -> None:
+                 changes: ChangeSignal, agreements: AgreementBook, clock: Clock, *,
+                 max_streams_per_peer: int = 16) -> None:
         self._provider = provider
         self._catalog = catalog
         self._store = store
         self._changes = changes
         self._agreements = agreements
         self._clock = clock
+        self._slots = StreamSlots(max_streams_per_peer)
 
-    def query(self, caller: VerifiedCaller, request: FederatedQuery
-              ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        return self._provider.query(caller, request)
+    async def query(self, caller: VerifiedCaller, request: FederatedQuery
+                    ) -> AsyncIterator[EntityBatch | QuerySummary]:
+        with self._slots.hold(caller.member_id):
+            async for item in self._provider.query(caller, request):
+                yield item
 
     async def get_entity(self, caller: VerifiedCaller, request: GetRequest) -> EntityResult:
         return await self._provider.get_entity(caller, request)
@@ -53,10 +78,17 @@ class ProviderFacade:
 
     async def subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
                         ) -> AsyncIterator[ChangeEvent]:
+        with self._slots.hold(caller.member_id):
+            async for event in self._subscribe(caller, request):
+                yield event
+
+    async def _subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
+                         ) -> AsyncIterator[ChangeEvent]:
         digest = self._provider.audit.digest_request("subscribe", request)
         decision = await self._provider.decide_for(
             caller, Operation.SUBSCRIBE, types=request.types, attrs=(), geo=request.geo,
-            purpose=request.purpose, agreement_id=request.agreement_id, digest=digest)
+            purpose=request.purpose, agreement_id=request.agreement_id, digest=digest,
+            filters=filter_attributes(request.q, request.geo))
         mask = decision.field_mask
         if mask is None:
             raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
@@ -69,6 +101,9 @@ class ProviderFacade:
         try:
             async for event in change_stream(self._store, self._changes, self._clock, request,
                                              mask, decision.area, caller.expires_at):
+                if event.entity:
+                    # Changes spend the agreement's entity budget like query results do.
+                    await self._provider.charge_or_end(caller, agreement_id)
                 if event.kind != "heartbeat":
                     sent += 1
                 yield event

@@ -6,8 +6,8 @@ Both transports parse into these types (the NGSI-LD ``q`` grammar over HTTP, the
 
 from __future__ import annotations
 
+import functools
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +16,7 @@ from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
 from ..errors import BadRequest
+from .patterns import compile_pattern
 
 OPS = ("==", "!=", ">", ">=", "<", "<=", "~=", "!~=")
 _EARTH_RADIUS_M = 6_371_008.8
@@ -111,7 +112,13 @@ def _equal(actual: Any, expected: Any) -> bool:
 
 
 def _regex(actual: Any, pattern: Any) -> bool:
-    return isinstance(actual, str) and re.search(str(pattern), actual) is not None
+    return isinstance(actual, str) and _pattern(str(pattern)).search(actual) is not None
+
+
+@functools.lru_cache(maxsize=256)
+def _pattern(text: str) -> Any:
+    # RE2 (linear time): a caller's `~=` pattern must not be able to stall the node.
+    return compile_pattern(text, "q pattern")
 
 
 def _compare(actual: Any, op: str, expected: Any) -> bool:

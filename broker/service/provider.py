@@ -16,15 +16,20 @@ from __future__ import annotations
 
 import base64
 import bisect
+import dataclasses
 import itertools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+import math
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
+import shapely.affinity
+import shapely.geometry
 
+from trust.agreement_model import Agreement
 from trust.clock import Clock
-from trust.enforce import DifferencingGuard, FieldMask, entity_in_area
+from trust.enforce import DifferencingGuard, FieldMask, check_k, entity_in_area
 from trust.errors import PolicyDenied
 from trust.geo import Area
 from trust.policy import Decision, Operation, PolicyRequest
@@ -36,7 +41,7 @@ from .aggregate import compute_groups, merge_groups, receipt_payload, suppress_b
 from .agreement_book import AgreementBook
 from .audit_log import AuditLog
 from .entity_index import EntityIndex
-from .filters import And, Geo
+from .filters import And, Comparison, Geo, Near, Within
 from .limits import CallLimits, budget_exhausted
 from .model import (
     AggregateGroup,
@@ -92,8 +97,14 @@ class ProviderService:
 
     # -- policy -----------------------------------------------------------------------------
     async def decide_for(self, caller: VerifiedCaller, operation: Operation, *, types: Any,
-                      attrs: Any, geo: Geo | None, purpose: str, agreement_id: str,
-                      digest: str) -> Decision:
+                         attrs: Any, geo: Geo | None, purpose: str, agreement_id: str,
+                         digest: str, filters: Iterable[str] = ()) -> Decision:
+        """The policy decision for a call, audited when it denies.
+
+        ``filters`` names the attributes the call filters on (q, geo): a caller may only filter
+        on what the agreement lets it see, or the answer's size would tell it what it may not
+        (``telephone=="0767-..."`` → one entity or none).
+        """
         request = PolicyRequest(
             caller=caller.member_id, operation=operation, types=frozenset(types),
             attributes=frozenset(attrs) if attrs else None, geo=policy_geo(geo),
@@ -109,6 +120,7 @@ class ProviderService:
         agreement = self._agreements.as_provider.get(decision.agreement_id or "")
         if agreement is not None:
             try:
+                _check_filters(agreement, frozenset(types), filters)
                 await self._limits.before_call(caller.member_id, agreement)
             except PolicyDenied as exc:
                 await self._audit.record(caller.member_id, agreement.id, operation.value,
@@ -137,9 +149,10 @@ class ProviderService:
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
         digest = self._audit.digest_request("query", req)
         await self._check_routing(caller, "query", req.routing, digest)
-        decision = await self.decide_for(caller, Operation.QUERY, types=req.types, attrs=req.attrs,
-                                      geo=req.geo, purpose=req.purpose,
-                                      agreement_id=req.agreement_id, digest=digest)
+        decision = await self.decide_for(caller, Operation.QUERY, types=req.types,
+                                         attrs=req.attrs, geo=req.geo, purpose=req.purpose,
+                                         agreement_id=req.agreement_id, digest=digest,
+                                         filters=filter_attributes(req.q, req.geo))
         mask = _mask(decision, req.types, req.attrs)
         limit = min(req.limit or DEFAULT_PAGE, MAX_PAGE)
         query = EntityQuery(types=tuple(sorted(mask.types)), ids=req.ids,
@@ -194,6 +207,13 @@ class ProviderService:
                  ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
         return select_entities(self._store, self.index, query, mask, area)
 
+    async def charge_or_end(self, caller: VerifiedCaller, agreement_id: str) -> None:
+        """Charge one delivered entity to the day's budget; ``RateLimited`` once it is spent."""
+        agreement = self._agreements.as_provider.get(agreement_id)
+        if agreement is not None and not await self._limits.charge(caller.member_id,
+                                                                   agreement, 1):
+            raise budget_exhausted(agreement)
+
     async def _charge(self, caller: VerifiedCaller, agreement: Any,
                       batch: list[bytes]) -> tuple[list[bytes], bool]:
         allowed = await self._limits.charge(caller.member_id, agreement, len(batch))
@@ -202,25 +222,22 @@ class ProviderService:
     async def get_entity(self, caller: VerifiedCaller, req: GetRequest) -> EntityResult:
         digest = self._audit.digest_request("get", req)
         await self._check_routing(caller, "get", req.routing, digest)
+        # Decide before looking: a refusal then cannot depend on whether the id exists (an
+        # existence oracle), and probes for absent ids are audited and rate-limited too.
+        decision = await self.decide_for(caller, Operation.GET, types=(), attrs=req.attrs,
+                                         geo=None, purpose=req.purpose,
+                                         agreement_id=req.agreement_id, digest=digest)
         stored = await self._store.get_entity(req.id)
-        # The same answer for "absent" and "not yours": existence must not leak.
-        not_found = NotFound(f"entity {req.id[:256]} not found")
-        if stored is None:
-            raise not_found
-        try:
-            decision = await self.decide_for(caller, Operation.GET, types=(stored.type,),
-                                          attrs=req.attrs, geo=None, purpose=req.purpose,
-                                          agreement_id=req.agreement_id, digest=digest)
-        except PolicyDenied as exc:
-            if exc.code == "type_not_allowed":
-                raise not_found from None
-            raise
-        entity = orjson.loads(stored.doc)
-        if decision.area is not None and not entity_in_area(entity, decision.area):
-            raise not_found
-        masked = _mask(decision, (stored.type,), req.attrs).apply(entity)
+        masked = None
+        if stored is not None and stored.type in _mask(decision, (), req.attrs).types:
+            entity = orjson.loads(stored.doc)
+            if decision.area is None or entity_in_area(entity, decision.area):
+                masked = _mask(decision, (stored.type,), req.attrs).apply(entity)
         if masked is None:
-            raise not_found
+            # The same answer for "absent" and "not yours".
+            await self._audit.record(caller.member_id, decision.agreement_id or "", "get",
+                                     digest, True, "not_found", 0)
+            raise NotFound(f"entity {req.id[:256]} not found")
         raw = orjson.dumps(masked)
         agreement_id = decision.agreement_id or ""
         agreement = self._agreements.as_provider.get(agreement_id)
@@ -240,10 +257,10 @@ class ProviderService:
         if not req.types:
             raise BadRequest("aggregate needs at least one entity type")
         attrs = [a for a in (req.attribute, req.group_by) if a]
-        attrs += [c.attribute for c in req.q]
         decision = await self.decide_for(caller, Operation.AGGREGATE, types=req.types,
-                                      attrs=attrs, geo=req.geo, purpose=req.purpose,
-                                      agreement_id=req.agreement_id, digest=digest)
+                                         attrs=attrs, geo=req.geo, purpose=req.purpose,
+                                         agreement_id=req.agreement_id, digest=digest,
+                                         filters=filter_attributes(req.q, req.geo))
         query = EntityQuery(types=req.types, q=And(req.q) if req.q else None, geo=req.geo,
                             limit=0)
         area_bbox, area_test = _area(decision.area)
@@ -253,23 +270,54 @@ class ProviderService:
         if self.forwarder is not None:
             budget = self._forward_deadline if deadline is None else \
                 min(self._forward_deadline, deadline * 0.8 - 0.05)
-            if budget > 0.05:
-                upstream = await self.forwarder.aggregate(req, budget)
+            upstream_req = forwardable(req, decision.area)
+            if budget > 0.05 and upstream_req is not None:
+                upstream = await self.forwarder.aggregate(upstream_req, budget)
                 groups = merge_groups([groups, *upstream])
         obligations = decision.obligations
         k = obligations.k_threshold if obligations is not None else 1
-        released = suppress_below(groups, k)
-        if obligations is not None and obligations.aggregate_only:
-            # Local members only: forwarded parts are guarded by their own providers.
-            self._differencing.check(caller.member_id, decision.agreement_id or "",
-                                     [members[g.key] for g in released
-                                      if not g.suppressed and g.key in members],
-                                     k, self._clock.now())
         agreement_id = decision.agreement_id or ""
+        try:
+            if not req.group_by and obligations is not None and obligations.aggregate_only:
+                # One group (the whole city): below k there is nothing to release, and the
+                # refusal must not differ between "few" and "none" (an existence oracle).
+                check_k(sum(g.count for g in groups if not g.suppressed), k)
+            released = suppress_below(groups, k)
+            if obligations is not None and obligations.aggregate_only:
+                # Local members only: forwarded parts are guarded by their own providers.
+                self._differencing.check(caller.member_id, agreement_id,
+                                         [members[g.key] for g in released
+                                          if not g.suppressed and g.key in members],
+                                         k, self._clock.now())
+        except PolicyDenied as exc:
+            await self._audit.record(caller.member_id, agreement_id, "aggregate", digest, False,
+                                     exc.code, 0)
+            raise
         payload = receipt_payload(released)
         receipt = await self._audit.provide(caller.member_id, agreement_id, "aggregate", digest,
                                             payload)
         return AggregateResult(self.node_id, tuple(released), receipt)
+
+
+def forwardable(req: AggregateQuery, area: Area | None) -> AggregateQuery | None:
+    """The request to forward upstream, narrowed to the caller's agreed area (None when the
+    caller's filter and its area do not meet: nothing upstream may be shown to it)."""
+    if area is None:
+        return req
+    geometry = area.geometry
+    if isinstance(req.geo, Within):
+        geometry = geometry.intersection(shapely.geometry.shape(req.geo.geometry))
+    elif isinstance(req.geo, Near):
+        # The circle as a polygon inside it (vertices on the circle), clipped to the area.
+        dlat = req.geo.max_distance_m / 111_320.0
+        dlon = dlat / max(math.cos(math.radians(req.geo.latitude)), 1e-6)
+        circle = shapely.affinity.scale(
+            shapely.geometry.Point(req.geo.longitude, req.geo.latitude).buffer(1.0, 32),
+            dlon, dlat)
+        geometry = geometry.intersection(circle)
+    if geometry.is_empty or geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        return None
+    return dataclasses.replace(req, geo=Within(shapely.geometry.mapping(geometry)))
 
 
 async def select_entities(store: Store, index: EntityIndex | None, query: EntityQuery,
@@ -303,6 +351,28 @@ def _batch_length(items: list[bytes], count: int, size: int) -> int:
     ``size`` bytes (the entity that crosses ``size`` still goes; at least one always does)."""
     totals = list(itertools.accumulate(map(len, items[:count])))
     return min(len(totals), bisect.bisect_left(totals, size) + 1)
+
+
+def filter_attributes(q: Iterable[Comparison], geo: Geo | None) -> set[str]:
+    """The attributes a call filters on: its q comparisons, and the location for geo."""
+    names = {c.attribute for c in q}
+    if geo is not None:
+        names.add("location")
+    return names - {"id", "type"}
+
+
+def _check_filters(agreement: Agreement, types: frozenset[str], filters: Iterable[str]) -> None:
+    wanted = set(filters)
+    if not wanted:
+        return
+    for entity_type in types or agreement.entity_types:
+        if entity_type not in agreement.entity_types:
+            continue  # the decision already refused a type outside the agreement
+        hidden = sorted(wanted - agreement.allowed_attributes(entity_type))
+        if hidden:
+            raise PolicyDenied("field_not_allowed",
+                               f"cannot filter on {hidden[0][:64]!r}: not allowed by "
+                               f"{agreement.id}")
 
 
 def _mask(decision: Decision, types: Any, attrs: Any) -> FieldMask:

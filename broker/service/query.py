@@ -6,20 +6,18 @@ NGSI-LD API for local data. Results stream in id order, so a page token is the l
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ..errors import BadRequest
 from ..store.base import BBox, EntityFilter, Store
 from .filters import Expr, Geo, entity_geometry
+from .patterns import compile_pattern
 
 # Attribute names that every projection keeps.
 CORE_KEYS = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt"})
-MAX_PATTERN_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -102,18 +100,12 @@ def project(entity: Mapping[str, Any], attrs: tuple[str, ...] | frozenset[str] |
     return {k: v for k, v in entity.items() if k in CORE_KEYS or k in keep}
 
 
-def _compile_pattern(pattern: str) -> re.Pattern[str] | None:
-    if not pattern:
-        return None
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise BadRequest(f"idPattern longer than {MAX_PATTERN_LENGTH} characters")
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise BadRequest(f"idPattern is not a valid regular expression: {exc}") from None
+def _compile_pattern(pattern: str) -> Any:
+    """The caller's idPattern in RE2 (linear time), or None."""
+    return compile_pattern(pattern, "idPattern") if pattern else None
 
 
-def _literal_prefix(pattern: re.Pattern[str] | None) -> str:
+def _literal_prefix(pattern: Any) -> str:
     """A literal prefix of an anchored pattern, so the index narrows the scan."""
     if pattern is None:
         return ""

@@ -107,3 +107,24 @@ async def test_the_hop_limit_bounds_how_far_a_request_is_forwarded(tmp_path: Pat
         assert {g.key: g.count for g in outcome.groups} == {CAO: 2}
     finally:
         await fed.stop()
+
+
+async def test_forwarded_aggregates_stay_inside_the_callers_agreed_area(tmp_path: Path) -> None:
+    fed = LocalFederation(tmp_path)
+    try:
+        await fed.start_authority()
+        for member in (AGENCY, CAO, NANAO):
+            await fed.add_node(spec(member, FORWARD if member.startswith("jp-gov") else ""))
+        await fed.publish()
+        await seed(fed.nodes[NANAO], [site(NANAO, n) for n in range(4)])
+        await fed.agree(provider=NANAO, consumer=CAO, agreement_id="agr-nanao-cao",
+                        purpose=PURPOSE, types=SITES, onward_sharing=True)
+        # The fire agency may see the Cabinet Office's data only far from Nanao.
+        await fed.agree(provider=CAO, consumer=AGENCY, agreement_id="agr-cao-south",
+                        purpose=PURPOSE, types=SITES, onward_sharing=True,
+                        area=[130.0, 31.0, 131.0, 32.0])
+        outcome = await fed.nodes[AGENCY].fanout.aggregate(COUNT, 5.0, peers=[CAO])
+        assert [s.status for s in outcome.statuses] == ["ok"]
+        assert {g.key: g.count for g in outcome.groups} == {}
+    finally:
+        await fed.stop()

@@ -28,6 +28,7 @@ from fedtools import (  # noqa: E402
 
 from broker.demo.harness import LocalFederation  # noqa: E402
 from broker.errors import PeerRejected  # noqa: E402
+from broker.service.aggregate import SUPPRESSED
 from broker.service.filters import Comparison, Near  # noqa: E402
 from broker.service.model import AggregateQuery, FederatedQuery, GetRequest  # noqa: E402
 
@@ -220,9 +221,22 @@ async def test_small_groups_stay_suppressed_when_cities_are_merged(
         AggregateQuery(types=("EvacuationSite",), attribute="capacity", group_by="capacity",
                        purpose=PURPOSE), 5.0, peers=[TAKAMATSU, NANAO])
     groups = {g.key: g for g in outcome.groups}
-    # "7": Nanao's 6 + Takamatsu's 3 (suppressed there): the merged group stays suppressed.
-    assert groups["7"].suppressed and groups["7"].count == 0 and groups["7"].avg is None
+    # Takamatsu's "7" (3 sites) is withheld, key and all: the merged "7" holds Nanao's 6
+    # only, and one marker says that something was withheld, without saying what.
+    assert (groups["7"].count, groups["7"].suppressed) == (6, False)
     assert (groups["8"].count, groups["8"].suppressed) == (7, False)
+    marker = groups[SUPPRESSED]
+    assert marker.suppressed and marker.count == 0 and marker.avg is None
+    # Grouping by id, or filtering down to one site, reveals nothing either.
+    by_id = await agency.fanout.aggregate(
+        AggregateQuery(types=("EvacuationSite",), group_by="id", purpose=PURPOSE), 5.0,
+        peers=[TAKAMATSU])
+    assert [g.key for g in by_id.groups] == [SUPPRESSED]
+    one = await agency.fanout.aggregate(
+        AggregateQuery(types=("EvacuationSite",), attribute="capacity",
+                       q=(Comparison("id", "==", site(TAKAMATSU, 1)["id"]),), purpose=PURPOSE),
+        5.0, peers=[TAKAMATSU])
+    assert [(s.status, s.reason) for s in one.statuses] == [("denied", "below_k_threshold")]
     # Raw queries are refused under an aggregate-only agreement.
     raw = await agency.fanout.query(FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE),
                                     5.0, peers=[TAKAMATSU])

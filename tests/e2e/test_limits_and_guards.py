@@ -11,12 +11,13 @@ import grpc
 import pytest
 
 from broker.demo.harness import LocalFederation, NodeSpec
+from broker.errors import PeerRejected
 from broker.federation._pb import federation_pb2 as pb
 from broker.federation._pb import federation_pb2_grpc as pb_grpc
 from broker.federation.grpc_client import PeerAddress, open_channel
 from broker.service.entity_write import entity_write
 from broker.service.filters import Comparison
-from broker.service.model import AggregateQuery, FederatedQuery
+from broker.service.model import AggregateQuery, FederatedQuery, GetRequest, SubscribeRequest
 
 CITY, AGENCY = "jp-172022", "jp-gov-bousai"
 PURPOSE = "disaster_response"
@@ -92,6 +93,8 @@ async def test_two_aggregates_that_differ_by_fewer_than_k_entities_are_refused(
     assert [(s.status, s.reason) for s in refused.statuses] == [
         ("denied", "differencing_suspected")]
     assert refused.groups == []
+    last = (await fed.nodes[CITY].audit.entries())[-1].record
+    assert (last.decision, last.reason) == ("deny", "differencing_suspected")
 
 
 async def test_a_token_presented_on_a_second_connection_is_a_replay(fed: LocalFederation) -> None:
@@ -120,3 +123,117 @@ async def test_a_token_presented_on_a_second_connection_is_a_replay(fed: LocalFe
             await channel.close()
     assert [r[0] for r in results[:2]] == ["ok", "ok again"]
     assert results[2] == ("UNAUTHENTICATED", "replayed")
+
+
+async def test_filtering_on_an_attribute_outside_the_mask_is_refused(
+        fed: LocalFederation) -> None:
+    # The agreement shares capacity but not servedArea: a filter on servedArea would tell the
+    # caller which sites lie in which area through the size of the answer.
+    await fed.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-mask", purpose=PURPOSE,
+                    types={"EvacuationSite": ["capacity"]})
+    fanout = fed.nodes[AGENCY].fanout
+    probe = (Comparison("servedArea", "==", "east"),)
+    query = await fanout.query(FederatedQuery(types=("EvacuationSite",), q=probe,
+                                              purpose=PURPOSE), deadline=10)
+    assert [(s.status, s.reason) for s in query.statuses] == [("denied", "field_not_allowed")]
+    assert query.entities == []
+    total = await fanout.aggregate(AggregateQuery(types=("EvacuationSite",), q=probe,
+                                                  purpose=PURPOSE), deadline=10)
+    assert [(s.status, s.reason) for s in total.statuses] == [("denied", "field_not_allowed")]
+    # Filtering on what the agreement shares is fine.
+    fine = await fanout.query(FederatedQuery(
+        types=("EvacuationSite",), q=(Comparison("capacity", ">=", 105),), purpose=PURPOSE),
+        deadline=10)
+    assert len(fine.entities) == 3 and all("servedArea" not in e for e in fine.entities)
+
+
+async def test_a_subscription_filtering_outside_the_mask_is_refused(
+        fed: LocalFederation) -> None:
+    await fed.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-sub-mask",
+                    purpose=PURPOSE, types={"EvacuationSite": ["capacity"]})
+    channel = fed.nodes[AGENCY].peers()[CITY]
+    stream = channel.subscribe(SubscribeRequest(
+        types=("EvacuationSite",), q=(Comparison("servedArea", "==", "east"),),
+        purpose=PURPOSE, agreement_id="agr-sub-mask", heartbeat_seconds=1), timeout=10)
+    with pytest.raises(PeerRejected) as refused:
+        await anext(stream)
+    assert refused.value.reason == "field_not_allowed"
+
+
+async def test_subscription_changes_spend_the_day_budget(fed: LocalFederation) -> None:
+    await fed.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-sub-budget",
+                    purpose=PURPOSE, types={"EvacuationSite": ["capacity"]},
+                    entities_per_day=3)
+    channel = fed.nodes[AGENCY].peers()[CITY]
+    received = []
+    with pytest.raises(PeerRejected) as ended:
+        async for event in channel.subscribe(SubscribeRequest(
+                types=("EvacuationSite",), purpose=PURPOSE, agreement_id="agr-sub-budget",
+                heartbeat_seconds=1), timeout=10):
+            if event.kind != "heartbeat":
+                received.append(event.entity_id)
+    assert len(received) == 3  # the 8 sites' changes stop at the budget
+    assert ended.value.reason == "rate_limited"
+
+
+async def test_one_peer_cannot_hold_every_stream(tmp_path: Path) -> None:
+    federation = LocalFederation(tmp_path)
+    try:
+        await federation.start_authority()
+        await federation.add_node(NodeSpec(
+            CITY, "city", "七尾市", "Nanao", http=False,
+            extra_toml="\n[federation]\nmax_streams_per_peer = 2\n"))
+        await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet", http=False))
+        await federation.publish()
+        await federation.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-streams",
+                               purpose=PURPOSE, types={"EvacuationSite": ["capacity"]})
+        channel = federation.nodes[AGENCY].peers()[CITY]
+        request = SubscribeRequest(types=("EvacuationSite",), purpose=PURPOSE,
+                                   agreement_id="agr-streams", heartbeat_seconds=1)
+        open_streams = [channel.subscribe(request, timeout=30) for _ in range(2)]
+        for stream in open_streams:
+            assert (await anext(stream)).kind == "heartbeat"  # open and held
+        third = channel.subscribe(request, timeout=10)
+        with pytest.raises(PeerRejected) as refused:
+            await anext(third)
+        assert (refused.value.status, refused.value.reason) == ("RESOURCE_EXHAUSTED",
+                                                                "too_many_streams")
+        for stream in open_streams:
+            await stream.aclose()
+    finally:
+        await federation.stop()
+
+
+async def test_get_entity_answers_alike_for_absent_and_existing_ids(
+        fed: LocalFederation) -> None:
+    await fed.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-get", purpose=PURPOSE,
+                    types={"EvacuationSite": ["capacity"]})
+    channel = fed.nodes[AGENCY].peers()[CITY]
+    existing, absent = str(site(1, "east")["id"]), f"urn:ngsi-ld:EvacuationSite:{CITY}:nope"
+    answers = []
+    for entity_id in (existing, absent):
+        with pytest.raises(PeerRejected) as refused:  # a purpose the agreement does not cover
+            await channel.get_entity(GetRequest(entity_id, purpose="tourism"), 5.0)
+        answers.append((refused.value.status, refused.value.reason))
+    assert answers[0] == answers[1] == ("PERMISSION_DENIED", "purpose_not_allowed")
+    with pytest.raises(PeerRejected):
+        await channel.get_entity(GetRequest(absent, purpose=PURPOSE), 5.0)
+    entries = await fed.nodes[CITY].audit.entries()
+    assert (entries[-1].record.operation, entries[-1].record.reason) == ("get", "not_found")
+
+
+async def test_the_member_an_id_belongs_to_wins_over_a_copy(fed: LocalFederation) -> None:
+    other = "jp-172031"
+    impostor = await fed.add_node(NodeSpec(other, "city", "輪島市", "Wajima", http=False))
+    await fed.publish()
+    forged = {**site(1, "east"), "capacity": {"type": "Property", "value": 5}}
+    await impostor.store.upsert_entities([entity_write(forged)], 1.0)
+    for provider in (CITY, other):
+        await fed.agree(provider=provider, consumer=AGENCY, agreement_id=f"agr-{provider}",
+                        purpose=PURPOSE, types={"EvacuationSite": ["capacity"]})
+    for _ in range(5):  # whichever answers first
+        outcome = await fed.nodes[AGENCY].fanout.query(
+            FederatedQuery(types=("EvacuationSite",), ids=(str(forged["id"]),),
+                           purpose=PURPOSE), deadline=10,
+            agreements={CITY: f"agr-{CITY}", other: f"agr-{other}"})
+        assert [e["capacity"]["value"] for e in outcome.entities] == [101]
