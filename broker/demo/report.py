@@ -114,7 +114,7 @@ class Report:
         self.line(f"    {'all':<11} {'':<34} sites {grand[0]:>4}  total capacity {grand[1]:>9.0f}")
         self._statuses(totals.statuses, names)
         self.line("  Shelter occupancy in Nanao by district (aggregate-only agreement, k=3):")
-        for g in occupancy.groups:
+        for g in sorted(occupancy.groups, key=lambda g: g.suppressed):  # the marker last
             if g.suppressed:
                 self.line("    other districts: withheld (fewer than k shelters each; not even "
                           "their names leave the city)")
