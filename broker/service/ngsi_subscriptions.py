@@ -172,14 +172,21 @@ class SubscriptionStore:
         await self._save(record)
         return record
 
-    async def get(self, sub_id: str) -> dict[str, Any]:
+    async def owned_by(self, owner: str) -> list[dict[str, Any]]:
+        """The subscriptions of one API client, in id order."""
+        return [r for _, r in sorted((await self.all()).items()) if r.get("owner") == owner]
+
+    async def get(self, sub_id: str, *, owner: str) -> dict[str, Any]:
+        """``owner``'s subscription ``sub_id``; another client's is NotFound, exactly as a
+        missing one, so that ids cannot be probed."""
         record = (await self.all()).get(sub_id)
-        if record is None:
+        if record is None or record.get("owner") != owner:
             raise NotFound(f"subscription {sub_id[:256]} not found")
         return record
 
-    async def update(self, sub_id: str, fragment: Mapping[str, Any]) -> dict[str, Any]:
-        record = await self.get(sub_id)
+    async def update(self, sub_id: str, fragment: Mapping[str, Any], *, owner: str
+                     ) -> dict[str, Any]:
+        record = await self.get(sub_id, owner=owner)
         sub = {**record["subscription"]}
         for key, value in fragment.items():
             if key in ("id", "type"):
@@ -192,8 +199,8 @@ class SubscriptionStore:
         await self._save(record)
         return record
 
-    async def delete(self, sub_id: str) -> None:
-        await self.get(sub_id)
+    async def delete(self, sub_id: str, *, owner: str) -> None:
+        await self.get(sub_id, owner=owner)
         await self._store.delete_state(NAMESPACE, sub_id)
         (await self.all()).pop(sub_id, None)
 
@@ -215,11 +222,22 @@ class SubscriptionStore:
         (await self.all())[record["subscription"]["id"]] = record
 
 
+MASK = "***"
+
+
 def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """The subscription as GET shows it (stored names: the route translates them)."""
+    """The subscription as GET shows it (stored names: the route translates them).
+
+    ``receiverInfo`` (and ``notifierInfo``) header values are masked: they are the
+    subscriber's credentials for its own endpoint (``Authorization: Bearer ...``), which no
+    reader of the subscription, the owner included, needs to see again.
+    """
     sub = dict(record["subscription"])
     delivery = record.get("delivery", {})
     notification = dict(sub.get("notification", {}))
+    endpoint = notification.get("endpoint")
+    if isinstance(endpoint, Mapping):
+        notification["endpoint"] = _masked(endpoint)
     notification["timesSent"] = delivery.get("timesSent", 0)
     for key in ("lastNotification", "lastSuccess", "lastFailure"):
         if key in delivery:
@@ -230,6 +248,15 @@ def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
     sub["status"] = state(record, now)
     sub.setdefault("isActive", True)
     return sub
+
+
+def _masked(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(endpoint)
+    for member in ("receiverInfo", "notifierInfo"):
+        if isinstance(out.get(member), list):
+            out[member] = [{**h, "value": MASK} if isinstance(h, Mapping) and "value" in h
+                           else h for h in out[member]]
+    return out
 
 
 def state(record: Mapping[str, Any], now: float) -> str:
