@@ -19,6 +19,7 @@ from shapely.geometry import shape
 from ..errors import BadRequest
 from .filters import And, Comparison, Near, Or, Range, Within, entity_geometry
 from .ngsi_model import GEOJSON_TYPES
+from .patterns import compile_pattern
 
 Rename = Callable[[str], str]
 MAX_Q_LENGTH = 4096
@@ -126,6 +127,9 @@ class _QParser:
         raw = self.value_text()
         if op in ("~=", "!~=", ):
             value: Any = _unquote(raw)
+            # Checked here (RE2 syntax, length) so that a bad pattern is a 400 at once, not
+            # an error per entity while matching.
+            compile_pattern(value, "q pattern")
         else:
             value = _value(raw)
             if isinstance(value, Range) and op not in ("==", "!="):

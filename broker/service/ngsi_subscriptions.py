@@ -8,7 +8,7 @@ entity after it, the attribute names that changed, and the kind), does the subsc
 
 from __future__ import annotations
 
-import re
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from ..errors import AlreadyExists, BadRequest, NotFound
 from ..store.base import Store
 from .ngsi_model import is_uri, iso, parse_datetime
 from .ngsi_q import geo_matches, parse_geo, parse_q, rename_q
+from .patterns import compile_pattern
 
 NAMESPACE = "ngsi_subscriptions"
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
@@ -109,11 +110,16 @@ def _selector(e: Any, names: Names) -> dict[str, Any]:
     if "id" in out and not is_uri(out["id"]):
         raise BadRequest("entities[].id must be a URI")
     if "idPattern" in out:
-        try:
-            re.compile(str(out["idPattern"]))
-        except re.error:
-            raise BadRequest("entities[].idPattern is not a valid pattern") from None
+        if not isinstance(out["idPattern"], str):
+            raise BadRequest("entities[].idPattern must be a string")
+        _id_pattern(out["idPattern"])  # BadRequest when too long or not valid RE2
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _id_pattern(pattern: str) -> Any:
+    # RE2, compiled once: the pattern is searched for every change the node sees.
+    return compile_pattern(pattern, "entities[].idPattern")
 
 
 def _notification(n: Any, names: Names) -> dict[str, Any]:
@@ -281,7 +287,7 @@ def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
             continue
         if "id" in s and s["id"] != entity_id:
             continue
-        if "idPattern" in s and not re.search(str(s["idPattern"]), entity_id):
+        if "idPattern" in s and not _id_pattern(str(s["idPattern"])).search(entity_id):
             continue
         return True
     return False
