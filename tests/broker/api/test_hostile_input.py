@@ -66,3 +66,57 @@ async def test_a_catastrophic_subscription_id_pattern_is_matched_in_linear_time(
     _headers, note = await receiver.next()
     assert [e["id"] for e in note["data"]] == [long_id(2, "Z")]
     assert (await api.get("/health")).status == 200
+
+
+# -- @context ---------------------------------------------------------------------------------
+
+LD = "application/ld+json"
+CORE = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+
+
+def vocab_context(n: int, iri_length: int = 0) -> dict[str, str]:
+    pad = "x" * iri_length
+    return {f"term{i}": f"https://example.org/vocab{pad}#term{i}" for i in range(n)}
+
+
+async def test_a_moderate_inline_context_translates_every_term(api: ApiClient) -> None:
+    context = [vocab_context(1500), CORE]
+    entity = {"@context": context, "id": "urn:ngsi-ld:Thing:inline", "type": "term7",
+              "term1234": {"type": "Property", "value": 1}, "term3": 2}
+    r = await api.post(E, entity, headers={"Content-Type": LD})
+    assert r.status == 201, r.body
+    plain = (await api.get(f"{E}/urn:ngsi-ld:Thing:inline")).json()  # no context: full IRIs
+    assert plain["type"] == "https://example.org/vocab#term7"
+    assert plain["https://example.org/vocab#term1234"]["value"] == 1
+    assert plain["https://example.org/vocab#term3"]["value"] == 2
+    r = await api.post("/ngsi-ld/v1/entityOperations/query", {
+        "@context": context, "type": "Query", "entities": [{"type": "term7"}],
+        "q": "term1234==1"}, headers={"Content-Type": LD, "Accept": LD})
+    assert r.status == 200, r.body
+    (back,) = r.json()
+    assert back["type"] == "term7" and back["term1234"]["value"] == 1 and "term3" in back
+
+
+async def test_an_oversized_inline_context_is_refused_naming_the_limit(api: ApiClient) -> None:
+    for context, limit in (([vocab_context(2001), CORE], "2000"),
+                           ([vocab_context(100, iri_length=1500), CORE], "131072 bytes")):
+        r = await api.post(E, {"@context": context, "id": "urn:ngsi-ld:Thing:big",
+                               "type": "term1"}, headers={"Content-Type": LD})
+        assert r.status == 400, r.body
+        assert r.json()["type"].endswith("/BadRequestData") and limit in r.json()["detail"]
+
+
+async def test_unresolvable_contexts_are_4xx_or_503(api: ApiClient) -> None:
+    entity = {"id": "urn:ngsi-ld:Thing:ctx", "type": "Thing"}
+    for context, status in (([{"@base": "http://x/"}, "rel.jsonld"], 400),
+                            ("rel.jsonld", 400),
+                            ({"@import": "rel.jsonld"}, 400),
+                            ([{"T": {"@id": "http://ex/T", "@context": "rel"}}], 400),
+                            ({"@vocab": 5}, 400),
+                            ([[["nested"]]], 400),
+                            (42, 400),
+                            ("https://unknown.example/context.jsonld", 503)):
+        r = await api.post(E, {"@context": context, **entity}, headers={"Content-Type": LD})
+        assert r.status == status, (context, r.body)
+        assert r.json()["type"].endswith(
+            "/BadRequestData" if status == 400 else "/LdContextNotAvailable"), r.body
