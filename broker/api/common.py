@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..config import HttpConfig
 from ..errors import BadRequest
+from ..service.egress import EgressPolicy
 from ..service.ngsi_entities import EntityService
 from ..service.ngsi_model import is_uri
 from ..service.ngsi_render import FORMATS, OutputOptions
@@ -43,6 +44,7 @@ class Api:
     subscriptions: Any
     notifier: Any
     discovery: Any
+    egress: EgressPolicy
     terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
     terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
     parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)

@@ -18,6 +18,7 @@ from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..store.base import Store
+from .egress import EgressPolicy, check_receiver_info
 from .ngsi_model import is_uri, iso, parse_datetime
 from .ngsi_q import geo_matches, parse_geo, parse_q, rename_q
 from .patterns import compile_pattern
@@ -42,8 +43,10 @@ class Names:
     type: Callable[[str], str]
 
 
-def validate(raw: Any, names: Names, *, partial: bool = False) -> dict[str, Any]:
-    """A subscription (or, ``partial``, a fragment) in stored names; BadRequest if invalid."""
+def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = False
+             ) -> dict[str, Any]:
+    """A subscription (or, ``partial``, a fragment) in stored names; BadRequest if invalid
+    (an endpoint ``egress`` refuses included)."""
     if not isinstance(raw, Mapping):
         raise BadRequest("a subscription must be a JSON object")
     unknown = set(raw) - _ALLOWED
@@ -83,7 +86,7 @@ def validate(raw: Any, names: Names, *, partial: bool = False) -> dict[str, Any]
         parse_geo(str(g.get("georel", "")), str(g.get("geometry", "")), g.get("coordinates"))
         sub["geoQ"] = {**g, "geoproperty": names.attr(str(g.get("geoproperty", "location")))}
     if "notification" in sub:
-        sub["notification"] = _notification(sub["notification"], names)
+        sub["notification"] = _notification(sub["notification"], names, egress)
     if "expiresAt" in sub and parse_datetime(sub["expiresAt"]) is None:
         raise BadRequest("expiresAt must be an ISO 8601 date-time")
     if "throttling" in sub and (not isinstance(sub["throttling"], int | float)
@@ -122,17 +125,20 @@ def _id_pattern(pattern: str) -> Any:
     return compile_pattern(pattern, "entities[].idPattern")
 
 
-def _notification(n: Any, names: Names) -> dict[str, Any]:
+def _notification(n: Any, names: Names, egress: EgressPolicy) -> dict[str, Any]:
     if not isinstance(n, Mapping):
         raise BadRequest("notification must be an object")
     out = dict(n)
     endpoint = out.get("endpoint")
     if not isinstance(endpoint, Mapping) or not isinstance(endpoint.get("uri"), str):
         raise BadRequest("notification.endpoint.uri is required")
-    uri = endpoint["uri"]
-    if not uri.startswith(("http://", "https://")):
-        raise BadRequest("notification.endpoint.uri must be an http(s) URL (MQTT is not "
-                         "supported)")
+    egress.check_endpoint(endpoint["uri"])
+    if "receiverInfo" in endpoint:
+        out["endpoint"] = {**endpoint,
+                           "receiverInfo": check_receiver_info(endpoint["receiverInfo"])}
+    if "notifierInfo" in endpoint:
+        raise BadRequest("notification.endpoint.notifierInfo is for MQTT, which is not "
+                         "supported")
     accept = endpoint.get("accept", "application/json")
     if accept not in ("application/json", "application/ld+json"):
         raise BadRequest("notification.endpoint.accept must be application/json or "

@@ -59,7 +59,7 @@ async def create(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request)
     terms = await terms_for(request, context)
-    sub = validate(body, _names(terms))
+    sub = validate(body, _names(terms), api.egress)
     caller = caller_of(request)
     record = await api.subscriptions.create(
         sub, context=context, owner=caller.client_id, purpose=caller.purpose,
@@ -105,7 +105,7 @@ async def update(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request, allow_merge_patch=True)
     terms = await terms_for(request, context)
-    fragment = validate(body, _names(terms), partial=True)
+    fragment = validate(body, _names(terms), api.egress, partial=True)
     await api.subscriptions.update(path_id(request, "sub_id"), fragment,
                                    owner=caller_of(request).client_id)
     await api.notifier.sync_federated()
