@@ -13,6 +13,7 @@ know whether a next page exists) instead of a whole chunk.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -50,13 +51,18 @@ class NgsiQuery:
         return bool(self.q is not None or self.geo is not None or self.id_pattern or self.attrs
                     or (self.types is not None and not self.types.plain_union()))
 
+    @functools.cached_property
+    def attr_set(self) -> frozenset[str]:
+        # Checked against every candidate: cost by the entity's size, not the list's.
+        return frozenset(self.attrs)
+
     def matches(self, entity: Mapping[str, Any]) -> bool:
         if self.types is not None and not self.types.plain_union():
             t = entity.get("type")
             names = tuple(t) if isinstance(t, list) else (str(t),)
             if not self.types.matches(names):
                 return False
-        if self.attrs and not any(a in entity for a in self.attrs):
+        if self.attrs and self.attr_set.isdisjoint(entity):
             return False
         if self.geo is not None and not geo_matches(entity, self.geo, self.geoproperty):
             return False
