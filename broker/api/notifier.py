@@ -11,6 +11,10 @@ purpose) consume ``node.federated_changes(types, q, purpose)``, an async iterato
 from peers that the federation's gRPC subscription client provides. When the node has no such
 attribute, federated subscriptions are served from local changes only and say so in their
 representation (``renkeiFederation.status = "not_available"``).
+
+Deliveries go out through ``egress.notification_session``: only to addresses the egress
+policy allows (checked after DNS, at connection time), never following a redirect, with only
+the ``receiverInfo`` headers the policy lets through. A refused endpoint is a failed delivery.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import aiohttp
 import orjson
 from yarl import URL
 
+from mappings.errors import MappingError
+
+from ..errors import BrokerError
 from ..service.egress import EgressPolicy, safe_headers
 from ..service.ngsi_model import iso
 from ..service.ngsi_q import parse_q, q_is_conjunction
@@ -162,9 +169,16 @@ class Notifier:
         sub = record["subscription"]
         lock = self._locks.setdefault(sub["id"], asyncio.Lock())
         async with lock:  # one delivery at a time per subscription, in change order
-            body, headers = await self._payload(record, entities)
-            ok = await self._post(sub["id"], sub["notification"]["endpoint"]["uri"], body,
-                                  headers)
+            try:
+                body, headers = await self._payload(record, entities)
+            except (BrokerError, MappingError) as exc:
+                # The subscriber's stored @context no longer builds (a limit added since it
+                # was accepted, a local copy removed): a failed delivery, visible to it.
+                log.warning("subscription %s: notification not built: %s", sub["id"], exc)
+                ok = False
+            else:
+                ok = await self._post(sub["id"], sub["notification"]["endpoint"]["uri"],
+                                      body, headers)
             self._metrics.notifications.labels("ok" if ok else "failed").inc()
             await self._subs.record_delivery(sub["id"], ok, self._node.clock.now())
 
