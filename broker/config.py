@@ -7,6 +7,7 @@ against the directory of the config file, so a node directory can be moved as a 
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,9 @@ class HttpConfig:
     default_page_size: int = 20
     dev_open_read_on_loopback: bool = False
     token_lifetime_seconds: int = 300
+    # CIDRs that subscriptions may notify although they are not public addresses (loopback,
+    # private, link-local...): empty, notifications only go to public addresses.
+    notification_allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +275,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         default_page_size=h.integer("default_page_size", HttpConfig.default_page_size, minimum=1),
         dev_open_read_on_loopback=h.flag("dev_open_read_on_loopback", False),
         token_lifetime_seconds=h.integer("token_lifetime_seconds", 300, minimum=10),
+        notification_allow=_networks(h, "notification_allow"),
     )
     h.done()
 
@@ -344,6 +349,18 @@ def _listen(section: _Section, key: str, default: str) -> str:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise section.error(key, f"expected HOST:PORT (port 0 picks a free one), got '{value}'")
     return value
+
+
+def _networks(section: _Section, key: str) -> tuple[str, ...]:
+    values: tuple[str, ...] = section.strings(key, ())
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise section.error(key, f"expected CIDRs such as \"127.0.0.0/8\", got "
+                                     f"'{value}'") from None
+    return tuple(out)
 
 
 def _sources(top: _Section) -> list[SourceConfig]:

@@ -41,6 +41,10 @@ def _translated() -> Iterator[None]:
             cause = cause.__cause__ or getattr(cause, "cause", None)
         detail = getattr(exc, "code", None) or type(exc).__name__
         raise JsonLdFailed(f"JSON-LD processing failed: {detail}") from exc
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as exc:
+        # pyld lets some malformed input escape as plain Python errors (a relative context
+        # reference with no base: ValueError); for its caller that is invalid JSON-LD too.
+        raise JsonLdFailed(f"JSON-LD processing failed: {type(exc).__name__}") from exc
 
 
 def with_default_context(entity: Mapping[str, Any],

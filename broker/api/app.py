@@ -18,6 +18,7 @@ from aiohttp import web
 from mappings.contexts import FrozenDocumentLoader
 
 from ..errors import NotFound, Unauthenticated
+from ..service.egress import EgressPolicy
 from ..service.ngsi_entities import EntityService
 from ..service.ngsi_scope import FederationScope
 from ..service.terms import TermMaps
@@ -121,7 +122,8 @@ async def build_api(node: Any) -> Api:
     from .notifier import Notifier
 
     subs = SubscriptionStore(node.store, node.clock)
-    notifier = Notifier(node, subs, metrics, terms)
+    egress = EgressPolicy(config.notification_allow)
+    notifier = Notifier(node, subs, metrics, terms, egress)
     scope = FederationScope(node.id, node.agreements, node.peers, node.fanout,
                             node.config.federation.deadline_seconds,
                             on_status=lambda s: metrics.peer_status(s.peer, s.status,
@@ -132,7 +134,7 @@ async def build_api(node: Any) -> Api:
         tokens=await TokenService.open(node.id, node.store, node.clock,
                                        config.token_lifetime_seconds),
         clients=ClientRegistry(node.store, node.clock), metrics=metrics, scope=scope,
-        subscriptions=subs, notifier=notifier, discovery=Discovery(node.store))
+        subscriptions=subs, notifier=notifier, discovery=Discovery(node.store), egress=egress)
 
 
 async def create_app(node: Any) -> web.Application:

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..config import HttpConfig
 from ..errors import BadRequest
+from ..service.egress import EgressPolicy
 from ..service.ngsi_entities import EntityService
 from ..service.ngsi_model import is_uri
 from ..service.ngsi_render import FORMATS, OutputOptions
@@ -43,6 +44,7 @@ class Api:
     subscriptions: Any
     notifier: Any
     discovery: Any
+    egress: EgressPolicy
     terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
     terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
     parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)
@@ -170,22 +172,37 @@ async def terms_for(request: web.Request, context: Any) -> Terms:
 # A malformed parameter value is BadRequestData (input that does not meet the operation's
 # requirements, as for q and geo-queries); InvalidRequest is kept for bodies that are not JSON.
 
+# Above this an offset or limit means nothing, and a database integer would overflow (500).
+MAX_INT_PARAM = 2**31 - 1
+
+
 def int_param(request: web.Request, name: str, default: int, *, minimum: int = 0) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
+    if len(raw) > 12:
+        raise BadRequest(f"{name} must be an integer <= {MAX_INT_PARAM}")
     try:
         value = int(raw)
     except ValueError:
         raise BadRequest(f"{name} must be an integer") from None
     if value < minimum:
         raise BadRequest(f"{name} must be >= {minimum}")
+    if value > MAX_INT_PARAM:
+        raise BadRequest(f"{name} must be an integer <= {MAX_INT_PARAM}")
     return value
+
+
+# Names or ids in one list parameter (attrs, pick, omit, id, options) or Query body member.
+MAX_LIST_ITEMS = 1000
 
 
 def list_param(request: web.Request, name: str) -> tuple[str, ...]:
     raw = request.query.getall(name, [])
-    return tuple(x.strip() for r in raw for x in r.split(",") if x.strip())
+    items = tuple(x.strip() for r in raw for x in r.split(",") if x.strip())
+    if len(items) > MAX_LIST_ITEMS:
+        raise BadRequest(f"{name} lists more than {MAX_LIST_ITEMS} items")
+    return items
 
 
 def options_of(request: web.Request) -> frozenset[str]:

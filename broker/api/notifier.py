@@ -11,6 +11,10 @@ purpose) consume ``node.federated_changes(types, q, purpose)``, an async iterato
 from peers that the federation's gRPC subscription client provides. When the node has no such
 attribute, federated subscriptions are served from local changes only and say so in their
 representation (``renkeiFederation.status = "not_available"``).
+
+Deliveries go out through ``egress.notification_session``: only to addresses the egress
+policy allows (checked after DNS, at connection time), never following a redirect, with only
+the ``receiverInfo`` headers the policy lets through. A refused endpoint is a failed delivery.
 """
 
 from __future__ import annotations
@@ -25,13 +29,19 @@ from typing import Any
 
 import aiohttp
 import orjson
+from yarl import URL
 
+from mappings.errors import MappingError
+
+from ..errors import BrokerError
+from ..service.egress import EgressPolicy, safe_headers
 from ..service.ngsi_model import iso
 from ..service.ngsi_q import parse_q, q_is_conjunction
 from ..service.ngsi_render import OutputOptions, render_entity
 from ..service.ngsi_subscriptions import SubscriptionStore, fires, state
 from ..service.terms import TermMaps, Translator
 from ..store.base import Change
+from .egress import notification_session, refusal, refused_connection
 from .metrics import ApiMetrics
 from .negotiation import CONTEXT_REL, LD, link_header, response_context
 
@@ -45,9 +55,10 @@ class Notifier:
     """One per node: watches changes, matches subscriptions, POSTs notifications."""
 
     def __init__(self, node: Any, subs: SubscriptionStore, metrics: ApiMetrics,
-                 terms: TermMaps, *, attempts: int = 3, backoff: float = 0.2,
-                 timeout: float = 5.0, poll_seconds: float = 1.0) -> None:
+                 terms: TermMaps, egress: EgressPolicy, *, attempts: int = 3,
+                 backoff: float = 0.2, timeout: float = 5.0, poll_seconds: float = 1.0) -> None:
         self._node = node
+        self._egress = egress
         self._store = node.store
         self._subs = subs
         self._metrics = metrics
@@ -67,8 +78,7 @@ class Notifier:
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self._timeout))
+        self._session = notification_session(self._egress, self._timeout)
         saved = await self._store.get_state(STATE, "cursor")
         self.cursor = int(saved) if isinstance(saved, int) else \
             await self._store.last_change_cursor()
@@ -159,21 +169,52 @@ class Notifier:
         sub = record["subscription"]
         lock = self._locks.setdefault(sub["id"], asyncio.Lock())
         async with lock:  # one delivery at a time per subscription, in change order
-            body, headers = await self._payload(record, entities)
-            url = sub["notification"]["endpoint"]["uri"]
-            ok = False
-            for attempt in range(self._attempts):
-                try:
-                    assert self._session is not None
-                    async with self._session.post(url, data=body, headers=headers) as resp:
-                        ok = 200 <= resp.status < 300
-                        if ok or 400 <= resp.status < 500 and resp.status != 429:
-                            break  # a 4xx will not get better by retrying
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    log.info("subscription %s: delivery to %s failed: %s", sub["id"], url, exc)
-                await asyncio.sleep(self._backoff * (2 ** attempt))
+            try:
+                body, headers = await self._payload(record, entities)
+            except (BrokerError, MappingError) as exc:
+                # The subscriber's stored @context no longer builds (a limit added since it
+                # was accepted, a local copy removed): a failed delivery, visible to it.
+                log.warning("subscription %s: notification not built: %s", sub["id"], exc)
+                ok = False
+            else:
+                ok = await self._post(sub["id"], sub["notification"]["endpoint"]["uri"],
+                                      body, headers)
             self._metrics.notifications.labels("ok" if ok else "failed").inc()
             await self._subs.record_delivery(sub["id"], ok, self._node.clock.now())
+
+    async def _post(self, sub_id: str, uri: str, body: bytes, headers: dict[str, str]
+                    ) -> bool:
+        """POST one notification, with retries; whether the endpoint took it.
+
+        Redirects are not followed (a 3xx is a failure): a public endpoint could otherwise
+        send the node on to an address the egress policy refuses. A refused address is not
+        retried.
+        """
+        try:
+            url = URL(uri)
+        except (ValueError, TypeError):
+            url = URL()
+        reason = refusal(self._egress, url)
+        if reason is not None:
+            log.warning("subscription %s: endpoint %s refused: %s", sub_id, url.host, reason)
+            return False
+        assert self._session is not None
+        for attempt in range(self._attempts):
+            try:
+                async with self._session.post(url, data=body, headers=headers,
+                                              allow_redirects=False) as resp:
+                    if 200 <= resp.status < 300:
+                        return True
+                    if 300 <= resp.status < 500 and resp.status != 429:
+                        return False  # a redirect or a 4xx will not get better by retrying
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                if refused_connection(exc):
+                    log.warning("subscription %s: endpoint refused: %s", sub_id, exc.__cause__
+                                or exc)
+                    return False
+                log.info("subscription %s: delivery to %s failed: %s", sub_id, url.host, exc)
+            await asyncio.sleep(self._backoff * (2 ** attempt))
+        return False
 
     async def _payload(self, record: Mapping[str, Any], entities: list[Mapping[str, Any]]
                        ) -> tuple[bytes, dict[str, str]]:
@@ -192,8 +233,7 @@ class Notifier:
                                    "type": "Notification", "subscriptionId": sub["id"],
                                    "notifiedAt": iso(self._node.clock.now()), "data": data}
         endpoint = notification["endpoint"]
-        headers = {str(h["key"]): str(h["value"]) for h in endpoint.get("receiverInfo") or []
-                   if isinstance(h, Mapping) and "key" in h and "value" in h}
+        headers = safe_headers(endpoint.get("receiverInfo"))
         if endpoint.get("accept") == LD:
             payload = {"@context": response_context(context), **payload}
             headers["Content-Type"] = LD

@@ -44,8 +44,12 @@ class LocalFederation:
     """An authority plus nodes, all in this process, under one root directory."""
 
     def __init__(self, root: Path, *, clock: Clock | None = None, insecure: bool = False,
-                 dev_open_read: bool = False) -> None:
+                 dev_open_read: bool = False, notification_allow: tuple[str, ...] = ()
+                 ) -> None:
         self.root = Path(root)
+        # CIDRs the nodes' subscriptions may notify beyond public addresses (tests' receivers
+        # listen on 127.0.0.1).
+        self.notification_allow = notification_allow
         self.clock = clock or SystemClock()
         self.insecure = insecure
         self.dev_open_read = dev_open_read
@@ -87,6 +91,7 @@ class LocalFederation:
             f"enabled = {'true' if spec.http else 'false'}",
             'listen = "127.0.0.1:0"',
             f"dev_open_read_on_loopback = {'true' if self.dev_open_read else 'false'}",
+            f"notification_allow = {json.dumps(list(self.notification_allow))}",
             "",
             "[trust]",
             'authority_jwk = "authority.jwk.json"',

@@ -9,6 +9,7 @@ form as normalized, concise or keyValues (simplified), adds system attributes, p
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -94,7 +95,7 @@ def _normalize_type(value: Any) -> str:
 def normalize_attribute(name: str, value: Any, *, allow_null: bool = False) -> Any:
     """One attribute (or a list of dataset instances), concise input made explicit."""
     if isinstance(value, list) and value and all(isinstance(v, Mapping) and (
-            "datasetId" in v or "type" in v and v.get("type") in ATTRIBUTE_TYPES) for v in value):
+            "datasetId" in v or _type_of(v) in ATTRIBUTE_TYPES) for v in value):
         instances = [normalize_attribute(name, v, allow_null=allow_null) for v in value]
         seen = set()
         for inst in instances:
@@ -106,7 +107,7 @@ def normalize_attribute(name: str, value: Any, *, allow_null: bool = False) -> A
     if value is None:
         raise BadRequest(f"attribute {name!r} has a null value")
     if isinstance(value, Mapping):
-        kind = value.get("type")
+        kind = _type_of(value)
         if kind in ATTRIBUTE_TYPES:
             attr = dict(value)
         elif kind in GEOJSON_TYPES and "coordinates" in value or kind == "GeometryCollection":
@@ -117,6 +118,15 @@ def normalize_attribute(name: str, value: Any, *, allow_null: bool = False) -> A
     if value == NGSI_NULL and allow_null:
         return NGSI_NULL
     return {"type": "Property", "value": value}
+
+
+def _type_of(value: Mapping[str, Any]) -> str | None:
+    """The ``type`` member of an attribute object; BadRequest when it is not a string (an
+    object or array there would not even be comparable with the known types)."""
+    kind = value.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise BadRequest(f"an attribute's type must be a string, got {type(kind).__name__}")
+    return kind
 
 
 def _infer(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,7 +140,7 @@ def _infer(name: str, value: Mapping[str, Any]) -> dict[str, Any]:
             return {"type": kind, **value}
     if "value" in value:
         inner = value["value"]
-        geo = isinstance(inner, Mapping) and inner.get("type") in GEOJSON_TYPES
+        geo = is_geometry_type(inner)
         return {"type": "GeoProperty" if geo else "Property", **value}
     # A JSON object with none of the members is a structured value (concise Property).
     return {"type": "Property", "value": dict(value)}
@@ -147,7 +157,7 @@ def _check_attribute(name: str, attr: dict[str, Any], allow_null: bool) -> dict[
     if kind == "Relationship" and not (is_uri(content) or isinstance(content, list) and all(
             is_uri(c) for c in content)):
         raise BadRequest(f"relationship {name!r} must point at a URI")
-    if kind == "GeoProperty" and content != NGSI_NULL and not _valid_geometry(content):
+    if kind == "GeoProperty" and content != NGSI_NULL and not valid_geometry(content):
         raise BadRequest(f"GeoProperty {name!r} must hold a valid GeoJSON geometry")
     if kind == "LanguageProperty" and not isinstance(content, Mapping):
         raise BadRequest(f"LanguageProperty {name!r} needs a languageMap object")
@@ -163,17 +173,48 @@ def _check_attribute(name: str, attr: dict[str, Any], allow_null: bool) -> dict[
     return attr
 
 
-def _valid_geometry(value: Any) -> bool:
-    if not isinstance(value, Mapping) or value.get("type") not in GEOJSON_TYPES:
+def is_geometry_type(value: Any) -> bool:
+    """Whether ``value`` is an object whose ``type`` names a GeoJSON geometry (any JSON may
+    sit there: a list or an object is not hashable, so it is tested as a string first)."""
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    return isinstance(kind, str) and kind in GEOJSON_TYPES
+
+
+def valid_geometry(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is a GeoJSON geometry whose positions are all WGS84 numbers: anything
+    less would be stored and then break (or slow down) every geo-query that reads it."""
+    if not is_geometry_type(value):
         return False
     if value["type"] == "GeometryCollection":
-        return isinstance(value.get("geometries"), list)
+        members = value.get("geometries")
+        return isinstance(members, list) and depth < 4 and all(
+            valid_geometry(g, depth + 1) for g in members)
     coords = value.get("coordinates")
     if value["type"] == "Point":
-        return (isinstance(coords, list) and len(coords) in (2, 3)
-                and all(isinstance(c, int | float) and not isinstance(c, bool) for c in coords)
-                and -180 <= coords[0] <= 180 and -90 <= coords[1] <= 90)
-    return isinstance(coords, list) and bool(coords)
+        return _position(coords)
+    nesting, minimum = _NESTING[value["type"]]
+    return _positions(coords, nesting, minimum)
+
+
+# Geometry type -> (levels of arrays above the positions, positions a bottom array needs).
+_NESTING = {"MultiPoint": (1, 1), "LineString": (1, 2), "MultiLineString": (2, 2),
+            "Polygon": (2, 4), "MultiPolygon": (3, 4)}
+
+
+def _position(value: Any) -> bool:
+    """[longitude, latitude(, altitude)] in WGS84, as NGSI-LD geometries are."""
+    return (isinstance(value, list) and len(value) in (2, 3)
+            and all(isinstance(c, int | float) and not isinstance(c, bool)
+                    and math.isfinite(c) for c in value)
+            and -180 <= value[0] <= 180 and -90 <= value[1] <= 90)
+
+
+def _positions(value: Any, nesting: int, minimum: int) -> bool:
+    if not isinstance(value, list) or not value:
+        return False
+    if nesting == 1:
+        return len(value) >= minimum and all(_position(p) for p in value)
+    return all(_positions(v, nesting - 1, minimum) for v in value)
 
 
 def parse_datetime(value: Any) -> datetime | None:
@@ -275,7 +316,7 @@ def feature(entity: Mapping[str, Any], geoproperty: str = "location") -> dict[st
     if isinstance(geo, list):
         geo = geo[0] if geo else None
     geometry = geo.get("value") if isinstance(geo, Mapping) and "value" in geo else geo
-    if not (isinstance(geometry, Mapping) and geometry.get("type") in GEOJSON_TYPES):
+    if not is_geometry_type(geometry):
         geometry = None
     properties = {k: v for k, v in entity.items() if k not in ("id", "@context")}
     return {"id": entity.get("id"), "type": "Feature", "geometry": geometry,

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from shapely.errors import ShapelyError
 from shapely.geometry import shape
 
 from ..errors import BadRequest
 from .filters import And, Comparison, Near, Or, Range, Within, entity_geometry
-from .ngsi_model import GEOJSON_TYPES
+from .ngsi_model import GEOJSON_TYPES, valid_geometry
+from .patterns import compile_pattern
 
 Rename = Callable[[str], str]
 MAX_Q_LENGTH = 4096
@@ -126,6 +128,9 @@ class _QParser:
         raw = self.value_text()
         if op in ("~=", "!~=", ):
             value: Any = _unquote(raw)
+            # Checked here (RE2 syntax, length) so that a bad pattern is a 400 at once, not
+            # an error per entity while matching.
+            compile_pattern(value, "q pattern")
         else:
             value = _value(raw)
             if isinstance(value, Range) and op not in ("==", "!="):
@@ -371,6 +376,9 @@ def parse_geo(georel: str, geometry: str, coordinates: Any) -> Any:
     if not isinstance(coordinates, list):
         raise BadRequest("coordinates must be a JSON array")
     geo = {"type": geometry, "coordinates": coordinates}
+    if not valid_geometry(geo):
+        raise BadRequest(f"coordinates do not form a valid {geometry} (positions are "
+                         "[longitude, latitude] numbers)")
     try:
         shp = shape(geo)
     except Exception:
@@ -424,4 +432,12 @@ class _FarFrom:
 
 def geo_matches(entity: Mapping[str, Any], geo: Any, geoproperty: str) -> bool:
     geometry = entity_geometry(entity, geoproperty)
-    return geometry is not None and geo.matches_geometry(geometry)
+    if geometry is None:
+        return False
+    try:
+        return bool(geo.matches_geometry(geometry))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ShapelyError):
+        # A stored geometry that shapely cannot read (an empty GeometryCollection, data from
+        # before positions were checked, or from a peer) matches nothing, rather than
+        # failing the whole query.
+        return False

@@ -8,7 +8,7 @@ entity after it, the attribute names that changed, and the kind), does the subsc
 
 from __future__ import annotations
 
-import re
+import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,8 +18,10 @@ from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..store.base import Store
+from .egress import EgressPolicy, check_receiver_info
 from .ngsi_model import is_uri, iso, parse_datetime
 from .ngsi_q import geo_matches, parse_geo, parse_q, rename_q
+from .patterns import compile_pattern
 
 NAMESPACE = "ngsi_subscriptions"
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
@@ -41,8 +43,10 @@ class Names:
     type: Callable[[str], str]
 
 
-def validate(raw: Any, names: Names, *, partial: bool = False) -> dict[str, Any]:
-    """A subscription (or, ``partial``, a fragment) in stored names; BadRequest if invalid."""
+def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = False
+             ) -> dict[str, Any]:
+    """A subscription (or, ``partial``, a fragment) in stored names; BadRequest if invalid
+    (an endpoint ``egress`` refuses included)."""
     if not isinstance(raw, Mapping):
         raise BadRequest("a subscription must be a JSON object")
     unknown = set(raw) - _ALLOWED
@@ -82,7 +86,7 @@ def validate(raw: Any, names: Names, *, partial: bool = False) -> dict[str, Any]
         parse_geo(str(g.get("georel", "")), str(g.get("geometry", "")), g.get("coordinates"))
         sub["geoQ"] = {**g, "geoproperty": names.attr(str(g.get("geoproperty", "location")))}
     if "notification" in sub:
-        sub["notification"] = _notification(sub["notification"], names)
+        sub["notification"] = _notification(sub["notification"], names, egress)
     if "expiresAt" in sub and parse_datetime(sub["expiresAt"]) is None:
         raise BadRequest("expiresAt must be an ISO 8601 date-time")
     if "throttling" in sub and (not isinstance(sub["throttling"], int | float)
@@ -109,24 +113,32 @@ def _selector(e: Any, names: Names) -> dict[str, Any]:
     if "id" in out and not is_uri(out["id"]):
         raise BadRequest("entities[].id must be a URI")
     if "idPattern" in out:
-        try:
-            re.compile(str(out["idPattern"]))
-        except re.error:
-            raise BadRequest("entities[].idPattern is not a valid pattern") from None
+        if not isinstance(out["idPattern"], str):
+            raise BadRequest("entities[].idPattern must be a string")
+        _id_pattern(out["idPattern"])  # BadRequest when too long or not valid RE2
     return out
 
 
-def _notification(n: Any, names: Names) -> dict[str, Any]:
+@functools.lru_cache(maxsize=1024)
+def _id_pattern(pattern: str) -> Any:
+    # RE2, compiled once: the pattern is searched for every change the node sees.
+    return compile_pattern(pattern, "entities[].idPattern")
+
+
+def _notification(n: Any, names: Names, egress: EgressPolicy) -> dict[str, Any]:
     if not isinstance(n, Mapping):
         raise BadRequest("notification must be an object")
     out = dict(n)
     endpoint = out.get("endpoint")
     if not isinstance(endpoint, Mapping) or not isinstance(endpoint.get("uri"), str):
         raise BadRequest("notification.endpoint.uri is required")
-    uri = endpoint["uri"]
-    if not uri.startswith(("http://", "https://")):
-        raise BadRequest("notification.endpoint.uri must be an http(s) URL (MQTT is not "
-                         "supported)")
+    egress.check_endpoint(endpoint["uri"])
+    if "receiverInfo" in endpoint:
+        out["endpoint"] = {**endpoint,
+                           "receiverInfo": check_receiver_info(endpoint["receiverInfo"])}
+    if "notifierInfo" in endpoint:
+        raise BadRequest("notification.endpoint.notifierInfo is for MQTT, which is not "
+                         "supported")
     accept = endpoint.get("accept", "application/json")
     if accept not in ("application/json", "application/ld+json"):
         raise BadRequest("notification.endpoint.accept must be application/json or "
@@ -172,14 +184,21 @@ class SubscriptionStore:
         await self._save(record)
         return record
 
-    async def get(self, sub_id: str) -> dict[str, Any]:
+    async def owned_by(self, owner: str) -> list[dict[str, Any]]:
+        """The subscriptions of one API client, in id order."""
+        return [r for _, r in sorted((await self.all()).items()) if r.get("owner") == owner]
+
+    async def get(self, sub_id: str, *, owner: str) -> dict[str, Any]:
+        """``owner``'s subscription ``sub_id``; another client's is NotFound, exactly as a
+        missing one, so that ids cannot be probed."""
         record = (await self.all()).get(sub_id)
-        if record is None:
+        if record is None or record.get("owner") != owner:
             raise NotFound(f"subscription {sub_id[:256]} not found")
         return record
 
-    async def update(self, sub_id: str, fragment: Mapping[str, Any]) -> dict[str, Any]:
-        record = await self.get(sub_id)
+    async def update(self, sub_id: str, fragment: Mapping[str, Any], *, owner: str
+                     ) -> dict[str, Any]:
+        record = await self.get(sub_id, owner=owner)
         sub = {**record["subscription"]}
         for key, value in fragment.items():
             if key in ("id", "type"):
@@ -192,8 +211,8 @@ class SubscriptionStore:
         await self._save(record)
         return record
 
-    async def delete(self, sub_id: str) -> None:
-        await self.get(sub_id)
+    async def delete(self, sub_id: str, *, owner: str) -> None:
+        await self.get(sub_id, owner=owner)
         await self._store.delete_state(NAMESPACE, sub_id)
         (await self.all()).pop(sub_id, None)
 
@@ -215,11 +234,22 @@ class SubscriptionStore:
         (await self.all())[record["subscription"]["id"]] = record
 
 
+MASK = "***"
+
+
 def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
-    """The subscription as GET shows it (stored names: the route translates them)."""
+    """The subscription as GET shows it (stored names: the route translates them).
+
+    ``receiverInfo`` (and ``notifierInfo``) header values are masked: they are the
+    subscriber's credentials for its own endpoint (``Authorization: Bearer ...``), which no
+    reader of the subscription, the owner included, needs to see again.
+    """
     sub = dict(record["subscription"])
     delivery = record.get("delivery", {})
     notification = dict(sub.get("notification", {}))
+    endpoint = notification.get("endpoint")
+    if isinstance(endpoint, Mapping):
+        notification["endpoint"] = _masked(endpoint)
     notification["timesSent"] = delivery.get("timesSent", 0)
     for key in ("lastNotification", "lastSuccess", "lastFailure"):
         if key in delivery:
@@ -230,6 +260,15 @@ def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
     sub["status"] = state(record, now)
     sub.setdefault("isActive", True)
     return sub
+
+
+def _masked(endpoint: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(endpoint)
+    for member in ("receiverInfo", "notifierInfo"):
+        if isinstance(out.get(member), list):
+            out[member] = [{**h, "value": MASK} if isinstance(h, Mapping) and "value" in h
+                           else h for h in out[member]]
+    return out
 
 
 def state(record: Mapping[str, Any], now: float) -> str:
@@ -254,7 +293,7 @@ def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
             continue
         if "id" in s and s["id"] != entity_id:
             continue
-        if "idPattern" in s and not re.search(str(s["idPattern"]), entity_id):
+        if "idPattern" in s and not _id_pattern(str(s["idPattern"])).search(entity_id):
             continue
         return True
     return False

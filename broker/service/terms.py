@@ -14,9 +14,12 @@ A name the store's context defines with another IRI (``name`` is ``sdm:name`` fo
 ``default-context/name`` for a client without context) is stored as its full IRI, so each
 client reads back exactly the names it wrote.
 
-pyld (through ``mappings.jsonld``) is used only to build a map, one single-term document at a
-time, so that whatever JSON-LD says about protected terms, prefixes and scoped contexts is
-what the map says. Maps are cached per context value (bounded); building runs off the loop.
+pyld (through ``mappings.jsonld``) is used only to build a map: one probe document holding
+every term of the context as a property (type-scoped terms on a node of their type), expanded
+once, so that whatever JSON-LD says about protected terms, prefixes and scoped contexts is
+what the map says, at the cost of one pyld run rather than one per term. Maps are cached per
+context value (bounded); building runs off the loop. Inline contexts are capped (terms and
+bytes): each distinct one a caller sends costs a build.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from mappings.contexts import (
     FrozenDocumentLoader,
 )
 from mappings.jsonld import expand
+
+from .context_probe import candidate_terms, check_inline, expand_terms
 
 #: What a request without any @context speaks: the core context of the version we implement.
 CORE_CONTEXT = NGSI_LD_CORE_V1_8_URL
@@ -155,6 +160,7 @@ class TermMaps:
         if context is None:
             return self.core
         effective = self.effective(context)
+        check_inline(effective)
         key = context_key(effective)
         hit = self._pinned.get(key) or self._cache.get(key)
         if hit is not None:
@@ -178,78 +184,28 @@ def context_key(context: Any) -> str:
 
 
 def build_term_map(context: Any, loader: FrozenDocumentLoader) -> TermMap:
-    """Flatten ``context`` with pyld, one single-term document per candidate term."""
+    """Flatten ``context`` with pyld: every term, global and type-scoped, in one expansion."""
     m = TermMap(context_key(context), context)
-    # Validate the whole context first: an unknown URL fails here, before anything is cached.
+    # Validate the whole context first: an unknown URL fails here, before anything is cached,
+    # and a term that fails below can only be the term's own fault.
     probe = expand({"@context": context, _PROBE: "x"}, loader)
     keys = [k for k in (probe[0] if probe else {}) if not k.startswith("@")]
     if keys and keys[0].endswith(_PROBE):
         m.vocab = keys[0][: -len(_PROBE)]
-    candidates, scoped_types = _candidate_terms(context, loader)
+    candidates, scoped_types = candidate_terms(context, loader)
+    units: list[tuple[str | None, str]] = [(None, t) for t in candidates]
+    units += [(type_term, t) for type_term, inner in scoped_types.items() for t in inner]
+    found = expand_terms(context, units, loader)
     for term in candidates:
-        iri = _expand_one(context, term, loader)
-        if iri is not None:
-            m.terms[term] = iri
+        if (None, term) in found:
+            m.terms[term] = found[(None, term)]
     for type_term, inner in scoped_types.items():
         type_iri = m.terms.get(type_term)
         if type_iri is None:
             continue
-        scoped: dict[str, str] = {}
-        for term in inner:
-            iri = _expand_one(context, term, loader, type_term)
-            if iri is not None:
-                scoped[term] = iri
-        m.scoped[type_iri] = scoped
+        m.scoped[type_iri] = {t: found[(type_term, t)] for t in inner
+                              if (type_term, t) in found}
     return m.finish()
-
-
-def _expand_one(context: Any, term: str, loader: FrozenDocumentLoader,
-                type_term: str | None = None) -> str | None:
-    doc: dict[str, Any] = {"@context": context, term: "x"}
-    if type_term is not None:
-        doc["@type"] = type_term
-    try:
-        out = expand(doc, loader)
-    except Exception:  # a term whose definition needs a value shape we did not give
-        return None
-    keys = [k for k in (out[0] if out else {}) if not k.startswith("@")]
-    return keys[0] if len(keys) == 1 else None
-
-
-def _candidate_terms(context: Any, loader: FrozenDocumentLoader
-                     ) -> tuple[list[str], dict[str, list[str]]]:
-    """Every term the context documents define, and the terms of type-scoped contexts."""
-    terms: list[str] = []
-    scoped: dict[str, list[str]] = {}
-    seen_urls: set[str] = set()
-
-    def walk(ctx: Any) -> None:
-        if isinstance(ctx, list):
-            for c in ctx:
-                walk(c)
-        elif isinstance(ctx, str):
-            if ctx in seen_urls:
-                return
-            seen_urls.add(ctx)
-            doc = loader.document(ctx)
-            walk(doc.get("@context") if isinstance(doc, Mapping) else None)
-        elif isinstance(ctx, Mapping):
-            for term, definition in ctx.items():
-                if term.startswith("@"):
-                    continue
-                if isinstance(definition, str) and definition.startswith("@"):
-                    continue  # keyword aliases (id, type) are structure, not names
-                if isinstance(definition, Mapping) and str(definition.get("@id", "")
-                                                           ).startswith("@"):
-                    continue
-                terms.append(term)
-                if isinstance(definition, Mapping) and isinstance(definition.get("@context"),
-                                                                  Mapping):
-                    scoped.setdefault(term, []).extend(
-                        t for t in definition["@context"] if not t.startswith("@"))
-
-    walk(context)
-    return list(dict.fromkeys(terms)), scoped
 
 
 class Translator:

@@ -44,6 +44,7 @@ def test_a_valid_file_becomes_a_frozen_typed_config(tmp_path: Path) -> None:
     assert config.sources[0].path == tmp_path / "sites.csv"
     assert config.trust is not None and config.trust.algorithms == ("ES256",)
     assert config.grpc.listen == "127.0.0.1:7443" and config.http.max_body_bytes == 1 << 20
+    assert config.http.notification_allow == ()  # notifications go to public addresses only
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.id = "other"  # type: ignore[misc]
 
@@ -56,6 +57,8 @@ def test_a_valid_file_becomes_a_frozen_typed_config(tmp_path: Path) -> None:
     (("algorithms = [\"ES256\"]", "algoritms = [\"ES256\"]"), "trust.algoritms", "unknown key"),
     (("[grpc]", "[grpc]\nmax_message_bytes = \"big\""), "grpc.max_message_bytes", "integer"),
     (("path = \"sites.csv\"", ""), "sources[0].path", "required"),
+    (("[grpc]", "[http]\nnotification_allow = [\"10.0.0.0/33\"]\n[grpc]"),
+     "http.notification_allow", "CIDRs"),
 ])
 def test_a_bad_key_names_the_file_the_key_and_what_was_expected(
         tmp_path: Path, change: tuple[str, str], key: str, expected: str) -> None:
@@ -71,6 +74,12 @@ def test_a_missing_file_and_bad_toml_are_reported(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[node\nid ="))
+
+
+def test_notification_allow_holds_normalized_networks(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD.replace(
+        "[grpc]", '[http]\nnotification_allow = ["127.0.0.1/8", "fd00::/8"]\n[grpc]')))
+    assert config.http.notification_allow == ("127.0.0.0/8", "fd00::/8")
 
 
 def test_postgresql_needs_a_dsn(tmp_path: Path) -> None:

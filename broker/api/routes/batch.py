@@ -20,7 +20,15 @@ from ...service.ngsi_model import is_uri, normalize_entity
 from ...service.ngsi_q import parse_geo, parse_q, parse_types
 from ...service.ngsi_query import NgsiQuery, local_page
 from ...service.ngsi_render import render_entity
-from ..common import api_of, int_param, output_options, page_size, read_json, terms_for
+from ..common import (
+    MAX_LIST_ITEMS,
+    api_of,
+    int_param,
+    output_options,
+    page_size,
+    read_json,
+    terms_for,
+)
 from ..negotiation import LD, link_context, render_docs, response, response_type
 from ..problems import problem_body
 
@@ -114,26 +122,22 @@ async def query(request: web.Request) -> web.Response:
     if not isinstance(body, dict) or body.get("type") != "Query":
         raise BadRequest("the body must be a Query object ({\"type\": \"Query\", ...})")
     terms = await terms_for(request, context)
-    selectors = body.get("entities") or []
-    if not isinstance(selectors, list):
-        raise BadRequest("entities must be an array")
-    types = [s["type"] for s in selectors if isinstance(s, dict) and "type" in s]
-    ids = tuple(s["id"] for s in selectors if isinstance(s, dict) and "id" in s)
+    selectors, geo_q, attrs = _query_members(body)
+    types = [s["type"] for s in selectors if "type" in s]
+    ids = tuple(s["id"] for s in selectors if "id" in s)
     if any(not is_uri(i) for i in ids):
         raise BadRequest("entity ids must be URIs")
-    patterns = [s["idPattern"] for s in selectors if isinstance(s, dict) and "idPattern" in s]
-    geo_q = body.get("geoQ")
+    patterns = [s["idPattern"] for s in selectors if "idPattern" in s]
     geo = None
-    if isinstance(geo_q, dict):
+    if geo_q is not None:
         geo = parse_geo(str(geo_q.get("georel", "")), str(geo_q.get("geometry", "")),
                         geo_q.get("coordinates"))
-    attrs = body.get("attrs") or []
     q = NgsiQuery(
         types=parse_types(",".join(types), terms.type) if types else None, ids=ids,
         id_pattern=patterns[0] if patterns else "",
         q=parse_q(body["q"], terms.attr) if body.get("q") else None, geo=geo,
         geoproperty=terms.attr(str((geo_q or {}).get("geoproperty", "location"))),
-        attrs=tuple(terms.attr(a) for a in attrs if isinstance(a, str)),
+        attrs=tuple(terms.attr(a) for a in attrs),
         limit=page_size(request), offset=int_param(request, "offset", 0),
         count=request.query.get("count") == "true")
     output = output_options(request, terms)
@@ -144,6 +148,33 @@ async def query(request: web.Request) -> web.Response:
                 for h in page.hits)
     return response(render_docs(rendered, media, terms.context), media, terms.context,
                     headers=headers)
+
+
+def _query_members(body: dict[str, Any]
+                   ) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[str]]:
+    """The entities selectors, geoQ and attrs of a Query body, their JSON types checked (a
+    number where a string belongs is the caller's mistake: 400, not 500)."""
+    selectors = body.get("entities") or []
+    if not isinstance(selectors, list) or not all(isinstance(s, dict) for s in selectors):
+        raise BadRequest("entities must be an array of objects")
+    if len(selectors) > MAX_LIST_ITEMS:
+        raise BadRequest(f"entities lists more than {MAX_LIST_ITEMS} selectors")
+    for s in selectors:
+        if any(k in s and not isinstance(s[k], str) for k in ("type", "id", "idPattern")):
+            raise BadRequest("entities[].type, id and idPattern must be strings")
+    if "q" in body and not isinstance(body["q"], str):
+        raise BadRequest("q must be a string")
+    geo_q = body.get("geoQ")
+    if geo_q is not None and not isinstance(geo_q, dict):
+        raise BadRequest("geoQ must be an object")
+    if geo_q is not None and not isinstance(geo_q.get("geoproperty", ""), str):
+        raise BadRequest("geoQ.geoproperty must be a string")
+    attrs = body.get("attrs") or []
+    if not isinstance(attrs, list) or not all(isinstance(a, str) for a in attrs):
+        raise BadRequest("attrs must be an array of attribute names")
+    if len(attrs) > MAX_LIST_ITEMS:
+        raise BadRequest(f"attrs lists more than {MAX_LIST_ITEMS} names")
+    return selectors, geo_q, attrs
 
 
 def routes() -> list[tuple[str, str, Any]]:

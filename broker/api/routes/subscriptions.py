@@ -1,4 +1,9 @@
-"""``/ngsi-ld/v1/subscriptions``: create, list, retrieve, update and delete subscriptions."""
+"""``/ngsi-ld/v1/subscriptions``: create, list, retrieve, update and delete subscriptions.
+
+A subscription belongs to the API client that created it: every other operation sees only the
+caller's own (another client's is 404, as if it did not exist), because a subscription holds
+its owner's endpoint and the credentials the node sends there.
+"""
 
 from __future__ import annotations
 
@@ -54,7 +59,7 @@ async def create(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request)
     terms = await terms_for(request, context)
-    sub = validate(body, _names(terms))
+    sub = validate(body, _names(terms), api.egress)
     caller = caller_of(request)
     record = await api.subscriptions.create(
         sub, context=context, owner=caller.client_id, purpose=caller.purpose,
@@ -78,8 +83,8 @@ async def list_subscriptions(request: web.Request) -> web.Response:
     terms = await terms_for(request, link_context(request))
     limit = page_size(request)
     offset = int_param(request, "offset", 0)
-    records = sorted((await api.subscriptions.all()).items())
-    page = [_render(api, r, terms) for _, r in records[offset:offset + limit]]
+    records = await api.subscriptions.owned_by(caller_of(request).client_id)
+    page = [_render(api, r, terms) for r in records[offset:offset + limit]]
     headers = {"NGSILD-Results-Count": str(len(records))} if flag(request, "count") else {}
     return response(render_object(page, media, terms.context), media, terms.context,
                     headers=headers,
@@ -90,7 +95,8 @@ async def retrieve(request: web.Request) -> web.Response:
     api = api_of(request)
     media = response_type(request.headers.get("Accept"))
     terms = await terms_for(request, link_context(request))
-    record = await api.subscriptions.get(path_id(request, "sub_id"))
+    record = await api.subscriptions.get(path_id(request, "sub_id"),
+                                         owner=caller_of(request).client_id)
     return response(render_object(_render(api, record, terms), media, terms.context), media,
                     terms.context)
 
@@ -99,15 +105,17 @@ async def update(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request, allow_merge_patch=True)
     terms = await terms_for(request, context)
-    fragment = validate(body, _names(terms), partial=True)
-    await api.subscriptions.update(path_id(request, "sub_id"), fragment)
+    fragment = validate(body, _names(terms), api.egress, partial=True)
+    await api.subscriptions.update(path_id(request, "sub_id"), fragment,
+                                   owner=caller_of(request).client_id)
     await api.notifier.sync_federated()
     return web.Response(status=204)
 
 
 async def delete(request: web.Request) -> web.Response:
     api = api_of(request)
-    await api.subscriptions.delete(path_id(request, "sub_id"))
+    await api.subscriptions.delete(path_id(request, "sub_id"),
+                                   owner=caller_of(request).client_id)
     await api.notifier.sync_federated()
     return web.Response(status=204)
 

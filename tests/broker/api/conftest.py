@@ -27,6 +27,7 @@ CTX_REL = 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json
 #: The Link header of a client speaking the Renkei context (the store's names).
 RENKEI_LINK = f"<{RENKEI_CONTEXT_URL}>; {CTX_REL}"
 CORE_LINK = f"<{NGSI_LD_CORE_V1_8_URL}>; {CTX_REL}"
+LOOPBACK_ALLOWED = ("127.0.0.0/8",)
 
 
 @dataclass
@@ -95,7 +96,9 @@ def basic(client_id: str, secret: str) -> str:
 
 @pytest.fixture
 async def federation(tmp_path: Path) -> AsyncIterator[LocalFederation]:
-    fed = LocalFederation(tmp_path, insecure=True)
+    # The receivers below listen on 127.0.0.1, which a node refuses to notify unless its
+    # operator allow-lists it.
+    fed = LocalFederation(tmp_path, insecure=True, notification_allow=LOOPBACK_ALLOWED)
     await fed.start_authority()
     try:
         yield fed

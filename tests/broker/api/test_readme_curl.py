@@ -17,7 +17,7 @@ import pytest
 
 from broker.api.auth import ClientRegistry
 
-from .conftest import RENKEI_LINK, ApiClient
+from .conftest import RENKEI_LINK, ApiClient, basic
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 
@@ -52,5 +52,12 @@ async def test_readme_curl_examples_run(api: ApiClient) -> None:
     entity = (await renkei.get(
         "/ngsi-ld/v1/entities/urn:ngsi-ld:EvacuationSite:jp-172022:0001")).json()
     assert entity["capacity"]["value"] == 360
-    subs = (await renkei.get("/ngsi-ld/v1/subscriptions")).json()
+    # Subscriptions are their owner's: the README's client (not this fixture's) sees its own.
+    assert (await renkei.get("/ngsi-ld/v1/subscriptions")).json() == []
+    async with api.session.post(api.url + "/oauth2/token",
+                                data={"grant_type": "client_credentials"},
+                                headers={"Authorization": basic(client_id, secret)}) as resp:
+        token = (await resp.json())["access_token"]
+    dashboard = ApiClient(api.node, api.session, token, RENKEI_LINK)
+    subs = (await dashboard.get("/ngsi-ld/v1/subscriptions")).json()
     assert subs[0]["watchedAttributes"] == ["capacity"]
