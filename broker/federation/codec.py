@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from ..errors import BadRequest
-from ..service.filters import Comparison, Geo, Near, Within
+from ..service.filters import Comparison, Geo, Near, Within, on_the_wire
 from ..service.model import (
     AggregateGroup,
     AggregateQuery,
@@ -53,12 +53,6 @@ def conditions_from_pb(items: Any) -> tuple[Comparison, ...]:
             raise BadRequest("condition without attribute")
         out.append(Comparison(c.attribute, _OPS[c.op], value))
     return tuple(out)
-
-
-def on_the_wire(c: Comparison) -> bool:
-    """Whether the wire form carries this comparison exactly (attribute op JSON scalar)."""
-    return (c.op in _OPS_BACK and not c.keys and not c.sub_attribute
-            and isinstance(c.value, str | int | float | bool))
 
 
 def conditions_to_pb(items: tuple[Comparison, ...]) -> list[pb.Condition]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
@@ -141,6 +142,16 @@ def _compare(actual: Any, op: str, expected: Any) -> bool:
     raise BadRequest(f"unknown operator {op}")
 
 
+WIRE_OPS = frozenset({"==", "!=", ">", ">=", "<", "<="})
+
+
+def on_the_wire(c: Comparison) -> bool:
+    """Whether the federation's wire form carries this comparison exactly (attribute op JSON
+    scalar); the others are checked by the consumer on arrival."""
+    return (c.op in WIRE_OPS and not c.keys and not c.sub_attribute
+            and isinstance(c.value, str | int | float | bool))
+
+
 # -- geo ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -173,7 +184,10 @@ class Near:
         return (west, max(-90.0, self.latitude - dlat), east, min(90.0, self.latitude + dlat))
 
     def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
-        lon, lat = _nearest_lon_lat(geometry, self.longitude, self.latitude)
+        try:
+            lon, lat = _nearest_lon_lat(geometry, self.longitude, self.latitude)
+        except (ValueError, TypeError, KeyError, IndexError, ShapelyError):
+            return False  # a geometry nobody can measure is near nothing
         d = haversine_m(self.longitude, self.latitude, lon, lat)
         return self.min_distance_m <= d <= self.max_distance_m
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ...errors import BadRequest, NotFound
 from ...service import ngsi_merge
-from ...service.filters import Near, Within
+from ...service.filters import Near, Within, on_the_wire
 from ...service.model import FederatedQuery
 from ...service.ngsi_model import normalize_attribute, normalize_entity
 from ...service.ngsi_q import parse_types, q_is_conjunction
@@ -106,9 +106,12 @@ async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptio
     page = await local_page(api.store, replace(query, offset=0, limit=want + 1))
     local = {h.stored.id: h for h in page.hits}
     conj = q_is_conjunction(query.q) if query.q is not None else ()
+    # Only the comparisons the wire carries exactly go to peers (the others, e.g. `~=` or
+    # `attr[key]`, would be refused there); everything is checked here on arrival anyway.
+    wire = tuple(c for c in conj or () if on_the_wire(c))
     request_for_peers = FederatedQuery(
         types=query.types.leaves() if query.types else (), ids=query.ids,
-        id_pattern=query.id_pattern, attrs=output.pick, q=conj or (),
+        id_pattern=query.id_pattern, attrs=output.pick, q=wire,
         # Peers filter geo on their indexed location; another geoproperty is checked here.
         geo=query.geo if isinstance(query.geo, Near | Within)
         and query.geoproperty == INDEXED_GEOPROPERTY else None, limit=want + 1)

@@ -45,6 +45,12 @@ async def test_federated_reads_merge_and_warn(federation: LocalFederation, sessi
     one = await api.get(f"{E}/{site(2)['id']}")
     assert one.status == 200 and one.json()["capacity"]["value"] == 200
 
+    # A q the federation's wire form cannot carry (a range) is checked here on arrival: the
+    # peers' matches are neither lost nor replaced by an error.
+    ranged = await api.get(E, params={"type": "EvacuationSite", "q": "capacity==150..300"})
+    assert ranged.status == 200 and "NGSILD-Warning" not in ranged.headers
+    assert {e["id"] for e in ranged.json()} == {site(2)["id"], site(3)["id"]}
+
     # A field the agreements do not share: both cities deny, the answer is still a 200.
     denied = await api.get(E, params={"type": "EvacuationSite", "pick": "telephone"})
     assert denied.status == 200
