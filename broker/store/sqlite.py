@@ -32,8 +32,9 @@ from .base import (
     StoredEntity,
     UpsertCounts,
 )
-from .migrations import Migration, migrations_for
+from .migrations import Migration
 from .sqlite_reader import SqliteReader
+from .sqlite_writes import migrate, upsert
 
 T = TypeVar("T")
 _ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at, " \
@@ -70,7 +71,7 @@ class SqliteStore:
             db.execute("PRAGMA busy_timeout=10000")
             db.isolation_level = "DEFERRED"
             self._db = db
-            self.applied_migrations = _migrate(db)
+            self.applied_migrations = migrate(db)
 
         await asyncio.get_running_loop().run_in_executor(self._pool, connect)
         await self._reader.open()  # after the migrations: the file and WAL exist
@@ -84,13 +85,13 @@ class SqliteStore:
 
     # -- entities ---------------------------------------------------------------------------
     async def upsert_entities(self, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
-        return await self._run(lambda db: _upsert(db, writes, now))
+        return await self._run(lambda db: upsert(db, writes, now))
 
     async def create_entity(self, write: EntityWrite, now: float) -> None:
         def create(db: sqlite3.Connection) -> None:
             if db.execute("SELECT 1 FROM entities WHERE id = ?", (write.id,)).fetchone():
                 raise AlreadyExists(f"entity {write.id} already exists")
-            _upsert(db, [write], now)
+            upsert(db, [write], now)
 
         await self._run(create)
 
@@ -207,7 +208,7 @@ class SqliteStore:
                            quarantine: Sequence[QuarantineRecord], position: str | None,
                            read: int, now: float) -> UpsertCounts:
         def commit(db: sqlite3.Connection) -> UpsertCounts:
-            counts = _upsert(db, writes, now)
+            counts = upsert(db, writes, now)
             for q in quarantine:
                 db.execute(
                     "INSERT INTO quarantine (run_id, source, file, row, col, raw_value, code,"
@@ -398,119 +399,6 @@ class SqliteStore:
 
     async def listen_changes(self, callback: Callable[[str], None]) -> None:
         """Nothing to listen to: one process owns the file and wakes its own streams."""
-
-
-def _migrate(db: sqlite3.Connection) -> list[Migration]:
-    applied = []
-    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (number INTEGER PRIMARY KEY,"
-               " name TEXT NOT NULL)")
-    for migration in migrations_for("sqlite"):
-        # executescript commits first; wrap the file in our own transaction instead.
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Read under the write lock: another process (`renkei db migrate`, a second
-            # node on the file) may have applied it since.
-            if db.execute("SELECT 1 FROM schema_migrations WHERE number = ?",
-                          (migration.number,)).fetchone():
-                db.execute("ROLLBACK")
-                continue
-            for statement in _statements(migration.sql):
-                db.execute(statement)
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?)",
-                       (migration.number, migration.name))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        applied.append(migration)
-    return applied
-
-
-def _statements(sql: str) -> list[str]:
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
-
-
-def _upsert(db: sqlite3.Connection, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
-    """Insert or replace by id, skipping unchanged content; one change-feed row per change."""
-    if len({w.id for w in writes}) == len(writes):
-        return _upsert_batch(db, writes, now)
-    return _upsert_each(db, writes, now)
-
-
-def _upsert_batch(db: sqlite3.Connection, writes: Sequence[EntityWrite],
-                  now: float) -> UpsertCounts:
-    # Statement by statement per row costs ~50 µs; a batch of distinct ids needs one lookup
-    # and a few executemany calls.
-    existing: dict[str, tuple[int, str]] = {}
-    for i in range(0, len(writes), 500):
-        chunk = [w.id for w in writes[i:i + 500]]
-        for id_, rid, content_hash in db.execute(
-                f"SELECT id, rid, content_hash FROM entities WHERE id IN"
-                f" ({','.join('?' * len(chunk))})", chunk):
-            existing[id_] = (rid, content_hash)
-    inserts: list[EntityWrite] = []
-    updates: list[tuple[EntityWrite, int]] = []
-    changes: list[tuple[str, str, str, str, float]] = []
-    for w in writes:
-        held = existing.get(w.id)
-        if held is None:
-            inserts.append(w)
-            changes.append((w.id, w.type, "created", w.content_hash, now))
-        elif held[1] != w.content_hash:
-            updates.append((w, held[0]))
-            changes.append((w.id, w.type, "updated", w.content_hash, now))
-    empty = (None, None, None, None)
-    db.executemany(
-        "INSERT INTO entities (id, type, doc, content_hash, created_at, modified_at,"
-        " minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(w.id, w.type, w.doc, w.content_hash, now, now, *(w.bbox or empty)) for w in inserts])
-    db.executemany(
-        "UPDATE entities SET type = ?, doc = ?, content_hash = ?, modified_at = ?,"
-        " minx = ?, miny = ?, maxx = ?, maxy = ? WHERE rid = ?",
-        [(w.type, w.doc, w.content_hash, now, *(w.bbox or empty), rid) for w, rid in updates])
-    db.executemany("DELETE FROM entities_geo WHERE rid = ?", [(rid,) for _, rid in updates])
-    db.executemany(
-        "INSERT INTO entities_geo SELECT rid, ?, ?, ?, ? FROM entities WHERE id = ?",
-        [(w.bbox[0], w.bbox[2], w.bbox[1], w.bbox[3], w.id)
-         for w in [*inserts, *(u for u, _ in updates)] if w.bbox is not None])
-    db.executemany("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at)"
-                   " VALUES (?, ?, ?, ?, ?)", changes)
-    return UpsertCounts(len(inserts), len(updates), len(writes) - len(inserts) - len(updates))
-
-
-def _upsert_each(db: sqlite3.Connection, writes: Sequence[EntityWrite],
-                 now: float) -> UpsertCounts:
-    created = updated = unchanged = 0
-    for w in writes:
-        row = db.execute("SELECT rid, content_hash FROM entities WHERE id = ?",
-                         (w.id,)).fetchone()
-        if row is not None and row[1] == w.content_hash:
-            unchanged += 1
-            continue
-        box = w.bbox or (None, None, None, None)
-        if row is None:
-            rid = db.execute(
-                "INSERT INTO entities (id, type, doc, content_hash, created_at, modified_at,"
-                " minx, miny, maxx, maxy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (w.id, w.type, w.doc, w.content_hash, now, now, *box)).lastrowid
-            kind = "created"
-            created += 1
-        else:
-            rid = row[0]
-            db.execute("UPDATE entities SET type = ?, doc = ?, content_hash = ?, modified_at = ?,"
-                       " minx = ?, miny = ?, maxx = ?, maxy = ? WHERE rid = ?",
-                       (w.type, w.doc, w.content_hash, now, *box, rid))
-            db.execute("DELETE FROM entities_geo WHERE rid = ?", (rid,))
-            kind = "updated"
-            updated += 1
-        if w.bbox is not None:
-            minx, miny, maxx, maxy = w.bbox
-            db.execute("INSERT INTO entities_geo VALUES (?, ?, ?, ?, ?)",
-                       (rid, minx, maxx, miny, maxy))
-        db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at)"
-                   " VALUES (?, ?, ?, ?, ?)", (w.id, w.type, kind, w.content_hash, now))
-    return UpsertCounts(created, updated, unchanged)
 
 
 def _scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]]:
