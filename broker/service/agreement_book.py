@@ -129,6 +129,7 @@ class AgreementBook:
     # -- lifecycle --------------------------------------------------------------------------
     async def sign(self, signed: SignedAgreement) -> AgreementView:
         """Sign as this node (proposing, or countersigning a proposal held here)."""
+        await self.load()  # another process (the CLI, a replica) may have written
         existing = self._views.get(signed.agreement.id)
         if existing and existing.signed.agreement.digest() != signed.agreement.digest():
             raise AgreementError("invalid_agreement",
@@ -146,6 +147,7 @@ class AgreementBook:
         The caller must be the other party and its signature must verify; signatures by this
         node are only ever trusted from our own store, never from the wire.
         """
+        await self.load()  # another process (the CLI, a replica) may have written
         a = signed.agreement
         if self.node_id not in (a.provider, a.consumer):
             raise AgreementError("not_a_party", f"{self.node_id} is not a party to {a.id}")
@@ -165,6 +167,7 @@ class AgreementBook:
         return await self._save(SignedAgreement(a, {other: signed.signatures[other], **ours}))
 
     async def revoke(self, agreement_id: str, reason: str) -> tuple[AgreementView, str]:
+        await self.load()  # another process (the CLI, a replica) may have written
         view = self.get(agreement_id)
         jws = revoke_agreement(view.signed, self.node_id, self._key, now=self._clock.now(),
                                reason=reason)
@@ -173,6 +176,7 @@ class AgreementBook:
 
     async def receive_revocation(self, caller: str, agreement_id: str,
                                  jws: str) -> AgreementView:
+        await self.load()  # another process (the CLI, a replica) may have written
         view = self.get(agreement_id)
         if caller not in (view.signed.agreement.provider, view.signed.agreement.consumer):
             raise PolicyDenied("operation_not_allowed", "only a party may revoke")
