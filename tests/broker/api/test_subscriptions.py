@@ -112,3 +112,32 @@ async def test_federated_subscription_consumes_the_node_change_source(
         assert q[0].attribute == "capacity" and q[0].op == "<"
     finally:
         del api.node.federated_changes  # type: ignore[attr-defined]
+
+
+async def test_an_ingest_notifies_subscribers_like_an_api_write(renkei: ApiClient,
+                                                               receiver: Receiver) -> None:
+    from broker.ingest import Ingestor
+    from broker.store.base import EntityFilter
+    from mappings.loader import bundled_sample
+
+    node = renkei.node
+    r = await renkei.post(S, subscription(receiver.url, q="capacity>=10000"))
+    assert r.status == 201
+    report = await Ingestor(node.store, node.clock, node.changes.notify).ingest(
+        "sites", "bundled:nanao_evacuation_sites", bundled_sample("nanao_evacuation_sites"))
+    assert report.mapped > 100
+    import orjson as _json
+
+    expected = {e.id async for e in node.store.scan_entities(EntityFilter(
+        types=("EvacuationSite",)))
+        if _json.loads(e.doc).get("capacity", {}).get("value", 0) >= 10000}
+    assert len(expected) >= 3  # the Nanao file has several sites for 10,000 people or more
+    received: set[str] = set()
+    for _ in range(100):  # notifications may come in several deliveries
+        received = {e["id"] for _, note in receiver.received for e in note["data"]}
+        if received >= expected:
+            break
+        await asyncio.sleep(0.1)
+    assert received == expected
+    assert all(e["capacity"]["value"] >= 10000
+               for _, note in receiver.received for e in note["data"])

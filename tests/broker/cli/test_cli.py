@@ -146,3 +146,26 @@ def test_map_to_jsonl_then_ingest_and_list_quarantine(tmp_path: Path) -> None:
     assert any("latitude_out_of_range" in r for r in rows)
     retry = run_cli("map", "--config", "renkei.toml", "--retry-quarantine", cwd=tmp_path)
     assert "re-mapped 0 quarantined record(s); 2 still quarantined" in retry.stdout
+
+
+def test_authority_registry_commands(tmp_path: Path) -> None:
+    import json
+
+    from trust.keys import NodeKey
+
+    assert run_cli("authority", "init", "--dir", "auth", cwd=tmp_path).returncode == 0
+    key = NodeKey.generate()
+    (tmp_path / "city.jwk.json").write_text(json.dumps(key.public_jwk()))
+    added = run_cli("authority", "add-member", "--dir", "auth", "--id", "jp-172022",
+                    "--name-ja", "七尾市", "--name-en", "Nanao", "--role", "city",
+                    "--endpoint", "city.example.jp:7443", "--jwk", "city.jwk.json", cwd=tmp_path)
+    assert added.returncode == 0 and "added jp-172022 (city) with 1 key(s)" in added.stdout
+    shown = run_cli("authority", "show", "--dir", "auth", cwd=tmp_path).stdout
+    assert "jp-172022" in shown and "active" in shown and key.kid in shown
+    revoked = run_cli("authority", "revoke", "jp-172022", "--dir", "auth", cwd=tmp_path)
+    assert revoked.returncode == 0
+    assert "REVOKED" in run_cli("authority", "show", "--dir", "auth", cwd=tmp_path).stdout
+    published = run_cli("authority", "publish", "--dir", "auth", cwd=tmp_path)
+    assert "version 1 (1 members)" in published.stdout
+    missing = run_cli("authority", "revoke", "jp-999999", "--dir", "auth", cwd=tmp_path)
+    assert missing.returncode == 1 and "unknown_member" in missing.stderr
