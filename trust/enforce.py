@@ -28,6 +28,7 @@ __all__ = [
     "FieldMask",
     "check_k",
     "enforce_entities",
+    "entity_position",
     "entity_in_area",
     "filter_area",
     "suppress_small_groups",
@@ -120,8 +121,9 @@ class FieldMask:
         return {t: sorted(a) for t, a in self._by_type.items()}
 
 
-def _point_of(entity: Mapping[str, Any]) -> tuple[float, float] | None | Any:
-    """(lon, lat) for a Point location, the GeoJSON value for others, None if absent."""
+def entity_position(entity: Mapping[str, Any]) -> tuple[float, float] | None | Any:
+    """Where the area checks look: (lon, lat) for a Point ``location``, the GeoJSON value for
+    other geometries, None when the entity has no usable location."""
     location = entity.get("location")
     if not isinstance(location, Mapping):
         return None
@@ -141,7 +143,7 @@ def _point_of(entity: Mapping[str, Any]) -> tuple[float, float] | None | Any:
 
 def entity_in_area(entity: Mapping[str, Any], area: Area, *, keep_unlocated: bool = False) -> bool:
     """True if the entity's ``location`` lies in ``area`` (non-points: covered entirely)."""
-    where = _point_of(entity)
+    where = entity_position(entity)
     if where is None:
         return keep_unlocated
     if isinstance(where, tuple):
@@ -165,7 +167,7 @@ def filter_area(entities: Sequence[Mapping[str, Any]], area: Area | None, *,
     lons: list[float] = []
     lats: list[float] = []
     for i, entity in enumerate(entities):
-        where = _point_of(entity)
+        where = entity_position(entity)
         if isinstance(where, tuple):
             point_index.append(i)
             lons.append(where[0])

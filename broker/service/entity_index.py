@@ -31,7 +31,7 @@ from typing import Any
 
 import orjson
 
-from trust.enforce import FieldMask, entity_in_area
+from trust.enforce import FieldMask, entity_in_area, entity_position
 from trust.geo import Area
 
 from ..store.base import BBox, EntityFilter, Store
@@ -112,7 +112,8 @@ class _Entry:
 def _locate(entity: Mapping[str, Any]
             ) -> tuple[tuple[float, float] | Mapping[str, Any] | None, BBox | None]:
     """(where, bbox): the common case (a Point of two plain numbers) in one step, anything
-    else through the general rules of ``_where`` and the store's ``geometry_bbox``."""
+    else through ``trust.enforce.entity_position`` (the area checks' own rule) and the
+    store's ``geometry_bbox``."""
     location = entity.get("location")
     if location.__class__ is dict:
         value = location.get("value")  # type: ignore[union-attr]
@@ -123,29 +124,10 @@ def _locate(entity: Mapping[str, Any]
                 lon, lat = float(c[0]), float(c[1])
                 return (lon, lat), (lon, lat, lon, lat)
     geometry = entity_geometry(entity)
-    return _where(entity), geometry_bbox(geometry) if geometry is not None else None
+    return entity_position(entity), geometry_bbox(geometry) if geometry is not None else None
 
 
 _PLAIN = (int, float)
-
-
-def _where(entity: Mapping[str, Any]) -> tuple[float, float] | Mapping[str, Any] | None:
-    """Where ``trust.enforce.entity_in_area`` looks: (lon, lat) of a Point ``location``, the
-    GeoJSON value of any other geometry, or None (unlocated: never inside an area)."""
-    location = entity.get("location")
-    if not isinstance(location, Mapping):
-        return _UNLOCATED
-    value = location.get("value")
-    if not isinstance(value, Mapping):
-        return _UNLOCATED
-    if value.get("type") == "Point":
-        c = value.get("coordinates")
-        if (isinstance(c, list | tuple) and len(c) >= 2
-                and isinstance(c[0], int | float) and isinstance(c[1], int | float)
-                and not isinstance(c[0], bool) and not isinstance(c[1], bool)):
-            return float(c[0]), float(c[1])
-        return _UNLOCATED
-    return value
 
 
 def _overlaps(a: BBox | None, b: BBox) -> bool:
