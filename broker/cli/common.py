@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..config import NodeConfig, load_config
 
@@ -24,12 +24,8 @@ def config_of(args: argparse.Namespace) -> NodeConfig:
     return load_config(Path(args.config))
 
 
-def run(coro: Awaitable[T]) -> T:
-    return asyncio.run(_wrap(coro))
-
-
-async def _wrap(coro: Awaitable[T]) -> T:
-    return await coro
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
 
 
 def read_text_arg(value: str) -> str:

@@ -72,8 +72,6 @@ class Report:
 
     def federated_query(self, label: str, lon: float, lat: float, min_capacity: int,
                         outcome: QueryOutcome, names: Mapping[str, str]) -> None:
-        from .scenario import capacity_of, entity_name
-
         self.section("Federated query")
         self.line(f"  EvacuationSite usable for a tsunami, capacity >= {min_capacity}, "
                   f"within 15 km of {label} ({lat:.4f}, {lon:.4f})")
@@ -154,3 +152,19 @@ class Report:
 def _when(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.UTC).isoformat(timespec="seconds").replace(
         "+00:00", "Z")
+
+
+def entity_name(entity: dict[str, object]) -> str:
+    """The Japanese name of an entity, else any name it has."""
+    prop = entity.get("name")
+    if isinstance(prop, dict):
+        if isinstance(prop.get("languageMap"), dict):
+            names = prop["languageMap"]
+            return str(names.get("ja") or next(iter(names.values()), ""))
+        return str(prop.get("value", ""))
+    return ""
+
+
+def capacity_of(entity: dict[str, object]) -> object:
+    prop = entity.get("capacity")
+    return prop.get("value") if isinstance(prop, dict) else None

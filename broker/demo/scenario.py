@@ -142,21 +142,3 @@ async def _ingest(fed: LocalFederation) -> dict[str, list[IngestReport]]:
         out[node.id] = [await ingestor.ingest(s.name, s.rules, s.path, kind=s.kind)
                         for s in node.config.sources]
     return out
-
-
-def entity_name(entity: dict[str, object]) -> str:
-    """The Japanese name of an entity, else any name it has."""
-    prop = entity.get("name")
-    if isinstance(prop, dict):
-        if isinstance(prop.get("languageMap"), dict):
-            names = prop["languageMap"]
-            return str(names.get("ja") or next(iter(names.values()), ""))
-        return str(prop.get("value", ""))
-    return ""
-
-
-def capacity_of(entity: dict[str, object]) -> object:
-    prop = entity.get("capacity")
-    return prop.get("value") if isinstance(prop, dict) else None
-
-
