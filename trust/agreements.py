@@ -61,6 +61,8 @@ AGREEMENT_TYP = "renkei-agreement+jws"
 REVOCATION_TYP = "renkei-agreement-revocation+jws"
 _REVOCATION_DOC = "renkei-agreement-revocation/v1"
 _MAX_SIGNATURE = 8192
+_SIGNED = _doc.Reader(AgreementError, "invalid_agreement")
+_REVOKE = _doc.Reader(AgreementError, "invalid_revocation")
 AgreementState = Literal["proposed", "active", "revoked", "expired"]
 
 
@@ -82,18 +84,15 @@ class SignedAgreement:
 
     @classmethod
     def from_document(cls, d: Any) -> SignedAgreement:
-        try:
-            d = _doc.obj(d, "signed agreement")
-            _doc.keys(d, "signed agreement", required=("agreement", "signatures", "revocation"))
-            signatures = _doc.obj(d["signatures"], "signatures")
-            for member_id, jws in signatures.items():
-                if not isinstance(jws, str) or len(jws) > _MAX_SIGNATURE:
-                    raise ValueError(f"signature of {member_id[:64]} is not a JWS string")
-            revocation = d["revocation"]
-            if revocation is not None and not isinstance(revocation, str):
-                raise ValueError("revocation must be a JWS string or null")
-        except ValueError as exc:
-            raise AgreementError("invalid_agreement", str(exc)) from exc
+        d = _SIGNED.obj(d, "signed agreement")
+        _SIGNED.keys(d, "signed agreement", required=("agreement", "signatures", "revocation"))
+        signatures = _SIGNED.obj(d["signatures"], "signatures")
+        for member_id, jws in signatures.items():
+            if not isinstance(jws, str) or len(jws) > _MAX_SIGNATURE:
+                _SIGNED.fail(f"signature of {member_id[:64]} is not a JWS string")
+        revocation = d["revocation"]
+        if revocation is not None and not isinstance(revocation, str):
+            _SIGNED.fail("revocation must be a JWS string or null")
         return cls(Agreement.from_document(d["agreement"]), dict(signatures), revocation)
 
     @classmethod
@@ -186,31 +185,30 @@ def verify_revocation(jws: str, signed_or_agreement: SignedAgreement | Agreement
                  if isinstance(signed_or_agreement, SignedAgreement) else signed_or_agreement)
     try:
         parsed = parse_compact(jws, max_bytes=_MAX_SIGNATURE, algorithms=SUPPORTED_ALGORITHMS)
-        d = _doc.obj(loads_strict(parsed.payload, max_bytes=_MAX_SIGNATURE), "revocation")
-        _doc.keys(d, "revocation", required=(
+        d = _REVOKE.obj(loads_strict(parsed.payload, max_bytes=_MAX_SIGNATURE), "revocation")
+        _REVOKE.keys(d, "revocation", required=(
             "type", "agreement_id", "agreement_digest", "revoked_by", "revoked_at", "reason"))
         if d["type"] != _REVOCATION_DOC or parsed.header.get("typ") != REVOCATION_TYP:
-            raise ValueError("not an agreement revocation")
+            _REVOKE.fail("not an agreement revocation")
         revocation = Revocation(
-            agreement_id=_doc.string(d, "agreement_id", "revocation", max_len=128),
-            agreement_digest=_doc.string(d, "agreement_digest", "revocation", max_len=64),
-            revoked_by=_doc.string(d, "revoked_by", "revocation", max_len=64),
-            revoked_at=_doc.integer(d, "revoked_at", "revocation"),
-            reason=_doc.string(d, "reason", "revocation", max_len=500, allow_empty=True),
+            agreement_id=_REVOKE.string(d, "agreement_id", "revocation", max_len=128),
+            agreement_digest=_REVOKE.string(d, "agreement_digest", "revocation", max_len=64),
+            revoked_by=_REVOKE.string(d, "revoked_by", "revocation", max_len=64),
+            revoked_at=_REVOKE.integer(d, "revoked_at", "revocation"),
+            reason=_REVOKE.string(d, "reason", "revocation", max_len=500, allow_empty=True),
         )
         if (revocation.agreement_id != agreement.id
                 or revocation.agreement_digest != agreement.digest()):
-            raise ValueError("revocation names another agreement")
+            _REVOKE.fail("revocation names another agreement")
         if revocation.revoked_by not in (agreement.provider, agreement.consumer):
-            raise ValueError("revocation is not by a party to the agreement")
+            _REVOKE.fail("revocation is not by a party to the agreement")
         member = directory.member(revocation.revoked_by)
         key = member.key(parsed.kid) if member is not None and parsed.kid else None
         if key is None:
-            raise ValueError("revocation key is not in the directory")
+            _REVOKE.fail("revocation key is not in the directory")
         verify_parsed(parsed, key.public_key, key.algorithm)
-    except (ValueError, DocumentError, AuthenticationError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
-        raise AgreementError("invalid_revocation", message) from exc
+    except (DocumentError, AuthenticationError) as exc:
+        raise AgreementError("invalid_revocation", exc.message) from exc
     return revocation
 
 

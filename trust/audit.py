@@ -57,6 +57,8 @@ GENESIS_HASH = "0" * 64
 CHECKPOINT_TYP = "renkei-checkpoint+jws"
 _ENTRY_DOC = "renkei-audit-entry/v1"
 _CHECKPOINT_DOC = "renkei-audit-checkpoint/v1"
+_ENTRY = _doc.Reader(AuditError, "invalid_audit_entry")
+_CHECKPOINT = _doc.Reader(AuditError, "bad_checkpoint")
 _RECORD_FIELDS = ("time", "caller", "agreement_id", "operation", "request_digest", "decision",
                   "reason", "result_count", "details")
 
@@ -110,17 +112,35 @@ class AuditEntry:
 
     @classmethod
     def from_document(cls, d: Mapping[str, Any]) -> AuditEntry:
-        try:
-            _doc.keys(d, "audit entry", required=("seq", *_RECORD_FIELDS, "prev_hash",
-                                                  "entry_hash"))
-            record = AuditRecord(**{name: d[name] for name in _RECORD_FIELDS})
-            return cls(int(d["seq"]), record, str(d["prev_hash"]), str(d["entry_hash"]))
-        except (ValueError, TypeError) as exc:
-            raise AuditError("invalid_audit_entry", str(exc)) from exc
+        w = "audit entry"
+        d = _ENTRY.obj(d, w)
+        _ENTRY.keys(d, w, required=("seq", *_RECORD_FIELDS, "prev_hash", "entry_hash"))
+        return cls(_ENTRY.integer(d, "seq", w, minimum=1), _record_from_document(d),
+                   _ENTRY.string(d, "prev_hash", w, max_len=64),
+                   _ENTRY.string(d, "entry_hash", w, max_len=64))
 
     def computed_hash(self, seq: int | None = None) -> str:
         """The hash this entry's content yields (optionally as if numbered ``seq``)."""
         return _entry_hash(self.seq if seq is None else seq, self.record, self.prev_hash)
+
+
+def _record_from_document(d: Mapping[str, Any]) -> AuditRecord:
+    w = "audit entry"
+    details = _ENTRY.obj(d["details"], f"{w}.details")
+    for key, value in details.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            _ENTRY.fail(f"{w}.details.{str(key)[:64]} must be a string or an integer")
+    return AuditRecord(
+        time=_ENTRY.number(d, "time", w),
+        caller=_ENTRY.string(d, "caller", w, max_len=1024, allow_empty=True),
+        agreement_id=_ENTRY.optional_string(d, "agreement_id", w, max_len=1024),
+        operation=_ENTRY.string(d, "operation", w, max_len=1024),
+        request_digest=_ENTRY.string(d, "request_digest", w, max_len=1024, allow_empty=True),
+        decision=_ENTRY.string(d, "decision", w, max_len=1024),
+        reason=_ENTRY.string(d, "reason", w, max_len=1 << 16, allow_empty=True),
+        result_count=_ENTRY.integer(d, "result_count", w),
+        details=dict(details),
+    )
 
 
 def _entry_hash(seq: int, record: AuditRecord, prev_hash: str) -> str:
@@ -165,15 +185,15 @@ def verify_checkpoint(jws: str, jwks: Iterable[Mapping[str, Any]]) -> Checkpoint
             raise AuditError("bad_checkpoint", "checkpoint key is not one of the node's keys")
         key, alg = public_key_from_jwk(jwk)
         verify_parsed(parsed, key, alg)
-        d = _doc.obj(loads_strict(parsed.payload, max_bytes=4096), "checkpoint")
-        _doc.keys(d, "checkpoint", required=("type", "node", "seq", "head_hash", "time"))
+        d = _CHECKPOINT.obj(loads_strict(parsed.payload, max_bytes=4096), "checkpoint")
+        _CHECKPOINT.keys(d, "checkpoint", required=("type", "node", "seq", "head_hash", "time"))
         if d["type"] != _CHECKPOINT_DOC:
-            raise ValueError("not a checkpoint")
-        return Checkpoint(_doc.string(d, "node", "checkpoint", max_len=64),
-                          _doc.integer(d, "seq", "checkpoint", minimum=1),
-                          _doc.string(d, "head_hash", "checkpoint", max_len=64),
-                          _doc.integer(d, "time", "checkpoint"))
-    except (AuthenticationError, KeyMaterialError, DocumentError, ValueError) as exc:
+            _CHECKPOINT.fail("not a checkpoint")
+        return Checkpoint(_CHECKPOINT.string(d, "node", "checkpoint", max_len=64),
+                          _CHECKPOINT.integer(d, "seq", "checkpoint", minimum=1),
+                          _CHECKPOINT.string(d, "head_hash", "checkpoint", max_len=64),
+                          _CHECKPOINT.integer(d, "time", "checkpoint"))
+    except (AuthenticationError, KeyMaterialError, DocumentError) as exc:
         raise AuditError("bad_checkpoint", getattr(exc, "message", str(exc))) from exc
 
 

@@ -29,7 +29,13 @@ from trust import _doc
 from trust.canonical import canonical_bytes, loads_strict
 from trust.clock import Clock, SystemClock
 from trust.directory import Directory, Member, MemberKey, sign_directory
-from trust.errors import AuthenticationError, AuthorityError, DocumentError, KeyMaterialError
+from trust.errors import (
+    AuthenticationError,
+    AuthorityError,
+    DirectoryError,
+    DocumentError,
+    KeyMaterialError,
+)
 from trust.jwk import SUPPORTED_ALGORITHMS, jwk_thumbprint, public_key_from_jwk
 from trust.jws import parse_compact, verify_parsed
 from trust.keys import NodeKey
@@ -90,47 +96,46 @@ def _bad_join(why: str) -> AuthorityError:
     return AuthorityError("bad_join_request", f"join request: {why}")
 
 
+_JOIN = _doc.Reader(AuthorityError, "bad_join_request")
+_REGISTRY = _doc.Reader(AuthorityError, "invalid_member")
+
+
 def _read_join_request(request: str, now: float) -> JoinRequest:
     try:
         parsed = parse_compact(request.strip(), max_bytes=_MAX_JOIN_BYTES,
                                algorithms=SUPPORTED_ALGORITHMS)
         if parsed.header.get("typ") != JOIN_TYP:
             raise _bad_join("not a join request")
-        d = _doc.obj(loads_strict(parsed.payload, max_bytes=_MAX_JOIN_BYTES), "request")
-        _doc.keys(d, "request", required=(
+        d = _JOIN.obj(loads_strict(parsed.payload, max_bytes=_MAX_JOIN_BYTES), "request")
+        _JOIN.keys(d, "request", required=(
             "type", "member_id", "name", "role", "endpoints", "jwk", "tls_fingerprint", "iat"))
         if d["type"] != _JOIN_DOC:
             raise _bad_join("unknown document type")
-        jwk = dict(_doc.obj(d["jwk"], "request.jwk"))
+        jwk = dict(_JOIN.obj(d["jwk"], "request.jwk"))
         key, alg = public_key_from_jwk(jwk)
         if parsed.kid != jwk.get("kid"):
             raise _bad_join("header kid differs from the key in the request")
         verify_parsed(parsed, key, alg)  # proof of possession of the private key
-        name = _doc.obj(d["name"], "request.name")
+        name = _JOIN.obj(d["name"], "request.name")
         fingerprint = d["tls_fingerprint"]
         if fingerprint is not None and not isinstance(fingerprint, str):
             raise _bad_join("tls_fingerprint must be a string")
-        issued_at = _doc.integer(d, "iat", "request")
-    except (AuthenticationError, DocumentError, KeyMaterialError, ValueError) as exc:
-        if isinstance(exc, AuthorityError):
-            raise
-        raise _bad_join(getattr(exc, "message", str(exc))) from exc
+        issued_at = _JOIN.integer(d, "iat", "request")
+    except (AuthenticationError, DocumentError, KeyMaterialError) as exc:
+        raise _bad_join(exc.message) from exc
     if issued_at > now + 300 or issued_at < now - _JOIN_MAX_AGE:
         raise _bad_join("issued too long ago or in the future; make a new one")
-    try:
-        return JoinRequest(
-            member_id=_doc.string(d, "member_id", "request", max_len=64),
-            name_ja=_doc.string(name, "ja", "request.name"),
-            name_en=_doc.string(name, "en", "request.name"),
-            role=_doc.string(d, "role", "request"),
-            endpoints=_doc.strings(d, "endpoints", "request", max_items=16),
-            jwk=jwk,
-            tls_fingerprint=fingerprint,
-            issued_at=issued_at,
-            thumbprint=jwk_thumbprint(jwk),
-        )
-    except ValueError as exc:
-        raise _bad_join(str(exc)) from exc
+    return JoinRequest(
+        member_id=_JOIN.string(d, "member_id", "request", max_len=64),
+        name_ja=_JOIN.string(name, "ja", "request.name"),
+        name_en=_JOIN.string(name, "en", "request.name"),
+        role=_JOIN.string(d, "role", "request"),
+        endpoints=_JOIN.strings(d, "endpoints", "request", max_items=16),
+        jwk=jwk,
+        tls_fingerprint=fingerprint,
+        issued_at=issued_at,
+        thumbprint=jwk_thumbprint(jwk),
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -174,15 +179,19 @@ class Authority:
             raise AuthorityError("no_authority", f"{path} holds no authority")
         key = NodeKey.load(path / _KEY_FILE)
         try:
-            d = _doc.obj(loads_strict((path / _REGISTRY_FILE).read_bytes(),
-                                      max_bytes=64 << 20), "registry")
-            _doc.keys(d, "registry", required=("type", "published_version", "members"))
+            d = _REGISTRY.obj(loads_strict((path / _REGISTRY_FILE).read_bytes(),
+                                           max_bytes=64 << 20), "registry")
+            _REGISTRY.keys(d, "registry", required=("type", "published_version", "members"))
             if d["type"] != _REGISTRY_DOC:
-                raise ValueError("registry.type is unknown")
+                _REGISTRY.fail("registry.type is unknown")
+            if not isinstance(d["members"], list):
+                _REGISTRY.fail("registry.members must be a list")
             members = [Member.from_document(m) for m in d["members"]]
-            version = _doc.integer(d, "published_version", "registry")
-        except (ValueError, DocumentError, KeyMaterialError, TypeError) as exc:
-            raise AuthorityError("invalid_member", f"{_REGISTRY_FILE}: {exc}") from exc
+            version = _REGISTRY.integer(d, "published_version", "registry")
+        except AuthorityError as exc:
+            raise AuthorityError("invalid_member", f"{_REGISTRY_FILE}: {exc.message}") from exc
+        except (DirectoryError, DocumentError) as exc:
+            raise AuthorityError("invalid_member", f"{_REGISTRY_FILE}: {exc.message}") from exc
         return cls(path, key, {m.id: m for m in members}, version, clock or SystemClock())
 
     def _save(self) -> None:
@@ -250,8 +259,8 @@ class Authority:
                 keys=tuple(self._new_key(k, key_validity_seconds) for k in keys),
                 tls_fingerprints=tuple(tls_fingerprints),
             )
-        except ValueError as exc:
-            raise AuthorityError("invalid_member", str(exc)) from exc
+        except DirectoryError as exc:
+            raise AuthorityError("invalid_member", exc.message) from exc
         return self._store(member)
 
     def inspect_join_request(self, join_request: str) -> JoinRequest:
@@ -277,8 +286,8 @@ class Authority:
                     role=request.role, endpoints=request.endpoints, keys=(key,),
                     tls_fingerprints=fingerprints,
                 )
-            except ValueError as exc:
-                raise _bad_join(str(exc)) from exc
+            except DirectoryError as exc:
+                raise _bad_join(exc.message) from exc
             return self._store(member)
         if not rotation:
             raise AuthorityError("member_exists",
@@ -292,8 +301,8 @@ class Authority:
         try:
             rotated = replace(existing, keys=existing.keys + (key,), tls_fingerprints=new_fps,
                               endpoints=request.endpoints)
-        except ValueError as exc:
-            raise _bad_join(str(exc)) from exc
+        except DirectoryError as exc:
+            raise _bad_join(exc.message) from exc
         return self._store(rotated)
 
     def _member(self, member_id: str) -> Member:
@@ -331,8 +340,8 @@ class Authority:
             changed = replace(member, endpoints=tuple(endpoints),
                               tls_fingerprints=tuple(tls_fingerprints)
                               if tls_fingerprints is not None else member.tls_fingerprints)
-        except ValueError as exc:
-            raise AuthorityError("invalid_member", str(exc)) from exc
+        except DirectoryError as exc:
+            raise AuthorityError("invalid_member", exc.message) from exc
         return self._store(changed)
 
     # -- publishing ----------------------------------------------------------------------------

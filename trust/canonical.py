@@ -98,15 +98,15 @@ def b64url_encode(data: bytes) -> str:
 def b64url_decode(text: str) -> bytes:
     """Decode unpadded base64url strictly: alphabet, length and canonical trailing bits.
 
-    Raises ``ValueError``; callers translate it into their own category's error.
+    Raises ``DocumentError("invalid_document")``.
     """
     if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
-        raise ValueError("not base64url")
+        raise DocumentError("invalid_document", "not base64url")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except binascii.Error as exc:
-        raise ValueError("not base64url") from exc
+        raise DocumentError("invalid_document", "not base64url") from exc
     # Reject non-zero padding bits so that one byte string has exactly one encoding.
     if b64url_encode(raw) != text:
-        raise ValueError("non-canonical base64url")
+        raise DocumentError("invalid_document", "non-canonical base64url")
     return raw

@@ -50,14 +50,19 @@ ROLES = frozenset({"city", "agency", "provider"})
 # Municipal-code style ids (jp-172022), agencies (jp-gov-cao), providers (jp-prov-acme).
 _MEMBER_ID = re.compile(r"[a-z]{2}(?:-[a-z0-9]+){1,6}")
 _FINGERPRINT = re.compile(r"sha256:[0-9a-f]{64}")
+_READ = _doc.Reader(DirectoryError, "invalid_directory")
 
 
-def check_member_id(member_id: str) -> str:
-    """Return ``member_id`` if it is well formed (``jp-172022``, ``jp-gov-cao``), else raise."""
+def check_member_id(member_id: str, reader: _doc.Reader = _READ) -> str:
+    """Return ``member_id`` if it is well formed (``jp-172022``, ``jp-gov-cao``), else raise.
+
+    The error is ``reader``'s: ``DirectoryError("invalid_directory")`` unless the id is read as
+    part of another document (an agreement).
+    """
     if not isinstance(member_id, str) or len(member_id) > 64 or not _MEMBER_ID.fullmatch(
         member_id
     ):
-        raise ValueError(f"member id {str(member_id)[:64]!r} is not of the form jp-172022")
+        reader.fail(f"member id {str(member_id)[:64]!r} is not of the form jp-172022")
     return member_id
 
 
@@ -99,20 +104,20 @@ class MemberKey:
 
     @classmethod
     def from_document(cls, d: Any) -> MemberKey:
-        d = _doc.obj(d, "key")
-        _doc.keys(d, "key", required=("jwk", "not_before", "not_after", "revoked"))
-        jwk = _doc.obj(d["jwk"], "key.jwk")
-        kid = _doc.string(jwk, "kid", "key.jwk", max_len=128)
+        d = _READ.obj(d, "key")
+        _READ.keys(d, "key", required=("jwk", "not_before", "not_after", "revoked"))
+        jwk = _READ.obj(d["jwk"], "key.jwk")
+        kid = _READ.string(jwk, "kid", "key.jwk", max_len=128)
         try:
             return cls(
                 kid=kid,
                 jwk=dict(jwk),
-                not_before=_doc.integer(d, "not_before", "key"),
-                not_after=_doc.integer(d, "not_after", "key"),
-                revoked=_doc.boolean(d, "revoked", "key"),
+                not_before=_READ.integer(d, "not_before", "key"),
+                not_after=_READ.integer(d, "not_after", "key"),
+                revoked=_READ.boolean(d, "revoked", "key"),
             )
         except KeyMaterialError as exc:
-            raise ValueError(f"key {kid}: {exc.message}") from exc
+            _READ.fail(f"key {kid}: {exc.message}")
 
 
 @dataclass(frozen=True)
@@ -132,13 +137,13 @@ class Member:
     def __post_init__(self) -> None:
         check_member_id(self.id)
         if self.role not in ROLES:
-            raise ValueError(f"member {self.id}: role must be one of {sorted(ROLES)}")
+            _READ.fail(f"member {self.id}: role must be one of {sorted(ROLES)}")
         for fp in self.tls_fingerprints:
             if not _FINGERPRINT.fullmatch(fp):
-                raise ValueError(f"member {self.id}: TLS fingerprint must be sha256:<64 hex>")
+                _READ.fail(f"member {self.id}: TLS fingerprint must be sha256:<64 hex>")
         by_kid = {k.kid: k for k in self.keys}
         if len(by_kid) != len(self.keys):
-            raise ValueError(f"member {self.id}: duplicate key id")
+            _READ.fail(f"member {self.id}: duplicate key id")
         object.__setattr__(self, "endpoints", tuple(self.endpoints))
         object.__setattr__(self, "keys", tuple(self.keys))
         object.__setattr__(self, "tls_fingerprints", tuple(self.tls_fingerprints))
@@ -161,25 +166,25 @@ class Member:
 
     @classmethod
     def from_document(cls, d: Any) -> Member:
-        d = _doc.obj(d, "member")
-        _doc.keys(d, "member", required=(
+        d = _READ.obj(d, "member")
+        _READ.keys(d, "member", required=(
             "id", "name", "role", "endpoints", "keys", "tls_fingerprints", "revoked"))
-        member_id = _doc.string(d, "id", "member", max_len=64)
+        member_id = _READ.string(d, "id", "member", max_len=64)
         where = f"member {member_id}"
-        name = _doc.obj(d["name"], f"{where}.name")
-        _doc.keys(name, f"{where}.name", required=("ja", "en"))
+        name = _READ.obj(d["name"], f"{where}.name")
+        _READ.keys(name, f"{where}.name", required=("ja", "en"))
         raw_keys = d["keys"]
         if not isinstance(raw_keys, list) or len(raw_keys) > 32:
-            raise ValueError(f"{where}.keys must be a list of at most 32 keys")
+            _READ.fail(f"{where}.keys must be a list of at most 32 keys")
         return cls(
             id=member_id,
-            name_ja=_doc.string(name, "ja", f"{where}.name"),
-            name_en=_doc.string(name, "en", f"{where}.name"),
-            role=_doc.string(d, "role", where),
-            endpoints=_doc.strings(d, "endpoints", where, max_items=16),
+            name_ja=_READ.string(name, "ja", f"{where}.name"),
+            name_en=_READ.string(name, "en", f"{where}.name"),
+            role=_READ.string(d, "role", where),
+            endpoints=_READ.strings(d, "endpoints", where, max_items=16),
             keys=tuple(MemberKey.from_document(k) for k in raw_keys),
-            tls_fingerprints=_doc.strings(d, "tls_fingerprints", where, max_items=16),
-            revoked=_doc.boolean(d, "revoked", where),
+            tls_fingerprints=_READ.strings(d, "tls_fingerprints", where, max_items=16),
+            revoked=_READ.boolean(d, "revoked", where),
         )
 
 
@@ -196,7 +201,7 @@ class Directory:
         members = dict(self.members)
         for member_id, member in members.items():
             if member.id != member_id:
-                raise ValueError(f"member {member_id} is filed under another id")
+                _READ.fail(f"member {member_id} is filed under another id")
         object.__setattr__(self, "members", MappingProxyType(members))
 
     @classmethod
@@ -206,7 +211,7 @@ class Directory:
         listed = list(members)
         by_id = {m.id: m for m in listed}
         if len(by_id) != len(listed):
-            raise ValueError("duplicate member id")
+            _READ.fail("duplicate member id")
         return cls(version, issued_at, next_update, by_id)
 
     def member(self, member_id: str) -> Member | None:
@@ -253,23 +258,20 @@ class Directory:
     @classmethod
     def from_document(cls, d: Any) -> Directory:
         """Parse a directory document; raises ``DirectoryError("invalid_directory")``."""
-        try:
-            d = _doc.obj(d, "directory")
-            _doc.keys(d, "directory",
-                      required=("type", "version", "issued_at", "next_update", "members"))
-            if d["type"] != _DOC_TYPE:
-                raise ValueError(f"directory.type must be {_DOC_TYPE!r}")
-            raw = d["members"]
-            if not isinstance(raw, list) or len(raw) > 10_000:
-                raise ValueError("directory.members must be a list of at most 10000 members")
-            directory = cls.of(
-                version=_doc.integer(d, "version", "directory", minimum=1),
-                issued_at=_doc.integer(d, "issued_at", "directory"),
-                next_update=_doc.integer(d, "next_update", "directory"),
-                members=(Member.from_document(m) for m in raw),
-            )
-        except (ValueError, KeyMaterialError) as exc:
-            raise DirectoryError("invalid_directory", str(exc)) from exc
+        d = _READ.obj(d, "directory")
+        _READ.keys(d, "directory",
+                   required=("type", "version", "issued_at", "next_update", "members"))
+        if d["type"] != _DOC_TYPE:
+            _READ.fail(f"directory.type must be {_DOC_TYPE!r}")
+        raw = d["members"]
+        if not isinstance(raw, list) or len(raw) > 10_000:
+            _READ.fail("directory.members must be a list of at most 10000 members")
+        directory = cls.of(
+            version=_READ.integer(d, "version", "directory", minimum=1),
+            issued_at=_READ.integer(d, "issued_at", "directory"),
+            next_update=_READ.integer(d, "next_update", "directory"),
+            members=(Member.from_document(m) for m in raw),
+        )
         if directory.next_update <= directory.issued_at:
             raise DirectoryError("invalid_directory", "next_update must follow issued_at")
         return directory

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from trust.agreement_model import ALWAYS_ALLOWED
 from trust.differencing import DifferencingGuard
-from trust.errors import PolicyDenied
+from trust.errors import GeometryError, PolicyDenied
 from trust.geo import Area, geometry_of
 
 __all__ = [
@@ -150,7 +150,7 @@ def entity_in_area(entity: Mapping[str, Any], area: Area, *, keep_unlocated: boo
         return area.contains_point(where[0], where[1])
     try:
         return area.covers(geometry_of(where))
-    except ValueError:
+    except GeometryError:
         return keep_unlocated
 
 

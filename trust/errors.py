@@ -32,8 +32,12 @@ by walking the MRO, so a category is what decides the status; the code is what c
     ├── AuthorityError
     │     authority_exists · no_authority · unknown_member · unknown_key · member_exists
     │     invalid_member · bad_join_request
-    └── DocumentError
-          invalid_document · document_too_large
+    ├── DocumentError
+    │     invalid_document · document_too_large
+    ├── GeometryError
+    │     invalid_area · invalid_geometry · invalid_filter
+    └── InvalidArgument
+          invalid_setting · invalid_argument
 
 A code may appear under more than one category (``bad_signature``): the category tells what was
 being verified, the code what went wrong.
@@ -50,6 +54,8 @@ __all__ = [
     "AuthorityError",
     "DirectoryError",
     "DocumentError",
+    "GeometryError",
+    "InvalidArgument",
     "KeyMaterialError",
     "PolicyDenied",
     "RateLimited",
@@ -197,4 +203,27 @@ class DocumentError(TrustError):
     codes: ClassVar[dict[str, str]] = {
         "invalid_document": "document is not valid canonical JSON input",
         "document_too_large": "document is too large",
+    }
+
+
+class GeometryError(TrustError):
+    """An agreed area, a geometry or a geographic filter is not usable."""
+
+    codes: ClassVar[dict[str, str]] = {
+        "invalid_area": "area is not a valid GeoJSON Polygon/MultiPolygon or bbox",
+        "invalid_geometry": "geometry is not valid GeoJSON",
+        "invalid_filter": "geographic filter is invalid",
+    }
+
+
+class InvalidArgument(TrustError):
+    """A setting or argument handed to ``trust`` by its caller is outside what it accepts.
+
+    ``invalid_setting`` is a configuration value (token lifetimes, algorithm lists, limits);
+    ``invalid_argument`` is a call that breaks the function's contract (a negative count).
+    """
+
+    codes: ClassVar[dict[str, str]] = {
+        "invalid_setting": "setting is outside the accepted range",
+        "invalid_argument": "argument is outside the accepted range",
     }

@@ -26,6 +26,8 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from trust.errors import GeometryError
+
 __all__ = ["Area", "GeoFilter", "Near", "Within", "geometry_of"]
 
 _GRID = 64
@@ -34,57 +36,61 @@ MAX_VERTICES = 100_000
 _M_PER_DEG_LAT = 111_320.0
 
 
-def _check_position(pos: Any) -> tuple[float, float]:
+def _check_position(pos: Any, code: str = "invalid_area") -> tuple[float, float]:
     if not isinstance(pos, list | tuple) or len(pos) not in (2, 3):
-        raise ValueError("a position must be [lon, lat]")
+        raise GeometryError(code, "a position must be [lon, lat]")
     lon, lat = pos[0], pos[1]
     for v in (lon, lat):
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-            raise ValueError("coordinates must be finite numbers")
+            raise GeometryError(code, "coordinates must be finite numbers")
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-        raise ValueError("coordinates must be lon in [-180, 180], lat in [-90, 90]")
+        raise GeometryError(code, "coordinates must be lon in [-180, 180], lat in [-90, 90]")
     return float(lon), float(lat)
 
 
-def _check_polygon(rings: Any, counter: list[int]) -> None:
+def _check_polygon(rings: Any, counter: list[int], code: str) -> None:
     if not isinstance(rings, list) or not rings:
-        raise ValueError("a polygon needs at least one ring")
+        raise GeometryError(code, "a polygon needs at least one ring")
     for ring in rings:
         if not isinstance(ring, list) or len(ring) < 4:
-            raise ValueError("a polygon ring needs at least four positions")
-        positions = [_check_position(p) for p in ring]
+            raise GeometryError(code, "a polygon ring needs at least four positions")
+        positions = [_check_position(p, code) for p in ring]
         if positions[0] != positions[-1]:
-            raise ValueError("a polygon ring must be closed")
+            raise GeometryError(code, "a polygon ring must be closed")
         counter[0] += len(ring)
         if counter[0] > MAX_VERTICES:
-            raise ValueError(f"area has more than {MAX_VERTICES} vertices")
+            raise GeometryError(code, f"area has more than {MAX_VERTICES} vertices")
 
 
-def _validated_geometry(document: Any) -> tuple[BaseGeometry, bool]:
-    """Shapely geometry of an area document, and whether it is a plain bbox."""
+def _validated_geometry(document: Any, code: str = "invalid_area") -> tuple[BaseGeometry, bool]:
+    """Shapely geometry of an area document, and whether it is a plain bbox.
+
+    ``code`` is the :class:`GeometryError` code raised: ``invalid_area`` for agreed areas,
+    ``invalid_geometry`` when the same shapes arrive as entity or filter geometry.
+    """
     if isinstance(document, list):
         if len(document) != 4:
-            raise ValueError("a bbox is [west, south, east, north]")
-        west, south = _check_position(document[:2])
-        east, north = _check_position(document[2:])
+            raise GeometryError(code, "a bbox is [west, south, east, north]")
+        west, south = _check_position(document[:2], code)
+        east, north = _check_position(document[2:], code)
         if not (west < east and south < north):
-            raise ValueError("a bbox needs west < east and south < north")
+            raise GeometryError(code, "a bbox needs west < east and south < north")
         return shapely.box(west, south, east, north), True
     if not isinstance(document, Mapping) or set(document) - {"type", "coordinates"}:
-        raise ValueError("an area is a GeoJSON Polygon/MultiPolygon or a bbox list")
+        raise GeometryError(code, "an area is a GeoJSON Polygon/MultiPolygon or a bbox list")
     kind, coordinates, counter = document.get("type"), document.get("coordinates"), [0]
     if kind == "Polygon":
-        _check_polygon(coordinates, counter)
+        _check_polygon(coordinates, counter, code)
     elif kind == "MultiPolygon":
         if not isinstance(coordinates, list) or not coordinates:
-            raise ValueError("a MultiPolygon needs at least one polygon")
+            raise GeometryError(code, "a MultiPolygon needs at least one polygon")
         for polygon in coordinates:
-            _check_polygon(polygon, counter)
+            _check_polygon(polygon, counter, code)
     else:
-        raise ValueError("an area is a GeoJSON Polygon/MultiPolygon or a bbox list")
+        raise GeometryError(code, "an area is a GeoJSON Polygon/MultiPolygon or a bbox list")
     geometry = shape(document)
     if not geometry.is_valid or geometry.is_empty:
-        raise ValueError("area geometry is not a valid polygon (self-intersecting?)")
+        raise GeometryError(code, "area geometry is not a valid polygon (self-intersecting?)")
     return geometry, False
 
 
@@ -167,21 +173,27 @@ class Area:
 
 
 def geometry_of(geojson: Any) -> BaseGeometry:
-    """A shapely geometry from a GeoJSON geometry (validated coordinates); ValueError if not."""
+    """A shapely geometry from a GeoJSON geometry (validated coordinates).
+
+    Raises ``GeometryError("invalid_geometry")`` for anything else; this is the one place
+    where shapely's own exceptions are translated.
+    """
+    code = "invalid_geometry"
     if not isinstance(geojson, Mapping) or "type" not in geojson:
-        raise ValueError("not a GeoJSON geometry")
+        raise GeometryError(code, "not a GeoJSON geometry")
     kind = geojson.get("type")
     if kind == "Point":
-        lon, lat = _check_position(geojson.get("coordinates"))
+        lon, lat = _check_position(geojson.get("coordinates"), code)
         return shapely.Point(lon, lat)
     if kind in ("Polygon", "MultiPolygon"):
-        return _validated_geometry({"type": kind, "coordinates": geojson.get("coordinates")})[0]
+        return _validated_geometry({"type": kind, "coordinates": geojson.get("coordinates")},
+                                   code)[0]
     try:
         geometry = shape(geojson)
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, ShapelyError) as exc:
-        raise ValueError("not a GeoJSON geometry") from exc
+        raise GeometryError(code, "not a GeoJSON geometry") from exc
     if geometry.is_empty:
-        raise ValueError("empty geometry")
+        raise GeometryError(code, "empty geometry")
     return geometry
 
 
@@ -194,9 +206,9 @@ class Near:
     max_distance_m: float
 
     def __post_init__(self) -> None:
-        _check_position([self.lon, self.lat])
+        _check_position([self.lon, self.lat], "invalid_filter")
         if not 0 < self.max_distance_m <= 1_000_000:
-            raise ValueError("max_distance_m must be in (0, 1000 km]")
+            raise GeometryError("invalid_filter", "max_distance_m must be in (0, 1000 km]")
 
     def overlaps(self, area: Area) -> bool:
         """False only if the circle lies entirely outside ``area``."""

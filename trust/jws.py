@@ -87,7 +87,7 @@ def parse_compact(
         header_raw = b64url_decode(header_b64)
         payload = b64url_decode(payload_b64)
         signature = b64url_decode(signature_b64)
-    except ValueError:
+    except DocumentError:
         raise _malformed("segment is not base64url") from None
     try:
         header = loads_strict(header_raw, max_bytes=_MAX_HEADER_BYTES)
@@ -129,7 +129,7 @@ def verify_parsed(parsed: ParsedJWS, key: PublicKey, key_alg: str) -> None:
     if len(parsed.signature) != _SIGNATURE_BYTES[key_alg]:
         raise AuthenticationError("bad_signature", "signature has the wrong length")
     algorithm = _ALGORITHMS[key_alg]
-    if not algorithm.verify(parsed.signing_input, key, parsed.signature):  # type: ignore[arg-type]
+    if not algorithm.verify(parsed.signing_input, key, parsed.signature):
         raise AuthenticationError("bad_signature")
 
 

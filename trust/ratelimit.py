@@ -14,7 +14,7 @@ from typing import Protocol
 
 from trust.agreement_model import Agreement, RateLimits
 from trust.clock import Clock
-from trust.errors import RateLimited
+from trust.errors import InvalidArgument, RateLimited
 
 __all__ = ["CounterStore", "MemoryCounterStore", "RateLimiter", "RateStatus"]
 
@@ -84,7 +84,7 @@ class RateLimiter:
                            entities: int = 0) -> RateStatus:
         """:meth:`check` for callers holding a decision's limits rather than the agreement."""
         if entities < 0:
-            raise ValueError("entities must be >= 0")
+            raise InvalidArgument("invalid_argument", "entities must be >= 0")
         now, minute, day = self._windows()
         base = f"{agreement_id}|{caller}"
         requests = await self._store.increment(f"{base}|req", minute, 1)

@@ -28,6 +28,7 @@ __all__ = ["EntityDigest", "Receipt", "digest_entities", "make_receipt", "verify
 RECEIPT_TYP = "renkei-receipt+jws"
 _RECEIPT_DOC = "renkei-receipt/v1"
 _MAX_RECEIPT = 4096
+_READ = _doc.Reader(AuditError, "bad_receipt")
 _FIELDS = ("type", "provider", "consumer", "agreement_id", "entry_hash", "count",
            "data_digest", "request_digest", "time")
 
@@ -98,28 +99,28 @@ def verify_receipt(receipt: str, directory: Directory, *, provider: str, consume
     try:
         parsed = parse_compact(receipt, max_bytes=_MAX_RECEIPT, algorithms=SUPPORTED_ALGORITHMS)
         if parsed.header.get("typ") != RECEIPT_TYP:
-            raise ValueError("not a receipt")
+            _READ.fail("not a receipt")
         key = directory.signing_key(provider, parsed.kid, now, leeway=leeway_seconds)
         verify_parsed(parsed, key.public_key, key.algorithm)
-        d = _doc.obj(loads_strict(parsed.payload, max_bytes=_MAX_RECEIPT), "receipt")
-        _doc.keys(d, "receipt", required=_FIELDS)
+        d = _READ.obj(loads_strict(parsed.payload, max_bytes=_MAX_RECEIPT), "receipt")
+        _READ.keys(d, "receipt", required=_FIELDS)
         if d["type"] != _RECEIPT_DOC:
-            raise ValueError("not a receipt")
+            _READ.fail("not a receipt")
         agreement_id = d["agreement_id"]
         if agreement_id is not None and not isinstance(agreement_id, str):
-            raise ValueError("receipt.agreement_id must be a string or null")
+            _READ.fail("receipt.agreement_id must be a string or null")
         checked = Receipt(
-            provider=_doc.string(d, "provider", "receipt", max_len=64),
-            consumer=_doc.string(d, "consumer", "receipt", max_len=64),
+            provider=_READ.string(d, "provider", "receipt", max_len=64),
+            consumer=_READ.string(d, "consumer", "receipt", max_len=64),
             agreement_id=agreement_id,
-            entry_hash=_doc.string(d, "entry_hash", "receipt", max_len=64),
-            count=_doc.integer(d, "count", "receipt"),
-            data_digest=_doc.string(d, "data_digest", "receipt", max_len=64),
-            request_digest=_doc.string(d, "request_digest", "receipt", max_len=64),
-            time=_doc.integer(d, "time", "receipt"),
+            entry_hash=_READ.string(d, "entry_hash", "receipt", max_len=64),
+            count=_READ.integer(d, "count", "receipt"),
+            data_digest=_READ.string(d, "data_digest", "receipt", max_len=64),
+            request_digest=_READ.string(d, "request_digest", "receipt", max_len=64),
+            time=_READ.integer(d, "time", "receipt"),
         )
-    except (AuthenticationError, DocumentError, ValueError) as exc:
-        raise AuditError("bad_receipt", getattr(exc, "message", str(exc))) from exc
+    except (AuthenticationError, DocumentError) as exc:
+        raise AuditError("bad_receipt", exc.message) from exc
     if checked.provider != provider or checked.consumer != consumer:
         raise AuditError("receipt_mismatch", "receipt names other parties")
     if checked.count != count:

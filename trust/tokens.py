@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from trust.canonical import canonical_bytes, loads_strict
 from trust.clock import Clock
 from trust.directory import Directory
-from trust.errors import AuthenticationError, DocumentError
+from trust.errors import AuthenticationError, DocumentError, InvalidArgument
 from trust.jwk import SUPPORTED_ALGORITHMS
 from trust.jws import parse_compact, verify_parsed
 from trust.keys import NodeKey
@@ -57,7 +57,7 @@ class TokenIssuer:
     def __init__(self, member_id: str, key: NodeKey, clock: Clock,
                  lifetime_seconds: int = 60) -> None:
         if not 0 < lifetime_seconds <= 300:
-            raise ValueError("token lifetime must be in (0, 300] seconds")
+            raise InvalidArgument("invalid_setting", "token lifetime must be in (0, 300] seconds")
         self._member_id = member_id
         self._key = key
         self._clock = clock
@@ -94,12 +94,12 @@ class TokenPolicy:
     def __post_init__(self) -> None:
         unknown = set(self.algorithms) - SUPPORTED_ALGORITHMS
         if not self.algorithms or unknown:
-            raise ValueError(f"algorithms must be a non-empty subset of "
+            raise InvalidArgument("invalid_setting", f"algorithms must be a non-empty subset of "
                              f"{sorted(SUPPORTED_ALGORITHMS)}, not {sorted(unknown)}")
         if self.leeway_seconds < 0 or self.leeway_seconds > 300:
-            raise ValueError("leeway_seconds must be in [0, 300]")
+            raise InvalidArgument("invalid_setting", "leeway_seconds must be in [0, 300]")
         if self.max_lifetime_seconds <= 0 or self.max_token_bytes <= 0:
-            raise ValueError("limits must be positive")
+            raise InvalidArgument("invalid_setting", "limits must be positive")
         object.__setattr__(self, "algorithms", tuple(self.algorithms))
 
 

@@ -16,7 +16,14 @@ import orjson
 from aiohttp import web
 
 from mappings.errors import ContextNotAvailable, MappingError
-from trust.errors import AuthenticationError, DirectoryError, PolicyDenied, RateLimited, TrustError
+from trust.errors import (
+    AuthenticationError,
+    DirectoryError,
+    GeometryError,
+    PolicyDenied,
+    RateLimited,
+    TrustError,
+)
 
 from ..errors import (
     AlreadyExists,
@@ -76,6 +83,7 @@ _TABLE: dict[type[BaseException], Problem] = {
     RateLimited: Problem(429, RENKEI + "RateLimited", "Rate limited"),
     PolicyDenied: Problem(403, RENKEI + "PolicyDenied", "Denied by policy"),
     DirectoryError: Problem(503, RENKEI + "DirectoryUnavailable", "Directory unavailable"),
+    GeometryError: Problem(400, NGSI + "BadRequestData", "Bad request data"),
     TrustError: INTERNAL,
     # mappings
     ContextNotAvailable: Problem(503, NGSI + "LdContextNotAvailable",

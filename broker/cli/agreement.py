@@ -12,6 +12,7 @@ from typing import Any
 
 from trust.agreement_model import PURPOSES, Agreement, RateLimits
 from trust.agreements import SignedAgreement
+from trust.errors import AgreementError, GeometryError
 from trust.geo import Area
 
 from ..errors import BadRequest
@@ -84,12 +85,19 @@ def parse_types(values: list[str]) -> dict[str, frozenset[str]]:
 
 def parse_area(args: argparse.Namespace) -> Area | None:
     if args.area is not None:
-        return Area(json.loads(args.area.read_text(encoding="utf-8")))
+        try:
+            return Area(json.loads(args.area.read_text(encoding="utf-8")))
+        except ValueError as exc:  # json.JSONDecodeError, UnicodeDecodeError
+            raise BadRequest(f"--area {args.area}: not JSON ({exc})") from None
+        except GeometryError as exc:
+            raise BadRequest(f"--area {args.area}: {exc.message}") from None
     if args.bbox:
         try:
             return Area([float(v) for v in args.bbox.split(",")])
-        except ValueError as exc:
-            raise BadRequest(f"--bbox: {exc}") from None
+        except ValueError:
+            raise BadRequest("--bbox: expected four numbers west,south,east,north") from None
+        except GeometryError as exc:
+            raise BadRequest(f"--bbox: {exc.message}") from None
     return None
 
 
@@ -107,8 +115,8 @@ def cmd_propose(args: argparse.Namespace) -> int:
                 aggregate_only=args.aggregate_only, k_threshold=args.k,
                 onward_sharing=args.onward_sharing, retention_days=args.retention_days,
                 directory_version=ctx.directory.version)
-        except ValueError as exc:
-            raise BadRequest(f"invalid agreement: {exc}") from None
+        except AgreementError as exc:
+            raise BadRequest(f"invalid agreement: {exc.message}") from None
         if args.no_send:
             view = await ctx.agreements.sign(SignedAgreement(agreement))
         else:

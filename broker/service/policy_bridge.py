@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from trust import geo as trust_geo
+from trust.errors import GeometryError
 
 from ..errors import BadRequest
 from .filters import Geo, Near, Within
@@ -17,6 +18,6 @@ def policy_geo(geo: Geo | None) -> trust_geo.GeoFilter | None:
             return trust_geo.Near(geo.longitude, geo.latitude, max(geo.max_distance_m, 1e-3))
         if isinstance(geo, Within):
             return trust_geo.Within(trust_geo.Area(dict(geo.geometry)))
-    except ValueError as exc:
-        raise BadRequest(f"geo filter: {exc}") from None
+    except GeometryError as exc:
+        raise BadRequest(f"geo filter: {exc.message}") from None
     raise BadRequest("unsupported geo filter")

@@ -63,8 +63,9 @@ def test_canonical_bytes_do_not_depend_on_set_or_key_order(attrs: list[str],
     ({"attributes": {"EvacuationSite": {"na me"}, "ShelterOccupancy": set()}}, "valid name"),
 ])
 def test_invalid_agreements_are_refused(overrides: dict, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(AgreementError, match=message) as caught:
         make_agreement(**overrides)
+    assert caught.value.code == "invalid_agreement"
 
 
 @pytest.mark.parametrize("mutate, message", [

@@ -72,8 +72,9 @@ def test_b64url_round_trip(data: bytes) -> None:
 @pytest.mark.parametrize("text", ["a", "ab=", "a+b/", "AB", "YQ=="])
 def test_b64url_is_strict(text: str) -> None:
     # "AB" decodes to one byte but with non-zero padding bits: a second encoding of "\x00".
-    with pytest.raises(ValueError):
+    with pytest.raises(DocumentError) as caught:
         b64url_decode(text)
+    assert caught.value.code == "invalid_document"
 
 
 def test_loads_strict_returns_plain_json() -> None:

@@ -10,6 +10,7 @@ import shapely
 from hypothesis import given
 from hypothesis import strategies as st
 
+from trust.errors import GeometryError
 from trust.geo import Area, Near, Within
 
 RING = [[136.9 + 0.1 * math.cos(t * math.pi / 20), 37.0 + 0.08 * math.sin(t * math.pi / 20)]
@@ -75,14 +76,15 @@ def test_batch_agrees_with_single_points() -> None:
      "GeoJSON"),
 ])
 def test_invalid_areas_are_refused(document: object, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(GeometryError, match=message) as caught:
         Area(document)
+    assert caught.value.code == "invalid_area"
 
 
 def test_vertex_limit() -> None:
     ring = [[math.cos(t / 20000), math.sin(t / 20000)] for t in range(100_001)]
     ring.append(ring[0])
-    with pytest.raises(ValueError, match="vertices"):
+    with pytest.raises(GeometryError, match="vertices"):
         Area({"type": "Polygon", "coordinates": [ring]})
 
 
@@ -99,5 +101,6 @@ def test_request_filters_overlap_or_not() -> None:
     assert not Near(137.05, 37.0, 2000).overlaps(CIRCLE)
     assert Within(Area([136.0, 36.0, 137.0, 37.0])).overlaps(CIRCLE)
     assert not Within(Area([130.0, 30.0, 131.0, 31.0])).overlaps(CIRCLE)
-    with pytest.raises(ValueError):
+    with pytest.raises(GeometryError) as caught:
         Near(0, 0, 0)
+    assert caught.value.code == "invalid_filter"

@@ -7,7 +7,7 @@ from fedkit import AGENCY, TAKAMATSU, make_agreement
 
 from trust.agreements import RateLimits
 from trust.clock import ManualClock
-from trust.errors import PolicyDenied, RateLimited
+from trust.errors import InvalidArgument, PolicyDenied, RateLimited
 from trust.ratelimit import MemoryCounterStore, RateLimiter
 
 # 2025-06-15 00:00:00 JST is 2025-06-14 15:00:00 UTC.
@@ -75,5 +75,5 @@ async def test_a_new_limiter_on_the_same_counters_keeps_counting(clock: ManualCl
 
 
 async def test_negative_entities_are_refused(clock: ManualClock) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgument):
         await RateLimiter(MemoryCounterStore(), clock).check(AGREEMENT, AGENCY, entities=-1)

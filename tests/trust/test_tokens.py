@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fedkit import AGENCY, FINGERPRINT, NANAO, PROVIDER, T0, TAKAMATSU, Federation, craft
 
-from trust.errors import AuthenticationError
+from trust.errors import AuthenticationError, InvalidArgument
 from trust.keys import NodeKey
 from trust.tokens import MemoryReplayCache, TokenIssuer, TokenPolicy, TokenVerifier
 
@@ -160,9 +160,10 @@ async def test_claims_are_required_and_typed(fed: Federation, claims: dict, code
 def test_policy_refuses_unsafe_settings() -> None:
     for bad in ({"algorithms": ("none",)}, {"algorithms": ("HS256",)}, {"algorithms": ()},
                 {"leeway_seconds": -1}):
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidArgument) as caught:
             TokenPolicy(**bad)  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+        assert caught.value.code == "invalid_setting"
+    with pytest.raises(InvalidArgument):
         TokenIssuer(NANAO, NodeKey.generate(), None, lifetime_seconds=301)  # type: ignore[arg-type]
 
 
