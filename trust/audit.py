@@ -1,36 +1,37 @@
-"""The append-only audit log: entries, hash chain, signed checkpoints and chain verification.
+"""The append-only audit log: records, entries and their hash chain.
 
 Each entry carries a sequence number and the hash of the previous entry; its own hash is
-SHA-256 over the RFC 8785 bytes of everything else. Storage is the broker's; this module defines
-what is stored and how to tell, afterwards, whether it was tampered with. Sequence numbers and
-hash links fail differently under each kind of tampering, which is what lets
-:func:`verify_chain` name it:
+SHA-256 over the RFC 8785 bytes of everything else. The entry hashes are also the leaves of the
+log's RFC 6962 Merkle tree (leaf ``i`` is :func:`entry_leaf` of entry ``i + 1``), whose signed
+and witnessed tree heads (``trust.checkpoint``, ``trust.witness``) anchor the log outside the
+node; ``trust.audit_verify`` checks both. Storage is the broker's.
 
-- **edited** — an entry's content no longer matches its hash, or (content and hash both
-  rewritten) the next entry's ``prev_hash`` no longer matches it;
-- **deleted** — a gap in the sequence numbers (or a signed checkpoint beyond the last entry);
-- **inserted** — an entry that is not part of the chain: its sequence number is held by another
-  entry too, or it links to nothing; also an entry re-numbered by +1 without re-hashing;
-- **reordered** — genuine entries (their links check out) in the wrong storage order;
-- **rewritten** — a consistent chain that disagrees with a signed checkpoint: everything from
-  the change onwards was re-hashed, which only a checkpoint can reveal.
-
-Checkpoints are JWS over the chain head, signed with the node key; publish or hand them to
-peers so that rewriting the whole chain is detectable too.
+How each kind of tampering shows, and what only tree heads reveal: ``trust.audit_chain`` and
+``trust.audit_verify``. Logs written before the Merkle tree have JWS checkpoints over the
+chain head; :func:`verify_legacy_checkpoint` still reads them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from trust import _doc
-from trust.canonical import canonical_bytes, loads_strict, sha256_hex
-from trust.errors import AuditError, AuthenticationError, DocumentError, KeyMaterialError
-from trust.jwk import SUPPORTED_ALGORITHMS, public_key_from_jwk
-from trust.jws import parse_compact, verify_parsed
+from trust.audit_chain import (
+    CHECKPOINT_TYP,
+    GENESIS_HASH,
+    LEGACY_CHECKPOINT_DOC,
+    Finding,
+    LegacyCheckpoint,
+    entry_leaf,
+    verify_legacy_checkpoint,
+    walk_chain,
+)
+from trust.audit_verify import verify_log
+from trust.canonical import canonical_bytes, sha256_hex
+from trust.errors import AuditError
 from trust.keys import NodeKey
 from trust.receipts import EntityDigest, Receipt, digest_entities, make_receipt, verify_receipt
 
@@ -38,27 +39,26 @@ __all__ = [
     "GENESIS_HASH",
     "AuditEntry",
     "AuditRecord",
-    "ChainReport",
-    "Checkpoint",
     "EntityDigest",
+    "Finding",
+    "LegacyCheckpoint",
     "Receipt",
     "chain_entry",
     "digest_entities",
-    "make_checkpoint",
+    "entry_leaf",
     "make_receipt",
     "receipt_record",
     "request_digest",
+    "ChainReport",
+    "make_checkpoint",
     "verify_chain",
-    "verify_checkpoint",
+    "verify_legacy_checkpoint",
     "verify_receipt",
+    "walk_chain",
 ]
 
-GENESIS_HASH = "0" * 64
-CHECKPOINT_TYP = "renkei-checkpoint+jws"
 _ENTRY_DOC = "renkei-audit-entry/v1"
-_CHECKPOINT_DOC = "renkei-audit-checkpoint/v1"
 _ENTRY = _doc.Reader(AuditError, "invalid_audit_entry")
-_CHECKPOINT = _doc.Reader(AuditError, "bad_checkpoint")
 _RECORD_FIELDS = ("time", "caller", "agreement_id", "operation", "request_digest", "decision",
                   "reason", "result_count", "details")
 
@@ -158,53 +158,36 @@ def chain_entry(record: AuditRecord, seq: int, prev_hash: str) -> AuditEntry:
     return AuditEntry(seq, record, prev_hash, _entry_hash(seq, record, prev_hash))
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """A signed statement: "my audit chain had ``head_hash`` at ``seq``"."""
-
-    node: str
-    seq: int
-    head_hash: str
-    time: int
-
-
-def make_checkpoint(head: AuditEntry, key: NodeKey, node_id: str, now: float) -> str:
-    """Sign the chain head with the node key (compact JWS)."""
-    document = {"type": _CHECKPOINT_DOC, "node": node_id, "seq": head.seq,
-                "head_hash": head.entry_hash, "time": int(now)}
-    return key.sign_compact(canonical_bytes(document), CHECKPOINT_TYP)
+def receipt_record(receipt: Receipt, receipt_jws: str, now: float) -> AuditRecord:
+    """The consumer's own audit record of a verified receipt (append it with ``chain_entry``)."""
+    return AuditRecord(
+        time=now,
+        caller=receipt.provider,
+        agreement_id=receipt.agreement_id,
+        operation="receipt",
+        request_digest=receipt.request_digest,
+        decision="receipt",
+        reason="received",
+        result_count=receipt.count,
+        details=_receipt_details(receipt, receipt_jws),
+    )
 
 
-def verify_checkpoint(jws: str, jwks: Iterable[Mapping[str, Any]]) -> Checkpoint:
-    """Verify a checkpoint against the node's public keys (by ``kid``)."""
-    by_kid = {str(j.get("kid")): j for j in jwks}
-    try:
-        parsed = parse_compact(jws, max_bytes=4096, algorithms=SUPPORTED_ALGORITHMS)
-        jwk = by_kid.get(parsed.kid or "")
-        if jwk is None or parsed.header.get("typ") != CHECKPOINT_TYP:
-            raise AuditError("bad_checkpoint", "checkpoint key is not one of the node's keys")
-        key, alg = public_key_from_jwk(jwk)
-        verify_parsed(parsed, key, alg)
-        d = _CHECKPOINT.obj(loads_strict(parsed.payload, max_bytes=4096), "checkpoint")
-        _CHECKPOINT.keys(d, "checkpoint", required=("type", "node", "seq", "head_hash", "time"))
-        if d["type"] != _CHECKPOINT_DOC:
-            _CHECKPOINT.fail("not a checkpoint")
-        return Checkpoint(_CHECKPOINT.string(d, "node", "checkpoint", max_len=64),
-                          _CHECKPOINT.integer(d, "seq", "checkpoint", minimum=1),
-                          _CHECKPOINT.string(d, "head_hash", "checkpoint", max_len=64),
-                          _CHECKPOINT.integer(d, "time", "checkpoint"))
-    except (AuthenticationError, KeyMaterialError, DocumentError) as exc:
-        raise AuditError("bad_checkpoint", getattr(exc, "message", str(exc))) from exc
+def _receipt_details(receipt: Receipt, receipt_jws: str) -> dict[str, str | int]:
+    details: dict[str, str | int] = {
+        "provider_entry_hash": receipt.entry_hash, "data_digest": receipt.data_digest,
+        "receipt_digest": sha256_hex(receipt_jws.encode("ascii"))}
+    if receipt.log_size is not None and receipt.log_root is not None:
+        details["provider_log_size"] = receipt.log_size
+        details["provider_log_root"] = receipt.log_root
+    return details
 
 
+# -- transitional: the broker's audit log calls these until its Merkle wiring lands ----------
 @dataclass(frozen=True)
 class ChainReport:
-    """Outcome of :func:`verify_chain`: ``ok``, or the first problem and where it is.
-
-    ``problem`` is one of ``edited``, ``deleted``, ``inserted``, ``reordered``, ``rewritten``,
-    ``bad_checkpoint``; ``bad_seq`` the sequence number concerned; ``position`` the index in
-    the list given (None when the problem is something missing).
-    """
+    """Outcome of :func:`verify_chain` (transitional; ``trust.audit_verify.LogReport`` is the
+    full report)."""
 
     ok: bool
     checked: int
@@ -217,112 +200,24 @@ class ChainReport:
     checkpoints_verified: int = 0
 
 
-class _Bad(Exception):
-    def __init__(self, problem: str, seq: int | None, position: int | None, message: str):
-        super().__init__(message)
-        self.problem, self.seq, self.position, self.message = problem, seq, position, message
-
-
-def _walk(entries: Sequence[AuditEntry], start_seq: int, start_hash: str,
-          progress: list[Any]) -> tuple[int, str]:
-    """Follow the chain in storage order; raise ``_Bad`` at the first anomaly.
-
-    ``progress`` holds ``[seq, hash]`` of the last entry accepted so far.
-    """
-    positions: dict[int, list[int]] = {}
-    for i, e in enumerate(entries):
-        positions.setdefault(e.seq, []).append(i)
-    referenced = {e.prev_hash for e in entries}
-    by_seq_hash = {(e.seq, e.entry_hash) for e in entries}
-    exp_seq, exp_prev = start_seq, start_hash
-    for i, e in enumerate(entries):
-        if e.computed_hash() != e.entry_hash:
-            if e.computed_hash(e.seq - 1) == e.entry_hash:
-                raise _Bad("inserted", e.seq, i,
-                           f"entry {e.seq} was re-numbered up by one: an entry was inserted "
-                           "before it")
-            if e.computed_hash(e.seq + 1) == e.entry_hash:
-                raise _Bad("deleted", e.seq, None,
-                           f"entry {e.seq + 1} was re-numbered down by one: entry {e.seq} "
-                           "was deleted")
-            raise _Bad("edited", e.seq, i, f"entry {e.seq} does not match its hash")
-        if len(positions[e.seq]) > 1:
-            dups = positions[e.seq]
-            unlinked = [p for p in dups if entries[p].entry_hash not in referenced]
-            culprit = unlinked[0] if len(unlinked) < len(dups) and unlinked else dups[-1]
-            raise _Bad("inserted", e.seq, culprit,
-                       f"two entries claim seq {e.seq}; the one at position {culprit} is not "
-                       "part of the chain")
-        if e.seq == exp_seq:
-            if e.prev_hash != exp_prev:
-                bad = e.seq - 1 if e.seq > start_seq else e.seq
-                raise _Bad("edited", bad, i - 1 if i else i,
-                           f"entry {e.seq} does not link to entry {e.seq - 1}: entry "
-                           f"{e.seq - 1} was changed and re-hashed")
-        elif e.seq > exp_seq:
-            missing = range(exp_seq, e.seq)
-            if any(s in positions for s in missing):
-                genuine = (e.seq - 1, e.prev_hash) in by_seq_hash
-                raise _Bad("reordered" if genuine else "inserted", e.seq, i,
-                           f"entry {e.seq} appears before entry {exp_seq}" if genuine else
-                           f"entry at position {i} (seq {e.seq}) does not link into the chain")
-            raise _Bad("deleted", exp_seq, None,
-                       f"entries {exp_seq}..{e.seq - 1} are missing")
-        else:
-            raise _Bad("reordered", e.seq, i, f"entry {e.seq} appears after entry {exp_seq - 1}")
-        exp_seq, exp_prev = e.seq + 1, e.entry_hash
-        progress[:] = [e.seq, e.entry_hash]
-    return exp_seq - 1, exp_prev
+def make_checkpoint(head: AuditEntry, key: NodeKey, node_id: str, now: float) -> str:
+    """A legacy JWS checkpoint of the chain head (transitional)."""
+    document = {"type": LEGACY_CHECKPOINT_DOC, "node": node_id, "seq": head.seq,
+                "head_hash": head.entry_hash, "time": int(now)}
+    return key.sign_compact(canonical_bytes(document), CHECKPOINT_TYP)
 
 
 def verify_chain(entries: Iterable[AuditEntry], checkpoints: Iterable[str] = (),
-                 jwks: Iterable[Mapping[str, Any]] = (), *,
-                 anchor: tuple[int, str] | None = None) -> ChainReport:
-    """Verify a log (in storage order) and name the first bad entry and what is wrong.
-
-    ``anchor`` is ``(seq, entry_hash)`` of the last entry before ``entries`` when the log was
-    pruned; otherwise the chain must start at seq 1 after ``GENESIS_HASH``. ``checkpoints`` are
-    checked against ``jwks`` (the node's public keys) and against the entries.
-    """
-    listed = list(entries)
-    start_seq, start_hash = (anchor[0] + 1, anchor[1]) if anchor else (1, GENESIS_HASH)
-    progress: list[Any] = [start_seq - 1, start_hash]
-    try:
-        head_seq, head_hash = _walk(listed, start_seq, start_hash, progress)
-        verified = 0
-        by_seq = {e.seq: e for e in listed}
-        for jws in checkpoints:
-            try:
-                checkpoint = verify_checkpoint(jws, jwks)
-            except AuditError as exc:
-                raise _Bad("bad_checkpoint", None, None, exc.message) from exc
-            if checkpoint.seq > head_seq:
-                raise _Bad("deleted", head_seq + 1, None,
-                           f"a checkpoint covers seq {checkpoint.seq} but the log ends at "
-                           f"{head_seq}: entries were removed from the end")
-            entry = by_seq.get(checkpoint.seq)
-            if entry is not None and entry.entry_hash != checkpoint.head_hash:
-                raise _Bad("rewritten", checkpoint.seq, listed.index(entry),
-                           f"entry {checkpoint.seq} differs from the signed checkpoint: the "
-                           "chain up to it was rewritten")
-            verified += entry is not None
-    except _Bad as bad:
-        return ChainReport(False, len(listed), progress[0], progress[1], bad.problem, bad.seq,
-                           bad.position, bad.message)
-    return ChainReport(True, len(listed), head_seq, head_hash, checkpoints_verified=verified)
-
-
-def receipt_record(receipt: Receipt, receipt_jws: str, now: float) -> AuditRecord:
-    """The consumer's own audit record of a verified receipt (append it with ``chain_entry``)."""
-    return AuditRecord(
-        time=now,
-        caller=receipt.provider,
-        agreement_id=receipt.agreement_id,
-        operation="receipt",
-        request_digest=receipt.request_digest,
-        decision="receipt",
-        reason="received",
-        result_count=receipt.count,
-        details={"provider_entry_hash": receipt.entry_hash, "data_digest": receipt.data_digest,
-                 "receipt_digest": sha256_hex(receipt_jws.encode("ascii"))},
-    )
+                 jwks: Iterable[Mapping[str, Any]] = ()) -> ChainReport:
+    """The chain and its legacy checkpoints, through ``trust.audit_verify`` (transitional)."""
+    listed, checkpoints = list(entries), list(checkpoints)
+    report = verify_log(listed, origin="renkei.audit/legacy", log_keys=(),
+                        legacy_checkpoints=checkpoints, legacy_jwks=jwks)
+    head = listed[-1] if listed else None
+    first = report.first
+    return ChainReport(report.ok, len(listed), head.seq if head else 0,
+                       head.entry_hash if head else GENESIS_HASH,
+                       first.problem if first else None, first.first_seq if first else None,
+                       first.position if first else None,
+                       first.message if first else "chain verified",
+                       len(checkpoints) if report.ok else 0)

@@ -26,7 +26,12 @@ by walking the MRO, so a category is what decides the status; the code is what c
     │     invalid_agreement · agreement_too_large · bad_signature · not_a_party
     │     invalid_revocation
     ├── AuditError
-    │     invalid_audit_entry · bad_checkpoint · bad_receipt · receipt_mismatch
+    │     invalid_audit_entry · bad_checkpoint · bad_receipt · receipt_mismatch · bad_proof
+    │     malformed_note · bad_note_signature · untrusted_note · bad_cosignature
+    │     bad_witness_key
+    ├── WitnessError             (a witness refusing a checkpoint; C2SP tlog-witness statuses)
+    │     unknown_log (404) · untrusted_checkpoint (403) · invalid_request (400)
+    │     size_conflict (409, ``.known_size``) · root_conflict (409) · inconsistent_tree (422)
     ├── KeyMaterialError
     │     invalid_key · unsupported_algorithm · key_file_insecure · key_file_exists
     ├── AuthorityError
@@ -60,6 +65,7 @@ __all__ = [
     "PolicyDenied",
     "RateLimited",
     "TrustError",
+    "WitnessError",
 ]
 
 
@@ -169,7 +175,34 @@ class AuditError(TrustError):
         "bad_checkpoint": "audit checkpoint does not verify",
         "bad_receipt": "receipt does not verify",
         "receipt_mismatch": "receipt does not match the data received",
+        "bad_proof": "Merkle proof does not verify",
+        "malformed_note": "signed note is malformed",
+        "bad_note_signature": "a signature from a known key on the note does not verify",
+        "untrusted_note": "the note carries no valid signature from a trusted key",
+        "bad_cosignature": "witness cosignature does not verify",
+        "bad_witness_key": "witness key statement does not verify",
     }
+
+
+class WitnessError(TrustError):
+    """A witness refuses to cosign a checkpoint (C2SP tlog-witness ``add-checkpoint``).
+
+    ``size_conflict`` carries ``known_size``: the size of the last checkpoint the witness
+    cosigned for that log, which the log needs to build the right consistency proof.
+    """
+
+    codes: ClassVar[dict[str, str]] = {
+        "unknown_log": "the witness does not know this log",
+        "untrusted_checkpoint": "no checkpoint signature verifies against the log's key",
+        "invalid_request": "the add-checkpoint request is malformed",
+        "size_conflict": "old size does not match the last checkpoint the witness cosigned",
+        "root_conflict": "a different root for the size the witness already cosigned",
+        "inconsistent_tree": "the consistency proof does not verify: the log was not append-only",
+    }
+
+    def __init__(self, code: str, message: str | None = None, *, known_size: int = 0) -> None:
+        super().__init__(code, message)
+        self.known_size = known_size
 
 
 class KeyMaterialError(TrustError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 from jwt.exceptions import InvalidKeyError
@@ -131,6 +132,18 @@ class NodeKey:
     def public_jwk(self) -> dict[str, str]:
         """The public JWK: ``kty``, ``crv``, ``x`` (``y``), ``alg``, ``use`` and ``kid``."""
         return public_jwk_for(self.private_key.public_key(), kid=self.kid)
+
+    def sign_bytes(self, message: bytes) -> bytes:
+        """A raw signature over ``message``, for C2SP signed notes (``trust.note``).
+
+        Ed25519 signs the message itself (RFC 8032); ES256 signs its SHA-256 digest and returns
+        the ASN.1 DER signature, as C2SP signed-note type 0x02 specifies. A note text always
+        holds a newline and a JWS signing input never does, so neither passes for the other.
+        """
+        key = self.private_key
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return key.sign(message)
+        return key.sign(message, ec.ECDSA(hashes.SHA256()))
 
     def sign_compact(
         self, payload: bytes, typ: str, *, extra_headers: Mapping[str, Any] | None = None

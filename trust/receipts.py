@@ -1,9 +1,12 @@
 """Signed receipts: the provider's evidence to the consumer of what it delivered.
 
-After a call the provider signs a receipt naming its audit entry hash, the number of entities
-returned and a digest of their bytes; the consumer checks it against what it actually received
+After a call the provider signs a receipt naming its audit entry hash, its audit log's size and
+RFC 6962 root right after that entry (``trust.merkle``), the number of entities returned and a
+digest of their bytes; the consumer checks it against what it actually received
 and records it in its own audit log (``trust.audit.receipt_record``). Either side can later
-prove what crossed the wire without keeping the data itself.
+prove what crossed the wire without keeping the data itself, and the consumer holds a tree head
+of the provider's log signed by the provider: evidence the provider cannot take back when it
+later shows its witnesses (or an auditor) a log without that entry.
 
 The data digest is SHA-256 over the returned entities' bytes in order, each prefixed by its
 length as 8 bytes big-endian, so no two different sequences share a digest by concatenation.
@@ -26,11 +29,13 @@ from trust.keys import NodeKey
 __all__ = ["EntityDigest", "Receipt", "digest_entities", "make_receipt", "verify_receipt"]
 
 RECEIPT_TYP = "renkei-receipt+jws"
-_RECEIPT_DOC = "renkei-receipt/v1"
+_RECEIPT_DOC = "renkei-receipt/v2"
+_RECEIPT_V1 = "renkei-receipt/v1"  # from providers before the Merkle log: no log size or root
 _MAX_RECEIPT = 4096
 _READ = _doc.Reader(AuditError, "bad_receipt")
 _FIELDS = ("type", "provider", "consumer", "agreement_id", "entry_hash", "count",
            "data_digest", "request_digest", "time")
+_LOG_FIELDS = ("log_size", "log_root")
 
 
 class EntityDigest:
@@ -74,16 +79,25 @@ class Receipt:
     data_digest: str
     request_digest: str
     time: int
+    log_size: int | None = None
+    log_root: str | None = None  # hex
 
 
 def make_receipt(key: NodeKey, *, provider: str, consumer: str, agreement_id: str | None,
                  entry_hash: str, count: int, data_digest: str, request_digest: str,
-                 now: float) -> str:
-    """The provider's signed receipt (compact JWS with its node key)."""
-    document = {"type": _RECEIPT_DOC, "provider": provider, "consumer": consumer,
-                "agreement_id": agreement_id, "entry_hash": entry_hash, "count": count,
-                "data_digest": data_digest, "request_digest": request_digest,
-                "time": int(now)}
+                 now: float, log_size: int | None = None, log_root: str | None = None) -> str:
+    """The provider's signed receipt (compact JWS with its node key).
+
+    ``log_size`` and ``log_root`` (hex) are the provider's audit tree just after the entry.
+    (Transitional: without them the receipt is written in the v1 form, until the broker's
+    audit log hands them over.)
+    """
+    document: dict[str, object] = {
+        "type": _RECEIPT_V1, "provider": provider, "consumer": consumer,
+        "agreement_id": agreement_id, "entry_hash": entry_hash, "count": count,
+        "data_digest": data_digest, "request_digest": request_digest, "time": int(now)}
+    if log_size is not None and log_root is not None:
+        document.update(type=_RECEIPT_DOC, log_size=log_size, log_root=log_root)
     return key.sign_compact(canonical_bytes(document), RECEIPT_TYP)
 
 
@@ -103,8 +117,9 @@ def verify_receipt(receipt: str, directory: Directory, *, provider: str, consume
         key = directory.signing_key(provider, parsed.kid, now, leeway=leeway_seconds)
         verify_parsed(parsed, key.public_key, key.algorithm)
         d = _READ.obj(loads_strict(parsed.payload, max_bytes=_MAX_RECEIPT), "receipt")
-        _READ.keys(d, "receipt", required=_FIELDS)
-        if d["type"] != _RECEIPT_DOC:
+        v2 = d.get("type") == _RECEIPT_DOC
+        _READ.keys(d, "receipt", required=_FIELDS + (_LOG_FIELDS if v2 else ()))
+        if not v2 and d["type"] != _RECEIPT_V1:
             _READ.fail("not a receipt")
         agreement_id = d["agreement_id"]
         if agreement_id is not None and not isinstance(agreement_id, str):
@@ -118,6 +133,8 @@ def verify_receipt(receipt: str, directory: Directory, *, provider: str, consume
             data_digest=_READ.string(d, "data_digest", "receipt", max_len=64),
             request_digest=_READ.string(d, "request_digest", "receipt", max_len=64),
             time=_READ.integer(d, "time", "receipt"),
+            log_size=_READ.integer(d, "log_size", "receipt", minimum=1) if v2 else None,
+            log_root=_READ.string(d, "log_root", "receipt", max_len=64) if v2 else None,
         )
     except (AuthenticationError, DocumentError) as exc:
         raise AuditError("bad_receipt", exc.message) from exc

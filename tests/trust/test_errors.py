@@ -20,7 +20,7 @@ from trust.errors import (
 CATEGORIES = [errors.AuthenticationError, errors.PolicyDenied, errors.RateLimited,
               errors.DirectoryError, errors.AgreementError, errors.AuditError,
               errors.KeyMaterialError, errors.AuthorityError, errors.DocumentError,
-              errors.GeometryError, errors.InvalidArgument]
+              errors.GeometryError, errors.InvalidArgument, errors.WitnessError]
 
 
 def test_every_code_is_snake_case_with_a_default_message() -> None:

@@ -8,7 +8,7 @@ import pytest
 
 SURFACE = {
     "trust.errors": ["TrustError", "AuthenticationError", "PolicyDenied", "RateLimited",
-                     "DirectoryError", "AgreementError", "AuditError"],
+                     "DirectoryError", "AgreementError", "AuditError", "WitnessError"],
     "trust.clock": ["Clock", "SystemClock", "ManualClock"],
     "trust.canonical": ["canonical_bytes", "sha256_hex"],
     "trust.keys": ["NodeKey", "verify_compact"],
@@ -26,9 +26,21 @@ SURFACE = {
     "trust.enforce": ["FieldMask", "suppress_small_groups", "DifferencingGuard",
                       "filter_area", "enforce_entities"],
     "trust.ratelimit": ["CounterStore", "RateLimiter", "MemoryCounterStore"],
-    "trust.audit": ["AuditRecord", "AuditEntry", "GENESIS_HASH", "chain_entry",
-                    "make_checkpoint", "verify_chain", "make_receipt", "verify_receipt",
-                    "digest_entities"],
+    "trust.audit": ["AuditRecord", "AuditEntry", "GENESIS_HASH", "chain_entry", "entry_leaf",
+                    "walk_chain", "verify_legacy_checkpoint", "make_receipt", "verify_receipt",
+                    "digest_entities", "receipt_record"],
+    "trust.merkle": ["leaf_hash", "node_hash", "EMPTY_ROOT", "CompactRange", "MerkleTree",
+                     "frontier_addresses", "inclusion_addresses", "inclusion_proof",
+                     "consistency_addresses", "consistency_proof", "verify_inclusion",
+                     "verify_consistency"],
+    "trust.note": ["parse_note", "sign_note", "open_note", "log_signer", "PublicKeyVerifier",
+                   "CosignatureV1Signer", "CosignatureV1Verifier", "key_id", "vkey"],
+    "trust.checkpoint": ["TreeHead", "Checkpoint", "audit_origin", "sign_checkpoint",
+                         "log_verifiers", "open_checkpoint"],
+    "trust.witness": ["format_add_checkpoint", "parse_add_checkpoint", "cosign", "Cosigned",
+                      "witness_name", "make_witness_statement", "verify_witness_statement",
+                      "verify_cosignatures", "compare_heads"],
+    "trust.audit_verify": ["verify_log", "LogReport"],
 }
 
 

@@ -15,8 +15,8 @@ from trust.audit import (
     digest_entities,
     make_receipt,
     receipt_record,
-    verify_chain,
     verify_receipt,
+    walk_chain,
 )
 from trust.errors import AuditError
 from trust.keys import NodeKey
@@ -45,7 +45,8 @@ def test_incremental_digest_equals_one_shot() -> None:
 def _receipt(fed: Federation, key: NodeKey | None = None, **overrides: object) -> str:
     fields: dict = {"provider": NANAO, "consumer": AGENCY, "agreement_id": "agr-1",
                     "entry_hash": "a" * 64, "count": 5, "data_digest": digest_entities(ENTITIES),
-                    "request_digest": "b" * 64, "now": T0}
+                    "request_digest": "b" * 64, "now": T0, "log_size": 41,
+                    "log_root": "c" * 64}
     fields.update(overrides)
     return make_receipt(key or fed.keys[NANAO], **fields)
 
@@ -64,7 +65,17 @@ def test_consumer_verifies_and_logs_a_receipt(fed: Federation) -> None:
     entry = chain_entry(receipt_record(receipt, jws, T0 + 1), 1, GENESIS_HASH)
     assert entry.operation == "receipt" and entry.caller == NANAO
     assert entry.details["provider_entry_hash"] == "a" * 64
-    assert verify_chain([entry]).ok
+    # The consumer keeps the provider's tree head that the receipt names.
+    assert (receipt.log_size, receipt.log_root) == (41, "c" * 64)
+    assert (entry.details["provider_log_size"], entry.details["provider_log_root"]) == (
+        41, "c" * 64)
+    assert walk_chain([entry]) is None
+
+
+def test_receipt_without_a_tree_head_is_the_v1_form_and_still_verifies(
+        fed: Federation) -> None:
+    receipt = _verify(fed, _receipt(fed, log_size=None, log_root=None))
+    assert receipt.log_size is None and receipt.entry_hash == "a" * 64
 
 
 @pytest.mark.parametrize("overrides", [
