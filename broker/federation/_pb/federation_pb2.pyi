@@ -334,3 +334,53 @@ class SignedDirectory(_message.Message):
     jws: str
     version: int
     def __init__(self, jws: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class AddCheckpointRequest(_message.Message):
+    __slots__ = ("body",)
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    body: bytes
+    def __init__(self, body: _Optional[bytes] = ...) -> None: ...
+
+class AddCheckpointResponse(_message.Message):
+    __slots__ = ("cosignatures", "witness_key")
+    COSIGNATURES_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    cosignatures: bytes
+    witness_key: str
+    def __init__(self, cosignatures: _Optional[bytes] = ..., witness_key: _Optional[str] = ...) -> None: ...
+
+class ListCosignedRequest(_message.Message):
+    __slots__ = ("origin", "min_size", "limit")
+    ORIGIN_FIELD_NUMBER: _ClassVar[int]
+    MIN_SIZE_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    origin: str
+    min_size: int
+    limit: int
+    def __init__(self, origin: _Optional[str] = ..., min_size: _Optional[int] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListCosignedResponse(_message.Message):
+    __slots__ = ("checkpoints", "witness_key", "more")
+    CHECKPOINTS_FIELD_NUMBER: _ClassVar[int]
+    WITNESS_KEY_FIELD_NUMBER: _ClassVar[int]
+    MORE_FIELD_NUMBER: _ClassVar[int]
+    checkpoints: _containers.RepeatedScalarFieldContainer[bytes]
+    witness_key: str
+    more: bool
+    def __init__(self, checkpoints: _Optional[_Iterable[bytes]] = ..., witness_key: _Optional[str] = ..., more: _Optional[bool] = ...) -> None: ...
+
+class ConsistencyProofRequest(_message.Message):
+    __slots__ = ("old_size", "new_size")
+    OLD_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NEW_SIZE_FIELD_NUMBER: _ClassVar[int]
+    old_size: int
+    new_size: int
+    def __init__(self, old_size: _Optional[int] = ..., new_size: _Optional[int] = ...) -> None: ...
+
+class ConsistencyProofResponse(_message.Message):
+    __slots__ = ("proof", "checkpoint")
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
+    proof: _containers.RepeatedScalarFieldContainer[bytes]
+    checkpoint: bytes
+    def __init__(self, proof: _Optional[_Iterable[bytes]] = ..., checkpoint: _Optional[bytes] = ...) -> None: ...

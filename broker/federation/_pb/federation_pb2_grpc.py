@@ -420,6 +420,199 @@ class Federation:
             _registered_method=True)
 
 
+class WitnessStub:
+    """Peers witness each other's audit logs, in the manner of C2SP tlog-witness
+    (c2sp.org/tlog-witness): a node sends each new checkpoint of its audit log
+    (c2sp.org/tlog-checkpoint) to its agreement peers, which cosign it
+    (c2sp.org/tlog-cosignature, cosignature/v1) only if it extends, by a valid
+    RFC 6962 consistency proof, the last checkpoint they cosigned for that log.
+    A witness keeps that state across restarts, so a smaller or forked tree is
+    refused for ever. Calls carry a node token like the Federation service; a
+    node submits only its own log, and a witness only witnesses (and shows the
+    cosigned checkpoints of) the logs of members it has an agreement with.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.AddCheckpoint = channel.unary_unary(
+                '/renkei.federation.v1.Witness/AddCheckpoint',
+                request_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.AddCheckpointRequest.SerializeToString,
+                response_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.AddCheckpointResponse.FromString,
+                _registered_method=True)
+        self.ListCosigned = channel.unary_unary(
+                '/renkei.federation.v1.Witness/ListCosigned',
+                request_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ListCosignedRequest.SerializeToString,
+                response_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ListCosignedResponse.FromString,
+                _registered_method=True)
+        self.GetConsistencyProof = channel.unary_unary(
+                '/renkei.federation.v1.Witness/GetConsistencyProof',
+                request_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ConsistencyProofRequest.SerializeToString,
+                response_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ConsistencyProofResponse.FromString,
+                _registered_method=True)
+
+
+class WitnessServicer:
+    """Peers witness each other's audit logs, in the manner of C2SP tlog-witness
+    (c2sp.org/tlog-witness): a node sends each new checkpoint of its audit log
+    (c2sp.org/tlog-checkpoint) to its agreement peers, which cosign it
+    (c2sp.org/tlog-cosignature, cosignature/v1) only if it extends, by a valid
+    RFC 6962 consistency proof, the last checkpoint they cosigned for that log.
+    A witness keeps that state across restarts, so a smaller or forked tree is
+    refused for ever. Calls carry a node token like the Federation service; a
+    node submits only its own log, and a witness only witnesses (and shows the
+    cosigned checkpoints of) the logs of members it has an agreement with.
+    """
+
+    def AddCheckpoint(self, request, context):
+        """Submits a checkpoint of the caller's own log. Refusals, with the reason
+        in `renkei-reason`: NOT_FOUND unknown_log, PERMISSION_DENIED
+        untrusted_checkpoint, INVALID_ARGUMENT invalid_request,
+        FAILED_PRECONDITION size_conflict (the witness's size in the trailing
+        metadata entry `renkei-known-size`), root_conflict or inconsistent_tree.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCosigned(self, request, context):
+        """The checkpoints this witness cosigned for a log, smallest size first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsistencyProof(self, request, context):
+        """A consistency proof between two sizes of the callee's own audit log,
+        with its checkpoint at the larger size (to tell a split view).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_WitnessServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'AddCheckpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddCheckpoint,
+                    request_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.AddCheckpointRequest.FromString,
+                    response_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.AddCheckpointResponse.SerializeToString,
+            ),
+            'ListCosigned': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCosigned,
+                    request_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ListCosignedRequest.FromString,
+                    response_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ListCosignedResponse.SerializeToString,
+            ),
+            'GetConsistencyProof': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsistencyProof,
+                    request_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ConsistencyProofRequest.FromString,
+                    response_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.ConsistencyProofResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'renkei.federation.v1.Witness', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('renkei.federation.v1.Witness', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Witness:
+    """Peers witness each other's audit logs, in the manner of C2SP tlog-witness
+    (c2sp.org/tlog-witness): a node sends each new checkpoint of its audit log
+    (c2sp.org/tlog-checkpoint) to its agreement peers, which cosign it
+    (c2sp.org/tlog-cosignature, cosignature/v1) only if it extends, by a valid
+    RFC 6962 consistency proof, the last checkpoint they cosigned for that log.
+    A witness keeps that state across restarts, so a smaller or forked tree is
+    refused for ever. Calls carry a node token like the Federation service; a
+    node submits only its own log, and a witness only witnesses (and shows the
+    cosigned checkpoints of) the logs of members it has an agreement with.
+    """
+
+    @staticmethod
+    def AddCheckpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.federation.v1.Witness/AddCheckpoint',
+            renkei_dot_federation_dot_v1_dot_federation__pb2.AddCheckpointRequest.SerializeToString,
+            renkei_dot_federation_dot_v1_dot_federation__pb2.AddCheckpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCosigned(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.federation.v1.Witness/ListCosigned',
+            renkei_dot_federation_dot_v1_dot_federation__pb2.ListCosignedRequest.SerializeToString,
+            renkei_dot_federation_dot_v1_dot_federation__pb2.ListCosignedResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsistencyProof(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renkei.federation.v1.Witness/GetConsistencyProof',
+            renkei_dot_federation_dot_v1_dot_federation__pb2.ConsistencyProofRequest.SerializeToString,
+            renkei_dot_federation_dot_v1_dot_federation__pb2.ConsistencyProofResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class AuthorityStub:
     """Served by the federation authority only.
     """
