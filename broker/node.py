@@ -30,16 +30,16 @@ from .federation.interceptors import TokenAuthInterceptor
 from .federation.subscription import FederatedChange, SubscriptionSpec
 from .federation.subscriptions import Subscriptions
 from .identity import NodeIdentity, load_identity
+from .provider.calls import ProviderService
+from .provider.catalog import CatalogService
+from .provider.entity_index import EntityIndex
+from .provider.facade import ProviderFacade
+from .provider.limits import CallLimits, StoreReplayCache
 from .service.agreement_book import AgreementBook
 from .service.agreement_exchange import AgreementExchange
 from .service.audit_log import AuditLog
-from .service.catalog import CatalogService
-from .service.entity_index import EntityIndex
-from .service.facade import ProviderFacade
+from .service.changes import ChangeSignal
 from .service.filters import Comparison
-from .service.limits import CallLimits, StoreReplayCache
-from .service.provider import ProviderService
-from .service.subscribe import ChangeSignal
 from .store import open_store
 from .store.base import Store
 

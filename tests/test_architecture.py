@@ -42,3 +42,76 @@ def test_generated_protobuf_is_imported_only_by_the_wire_adapters() -> None:
         if "_pb" in text and "federation_pb2" in text and path.name not in allowed:
             offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
+
+
+# Inside the broker, layers read from the folders and depend one way only:
+#   api → ngsi → federation | provider → service → store → config/errors
+# The composition roots (node, cli, demo) and the entry programs above them may use any layer;
+# no layer may use them. ``federation`` and ``provider`` are siblings: the provider answers
+# peers' calls without knowing the transport, the federation calls peers without knowing how
+# they answer.
+BROKER_LAYERS: dict[str, set[str]] = {
+    "errors": set(),
+    "config": {"errors"},
+    "identity": {"config", "errors"},
+    "store": {"config", "errors"},
+    "service": {"store", "errors"},
+    "provider": {"service", "store", "errors"},
+    "federation": {"service", "store", "config", "errors"},
+    "ngsi": {"federation", "service", "store", "errors"},
+    "api": {"ngsi", "service", "store", "config", "errors"},
+    "ingest": {"service", "store", "errors"},
+    "authority_server": {"federation", "config", "errors", "identity"},
+}
+COMPOSITION_ROOTS = {"node", "cli", "demo"}
+
+
+def _broker_imports(path: Path, root: Path = ROOT) -> set[str]:
+    """The broker layers ``path`` imports, relative and absolute, function-local included."""
+    module = list(path.relative_to(root).with_suffix("").parts)
+    package = module[:-1]
+    layers: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets: list[list[str]] = []
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - (node.level - 1)]
+                targets.append(base + (node.module.split(".") if node.module else []))
+            elif node.module:
+                targets.append(node.module.split("."))
+        elif isinstance(node, ast.Import):
+            targets.extend(alias.name.split(".") for alias in node.names)
+        for target in targets:
+            if target[0] == "broker" and len(target) > 1:
+                layers.add(target[1])
+    return layers
+
+
+def _layer_of(path: Path) -> str:
+    parts = path.relative_to(ROOT / "broker").with_suffix("").parts
+    return parts[0]
+
+
+def test_broker_layers_depend_one_way() -> None:
+    offenders = []
+    for path in (ROOT / "broker").rglob("*.py"):
+        if "_pb" in path.parts or path.name == "__init__.py" and path.parent.name == "broker":
+            continue
+        layer = _layer_of(path)
+        if layer in COMPOSITION_ROOTS:
+            continue
+        assert layer in BROKER_LAYERS, f"{path.relative_to(ROOT)}: place the new layer {layer!r}"
+        bad = _broker_imports(path) - BROKER_LAYERS[layer] - {layer}
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert offenders == []
+
+
+def test_the_layering_check_sees_relative_and_function_local_imports(tmp_path: Path) -> None:
+    # The check above is only as good as its import reader: prove it on a known upward import.
+    module = tmp_path / "broker" / "service" / "sample.py"
+    module.parent.mkdir(parents=True)
+    module.write_text("from ..store.base import Store\n"
+                      "def late():\n    from ..api import app\n"
+                      "import broker.ngsi.model\n", encoding="utf-8")
+    assert _broker_imports(module, tmp_path) == {"store", "api", "ngsi"}

@@ -18,10 +18,10 @@ from aiohttp import web
 from mappings.contexts import FrozenDocumentLoader
 
 from ..errors import NotFound, Unauthenticated
-from ..service.egress import EgressPolicy
-from ..service.ngsi_entities import EntityService
-from ..service.ngsi_scope import FederationScope
-from ..service.terms import TermMaps
+from ..ngsi.egress import EgressPolicy
+from ..ngsi.entities import EntityService
+from ..ngsi.scope import FederationScope
+from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
 from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
@@ -117,8 +117,8 @@ async def build_api(node: Any) -> Api:
     config = node.config.http
     terms = TermMaps(FrozenDocumentLoader(extra=dict(node.config.contexts)))
     metrics = ApiMetrics(node.id)
-    from ..service.ngsi_discovery import Discovery
-    from ..service.ngsi_subscriptions import SubscriptionStore
+    from ..ngsi.discovery import Discovery
+    from ..ngsi.subscriptions import SubscriptionStore
     from .notifier import Notifier
 
     subs = SubscriptionStore(node.store, node.clock)

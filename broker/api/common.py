@@ -12,12 +12,12 @@ from aiohttp import web
 
 from ..config import HttpConfig
 from ..errors import BadRequest
-from ..service.egress import EgressPolicy
-from ..service.ngsi_entities import EntityService
-from ..service.ngsi_model import is_uri
-from ..service.ngsi_render import FORMATS, OutputOptions
-from ..service.ngsi_scope import FederationScope
-from ..service.terms import TermMap, TermMaps, Translator
+from ..ngsi.egress import EgressPolicy
+from ..ngsi.entities import EntityService
+from ..ngsi.model import is_uri
+from ..ngsi.render import FORMATS, OutputOptions
+from ..ngsi.scope import FederationScope
+from ..ngsi.terms import TermMap, TermMaps, Translator
 from ..store.base import Store
 from .auth import Caller, ClientRegistry, TokenService
 from .errors import InvalidRequest, PayloadTooLarge, TooManyResults

@@ -1,6 +1,6 @@
 """The notifier's HTTP client: it connects only to addresses the egress policy allows.
 
-``service.egress`` says which addresses a subscription may reach; this module makes aiohttp
+``ngsi.egress`` says which addresses a subscription may reach; this module makes aiohttp
 obey it at the moment of connecting. Host names go through ``GuardedResolver``: the addresses
 a name resolves to are filtered, and aiohttp connects only to what the resolver returned, so
 a DNS answer mixing a public and a private address (how rebinding attacks start) can only
@@ -16,7 +16,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from ..service.egress import EgressPolicy, literal_address
+from ..ngsi.egress import EgressPolicy, literal_address
 
 
 class RefusedAddress(OSError):

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from ..errors import BadRequest
-from ..service.ngsi_model import is_uri
-from ..service.ngsi_q import parse_geo, parse_q, parse_types
-from ..service.ngsi_query import NgsiQuery
-from ..service.ngsi_render import OutputOptions
+from ..ngsi.model import is_uri
+from ..ngsi.q import parse_geo, parse_q, parse_types
+from ..ngsi.query import NgsiQuery
+from ..ngsi.render import OutputOptions
 from .common import (
     Terms,
     api_of,

@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from ..errors import BadRequest
-from ..service.terms import CORE_CONTEXT
+from ..ngsi.terms import CORE_CONTEXT
 from .errors import NotAcceptable, UnsupportedMediaType
 
 JSON = "application/json"

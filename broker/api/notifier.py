@@ -34,12 +34,12 @@ from yarl import URL
 from mappings.errors import MappingError
 
 from ..errors import BrokerError
-from ..service.egress import EgressPolicy, safe_headers
-from ..service.ngsi_model import iso
-from ..service.ngsi_q import parse_q, q_is_conjunction
-from ..service.ngsi_render import OutputOptions, render_entity
-from ..service.ngsi_subscriptions import SubscriptionStore, fires, state
-from ..service.terms import TermMaps, Translator
+from ..ngsi.egress import EgressPolicy, safe_headers
+from ..ngsi.model import iso
+from ..ngsi.q import parse_q, q_is_conjunction
+from ..ngsi.render import OutputOptions, render_entity
+from ..ngsi.subscriptions import SubscriptionStore, fires, state
+from ..ngsi.terms import TermMaps, Translator
 from ..store.base import Change
 from .egress import notification_session, refusal, refused_connection
 from .metrics import ApiMetrics

@@ -22,7 +22,7 @@ log = logging.getLogger("renkei.federation.forwarding")
 
 
 class AggregateForwarding:
-    """``service.provider.AggregateForwarder`` over this node's fan-out."""
+    """``provider.calls.AggregateForwarder`` over this node's fan-out."""
 
     def __init__(self, node_id: str, fanout: FanOut, agreements: AgreementBook) -> None:
         self._node_id = node_id

@@ -8,6 +8,7 @@ the same active agreement. Either party may revoke; the signed revocation travel
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 import orjson
 
@@ -16,9 +17,24 @@ from trust.agreements import SignedAgreement
 from trust.tokens import VerifiedCaller
 
 from ..errors import NotFound
-from ..federation.grpc_client import PeerChannel
 from .agreement_book import AgreementBook, AgreementView
 from .model import AgreementMessage
+
+
+class AgreementPeer(Protocol):
+    """What the exchange needs of a channel to the other party (``federation.PeerChannel``).
+
+    A Protocol so that this layer does not import the transport above it.
+    """
+
+    async def propose_agreement(self, message: AgreementMessage,
+                                timeout: float) -> AgreementMessage: ...
+
+    async def countersign_agreement(self, message: AgreementMessage,
+                                    timeout: float) -> AgreementMessage: ...
+
+    async def revoke_agreement(self, agreement_id: str, reason: str, revocation_jws: str,
+                               timeout: float) -> AgreementMessage: ...
 
 
 def to_message(view: AgreementView) -> AgreementMessage:
@@ -35,13 +51,13 @@ def from_message(message: AgreementMessage) -> SignedAgreement:
 
 class AgreementExchange:
     def __init__(self, node_id: str, book: AgreementBook,
-                 peers: Callable[[], Mapping[str, PeerChannel]], timeout: float) -> None:
+                 peers: Callable[[], Mapping[str, AgreementPeer]], timeout: float) -> None:
         self._node_id = node_id
         self._book = book
         self._peers = peers
         self._timeout = timeout
 
-    def _channel(self, peer: str) -> PeerChannel:
+    def _channel(self, peer: str) -> AgreementPeer:
         channel = self._peers().get(peer)
         if channel is None:
             raise NotFound(f"{peer} is not a reachable member of the federation directory")

@@ -15,11 +15,11 @@ from aiohttp import web
 from mappings.errors import MappingError
 
 from ...errors import BadRequest, BrokerError
-from ...service.ngsi_entities import BatchItem, BatchOutcome
-from ...service.ngsi_model import is_uri, normalize_entity
-from ...service.ngsi_q import parse_geo, parse_q, parse_types
-from ...service.ngsi_query import NgsiQuery, local_page
-from ...service.ngsi_render import render_entity
+from ...ngsi.entities import BatchItem, BatchOutcome
+from ...ngsi.model import is_uri, normalize_entity
+from ...ngsi.q import parse_geo, parse_q, parse_types
+from ...ngsi.query import NgsiQuery, local_page
+from ...ngsi.render import render_entity
 from ..common import (
     MAX_LIST_ITEMS,
     api_of,

@@ -9,14 +9,14 @@ import orjson
 from aiohttp import web
 
 from ...errors import BadRequest, NotFound
-from ...service import ngsi_merge
+from ...ngsi import merge as ngsi_merge
+from ...ngsi.model import normalize_attribute, normalize_entity
+from ...ngsi.q import parse_types, q_is_conjunction
+from ...ngsi.query import INDEXED_GEOPROPERTY, NgsiQuery, local_page
+from ...ngsi.render import OutputOptions, render_entity
+from ...ngsi.scope import ScopeResult, merge, warning_header
 from ...service.filters import Near, Within, on_the_wire
 from ...service.model import FederatedQuery
-from ...service.ngsi_model import normalize_attribute, normalize_entity
-from ...service.ngsi_q import parse_types, q_is_conjunction
-from ...service.ngsi_query import INDEXED_GEOPROPERTY, NgsiQuery, local_page
-from ...service.ngsi_render import OutputOptions, render_entity
-from ...service.ngsi_scope import ScopeResult, merge, warning_header
 from ..common import (
     Terms,
     api_of,
@@ -136,7 +136,7 @@ def _entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
                        output: OutputOptions, headers: dict[str, str],
                        links: list[str]) -> web.Response:
     if media == GEO:
-        from ...service.ngsi_model import feature
+        from ...ngsi.model import feature
 
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": [
             feature(e, terms.outward.attr_name(output.geoproperty)) for e in rendered]}
@@ -178,7 +178,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
                                  stored.created_at if stored else None,
                                  stored.modified_at if stored else None)
         if media == GEO:
-            from ...service.ngsi_model import feature
+            from ...ngsi.model import feature
 
             body = feature(rendered, terms.outward.attr_name(output.geoproperty))
             if terms.context is not None:

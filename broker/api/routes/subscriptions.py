@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from ...service.ngsi_q import rename_q
-from ...service.ngsi_subscriptions import Names, representation, validate
+from ...ngsi.q import rename_q
+from ...ngsi.subscriptions import Names, representation, validate
 from ..common import (
     Terms,
     api_of,

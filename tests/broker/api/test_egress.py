@@ -8,7 +8,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from broker.api.egress import GuardedResolver, RefusedAddress
-from broker.service.egress import EgressPolicy, header_refusal
+from broker.ngsi.egress import EgressPolicy, header_refusal
 
 
 class Answers(AbstractResolver):

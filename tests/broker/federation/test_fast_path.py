@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from broker.service.entity_index import EntityIndex
+from broker.provider.calls import select_entities
+from broker.provider.entity_index import EntityIndex
+from broker.provider.query import EntityQuery
 from broker.service.entity_write import entity_write
 from broker.service.filters import And, Comparison, Near, Within
-from broker.service.provider import select_entities
-from broker.service.query import EntityQuery
 from broker.store.sqlite import SqliteStore
 from trust.enforce import FieldMask
 from trust.geo import Area

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from broker.provider.query import _literal_prefix
 from broker.service.filters import Near, haversine_m
-from broker.service.query import _literal_prefix
 
 
 @pytest.mark.parametrize(("pattern", "ids"), [

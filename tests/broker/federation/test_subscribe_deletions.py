@@ -6,9 +6,10 @@ from pathlib import Path
 
 import orjson
 
+from broker.provider.subscribe import change_stream
+from broker.service.changes import ChangeSignal
 from broker.service.entity_write import entity_write
 from broker.service.model import SubscribeRequest
-from broker.service.subscribe import ChangeSignal, change_stream
 from broker.store.sqlite import SqliteStore
 from trust.clock import SystemClock
 from trust.enforce import FieldMask

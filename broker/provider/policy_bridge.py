@@ -6,7 +6,7 @@ from trust import geo as trust_geo
 from trust.errors import GeometryError
 
 from ..errors import BadRequest
-from .filters import Geo, Near, Within
+from ..service.filters import Geo, Near, Within
 
 
 def policy_geo(geo: Geo | None) -> trust_geo.GeoFilter | None:

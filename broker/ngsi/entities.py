@@ -18,10 +18,10 @@ import orjson
 from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
+from ..service.changes import ChangeSignal
+from ..service.entity_write import entity_write
 from ..store.base import Store, StoredEntity
-from .entity_write import entity_write
-from .ngsi_merge import MergeResult, merge, update
-from .subscribe import ChangeSignal
+from .merge import MergeResult, merge, update
 
 T = TypeVar("T")
 # Called with (entity id, stored bytes before the write or None) just before a write.
@@ -160,7 +160,7 @@ class EntityService:
     async def batch_update(self, items: Sequence[BatchItem], *,
                            no_overwrite: bool) -> BatchOutcome:
         """Update attributes of existing entities (``noOverwrite``: only add new ones)."""
-        from .ngsi_merge import append
+        from .merge import append
 
         out = BatchOutcome()
         for item in items:

@@ -13,9 +13,9 @@ from trust.agreement_model import Agreement
 from trust.clock import Clock
 from trust.enforce import entity_in_area
 
+from ..service.agreement_book import AgreementBook
+from ..service.model import Catalog, CatalogDataset
 from ..store.base import Store
-from .agreement_book import AgreementBook
-from .model import Catalog, CatalogDataset
 from .query import EntityQuery, count_matches
 
 

@@ -36,14 +36,11 @@ from trust.policy import Decision, Operation, PolicyRequest
 from trust.tokens import VerifiedCaller
 
 from ..errors import BadRequest, LoopDetected, NotFound
-from ..store.base import Store
-from .aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
-from .agreement_book import AgreementBook
-from .audit_log import AuditLog
-from .entity_index import EntityIndex
-from .filters import And, Comparison, Geo, Near, Within
-from .limits import CallLimits, budget_exhausted
-from .model import (
+from ..service.aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
+from ..service.agreement_book import AgreementBook
+from ..service.audit_log import AuditLog
+from ..service.filters import And, Comparison, Geo, Near, Within
+from ..service.model import (
     AggregateGroup,
     AggregateQuery,
     AggregateResult,
@@ -54,6 +51,9 @@ from .model import (
     QuerySummary,
     Routing,
 )
+from ..store.base import Store
+from .entity_index import EntityIndex
+from .limits import CallLimits, budget_exhausted
 from .policy_bridge import policy_geo
 from .query import EntityQuery, run_query
 

@@ -18,9 +18,9 @@ from shapely.errors import ShapelyError
 from shapely.geometry import shape
 
 from ..errors import BadRequest
-from .filters import And, Comparison, Near, Or, Range, Within, entity_geometry
-from .ngsi_model import GEOJSON_TYPES, valid_geometry
-from .patterns import compile_pattern
+from ..service.filters import And, Comparison, Near, Or, Range, Within, entity_geometry
+from ..service.patterns import compile_pattern
+from .model import GEOJSON_TYPES, valid_geometry
 
 Rename = Callable[[str], str]
 MAX_Q_LENGTH = 4096

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import BadRequest, NotFound
-from .ngsi_model import ATTRIBUTE_MEMBERS, ENTITY_MEMBERS, NGSI_NULL
+from .model import ATTRIBUTE_MEMBERS, ENTITY_MEMBERS, NGSI_NULL
 
 
 @dataclass

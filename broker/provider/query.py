@@ -12,9 +12,9 @@ from typing import Any
 
 import orjson
 
+from ..service.filters import Expr, Geo, entity_geometry
+from ..service.patterns import compile_pattern
 from ..store.base import BBox, EntityFilter, Store
-from .filters import Expr, Geo, entity_geometry
-from .patterns import compile_pattern
 
 # Attribute names that every projection keeps.
 CORE_KEYS = frozenset({"id", "type", "@context", "scope", "createdAt", "modifiedAt"})

@@ -34,8 +34,8 @@ import orjson
 from trust.enforce import FieldMask, entity_in_area, entity_position
 from trust.geo import Area
 
+from ..service.filters import entity_geometry, geometry_bbox
 from ..store.base import BBox, EntityFilter, Store
-from .filters import entity_geometry, geometry_bbox
 from .query import EntityQuery, _compile_pattern, _intersect, _literal_prefix, matches
 
 log = logging.getLogger("renkei.provider.index")

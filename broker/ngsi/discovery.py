@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from ..store.base import EntityFilter, Store
-from .ngsi_model import ENTITY_MEMBERS
+from .model import ENTITY_MEMBERS
 
 
 @dataclass

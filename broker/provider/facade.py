@@ -11,10 +11,9 @@ from trust.policy import Operation
 from trust.tokens import VerifiedCaller
 
 from ..errors import LimitExceeded
-from ..store.base import Store
-from .agreement_book import AgreementBook
-from .catalog import CatalogService
-from .model import (
+from ..service.agreement_book import AgreementBook
+from ..service.changes import ChangeSignal
+from ..service.model import (
     AggregateQuery,
     AggregateResult,
     Catalog,
@@ -26,8 +25,10 @@ from .model import (
     QuerySummary,
     SubscribeRequest,
 )
-from .provider import ProviderService, filter_attributes
-from .subscribe import ChangeSignal, change_stream
+from ..store.base import Store
+from .calls import ProviderService, filter_attributes
+from .catalog import CatalogService
+from .subscribe import change_stream
 
 
 class StreamSlots:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .ngsi_model import concise, language_filtered, project, simplified, with_sys_attrs
+from .model import concise, language_filtered, project, simplified, with_sys_attrs
 from .terms import Translator
 
 FORMATS = ("normalized", "concise", "simplified")

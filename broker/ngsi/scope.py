@@ -16,9 +16,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..federation.fanout import FanOut, PeerStatus
-from .agreement_book import AgreementBook
-from .model import FederatedQuery
-from .ngsi_render import merge_local_wins
+from ..service.agreement_book import AgreementBook
+from ..service.model import FederatedQuery
+from .render import merge_local_wins
 
 StatusSink = Callable[[PeerStatus], None]
 

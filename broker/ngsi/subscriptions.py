@@ -17,11 +17,11 @@ from typing import Any
 from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
+from ..service.patterns import compile_pattern
 from ..store.base import Store
 from .egress import EgressPolicy, check_receiver_info
-from .ngsi_model import is_uri, iso, parse_datetime
-from .ngsi_q import geo_matches, parse_geo, parse_q, rename_q
-from .patterns import compile_pattern
+from .model import is_uri, iso, parse_datetime
+from .q import geo_matches, parse_geo, parse_q, rename_q
 
 NAMESPACE = "ngsi_subscriptions"
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",

@@ -21,9 +21,9 @@ from typing import Any, Protocol
 import orjson
 
 from ..errors import BadRequest
+from ..service.patterns import compile_pattern
 from ..store.base import BBox, EntityFilter, Store, StoredEntity
-from .ngsi_q import TypeExpr, geo_matches
-from .patterns import compile_pattern
+from .q import TypeExpr, geo_matches
 
 SCAN_CHUNK = 500
 # The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).

@@ -11,7 +11,6 @@ still advances. The stream ends when the caller's token expires (UNAUTHENTICATED
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import orjson
@@ -21,29 +20,13 @@ from trust.enforce import FieldMask, entity_in_area
 from trust.errors import AuthenticationError
 from trust.geo import Area
 
+from ..service.changes import ChangeSignal
+from ..service.filters import And
+from ..service.model import ChangeEvent, SubscribeRequest
 from ..store.base import Store
-from .filters import And
-from .model import ChangeEvent, SubscribeRequest
 from .query import EntityQuery, matches
 
 SCAN_LIMIT = 500
-
-
-class ChangeSignal:
-    """Wakes waiting streams when this process wrote changes (other replicas: polling)."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    async def wait(self, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self._event.wait(), timeout)
-        except TimeoutError:
-            pass
 
 
 async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
