@@ -14,9 +14,10 @@ from aiohttp import web
 
 from ..errors import BadRequest
 from ..ngsi.model import is_uri
-from ..ngsi.q import parse_geo, parse_q, parse_types
+from ..ngsi.q import parse_geo, parse_q
 from ..ngsi.query import NgsiQuery
 from ..ngsi.render import OutputOptions
+from ..service.query import parse_types
 from .common import (
     Terms,
     api_of,

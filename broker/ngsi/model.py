@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -233,19 +233,6 @@ def iso(ts: float) -> str:
 
 
 # -- output ---------------------------------------------------------------------------------
-
-def project(entity: Mapping[str, Any], pick: Iterable[str] | None = None,
-            omit: Iterable[str] | None = None) -> dict[str, Any]:
-    """``pick`` keeps id, type and the listed attributes; ``omit`` drops the listed members."""
-    out = dict(entity)
-    if pick:
-        keep = set(pick) | {"id", "type", "scope"}
-        out = {k: v for k, v in out.items() if k in keep or k in ("createdAt", "modifiedAt")}
-    if omit:
-        for name in omit:
-            out.pop(name, None)
-    return out
-
 
 def with_sys_attrs(entity: Mapping[str, Any], created_at: float | None,
                    modified_at: float | None) -> dict[str, Any]:

@@ -1,9 +1,10 @@
-"""Parsers for the NGSI-LD query languages: ``q``, type expressions and geo-queries.
+"""Parsers for the NGSI-LD query languages ``q`` and geo-queries.
 
 They produce the shared filter tree of ``broker.service.filters`` (``Comparison``/``And``/
-``Or``/``Range``, ``Near``/``Within``) so that the same evaluation runs for HTTP and gRPC
-callers. Names are passed through a ``rename`` callable so that the caller's @context terms
-become stored names before anything is compared.
+``Or``/``Range``, ``Near``/``Within``/``ShapeRelation``/``FarFrom``) so that the same
+evaluation runs for HTTP and gRPC callers (type expressions and id patterns live with the
+rest of the query stack in ``broker.service.query``). Names are passed through a ``rename``
+callable so that the caller's @context terms become stored names before anything is compared.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from shapely.errors import ShapelyError
 from shapely.geometry import shape
 
 from ..errors import BadRequest
-from ..service.filters import And, Comparison, Near, Or, Range, Within, entity_geometry
+from ..service.filters import And, Comparison, FarFrom, Near, Or, Range, ShapeRelation, Within
 from ..service.patterns import compile_pattern
 from .model import GEOJSON_TYPES, valid_geometry
 
@@ -260,104 +260,7 @@ def q_is_conjunction(expr: Any) -> tuple[Comparison, ...] | None:
     return None
 
 
-# -- type expressions -------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class TypeExpr:
-    """``A,B`` or ``A|B`` (any), ``A;B`` (all), with parentheses: NGSI-LD v1.8 4.17."""
-
-    op: str  # "leaf" | "or" | "and"
-    name: str = ""
-    items: tuple[TypeExpr, ...] = ()
-
-    def leaves(self) -> tuple[str, ...]:
-        if self.op == "leaf":
-            return (self.name,)
-        return tuple(dict.fromkeys(n for i in self.items for n in i.leaves()))
-
-    def plain_union(self) -> bool:
-        """True if the expression is only a union of types (what an index answers exactly)."""
-        return self.op == "leaf" or self.op == "or" and all(i.plain_union() for i in self.items)
-
-    def matches(self, types: tuple[str, ...]) -> bool:
-        if self.op == "leaf":
-            return self.name in types
-        if self.op == "or":
-            return any(i.matches(types) for i in self.items)
-        return all(i.matches(types) for i in self.items)
-
-
-def parse_types(text: str, rename: Rename = _same) -> TypeExpr:
-    pos = 0
-
-    def union() -> TypeExpr:
-        nonlocal pos
-        items = [conj()]
-        while pos < len(text) and text[pos] in ",|":
-            pos += 1
-            items.append(conj())
-        return items[0] if len(items) == 1 else TypeExpr("or", items=tuple(items))
-
-    def conj() -> TypeExpr:
-        nonlocal pos
-        items = [atom()]
-        while pos < len(text) and text[pos] == ";":
-            pos += 1
-            items.append(atom())
-        return items[0] if len(items) == 1 else TypeExpr("and", items=tuple(items))
-
-    def atom() -> TypeExpr:
-        nonlocal pos
-        if pos < len(text) and text[pos] == "(":
-            pos += 1
-            inner = union()
-            if pos >= len(text) or text[pos] != ")":
-                raise BadRequest("type: missing ')'")
-            pos += 1
-            return inner
-        start = pos
-        while pos < len(text) and text[pos] not in ",|;()":
-            pos += 1
-        name = text[start:pos].strip()
-        if not name:
-            raise BadRequest("type: expected a type name")
-        return TypeExpr("leaf", rename(name))
-
-    if len(text) > 2048:
-        raise BadRequest("type expression too long")
-    expr = union()
-    if pos != len(text):
-        raise BadRequest(f"type: unexpected {text[pos:pos + 16]!r}")
-    return expr
-
-
 # -- geo-queries ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ShapeRelation:
-    """``contains``, ``intersects``, ``equals``, ``disjoint``, ``overlaps`` (and ``within`` of a
-    non-polygon) between the entity's geometry and the query geometry."""
-
-    relation: str
-    geometry: Mapping[str, Any]
-
-    def bbox(self) -> tuple[float, float, float, float] | None:
-        if self.relation == "disjoint":
-            return None
-        minx, miny, maxx, maxy = shape(self.geometry).bounds
-        return (minx, miny, maxx, maxy)
-
-    def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
-        try:
-            target = shape(geometry)
-            query = shape(self.geometry)
-        except Exception:
-            return False
-        if self.relation == "equals":
-            return bool(target.equals(query))
-        return bool(getattr(target, self.relation if self.relation != "contains" else
-                            "contains")(query))
-
 
 GEORELS = ("near", "within", "contains", "intersects", "equals", "disjoint", "overlaps")
 
@@ -405,39 +308,10 @@ def parse_geo(georel: str, geometry: str, coordinates: Any) -> Any:
         if not modifiers:
             raise BadRequest("near needs maxDistance or minDistance")
         if dmax == math.inf:
-            return _FarFrom(coordinates[0], coordinates[1], dmin)
+            return FarFrom(coordinates[0], coordinates[1], dmin)
         return Near(float(coordinates[0]), float(coordinates[1]), dmax, dmin)
     if rel not in GEORELS or modifiers:
         raise BadRequest(f"unsupported georel {georel[:32]!r}")
     if rel == "within" and geometry in ("Polygon", "MultiPolygon"):
         return Within(geo)
     return ShapeRelation(rel, geo)
-
-
-@dataclass(frozen=True)
-class _FarFrom:
-    """``near;minDistance==d`` alone: at least ``d`` metres away (no bbox to narrow a scan)."""
-
-    longitude: float
-    latitude: float
-    min_distance_m: float
-
-    def bbox(self) -> None:
-        return None
-
-    def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
-        return Near(self.longitude, self.latitude, math.inf, self.min_distance_m
-                    ).matches_geometry(geometry)
-
-
-def geo_matches(entity: Mapping[str, Any], geo: Any, geoproperty: str) -> bool:
-    geometry = entity_geometry(entity, geoproperty)
-    if geometry is None:
-        return False
-    try:
-        return bool(geo.matches_geometry(geometry))
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ShapelyError):
-        # A stored geometry that shapely cannot read (an empty GeometryCollection, data from
-        # before positions were checked, or from a peer) matches nothing, rather than
-        # failing the whole query.
-        return False

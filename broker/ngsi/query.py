@@ -1,72 +1,32 @@
 """Local execution of an NGSI-LD entity query, with a pass-through fast path.
 
-The store's index answers type (a union of types), id and id-prefix filters and a geo bounding
-box (of ``location`` only: the one GeoProperty the store indexes); everything else (q, exact
-geometry, id patterns, type intersections, ``attrs`` matching) is checked on the decoded
-entity. ``idPattern`` is a regular expression *searched* in the id, as JavaScript's
-``RegExp.test`` and the other NGSI-LD brokers do: anchor it (``^urn:...``) to match a prefix.
-When nothing needs checking, stored bytes are returned as they are, so a type page never
-decodes a single entity, and the scan asks the store for just one page (and one row more, to
-know whether a next page exists) instead of a whole chunk.
+What a query selects and how it matches is ``broker.service.query`` (the one query stack the
+provider and its index use too); this module pages through it. The store's index answers
+type (a union of types), id and id-prefix filters and a geo bounding box; everything else is
+checked on the decoded entity. When nothing needs checking, stored bytes are returned as they
+are, so a type page never decodes a single entity, and the scan asks the store for just one
+page (and one row more, to know whether a next page exists) instead of a whole chunk.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
-from ..errors import BadRequest
-from ..service.patterns import compile_pattern
-from ..store.base import BBox, EntityFilter, Store, StoredEntity
-from .q import TypeExpr, geo_matches
-
-SCAN_CHUNK = 500
-# The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).
-INDEXED_GEOPROPERTY = "location"
+from ..service.query import SCAN_CHUNK, Hit, Selection, scan
+from ..store.base import EntityFilter, Store
 
 
 @dataclass(frozen=True)
-class NgsiQuery:
-    """A query on stored names (the caller's terms already translated)."""
+class NgsiQuery(Selection):
+    """A query on stored names (the caller's terms already translated), one page of it."""
 
-    types: TypeExpr | None = None
-    ids: tuple[str, ...] = ()
-    id_pattern: str = ""
-    q: Any = None
-    geo: Any = None
-    geoproperty: str = "location"
-    attrs: tuple[str, ...] = ()  # entities must have at least one of these
     limit: int = 20
     offset: int = 0
     count: bool = False
-
-    @property
-    def exact(self) -> bool:
-        """Whether entities must be decoded and checked beyond what the index answers."""
-        return bool(self.q is not None or self.geo is not None or self.id_pattern or self.attrs
-                    or (self.types is not None and not self.types.plain_union()))
-
-    @functools.cached_property
-    def attr_set(self) -> frozenset[str]:
-        # Checked against every candidate: cost by the entity's size, not the list's.
-        return frozenset(self.attrs)
-
-    def matches(self, entity: Mapping[str, Any]) -> bool:
-        if self.types is not None and not self.types.plain_union():
-            t = entity.get("type")
-            names = tuple(t) if isinstance(t, list) else (str(t),)
-            if not self.types.matches(names):
-                return False
-        if self.attrs and self.attr_set.isdisjoint(entity):
-            return False
-        if self.geo is not None and not geo_matches(entity, self.geo, self.geoproperty):
-            return False
-        return self.q is None or self.q.matches(entity)
 
 
 class DocArrays(Protocol):
@@ -77,19 +37,6 @@ class DocArrays(Protocol):
     async def scan_doc_array(self, flt: EntityFilter, limit: int, offset: int = 0
                              ) -> tuple[bytes, bool]:
         ...
-
-
-@dataclass
-class Hit:
-    """One matching stored entity; ``entity`` is decoded only when it had to be."""
-
-    stored: StoredEntity
-    entity: dict[str, Any] | None = None
-
-    def decoded(self) -> dict[str, Any]:
-        if self.entity is None:
-            self.entity = orjson.loads(self.stored.doc)
-        return self.entity
 
 
 @dataclass
@@ -122,12 +69,13 @@ async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
     With ``as_array`` too, a store offering ``DocArrays.scan_doc_array`` gives the page as one
     JSON array in ``page.array`` (neither ``docs`` nor ``hits`` then).
     """
-    pattern = compile_id_pattern(query.id_pattern)
-    flt = EntityFilter(types=query.types.leaves() if query.types else (), ids=query.ids,
-                       id_prefix=anchored_prefix(pattern), bbox=index_bbox(query))
+    flt = query.index_filter()
     page = Page()
+    if flt is None:
+        page.count = 0 if query.count else None
+        return page
     want = query.offset + query.limit
-    exact = query.exact or pattern is not None
+    exact = query.exact
     scan_docs = getattr(store, "scan_docs", None)
     scan_doc_array = getattr(store, "scan_doc_array", None) if as_array else None
     if docs_only and not exact and scan_doc_array is not None:
@@ -138,14 +86,10 @@ async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
         page.more = len(docs) > query.limit
         page.docs = docs[:query.limit] if page.more else docs
     elif want:
-        chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want + 1)
         skipped = 0
-        scan = store.scan_entities(flt, chunk)
-        async with contextlib.aclosing(scan):  # type: ignore[type-var]
-            async for stored in scan:
-                hit = Hit(stored)
-                if exact and not _exact(hit, query, pattern):
-                    continue
+        chunk = SCAN_CHUNK if exact else min(SCAN_CHUNK, want + 1)
+        async with contextlib.aclosing(scan(store, query, chunk=chunk)) as hits:
+            async for hit in hits:
                 if skipped < query.offset:
                     skipped += 1
                     continue
@@ -154,60 +98,15 @@ async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
                     break
                 page.hits.append(hit)
     if query.count:
-        page.count = await count(store, query, flt, pattern, exact)
+        page.count = await count(store, query, flt)
     return page
 
 
-def compile_id_pattern(pattern: Any) -> Any:
-    """The caller's idPattern compiled by RE2 (linear time: a pattern such as ``(.|.)*Z``
-    searched in every id of a scan would otherwise stall the event loop), or None."""
-    if not pattern:
-        return None
-    if not isinstance(pattern, str):
-        raise BadRequest("idPattern must be a string")
-    return compile_pattern(pattern, "idPattern")
-
-
-def anchored_prefix(pattern: Any) -> str:
-    """The literal prefix of a ``^``-anchored pattern, so that the index narrows the scan
-    (an unanchored pattern may match anywhere in the id: no prefix)."""
-    if pattern is None or not pattern.pattern.startswith("^"):
-        return ""
-    prefix: list[str] = []
-    source = pattern.pattern[1:]
-    for ch in source:
-        if ch in ".^$*+?{}[]\\|()":
-            break
-        prefix.append(ch)
-    # A quantifier or an alternative applies to what precedes it: no safe prefix then.
-    rest = source[len(prefix):]
-    if rest[:1] in ("*", "?", "{") and prefix:
-        prefix.pop()
-    if rest[:1] == "|" or "|" in rest:
-        return ""
-    return "".join(prefix)
-
-
-def index_bbox(query: NgsiQuery) -> BBox | None:
-    """The bounding box the store's geo index can narrow a scan with, if any."""
-    if query.geo is None or query.geoproperty != INDEXED_GEOPROPERTY:
-        return None
-    bbox: BBox | None = query.geo.bbox()
-    return bbox
-
-
-def _exact(hit: Hit, query: NgsiQuery, pattern: Any) -> bool:
-    if pattern is not None and not pattern.search(hit.stored.id):
-        return False
-    return query.matches(hit.decoded())
-
-
-async def count(store: Store, query: NgsiQuery, flt: EntityFilter, pattern: Any,
-                exact: bool) -> int:
-    if not exact and not flt.ids and not flt.id_prefix and flt.bbox is None:
+async def count(store: Store, query: NgsiQuery, flt: EntityFilter) -> int:
+    """How many entities match ``query`` (paging aside); ``flt`` is its index filter."""
+    if not query.exact and not flt.ids and not flt.id_prefix and flt.bbox is None:
         return await store.count_entities(flt.types)
     n = 0
-    async for stored in store.scan_entities(flt, SCAN_CHUNK):
-        if not exact or _exact(Hit(stored), query, pattern):
-            n += 1
+    async for _ in scan(store, query):
+        n += 1
     return n

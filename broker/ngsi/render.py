@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .model import concise, language_filtered, project, simplified, with_sys_attrs
+from ..service.query import project
+from .model import concise, language_filtered, simplified, with_sys_attrs
 from .terms import Translator
 
 FORMATS = ("normalized", "concise", "simplified")

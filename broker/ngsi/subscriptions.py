@@ -8,7 +8,6 @@ entity after it, the attribute names that changed, and the kind), does the subsc
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,11 +16,12 @@ from typing import Any
 from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
-from ..service.patterns import compile_pattern
+from ..service.filters import geo_matches
+from ..service.query import id_pattern
 from ..store.base import Store
 from .egress import EgressPolicy, check_receiver_info
 from .model import is_uri, iso, parse_datetime
-from .q import geo_matches, parse_geo, parse_q, rename_q
+from .q import parse_geo, parse_q, rename_q
 
 NAMESPACE = "ngsi_subscriptions"
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
@@ -115,14 +115,8 @@ def _selector(e: Any, names: Names) -> dict[str, Any]:
     if "idPattern" in out:
         if not isinstance(out["idPattern"], str):
             raise BadRequest("entities[].idPattern must be a string")
-        _id_pattern(out["idPattern"])  # BadRequest when too long or not valid RE2
+        id_pattern(out["idPattern"], "entities[].idPattern")  # BadRequest: too long, not RE2
     return out
-
-
-@functools.lru_cache(maxsize=1024)
-def _id_pattern(pattern: str) -> Any:
-    # RE2, compiled once: the pattern is searched for every change the node sees.
-    return compile_pattern(pattern, "entities[].idPattern")
 
 
 def _notification(n: Any, names: Names, egress: EgressPolicy) -> dict[str, Any]:
@@ -293,7 +287,9 @@ def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
             continue
         if "id" in s and s["id"] != entity_id:
             continue
-        if "idPattern" in s and not _id_pattern(str(s["idPattern"])).search(entity_id):
+        pattern = id_pattern(str(s["idPattern"]), "entities[].idPattern") \
+            if "idPattern" in s else None
+        if pattern is not None and not pattern.matches(entity_id):
             continue
         return True
     return False

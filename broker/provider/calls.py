@@ -51,6 +51,7 @@ from ..service.model import (
     QuerySummary,
     Routing,
 )
+from ..service.query import any_of
 from ..store.base import Store
 from .entity_index import EntityIndex
 from .limits import CallLimits, budget_exhausted
@@ -155,7 +156,7 @@ class ProviderService:
                                          filters=filter_attributes(req.q, req.geo))
         mask = _mask(decision, req.types, req.attrs)
         limit = min(req.limit or DEFAULT_PAGE, MAX_PAGE)
-        query = EntityQuery(types=tuple(sorted(mask.types)), ids=req.ids,
+        query = EntityQuery(types=any_of(sorted(mask.types)), ids=req.ids,
                             id_pattern=req.id_pattern, q=And(req.q) if req.q else None,
                             geo=req.geo, after_id=_decode_page(req.page_token), limit=limit)
         agreement = self._agreements.as_provider.get(decision.agreement_id or "")
@@ -261,7 +262,7 @@ class ProviderService:
                                          attrs=attrs, geo=req.geo, purpose=req.purpose,
                                          agreement_id=req.agreement_id, digest=digest,
                                          filters=filter_attributes(req.q, req.geo))
-        query = EntityQuery(types=req.types, q=And(req.q) if req.q else None, geo=req.geo,
+        query = EntityQuery(types=any_of(req.types), q=And(req.q) if req.q else None, geo=req.geo,
                             limit=0)
         area_bbox, area_test = _area(decision.area)
         groups, members = await compute_groups(

@@ -15,6 +15,7 @@ from trust.enforce import entity_in_area
 
 from ..service.agreement_book import AgreementBook
 from ..service.model import Catalog, CatalogDataset
+from ..service.query import any_of
 from ..store.base import Store
 from .query import EntityQuery, count_matches
 
@@ -62,7 +63,7 @@ class CatalogService:
         if agreement.area is not None and total:
             area = agreement.area
             count = await count_matches(
-                self._store, EntityQuery(types=(entity_type,)), area_bbox=area.bounds,
+                self._store, EntityQuery(types=any_of((entity_type,))), area_bbox=area.bounds,
                 area_test=lambda entity: entity_in_area(entity, area))
         if agreement.aggregate_only and count < agreement.k_threshold:
             return 0

@@ -35,8 +35,9 @@ from trust.enforce import FieldMask, entity_in_area, entity_position
 from trust.geo import Area
 
 from ..service.filters import entity_geometry, geometry_bbox
+from ..service.query import TypeExpr, intersect
 from ..store.base import BBox, EntityFilter, Store
-from .query import EntityQuery, _compile_pattern, _intersect, _literal_prefix, matches
+from .query import EntityQuery
 
 log = logging.getLogger("renkei.provider.index")
 MAX_ENTITIES = 200_000
@@ -268,7 +269,7 @@ class EntityIndex:
         bulk of federated traffic) is sliced from a view: its whole result, kept until any
         entity changes, so that page after page and caller after caller cost no per-entity
         work at all."""
-        if query.q is None and query.geo is None and not query.ids and not query.id_pattern:
+        if not query.exact and not query.ids:
             view = self._view(query.types, mask, area)
             if view is not None:
                 ids, items = view
@@ -281,7 +282,7 @@ class EntityIndex:
         while chunk := list(itertools.islice(matches_, size)):
             yield chunk
 
-    def _view(self, types: tuple[str, ...], mask: FieldMask, area: Area | None
+    def _view(self, types: TypeExpr | None, mask: FieldMask, area: Area | None
               ) -> tuple[list[str], list[tuple[str, bytes | None]]] | None:
         slot = -1 if area is None else self._area_slot(area)
         if slot is None:
@@ -302,23 +303,22 @@ class EntityIndex:
         """(id, masked bytes or None) of the matching entities in id order: the same sequence
         as ``run_query`` + ``FieldMask.apply`` + ``orjson.dumps`` over the store (call ``sync``
         first). ``limit`` counts matches before the mask, as ``run_query`` does."""
-        pattern = _compile_pattern(query.id_pattern)
-        bbox = _intersect(query.geo.bbox() if query.geo else None,
-                          area.bounds if area is not None else None)
-        if bbox == "empty":
+        pattern = query.pattern
+        bbox = intersect(query.geo_bbox(), area.bounds if area is not None else None)
+        if bbox is False:
             return
         # Without a geo filter the box is the area's bounds, which the exact area test implies.
         box = bbox if isinstance(bbox, tuple) and query.geo is not None else None
-        exact = query.q is not None or query.geo is not None
+        decodes = query.decodes
         verdicts = self._verdicts(area) if area is not None else None
         inside, outside = verdicts if verdicts is not None else (set(), set())
         allowed_for: dict[Any, frozenset[str] | None] = {}
         entries, limit, returned = self._entries, query.limit, 0
-        for entity_id in self._candidates(query, _literal_prefix(pattern)):
+        for entity_id in self._candidates(query, pattern.prefix if pattern is not None else ""):
             entry = entries.get(entity_id)
             if entry is None:
                 continue
-            if pattern is not None and not pattern.fullmatch(entity_id):
+            if pattern is not None and not pattern.matches(entity_id):
                 continue
             if box is not None and not _overlaps(entry.bbox, box):
                 continue
@@ -331,7 +331,7 @@ class EntityIndex:
                     continue
                 if verdicts is not None:
                     inside.add(entity_id)
-            if exact and not matches(entry.entity(), query):
+            if decodes and not query.accepts_content(entry.entity()):
                 continue
             if limit and returned >= limit:
                 return
@@ -348,7 +348,7 @@ class EntityIndex:
     def _candidates(self, query: EntityQuery, prefix: str) -> Iterator[str]:
         """Ids of the query's types in id order, under the store's own index conditions:
         ``id > after_id``, ``id IN ids``, ``prefix <= id < prefix + U+10FFFF``."""
-        types = query.types or tuple(sorted(self._by_type))
+        types = query.type_names or tuple(sorted(self._by_type))
         end = prefix + "\U0010ffff" if prefix else ""
 
         def window(ids: list[str]) -> list[str]:

@@ -23,8 +23,9 @@ from trust.geo import Area
 from ..service.changes import ChangeSignal
 from ..service.filters import And
 from ..service.model import ChangeEvent, SubscribeRequest
+from ..service.query import any_of
 from ..store.base import Store
-from .query import EntityQuery, matches
+from .query import EntityQuery
 
 SCAN_LIMIT = 500
 
@@ -34,7 +35,7 @@ async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
                         expires_at: float, poll_seconds: float = 1.0
                         ) -> AsyncIterator[ChangeEvent]:
     """Changes after ``request.after_cursor`` forever (until the token expires)."""
-    query = EntityQuery(types=tuple(sorted(mask.types)),
+    query = EntityQuery(types=any_of(sorted(mask.types)),
                         q=And(request.q) if request.q else None, geo=request.geo)
     cursor = request.after_cursor
     heartbeat = max(1, request.heartbeat_seconds)
@@ -57,7 +58,7 @@ async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
             entity = orjson.loads(change.doc)
             if area is not None and not entity_in_area(entity, area):
                 continue
-            if not matches(entity, query):
+            if not query.accepts_content(entity):
                 continue
             if change.kind == "deleted":
                 yield ChangeEvent("deleted", cursor, change.entity_id, b"", change.content_hash)

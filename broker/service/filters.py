@@ -220,7 +220,62 @@ class Within:
         return bool(self._prepared.covers(target))  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True)
+class ShapeRelation:
+    """``contains``, ``intersects``, ``equals``, ``disjoint``, ``overlaps`` (and ``within`` of a
+    non-polygon) between the entity's geometry and the query geometry."""
+
+    relation: str
+    geometry: Mapping[str, Any]
+
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        if self.relation == "disjoint":
+            return None
+        minx, miny, maxx, maxy = shape(self.geometry).bounds
+        return (minx, miny, maxx, maxy)
+
+    def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
+        try:
+            target = shape(geometry)
+            query = shape(self.geometry)
+        except Exception:
+            return False
+        if self.relation == "equals":
+            return bool(target.equals(query))
+        return bool(getattr(target, self.relation if self.relation != "contains" else
+                            "contains")(query))
+
+
+@dataclass(frozen=True)
+class FarFrom:
+    """``near;minDistance==d`` alone: at least ``d`` metres away (no bbox to narrow a scan)."""
+
+    longitude: float
+    latitude: float
+    min_distance_m: float
+
+    def bbox(self) -> None:
+        return None
+
+    def matches_geometry(self, geometry: Mapping[str, Any]) -> bool:
+        return Near(self.longitude, self.latitude, math.inf, self.min_distance_m
+                    ).matches_geometry(geometry)
+
+
 Geo = Near | Within
+
+
+def geo_matches(entity: Mapping[str, Any], geo: Any, geoproperty: str) -> bool:
+    geometry = entity_geometry(entity, geoproperty)
+    if geometry is None:
+        return False
+    try:
+        return bool(geo.matches_geometry(geometry))
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, ShapelyError):
+        # A stored geometry that shapely cannot read (an empty GeometryCollection, data from
+        # before positions were checked, or from a peer) matches nothing, rather than
+        # failing the whole query.
+        return False
 
 
 def entity_geometry(entity: Mapping[str, Any], geoproperty: str = "location"

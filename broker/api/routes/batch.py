@@ -17,9 +17,10 @@ from mappings.errors import MappingError
 from ...errors import BadRequest, BrokerError
 from ...ngsi.entities import BatchItem, BatchOutcome
 from ...ngsi.model import is_uri, normalize_entity
-from ...ngsi.q import parse_geo, parse_q, parse_types
+from ...ngsi.q import parse_geo, parse_q
 from ...ngsi.query import NgsiQuery, local_page
 from ...ngsi.render import render_entity
+from ...service.query import parse_types
 from ..common import (
     MAX_LIST_ITEMS,
     api_of,

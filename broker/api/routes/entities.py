@@ -11,12 +11,13 @@ from aiohttp import web
 from ...errors import BadRequest, NotFound
 from ...ngsi import merge as ngsi_merge
 from ...ngsi.model import normalize_attribute, normalize_entity
-from ...ngsi.q import parse_types, q_is_conjunction
-from ...ngsi.query import INDEXED_GEOPROPERTY, NgsiQuery, local_page
+from ...ngsi.q import q_is_conjunction
+from ...ngsi.query import NgsiQuery, local_page
 from ...ngsi.render import OutputOptions, render_entity
 from ...ngsi.scope import ScopeResult, merge, warning_header
 from ...service.filters import Near, Within, on_the_wire
 from ...service.model import FederatedQuery
+from ...service.query import INDEXED_GEOPROPERTY, parse_types
 from ..common import (
     Terms,
     api_of,

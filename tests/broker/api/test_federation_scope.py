@@ -6,7 +6,7 @@ from __future__ import annotations
 from broker.demo.harness import LocalFederation, NodeSpec
 from broker.service.entity_write import entity_write
 
-from .conftest import AGENCY, CITY, RENKEI_LINK, ApiClient, client_token, site
+from .conftest import AGENCY, CITY, RENKEI_LINK, ApiClient, Reply, client_token, site
 
 E = "/ngsi-ld/v1/entities"
 OTHER = "jp-372013"
@@ -68,3 +68,39 @@ async def test_federated_reads_merge_and_warn(federation: LocalFederation, sessi
     assert warning.startswith(f"199 {OTHER} ") and "unavailable" in warning
     missing = await api.get(f"{E}/urn:ngsi-ld:EvacuationSite:{OTHER}:9")
     assert missing.status == 404 and OTHER in missing.headers["NGSILD-Warning"]
+
+
+async def test_an_id_pattern_is_searched_in_the_cities_ids_as_in_the_agencys_own(
+        federation: LocalFederation, session) -> None:
+    city = await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao City", http=False))
+    other = await federation.add_node(NodeSpec(OTHER, "city", "高松市", "Takamatsu", http=False))
+    agency = await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet Office"))
+    await federation.publish()
+    await city.store.upsert_entities([entity_write(site(i)) for i in (1, 2)], 1.0)
+    takamatsu = f"urn:ngsi-ld:EvacuationSite:{OTHER}:9"
+    await other.store.upsert_entities([entity_write({**site(9), "id": takamatsu})], 1.0)
+    own = f"urn:ngsi-ld:EvacuationSite:{AGENCY}:hq"
+    await agency.store.upsert_entities([entity_write({**site(5), "id": own})], 1.0)
+    for provider, agreement_id in ((CITY, "agr-nanao"), (OTHER, "agr-takamatsu")):
+        await federation.agree(provider=provider, consumer=AGENCY, agreement_id=agreement_id,
+                               purpose="disaster_response",
+                               types={"EvacuationSite": ["capacity", "location", "name"]})
+    api = ApiClient(agency, session, await client_token(agency, session), RENKEI_LINK)
+
+    def ids(reply: Reply) -> list[str]:
+        assert reply.status == 200 and "NGSILD-Warning" not in reply.headers, reply.body
+        return sorted(e["id"] for e in reply.json())
+
+    # Unanchored, the pattern matches anywhere in the id, at the peers as here (the peers
+    # used to full-match it and silently returned nothing).
+    everyone = sorted([site(1)["id"], site(2)["id"], takamatsu, own])
+    assert ids(await api.get(E, params={"type": "EvacuationSite",
+                                        "idPattern": "EvacuationSite"})) == everyone
+    assert ids(await api.get(E, params={"type": "EvacuationSite", "idPattern": OTHER})) == [
+        takamatsu]
+    # Anchored, it is a prefix; anchored on the wrong beginning, it matches nothing anywhere.
+    assert ids(await api.get(E, params={
+        "type": "EvacuationSite", "idPattern": f"^urn:ngsi-ld:EvacuationSite:{CITY}:"})) == [
+        site(1)["id"], site(2)["id"]]
+    assert ids(await api.get(E, params={"type": "EvacuationSite",
+                                        "idPattern": "^EvacuationSite"})) == []

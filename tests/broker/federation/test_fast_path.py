@@ -17,6 +17,7 @@ from broker.provider.entity_index import EntityIndex
 from broker.provider.query import EntityQuery
 from broker.service.entity_write import entity_write
 from broker.service.filters import And, Comparison, Near, Within
+from broker.service.query import any_of
 from broker.store.sqlite import SqliteStore
 from trust.enforce import FieldMask
 from trust.geo import Area
@@ -95,26 +96,32 @@ def corpus() -> list[dict[str, Any]]:
 
 
 QUERIES = [
-    EntityQuery(types=("EvacuationSite",), limit=0),
-    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"), limit=0),
-    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"), limit=100,
+    EntityQuery(types=any_of(("EvacuationSite",)), limit=0),
+    EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")), limit=0),
+    EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")), limit=100,
                 after_id="urn:ngsi-ld:EvacuationSite:jp-172022:00300"),
-    EntityQuery(types=("EvacuationSite",), limit=7),
-    EntityQuery(types=("EvacuationSite",), q=And((Comparison("capacity", ">", 200),)),
+    EntityQuery(types=any_of(("EvacuationSite",)), limit=7),
+    EntityQuery(types=any_of(("EvacuationSite",)), q=And((Comparison("capacity", ">", 200),)),
                 limit=0),
-    EntityQuery(types=("EvacuationSite",), geo=Near(136.95, 37.03, 1500.0), limit=0),
-    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"),
+    EntityQuery(types=any_of(("EvacuationSite",)), geo=Near(136.95, 37.03, 1500.0), limit=0),
+    EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")),
                 geo=Within({"type": "Polygon", "coordinates": [[
                     [136.93, 37.0], [136.97, 37.0], [136.97, 37.04], [136.93, 37.0]]]}),
                 limit=0),
-    EntityQuery(types=("EvacuationSite",), id_pattern="urn:ngsi-ld:EvacuationSite:jp-172022:01.*",
+    EntityQuery(types=any_of(("EvacuationSite",)),
+                id_pattern="urn:ngsi-ld:EvacuationSite:jp-172022:01.*", limit=0),
+    EntityQuery(types=any_of(("EvacuationSite",)), id_pattern=".*:0000[1-5]", limit=0),
+    # idPattern is searched: unanchored it matches anywhere in the id; anchored, the index
+    # narrows the candidates by its literal prefix.
+    EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")), id_pattern="jp-172022:001",
                 limit=0),
-    EntityQuery(types=("EvacuationSite",), id_pattern=".*:0000[1-5]", limit=0),
-    EntityQuery(types=("EvacuationSite", "ShelterOccupancy"),
+    EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")),
+                id_pattern="^urn:ngsi-ld:ShelterOccupancy:", limit=0),
+    EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")),
                 ids=("urn:ngsi-ld:ShelterOccupancy:jp-172022:00003",
                      "urn:ngsi-ld:EvacuationSite:jp-172022:02001",
                      "urn:ngsi-ld:EvacuationSite:jp-172022:00010", "urn:nope"), limit=0),
-    EntityQuery(types=("PointOfInterest",), limit=0),
+    EntityQuery(types=any_of(("PointOfInterest",)), limit=0),
 ]
 
 
@@ -153,7 +160,7 @@ async def test_the_index_streams_the_same_bytes_as_parsing_every_entity(
 async def test_the_index_follows_changes_in_the_store(store: SqliteStore) -> None:
     index = EntityIndex(store)
     mask, area = MASKS[0], AREAS[1]
-    query = EntityQuery(types=("EvacuationSite", "ShelterOccupancy"), limit=0)
+    query = EntityQuery(types=any_of(("EvacuationSite", "ShelterOccupancy")), limit=0)
     naive, fast = await both(store, index, query, mask, area)
     assert fast == naive
     now = time.time()

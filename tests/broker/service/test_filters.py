@@ -1,28 +1,12 @@
-"""Index prefilters never drop a match: the id prefix of a pattern, the box around a circle."""
+"""The geo index prefilter never drops a match: the box around a circle holds all of it."""
 
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 
-from broker.provider.query import _literal_prefix
 from broker.service.filters import Near, haversine_m
-
-
-@pytest.mark.parametrize(("pattern", "ids"), [
-    ("urn:x:001|urn:y:002", ["urn:x:001", "urn:y:002"]),
-    ("urn:x:(001|002)", ["urn:x:001", "urn:x:002"]),
-    ("urn:x:00?1", ["urn:x:01", "urn:x:001"]),
-    ("^urn:x:.*", ["urn:x:1"]),
-])
-def test_a_pattern_prefix_keeps_every_id_the_pattern_matches(pattern: str,
-                                                             ids: list[str]) -> None:
-    prefix = _literal_prefix(re.compile(pattern))
-    for entity_id in ids:
-        assert re.fullmatch(pattern, entity_id)
-        assert entity_id.startswith(prefix), (pattern, prefix, entity_id)
 
 
 @pytest.mark.parametrize(("lon", "lat", "distance"), [
