@@ -133,6 +133,8 @@ class AgreementRow:
 
 # Builds the audit entry for the given (seq, prev_hash) and returns (entry_hash, body).
 AuditBuilder = Callable[[int, str], tuple[str, bytes]]
+# A perfect subtree of the audit log's Merkle tree: (level, index), as in trust.merkle.
+NodeAddress = tuple[int, int]
 
 
 class DocPages(Protocol):
@@ -205,9 +207,42 @@ class Store(Protocol):
 
     async def audit_head(self) -> AuditRow | None: ...
 
-    async def add_checkpoint(self, seq: int, jws: str, now: float) -> None: ...
+    async def add_checkpoint(self, seq: int, jws: str, now: float) -> None:
+        """Keep a legacy JWS checkpoint (logs before the Merkle tree; read-only since)."""
 
-    async def checkpoints(self) -> list[tuple[int, str]]: ...
+    async def checkpoints(self) -> list[tuple[int, str]]:
+        """Legacy JWS checkpoints, by seq."""
+
+    async def sync_audit_tree(self) -> int:
+        """Bring the tree nodes up to the newest entry (appends do it themselves; a log begun
+        before the tree catches up here); returns the tree size."""
+
+    async def audit_nodes(self, addresses: Sequence[NodeAddress]) -> dict[NodeAddress, bytes]:
+        """The stored tree nodes among ``addresses`` (absent ones are left out)."""
+
+    async def add_tree_head(self, size: int, note: str, now: float) -> bool:
+        """Keep the log's signed checkpoint of ``size``; False if one is held already."""
+
+    async def tree_heads(self) -> list[tuple[int, str]]:
+        """The log's own signed checkpoints (size, note text), smallest first."""
+
+    async def add_cosigned(self, size: int, witness: str, note: str, now: float) -> None:
+        """Keep a checkpoint of this log as ``witness`` cosigned it."""
+
+    async def cosigned(self) -> list[tuple[int, str, str]]:
+        """Cosigned checkpoints of this log: (size, witness, note), by size then witness."""
+
+    async def witness_head(self, origin: str) -> tuple[int, bytes] | None:
+        """As a witness: the (size, root) last cosigned for log ``origin``."""
+
+    async def witness_advance(self, origin: str, known: tuple[int, bytes] | None, size: int,
+                              root: bytes, note: str, now: float) -> bool:
+        """As a witness: record the cosigned ``note`` at (size, root) if the head is still
+        ``known`` (compare-and-set, so two concurrent requests cannot both pass one check)."""
+
+    async def witness_cosigned(self, origin: str, min_size: int = 0,
+                               limit: int = 100) -> list[tuple[int, str]]:
+        """As a witness: what it cosigned for ``origin`` (size, note), smallest first."""
 
     # -- replay cache and counters ----------------------------------------------------------
     async def remember_jti(self, jti: str, issuer: str, binding: str | None,

@@ -31,7 +31,7 @@ import asyncpg
 import orjson
 
 from ..errors import AlreadyExists
-from . import _pg
+from . import _pg, _pg_audit
 from ._pg_sql import (
     AGREEMENT_COLS,
     ENTITY_COLS,
@@ -52,6 +52,7 @@ from .base import (
     EntityFilter,
     EntityWrite,
     IngestRun,
+    NodeAddress,
     QuarantineRecord,
     StoredEntity,
     UpsertCounts,
@@ -72,6 +73,7 @@ class PostgresStore:
         self._db = _pg.Connections(dsn, schema, min_size, max_size)
         self._changes_lock = _pg.lock_key(schema, "changes")
         self._audit_lock = _pg.lock_key(schema, "audit")
+        self._witness_lock = _pg.lock_key(schema, "witness")
         self._channel = _pg.channel_name(schema)
         self._jti_purged_at = 0.0
 
@@ -291,17 +293,7 @@ class PostgresStore:
 
     # -- audit ------------------------------------------------------------------------------
     async def append_audit(self, build: AuditBuilder) -> AuditRow:
-        async def run(conn: asyncpg.Connection) -> AuditRow:
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", self._audit_lock)
-            head = await conn.fetchrow(
-                "SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1")
-            seq, prev = (head[0] + 1, head[1]) if head else (1, "0" * 64)
-            entry_hash, body = build(seq, prev)
-            await conn.execute("INSERT INTO audit (seq, prev_hash, entry_hash, body)"
-                               " VALUES ($1, $2, $3, $4)", seq, prev, entry_hash, body)
-            return AuditRow(seq, prev, entry_hash, body)
-
-        return await self._db.tx(run)
+        return await self._db.tx(lambda conn: _pg_audit.append(conn, self._audit_lock, build))
 
     async def audit_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[AuditRow]:
         rows = await self._db.fetch("SELECT seq, prev_hash, entry_hash, body FROM audit"
@@ -319,6 +311,54 @@ class PostgresStore:
 
     async def checkpoints(self) -> list[tuple[int, str]]:
         rows = await self._db.fetch("SELECT seq, jws FROM audit_checkpoints ORDER BY seq")
+        return [(r[0], r[1]) for r in rows]
+
+    async def sync_audit_tree(self) -> int:
+        async def run(conn: asyncpg.Connection) -> int:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", self._audit_lock)
+            return await _pg_audit.grow_tree(conn)
+
+        return await self._db.tx(run)
+
+    async def audit_nodes(self, addresses: Sequence[NodeAddress]) -> dict[NodeAddress, bytes]:
+        return await _pg_audit.nodes(self._db, addresses)
+
+    async def add_tree_head(self, size: int, note: str, now: float) -> bool:
+        status = await self._db.exec(
+            "INSERT INTO audit_heads (size, note, created_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (size) DO NOTHING", size, note, now)
+        return status.endswith(" 1")
+
+    async def tree_heads(self) -> list[tuple[int, str]]:
+        rows = await self._db.fetch("SELECT size, note FROM audit_heads ORDER BY size")
+        return [(r[0], r[1]) for r in rows]
+
+    async def add_cosigned(self, size: int, witness: str, note: str, now: float) -> None:
+        await self._db.exec(
+            "INSERT INTO audit_cosigned (size, witness, note, created_at) VALUES ($1,$2,$3,$4)"
+            " ON CONFLICT (size, witness) DO UPDATE SET note = EXCLUDED.note", size, witness,
+            note, now)
+
+    async def cosigned(self) -> list[tuple[int, str, str]]:
+        rows = await self._db.fetch(
+            "SELECT size, witness, note FROM audit_cosigned ORDER BY size, witness")
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def witness_head(self, origin: str) -> tuple[int, bytes] | None:
+        rows = await self._db.fetch("SELECT size, root FROM witness_heads WHERE origin = $1",
+                                    origin)
+        return (rows[0][0], bytes(rows[0][1])) if rows else None
+
+    async def witness_advance(self, origin: str, known: tuple[int, bytes] | None, size: int,
+                              root: bytes, note: str, now: float) -> bool:
+        return await self._db.tx(lambda conn: _pg_audit.witness_advance(
+            conn, self._witness_lock, origin, known, size, root, note, now))
+
+    async def witness_cosigned(self, origin: str, min_size: int = 0,
+                               limit: int = 100) -> list[tuple[int, str]]:
+        rows = await self._db.fetch(
+            "SELECT size, note FROM witness_cosigned WHERE origin = $1 AND size >= $2"
+            " ORDER BY size LIMIT $3", origin, min_size, limit)
         return [(r[0], r[1]) for r in rows]
 
     # -- replay cache and counters ----------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import orjson
 
 from ..errors import AlreadyExists, StoreError
+from . import sqlite_audit
 from .base import (
     AgreementRow,
     AuditBuilder,
@@ -28,6 +29,7 @@ from .base import (
     EntityFilter,
     EntityWrite,
     IngestRun,
+    NodeAddress,
     QuarantineRecord,
     StoredEntity,
     UpsertCounts,
@@ -277,18 +279,7 @@ class SqliteStore:
 
     # -- audit ------------------------------------------------------------------------------
     async def append_audit(self, build: AuditBuilder) -> AuditRow:
-        def append(db: sqlite3.Connection) -> AuditRow:
-            # BEGIN IMMEDIATE would be stronger across processes; one writer thread suffices
-            # here, and several processes on one file are not a supported SQLite deployment.
-            head = db.execute("SELECT seq, entry_hash FROM audit ORDER BY seq DESC LIMIT 1"
-                              ).fetchone()
-            seq, prev = (head[0] + 1, head[1]) if head else (1, "0" * 64)
-            entry_hash, body = build(seq, prev)
-            db.execute("INSERT INTO audit (seq, prev_hash, entry_hash, body) VALUES (?,?,?,?)",
-                       (seq, prev, entry_hash, body))
-            return AuditRow(seq, prev, entry_hash, body)
-
-        return await self._run(append)
+        return await self._run(lambda db: sqlite_audit.append(db, build))
 
     async def audit_rows(self, after_seq: int = 0, limit: int = 10_000) -> list[AuditRow]:
         rows = await self._run(lambda db: db.execute(
@@ -310,6 +301,45 @@ class SqliteStore:
     async def checkpoints(self) -> list[tuple[int, str]]:
         rows = await self._run(lambda db: db.execute(
             "SELECT seq, jws FROM audit_checkpoints ORDER BY seq").fetchall())
+        return [(r[0], r[1]) for r in rows]
+
+    async def sync_audit_tree(self) -> int:
+        return await self._run(sqlite_audit.grow_tree)
+
+    async def audit_nodes(self, addresses: Sequence[NodeAddress]) -> dict[NodeAddress, bytes]:
+        return await self._run(lambda db: sqlite_audit.nodes(db, addresses))
+
+    async def add_tree_head(self, size: int, note: str, now: float) -> bool:
+        return await self._run(lambda db: sqlite_audit.add_head(db, size, note, now))
+
+    async def tree_heads(self) -> list[tuple[int, str]]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT size, note FROM audit_heads ORDER BY size").fetchall())
+        return [(r[0], r[1]) for r in rows]
+
+    async def add_cosigned(self, size: int, witness: str, note: str, now: float) -> None:
+        await self._run(lambda db: sqlite_audit.add_cosigned(db, size, witness, note, now))
+
+    async def cosigned(self) -> list[tuple[int, str, str]]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT size, witness, note FROM audit_cosigned ORDER BY size, witness").fetchall())
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    async def witness_head(self, origin: str) -> tuple[int, bytes] | None:
+        row = await self._run(lambda db: db.execute(
+            "SELECT size, root FROM witness_heads WHERE origin = ?", (origin,)).fetchone())
+        return (row[0], bytes(row[1])) if row else None
+
+    async def witness_advance(self, origin: str, known: tuple[int, bytes] | None, size: int,
+                              root: bytes, note: str, now: float) -> bool:
+        return await self._run(lambda db: sqlite_audit.witness_advance(
+            db, origin, known, size, root, note, now))
+
+    async def witness_cosigned(self, origin: str, min_size: int = 0,
+                               limit: int = 100) -> list[tuple[int, str]]:
+        rows = await self._run(lambda db: db.execute(
+            "SELECT size, note FROM witness_cosigned WHERE origin = ? AND size >= ?"
+            " ORDER BY size LIMIT ?", (origin, min_size, limit)).fetchall())
         return [(r[0], r[1]) for r in rows]
 
     # -- replay cache and counters ----------------------------------------------------------

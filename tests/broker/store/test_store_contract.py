@@ -133,6 +133,86 @@ async def test_audit_appends_chain_on_the_previous_hash(store: Store) -> None:
     assert await store.checkpoints() == [(2, "jws")]
 
 
+def _rfc6962_root(leaves: list[bytes]) -> bytes:
+    """MTH from RFC 6962 section 2.1, written out recursively (independent of trust.merkle)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    if len(leaves) == 1:
+        return hashlib.sha256(b"\x00" + leaves[0]).digest()
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return hashlib.sha256(b"\x01" + _rfc6962_root(leaves[:k]) + _rfc6962_root(leaves[k:])
+                          ).digest()
+
+
+def _root_from_frontier(size: int, nodes: dict[tuple[int, int], bytes]) -> bytes:
+    # The frontier of a tree of ``size`` leaves: one perfect subtree per set bit, largest
+    # first; the root folds them from the right.
+    parts, start = [], 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            parts.append(nodes[(level, start >> level)])
+            start += 1 << level
+    acc = parts[-1]
+    for h in reversed(parts[:-1]):
+        acc = hashlib.sha256(b"\x01" + h + acc).digest()
+    return acc
+
+
+def _chain(seq: int, prev: str) -> tuple[str, bytes]:
+    body = orjson.dumps({"seq": seq, "prev": prev})
+    return hashlib.sha256(body).hexdigest(), body
+
+
+async def test_audit_appends_keep_the_merkle_tree_nodes(store: Store) -> None:
+    hashes = [(await store.append_audit(_chain)).entry_hash for _ in range(11)]
+    leaves = [bytes.fromhex(h) for h in hashes]
+    # 11 = 8 + 2 + 1: the frontier is the perfect subtrees (3, 0), (1, 4), (0, 10).
+    frontier = await store.audit_nodes([(3, 0), (1, 4), (0, 10)])
+    assert len(frontier) == 3
+    assert _root_from_frontier(11, frontier) == _rfc6962_root(leaves)
+    assert frontier[(0, 10)] == hashlib.sha256(b"\x00" + leaves[10]).digest()
+    assert await store.audit_nodes([(4, 0), (0, 11)]) == {}  # not complete yet
+    assert await store.sync_audit_tree() == 11
+
+
+async def test_tree_heads_and_cosigned_checkpoints_are_kept(store: Store) -> None:
+    assert await store.add_tree_head(4, "note-4", now=1.0)
+    assert not await store.add_tree_head(4, "other note-4", now=2.0)  # first one holds
+    assert await store.add_tree_head(2, "note-2", now=3.0)
+    assert await store.tree_heads() == [(2, "note-2"), (4, "note-4")]
+    await store.add_cosigned(4, "renkei.witness/jp-2", "cosigned-4", now=4.0)
+    await store.add_cosigned(2, "renkei.witness/jp-3", "cosigned-2", now=4.0)
+    await store.add_cosigned(4, "renkei.witness/jp-2", "cosigned-4b", now=5.0)
+    assert await store.cosigned() == [(2, "renkei.witness/jp-3", "cosigned-2"),
+                                      (4, "renkei.witness/jp-2", "cosigned-4b")]
+
+
+async def test_witness_head_advances_by_compare_and_set_and_survives_reopening(
+        make_store: StoreFactory) -> None:
+    origin, r1, r2 = "renkei.audit/jp-1", b"\x01" * 32, b"\x02" * 32
+    s = make_store()
+    await s.open()
+    try:
+        assert await s.witness_head(origin) is None
+        assert await s.witness_advance(origin, None, 3, r1, "n3", now=1.0)
+        assert not await s.witness_advance(origin, None, 9, r2, "n9", now=2.0)  # stale view
+        assert await s.witness_advance(origin, (3, r1), 5, r2, "n5", now=3.0)
+        assert not await s.witness_advance(origin, (3, r1), 7, r2, "n7", now=4.0)
+    finally:
+        await s.close()
+    s = make_store()
+    await s.open()
+    try:
+        assert await s.witness_head(origin) == (5, r2)
+        assert await s.witness_cosigned(origin) == [(3, "n3"), (5, "n5")]
+        assert await s.witness_cosigned(origin, min_size=4, limit=10) == [(5, "n5")]
+        assert await s.witness_cosigned("renkei.audit/jp-9") == []
+    finally:
+        await s.close()
+
+
 async def test_replay_cache_binds_a_jti_to_its_first_channel(store: Store) -> None:
     assert await store.remember_jti("j1", "jp-1", "peer-a", expires_at=100.0, now=1.0)
     assert await store.remember_jti("j1", "jp-1", "peer-a", expires_at=100.0, now=2.0)
@@ -261,3 +341,20 @@ async def test_doc_pages_equal_the_scan_in_id_order(store: Store) -> None:
     assert orjson.loads(array) == [orjson.loads(d) for d in docs[3:]] and not more
     array, more = await store.scan_doc_array(EntityFilter(types=("None",)), 2)  # type: ignore[attr-defined]
     assert (array, more) == (b"[]", False)
+
+
+async def test_a_log_begun_before_the_tree_catches_up(tmp_path: Path) -> None:
+    # Entries written before migration 0003 have no tree nodes: the next sync (or append)
+    # builds them from the stored entry hashes.
+    s = SqliteStore(tmp_path / "old.db")
+    await s.open()
+    try:
+        hashes = [(await s.append_audit(_chain)).entry_hash for _ in range(5)]
+        await s._run(lambda db: db.execute("DELETE FROM audit_tree"))
+        assert await s.audit_nodes([(2, 0), (0, 4)]) == {}
+        hashes.append((await s.append_audit(_chain)).entry_hash)
+        nodes = await s.audit_nodes([(2, 0), (1, 2)])
+        assert _root_from_frontier(6, nodes) == _rfc6962_root([bytes.fromhex(h)
+                                                               for h in hashes])
+    finally:
+        await s.close()
