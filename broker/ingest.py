@@ -20,10 +20,11 @@ from typing import Any
 
 import orjson
 
-from mappings.compiler import CompiledRule, compile_rule
+from mappings.compiler import compile_rule
 from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
 from mappings.loader import bundled_rules, load_rules
 from mappings.sources import open_records
+from mappings.views import Rule
 from trust.clock import Clock
 
 from .service.entity_write import entity_write
@@ -57,7 +58,7 @@ def resolve_rules(rules: str) -> Path:
     return Path(rules)
 
 
-def load_compiled(rules: str) -> CompiledRule:
+def load_compiled(rules: str) -> Rule:
     return compile_rule(load_rules(resolve_rules(rules)))
 
 
@@ -150,7 +151,7 @@ class Ingestor:
         return len(fixed), len(still)
 
 
-def _outcomes(compiled: CompiledRule, path: Path, kind: str | None,
+def _outcomes(compiled: Rule, path: Path, kind: str | None,
               start_after: str | None) -> Iterator[Mapped | Quarantined]:
     records = open_records(path, kind=kind, start_after=start_after)
     # The store hashes the bytes it keeps (entity_write); the engine need not hash them too.

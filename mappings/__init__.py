@@ -29,6 +29,7 @@ from mappings.errors import (
 from mappings.loader import bundled_rule_names, bundled_rules, bundled_sample, load_rules
 from mappings.report import MapReport, RuleCheck, check_rules, run_map
 from mappings.sources import Position, SourceLimits, SourceRecord, open_records
+from mappings.views import Rule
 
 __all__ = [
     "DEFAULT_CONTEXT",
@@ -43,6 +44,7 @@ __all__ = [
     "Position",
     "Quarantined",
     "RecordError",
+    "Rule",
     "RuleCheck",
     "RuleError",
     "RunCounts",

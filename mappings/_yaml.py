@@ -9,7 +9,7 @@ import yaml
 __all__ = ["LDict", "LList", "YamlProblem", "line_of", "load_yaml"]
 
 
-class LDict(dict):
+class LDict(dict[Any, Any]):
     """A mapping from YAML with ``line`` (of the mapping) and per-key ``key_lines``/``lines``."""
 
     line: int = 0
@@ -24,7 +24,7 @@ class LDict(dict):
         return self.lines.get(key, self.line)
 
 
-class LList(list):
+class LList(list[Any]):
     """A sequence from YAML with ``line`` and per-item ``lines``."""
 
     line: int = 0
@@ -46,7 +46,7 @@ class YamlProblem(Exception):
         self.message = message
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     pass
 
 

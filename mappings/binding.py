@@ -10,22 +10,27 @@ raised by transforms are located here with the header and raw value.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mappings import builders, flagsets
 from mappings.errors import RecordError, SourceError
+from mappings.pipeline import Access, Builder, Env, Getter, Pipeline
 from mappings.rules import AttributeSpec, ColumnSpec
 from mappings.templates import id_part, parse_template
+from mappings.views import AttributePipes, CompiledView
 
-if TYPE_CHECKING:
-    from mappings.compiler import CompiledRule, Pipeline
+__all__ = ["BoundRule", "header_key"]
 
-__all__ = ["BoundRule"]
+Values = Mapping[str, Any]
+Forward = Callable[[Values], dict[str, Any]]
+LetPlan = tuple[str | None, Any, Getter]
 
-Access = builders.Access
 
-Getter = Callable[[Mapping[str, Any], list], Any]
+def header_key(text: str) -> str:
+    """A header compared loosely: headers drift invisibly (a BOM, spaces, full-width letters)."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lstrip("\ufeff")
 
 
 class BoundRule:
@@ -35,7 +40,7 @@ class BoundRule:
     city adds does not go unnoticed); ``resolved`` maps logical columns to the headers used.
     """
 
-    def __init__(self, compiled: CompiledRule, header: tuple[str, ...] | None, file: str) \
+    def __init__(self, compiled: CompiledView, header: tuple[str, ...] | None, file: str) \
             -> None:
         self.compiled = compiled
         self.header = header or ()
@@ -50,25 +55,29 @@ class BoundRule:
         else:
             self._resolve_columns(compiled.rule.columns)
         self._lets = tuple(self._let_plan(p) for _, p in compiled.lets)
-        self._extras: list[Callable[[Mapping[str, Any]], Any]] = []
+        self._extras: list[Callable[[Values], Any]] = []
         self._flag_slots: dict[Any, int] = {}
         self._id = self.template(compiled.id_template, required=True)
         self._attrs = builders.make_builders(self)
         self.unused_headers = tuple(h for h in self.header if h not in self._used)
         forward = self._make_forward()
-        self.forward: Callable[[Mapping[str, Any]], dict[str, Any]]
+        self.forward: Forward
         if header is None:
             # Builders read values[header] (a subscript is cheaper than .get on the hot path);
             # schemaless records may lack keys, so they are read through a blank-filling view.
-            def forward_schemaless(values: Mapping[str, Any]) -> dict[str, Any]:
+            def forward_schemaless(values: Values) -> dict[str, Any]:
                 return forward(_Blank(values))
             self.forward = forward_schemaless
         else:
             self.forward = forward
 
     # -- columns ----------------------------------------------------------------------------------
+    @property
+    def attributes(self) -> tuple[tuple[AttributeSpec, AttributePipes], ...]:
+        """The rule's attributes with their bound pipelines (what the builders build)."""
+        return self.compiled.attributes
+
     def _resolve_columns(self, columns: Sequence[ColumnSpec]) -> None:
-        from mappings.compiler import header_key
         exact = set(self.header)
         by_key = {header_key(h): h for h in self.header}
         missing = []
@@ -112,13 +121,14 @@ class BoundRule:
             constant = self.captured.get(name)
             return (lambda values, env: constant), self.column_label(name)
 
-        def read(values: Mapping[str, Any], env: list) -> Any:
+        def read(values: Values, env: Env) -> Any:
             v = values[actual]
             return None if v == "" else v
 
         return read, actual
 
     def access(self, pipeline: Pipeline) -> Access:
+        """How ``pipeline`` reads its input from a record of this header."""
         spec, fn = pipeline.spec, pipeline.forward
         if spec.has_constant:
             constant = fn(spec.constant) if fn else spec.constant
@@ -140,13 +150,13 @@ class BoundRule:
                 # A part of a structured let value (a parsed capacity's `indoor`).
                 key = pipeline.steps[0].args["key"]
 
-                def get_part(values: Mapping[str, Any], env: list) -> Any:
+                def get_part(values: Values, env: Env) -> Any:
                     v = env[let_index]
                     return None if v is None else v.get(key)
 
                 return Access(get_part, "part", index=let_index, key=key)
 
-            def get_one(values: Mapping[str, Any], env: list) -> Any:
+            def get_one(values: Values, env: Env) -> Any:
                 raw = read(values, env)
                 try:
                     return fn(raw)
@@ -162,7 +172,7 @@ class BoundRule:
             # Two plain columns (latitude and longitude): read them without the generic loop.
             first, second = labels
 
-            def get_pair(values: Mapping[str, Any], env: list) -> Any:
+            def get_pair(values: Values, env: Env) -> Any:
                 a, b = values[first], values[second]
                 raw = (None if a == "" else a, None if b == "" else b)
                 try:
@@ -176,7 +186,7 @@ class BoundRule:
                 return Access(get_pair, "pair", first, pipeline.core, second, required=True)
             return Access(get_pair, "pair", first, fn, second)
 
-        def get_many(values: Mapping[str, Any], env: list) -> Any:
+        def get_many(values: Values, env: Env) -> Any:
             raw = tuple(r(values, env) for r in reads)
             try:
                 return fn(raw) if fn else raw
@@ -187,14 +197,16 @@ class BoundRule:
 
         return Access(get_many)
 
-    def _let_plan(self, pipeline: Pipeline) -> tuple[str | None, Any, Getter]:
+    def _let_plan(self, pipeline: Pipeline) -> LetPlan:
         """(column, fn, getter): column and fn set when forward can read the let inline."""
         access = self.access(pipeline)
         if access.kind == "column":
             return access.column, access.full if access.required else access.fn, access.getter
         return None, None, access.getter
 
-    def template(self, template: str, required: bool) -> Callable[[Mapping[str, Any], list], Any]:
+    def template(self, template: str, required: bool) -> Getter:
+        """A function making ``template``'s text from a record (``None`` when a part is blank
+        and not ``required``; a blank part of a required template is ``missing_required``)."""
         literals, names = parse_template(template)
         if not names:
             return lambda values, env: template
@@ -207,9 +219,9 @@ class BoundRule:
             i, j = let_index[names[0]], let_index[names[1]]
             mid, tail = literals[1], literals[2]
 
-            last = [None, ""]  # the previous member id and its id part (the same object)
+            last: list[Any] = [None, ""]  # the previous member id and its id part
 
-            def build_two(values: Mapping[str, Any], env: list) -> str | None:
+            def build_two(values: Values, env: Env) -> str | None:
                 a, b = env[i], env[j]
                 if a is None or b is None or a == "" or b == "":
                     return build(values, env)  # raises missing_required with the column
@@ -222,10 +234,11 @@ class BoundRule:
                     last[1] = a
                 if not (b.__class__ is str and b.isascii() and b.isalnum()):
                     b = id_part(b)
-                return head + a + mid + b + tail
+                made: str = head + a + mid + b + tail
+                return made
 
 
-        def build(values: Mapping[str, Any], env: list) -> str | None:
+        def build(values: Values, env: Env) -> str | None:
             out = head
             for (read, where), literal, name in parts:
                 v = read(values, env)
@@ -244,17 +257,26 @@ class BoundRule:
     def flag_slot(self, attr: AttributeSpec, table: Mapping[Any, Any]) -> int:
         """The env slot holding this record's flag lists for ``attr`` (shared by attributes
         reading the same columns with the same marks); see :mod:`mappings.flagsets`."""
-        return flagsets.flag_slot(self, attr, table)
+        columns = flagsets.flag_columns(attr, self.resolved, self.header)
+        for _, headers in columns:
+            self._used.update(headers)
+        key = (tuple(columns), tuple(sorted(table.items(), key=repr)))
+        slot = self._flag_slots.get(key)
+        if slot is None:
+            slot = len(self.compiled.lets) + len(self._extras)
+            self._extras.append(flagsets.flag_answers(columns, table))
+            self._flag_slots[key] = slot
+        return slot
 
-    def _make_forward(self) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+    def _make_forward(self) -> Forward:
         lets, extras, make_id = self._lets, tuple(self._extras), self._id
         attrs, target_type = self._attrs, self.compiled.target_type
         if len(lets) == 3 and all(column is not None for column, _, _ in lets) and \
                 len(extras) <= 1:
             return _forward_three(lets, extras, make_id, attrs, target_type)
 
-        def forward(values: Mapping[str, Any]) -> dict[str, Any]:
-            env: list = []
+        def forward(values: Values) -> dict[str, Any]:
+            env: Env = []
             append = env.append
             for column, fn, get in lets:
                 if column is None:
@@ -277,14 +299,15 @@ class BoundRule:
         return forward
 
 
-def _forward_three(lets: tuple, extras: tuple, make_id: Callable[..., Any], attrs: tuple,
-                   target_type: str) -> Callable[[Mapping[str, Any]], dict[str, Any]]:
+def _forward_three(lets: tuple[LetPlan, ...], extras: tuple[Callable[[Values], Any], ...],
+                   make_id: Getter, attrs: tuple[Builder, ...], target_type: str) -> Forward:
     """``forward`` written out for three column lets (member, local id, one parsed value: the
     common rule shape), without the per-let loop."""
     (c0, f0, _), (c1, f1, _), (c2, f2, _) = lets
+    assert c0 is not None and c1 is not None and c2 is not None
     extra = extras[0] if extras else None
 
-    def forward(values: Mapping[str, Any]) -> dict[str, Any]:
+    def forward(values: Values) -> dict[str, Any]:
         column = c0
         try:
             v = values[c0]
@@ -306,7 +329,7 @@ def _forward_three(lets: tuple, extras: tuple, make_id: Callable[..., Any], attr
     return forward
 
 
-class _Blank(dict):
+class _Blank(dict[str, Any]):
     """A record's values where an absent key reads as blank."""
 
     def __missing__(self, key: str) -> str:
@@ -315,12 +338,12 @@ class _Blank(dict):
 
 def _column_getter(actual: str, fn: Callable[[Any], Any] | None) -> Getter:
     if fn is None:
-        def get_raw(values: Mapping[str, Any], env: list) -> Any:
+        def get_raw(values: Values, env: Env) -> Any:
             v = values[actual]
             return None if v == "" else v
         return get_raw
 
-    def get(values: Mapping[str, Any], env: list) -> Any:
+    def get(values: Values, env: Env) -> Any:
         v = values[actual]
         if v == "":
             v = None

@@ -11,44 +11,29 @@ value (a parsed capacity's total, indoor, outdoor and note) share one builder.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mappings.errors import RecordError
+from mappings.pipeline import Access, Builder, Env, Getter, Pipeline
 from mappings.rules import AttributeSpec
+from mappings.views import AttributePipes, BoundView
 
-if TYPE_CHECKING:
-    from mappings.binding import BoundRule
-    from mappings.compiler import Pipeline
+__all__ = ["Builder", "make_builders"]
 
-__all__ = ["Access", "Builder", "make_builders"]
-
-Getter = Callable[[Mapping[str, Any], list], Any]
-Builder = Callable[[Mapping[str, Any], list, dict], None]
-
-
-@dataclass(frozen=True)
-class Access:
-    """How a bound value spec reads its input. ``getter`` always works; the other fields let a
-    builder inline the read for the common shapes (``kind``): ``column`` (one column, ``fn``),
-    ``pair`` (two columns ``column``/``second``, ``fn``), ``part`` (``key`` of let value
-    ``index``), ``slot`` (env value ``index``, item ``key``)."""
-
-    getter: Getter
-    kind: str = "generic"
-    column: str | None = None
-    fn: Callable[[Any], Any] | None = None
-    second: str | None = None
-    index: int = 0
-    key: Any = None
-    required: bool = False  # fn is the pipeline without its final `required`...
-    full: Callable[[Any], Any] | None = None  # ...and this is the whole pipeline
+Values = Mapping[str, Any]
+Entity = dict[str, Any]
+# What a builder factory gives: the builder, and (slot, name, key, kind, unit) when it only
+# copies a part of a let value (adjacent such builders of one slot are grouped into one).
+PartInfo = tuple[int, str, Any, str, str | None]
+Made = tuple[Builder, PartInfo | None]
+# (key, column, fn, getter) of one part; column and fn set when it can be read inline.
+Part = tuple[Any, str | None, Any, Getter]
 
 
-def make_builders(bound: BoundRule) -> tuple[Builder, ...]:
+def make_builders(bound: BoundView) -> tuple[Builder, ...]:
     """The builders of every attribute of ``bound``'s rule, adjacent parts grouped."""
-    made: list[tuple[Builder, Any]] = []
-    for attr, pipes in bound.compiled.attributes:
+    made: list[Made] = []
+    for attr, pipes in bound.attributes:
         made.append(_BY_KIND[attr.kind](bound, attr, pipes))
     return _grouped(made)
 
@@ -66,8 +51,8 @@ def _attribute(kind: str, v: Any, unit: str | None) -> dict[str, Any]:
 
 # -- Property and GeoProperty -------------------------------------------------------------------
 
-def _wrap(name: str, kind: str, attr: AttributeSpec, bound: BoundRule, pipes: dict[str, Any],
-          access: Access) -> tuple[Builder, Any]:
+def _wrap(name: str, kind: str, attr: AttributeSpec, bound: BoundView, pipes: AttributePipes,
+          access: Access) -> Made:
     unit, keep_empty = attr.unit, attr.keep_empty
     observed = bound.access(pipes["observed_at"]).getter if "observed_at" in pipes else None
     if observed is None and not keep_empty:
@@ -76,7 +61,7 @@ def _wrap(name: str, kind: str, attr: AttributeSpec, bound: BoundRule, pipes: di
             return fast(name, access, kind, unit)
     get = access.getter
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         v = get(values, env)
         if v is None or (v.__class__ is list and not v and not keep_empty):
             return
@@ -92,11 +77,11 @@ def _wrap(name: str, kind: str, attr: AttributeSpec, bound: BoundRule, pipes: di
     return build, None
 
 
-def _fast_column(name: str, access: Access, kind: str, unit: str | None) -> tuple[Builder, Any]:
+def _fast_column(name: str, access: Access, kind: str, unit: str | None) -> Made:
     column, fn, required = access.column, access.fn, access.required
     assert fn is not None and column is not None
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         v = values[column]
         if v == "":
             v = None
@@ -115,13 +100,13 @@ def _fast_column(name: str, access: Access, kind: str, unit: str | None) -> tupl
     return build, None
 
 
-def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> tuple[Builder, Any]:
+def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> Made:
     first, second, fn, required = access.column, access.second, access.fn, access.required
     assert fn is not None and first is not None and second is not None
     two = getattr(fn, "two", None)
     if two is not None:
         # A transform of two values that takes them as two arguments (geo_point).
-        def build_two(values: Mapping[str, Any], env: list, entity: dict) -> None:
+        def build_two(values: Values, env: Env, entity: Entity) -> None:
             a, b = values[first], values[second]
             try:
                 v = two(None if a == "" else a, None if b == "" else b)
@@ -139,7 +124,7 @@ def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> tuple[
 
         return build_two, None
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         a, b = values[first], values[second]
         raw = (None if a == "" else a, None if b == "" else b)
         try:
@@ -157,10 +142,10 @@ def _fast_pair(name: str, access: Access, kind: str, unit: str | None) -> tuple[
     return build, None
 
 
-def _fast_part(name: str, access: Access, kind: str, unit: str | None) -> tuple[Builder, Any]:
+def _fast_part(name: str, access: Access, kind: str, unit: str | None) -> Made:
     index, key = access.index, access.key
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         whole = env[index]
         if whole is not None:
             v = whole.get(key)
@@ -170,28 +155,34 @@ def _fast_part(name: str, access: Access, kind: str, unit: str | None) -> tuple[
     return build, (index, name, key, kind, unit)
 
 
-_FAST = {"column": _fast_column, "pair": _fast_pair, "part": _fast_part, "slot": _fast_part}
+_FAST: dict[str, Callable[[str, Access, str, str | None], Made]] = {
+    "column": _fast_column, "pair": _fast_pair, "part": _fast_part, "slot": _fast_part}
 
 
-def _grouped(made: list[tuple[Builder, Any]]) -> tuple[Builder, ...]:
+def _grouped(made: list[Made]) -> tuple[Builder, ...]:
     out: list[Builder] = []
     i = 0
     while i < len(made):
         build, info = made[i]
-        j = i + 1
-        while info is not None and j < len(made) and made[j][1] is not None \
-                and made[j][1][0] == info[0]:
-            j += 1
-        if j - i < 2:
+        if info is None:
+            out.append(build)
+            i += 1
+            continue
+        members = [info]
+        for _, other in made[i + 1:]:
+            if other is None or other[0] != info[0]:
+                break
+            members.append(other)
+        if len(members) < 2:
             out.append(build)
         else:
-            out.append(_group(info[0], tuple(m[1][1:] for m in made[i:j])))
-        i = j
+            out.append(_group(info[0], tuple(m[1:] for m in members)))
+        i += len(members)
     return tuple(out)
 
 
-def _group(index: int, members: tuple) -> Builder:
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+def _group(index: int, members: tuple[tuple[str, Any, str, str | None], ...]) -> Builder:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         whole = env[index]
         if whole is None:
             return
@@ -207,7 +198,8 @@ def _group(index: int, members: tuple) -> Builder:
 
 # -- the other kinds ----------------------------------------------------------------------------
 
-def _inline_parts(bound: BoundRule, pipes: Sequence[tuple[str, Pipeline]]) -> tuple:
+def _inline_parts(bound: BoundView, pipes: Sequence[tuple[str, Pipeline]]) \
+        -> tuple[Part, ...]:
     """(key, column, fn, getter) per part: column and fn set when the part can be read inline."""
     out = []
     for key, pipe in pipes:
@@ -218,7 +210,7 @@ def _inline_parts(bound: BoundRule, pipes: Sequence[tuple[str, Pipeline]]) -> tu
     return tuple(out)
 
 
-def _read_parts(parts: tuple, values: Mapping[str, Any], env: list) -> dict[str, Any]:
+def _read_parts(parts: tuple[Part, ...], values: Values, env: Env) -> dict[str, Any]:
     out = {}
     for key, column, fn, get in parts:
         if column is None:
@@ -236,7 +228,7 @@ def _read_parts(parts: tuple, values: Mapping[str, Any], env: list) -> dict[str,
     return out
 
 
-def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
+def _property(bound: BoundView, attr: AttributeSpec, pipes: AttributePipes) -> Made:
     name = attr.name
     if not attr.fields:
         return _wrap(name, attr.kind, attr, bound, pipes, bound.access(pipes["value"]))
@@ -245,7 +237,7 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
     parts = _inline_parts(bound, [(k, p) for k, p in pipes["fields"]
                                   if not p.spec.has_constant])
 
-    def get_object(values: Mapping[str, Any], env: list) -> Any:
+    def get_object(values: Values, env: Env) -> Any:
         # Constants alone do not make a value: {addressCountry: JP} with nothing else is omitted.
         out = _read_parts(parts, values, env)
         return {**constants, **out} if out else None
@@ -254,10 +246,10 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
         return _wrap(name, "Property", attr, bound, pipes, Access(get_object))
 
     seeded = len(constants)
-    if all(column is not None for _, column, _, _ in parts):
-        inline = tuple((key, column, fn) for key, column, fn, _ in parts)
+    inline = tuple((key, column, fn) for key, column, fn, _ in parts if column is not None)
+    if len(inline) == len(parts):
 
-        def build_inline(values: Mapping[str, Any], env: list, entity: dict) -> None:
+        def build_inline(values: Values, env: Env, entity: Entity) -> None:
             # Every field from one column of its own (the usual case).
             out = constants.copy()
             for key, column, fn in inline:
@@ -275,7 +267,7 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
 
         return build_inline, None
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         # _read_parts written out: this runs for every record.
         out = constants.copy()
         for key, column, fn, get in parts:
@@ -297,12 +289,12 @@ def _property(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
     return build, None
 
 
-def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
+def _language(bound: BoundView, attr: AttributeSpec, pipes: AttributePipes) -> Made:
     name, langs = attr.name, _inline_parts(bound, pipes["languages"])
-    if all(column is not None for _, column, _, _ in langs):
-        inline = tuple((tag, column, fn) for tag, column, fn, _ in langs)
+    inline = tuple((tag, column, fn) for tag, column, fn, _ in langs if column is not None)
+    if len(inline) == len(langs):
 
-        def build_inline(values: Mapping[str, Any], env: list, entity: dict) -> None:
+        def build_inline(values: Values, env: Env, entity: Entity) -> None:
             # Every language from one column of its own (the usual case).
             out = {}
             for tag, column, fn in inline:
@@ -320,7 +312,7 @@ def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
 
         return build_inline, None
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         # _read_parts written out: this runs for every record.
         out = {}
         for key, column, fn, get in langs:
@@ -342,10 +334,10 @@ def _language(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
     return build, None
 
 
-def _relationship(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
+def _relationship(bound: BoundView, attr: AttributeSpec, pipes: AttributePipes) -> Made:
     name, make = attr.name, bound.template(pipes["object"], required=False)
 
-    def build(values: Mapping[str, Any], env: list, entity: dict) -> None:
+    def build(values: Values, env: Env, entity: Entity) -> None:
         target = make(values, env)
         if target is not None:
             entity[name] = {"type": "Relationship", "object": target}
@@ -353,19 +345,19 @@ def _relationship(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
     return build, None
 
 
-def _flags(bound: BoundRule, attr: AttributeSpec, pipes: dict[str, Any]):
+def _flags(bound: BoundView, attr: AttributeSpec, pipes: AttributePipes) -> Made:
     assert attr.flags is not None
     slot = bound.flag_slot(attr, pipes["flag_table"])
     which = 0 if attr.flags.select is True else 1
 
-    def get(values: Mapping[str, Any], env: list) -> Any:
+    def get(values: Values, env: Env) -> Any:
         return env[slot][which]
 
     return _wrap(attr.name, "Property", attr, bound, pipes,
                  Access(get, "slot", index=slot, key=which))
 
 
-_BY_KIND: dict[str, Callable[..., tuple[Builder, Any]]] = {
+_BY_KIND: dict[str, Callable[[BoundView, AttributeSpec, AttributePipes], Made]] = {
     "Property": _property,
     "GeoProperty": _property,
     "LanguageProperty": _language,

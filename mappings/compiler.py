@@ -15,124 +15,35 @@ evaluated as code: rules name transforms from a fixed library and the compiler w
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mappings.errors import RecordError, RuleError, RuleProblem, SourceError
+from mappings.binding import BoundRule
+from mappings.errors import RuleError, RuleProblem, SourceError
 from mappings.loader import substitute_params
+from mappings.passthrough import PassthroughRule
+from mappings.pipeline import Pipeline, make_pipeline
+from mappings.reverse import build_reverse
 from mappings.rules import AttributeSpec, MappingRule, ValueSpec
 from mappings.sources.records import SourceRecord
-from mappings.transforms import TRANSFORMS, BuildContext, Step, text
-from mappings.transforms.base import identity
-from mappings.transforms.control import require_value
+from mappings.transforms import TRANSFORMS, BuildContext, Step
 from mappings.transforms.flags import flag_table
+from mappings.views import AttributePipes, Rule
 
-if TYPE_CHECKING:
-    from mappings.binding import BoundRule
-
-__all__ = ["CompiledRule", "Pipeline", "compile_rule", "header_key"]
+__all__ = ["CompiledRule", "Pipeline", "Rule", "compile_rule"]
 
 
-def compile_rule(rule: MappingRule, params: Mapping[str, Any] | None = None) -> CompiledRule:
+def compile_rule(rule: MappingRule, params: Mapping[str, Any] | None = None) -> Rule:
     """Compile ``rule``; ``params`` override the rule file's ``params`` defaults.
 
-    Raises :class:`RuleError` for an unknown parameter, or an argument that becomes invalid
-    once parameters are substituted (a null parameter inside a longer text, for example).
+    A ``mode: passthrough`` rule gives a :class:`~mappings.passthrough.PassthroughRule`, any
+    other a :class:`CompiledRule`; both are a :class:`~mappings.views.Rule`. Raises
+    :class:`RuleError` for an unknown parameter, or an argument that becomes invalid once
+    parameters are substituted (a null parameter inside a longer text, for example).
     """
     if rule.mode == "passthrough":
-        from mappings.passthrough import PassthroughRule
-        return PassthroughRule(rule)  # type: ignore[return-value]
+        return PassthroughRule(rule)
     return CompiledRule(rule, params or {})
-
-
-@dataclass(frozen=True)
-class Pipeline:
-    """A value spec with its transforms bound: sources, chained forward, steps for reverse."""
-
-    spec: ValueSpec
-    steps: tuple[Step, ...]
-    forward: Callable[[Any], Any] | None  # None when every step is the identity
-    # The same without a final `required`, for builders that check for no value themselves
-    # (one call less per record on the hot path).
-    core: Callable[[Any], Any] | None = None
-    required: bool = False
-
-    @property
-    def round_trip(self) -> str:
-        classes = {s.round_trip for s in self.steps}
-        return "lossy" if "lossy" in classes else "normalizes" if "normalizes" in classes \
-            else "lossless"
-
-
-_NO_DEFAULT = object()
-
-
-def _chain(fns: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any] | None:
-    fns = [f for f in fns if f is not identity]
-    if not fns:
-        return None
-    if len(fns) >= 2 and getattr(fns[-1], "fallback", _NO_DEFAULT) is not _NO_DEFAULT:
-        # `default` last: one wrapper instead of a chain of two calls.
-        before, fallback = _chain(fns[:-1]), fns[-1].fallback  # type: ignore[attr-defined]
-        assert before is not None
-
-        def then_default(v: Any) -> Any:
-            v = before(v)
-            return fallback if v is None else v
-
-        return then_default
-    if len(fns) >= 2 and fns[-1] is require_value:
-        inner = _chain(fns[:-1])
-        assert inner is not None
-
-        def then_required(v: Any) -> Any:
-            v = inner(v)
-            if v is None:
-                raise RecordError("missing_required", "a value is required here")
-            return v
-
-        return then_required
-    if len(fns) == 1:
-        return fns[0]
-    if len(fns) == 2:
-        f, g = fns
-        return lambda v: g(f(v))
-    if len(fns) == 3:
-        f, g, h = fns
-        return lambda v: h(g(f(v)))
-
-    def run(v: Any) -> Any:
-        for fn in fns:
-            v = fn(v)
-        return v
-
-    return run
-
-
-def _fused_forwards(steps: Sequence[Step]) -> list[Callable[[Any], Any]]:
-    """The forward functions of ``steps``, runs of commuting text transforms fused into one."""
-    out: list[Callable[[Any], Any]] = []
-    i = 0
-    while i < len(steps):
-        j = i
-        while j < len(steps) and steps[j].name in text.FUSABLE:
-            j += 1
-        if j - i >= 1 and (j - i >= 2 or (j < len(steps) and steps[j].name == "required")):
-            required = j < len(steps) and steps[j].name == "required"
-            out.append(text.fuse([s.name for s in steps[i:j]], required))
-            i = j + (1 if required else 0)
-        else:
-            out.append(steps[i].forward)
-            i += 1
-    return out
-
-
-def header_key(text: str) -> str:
-    """A header compared loosely: headers drift invisibly (a BOM, spaces, full-width letters)."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lstrip("\ufeff")
 
 
 class CompiledRule:
@@ -166,7 +77,6 @@ class CompiledRule:
         # whole, so threads mapping different files with this rule never pair them wrongly.
         self._last: tuple[Any, Callable[[Mapping[str, Any]], dict[str, Any]] | None] = \
             (None, None)
-        from mappings.reverse import build_reverse
         self._reverse = build_reverse(self)
 
     # -- compile stage ------------------------------------------------------------------------
@@ -178,7 +88,7 @@ class CompiledRule:
             return value
 
     def _pipeline(self, spec: ValueSpec, ctx: BuildContext) -> Pipeline:
-        steps = []
+        steps: list[Step] = []
         for call in spec.pipe:
             try:
                 steps.append(TRANSFORMS[call.name].bind(self._subst(call.args, call.line), ctx))
@@ -187,11 +97,9 @@ class CompiledRule:
         if spec.has_constant:
             spec = ValueSpec(spec.sources, spec.pipe, spec.line,
                              self._subst(spec.constant, spec.line), True)
-        required = bool(steps) and steps[-1].name == "required"
-        core = _chain(_fused_forwards(steps[:-1])) if required else None
-        return Pipeline(spec, tuple(steps), _chain(_fused_forwards(steps)), core, required)
+        return make_pipeline(spec, steps)
 
-    def _attr_pipelines(self, attr: AttributeSpec, ctx: BuildContext) -> dict[str, Any]:
+    def _attr_pipelines(self, attr: AttributeSpec, ctx: BuildContext) -> AttributePipes:
         out: dict[str, Any] = {}
         if attr.value is not None:
             out["value"] = self._pipeline(attr.value, ctx)
@@ -219,26 +127,25 @@ class CompiledRule:
         key = tuple(header) if header is not None else None
         bound = self._bound.get(key)
         if bound is None:
-            from mappings.binding import BoundRule
             bound = BoundRule(self, key, file)
             if len(self._bound) >= 256:
                 # Files have one header each; only bare mappings of varying keys (re-mapped
                 # quarantine entries) get here often, and must not grow the cache forever.
                 self._bound.clear()
-            self._bound[key] = bound  # type: ignore[index]
+            self._bound[key] = bound
         return bound
 
     def forward(self, record: SourceRecord | Mapping[str, Any]) -> dict[str, Any]:
         """Map one record (or a plain header → value mapping) to an entity."""
-        if record.__class__ is not SourceRecord:
-            return self._forward_mapping(record)  # type: ignore[arg-type]
-        header = record.header  # type: ignore[union-attr]
-        last = self._last
-        if last[0] is header:
-            return last[1](record.values)  # type: ignore[misc,union-attr]
-        forward = self.bind(header or None, record.file).forward  # type: ignore[union-attr]
+        if not isinstance(record, SourceRecord):
+            return self._forward_mapping(record)
+        header = record.header
+        last_header, last_forward = self._last
+        if last_header is header and last_forward is not None:
+            return last_forward(record.values)
+        forward = self.bind(header or None, record.file).forward
         self._last = (header, forward)
-        return forward(record.values)  # type: ignore[union-attr]
+        return forward(record.values)
 
     def _forward_mapping(self, values: Mapping[str, Any]) -> dict[str, Any]:
         # A bare mapping (a quarantined record's values) has no header of its own: its keys are
@@ -261,14 +168,9 @@ class CompiledRule:
             seen += [h for h in bound.unused_headers if h not in seen]
         return tuple(seen)
 
-    @property
-    def reverse_columns(self) -> tuple[str, ...]:
-        """The headers :meth:`reverse` writes, in rule order."""
-        return self._reverse.columns  # type: ignore[attr-defined]
-
     def column_round_trip(self) -> dict[str, str]:
         """Canonical header → what a round trip gives back for it (lossless/normalizes/lossy)."""
-        return dict(self._reverse.round_trip)  # type: ignore[attr-defined]
+        return dict(self._reverse.round_trip)
 
     def canonical_header(self, name: str) -> str:
         """The header reverse mapping writes for logical column (or let source) ``name``."""

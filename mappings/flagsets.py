@@ -3,39 +3,36 @@
 ``suitableFor`` and ``conditionallySuitableFor`` read the same hazard columns; one function per
 record reads them once and gives both lists, kept in an ``env`` slot the two attributes share.
 Columns come from the rule (``columns:``) or, in the Digital Agency layout, from the header
-itself: every ``災害種別_*`` column names its hazard after the prefix.
+itself: every ``災害種別_*`` column names its hazard after the prefix. Which env slot a flag
+set gets is the bound rule's business (:meth:`mappings.binding.BoundRule.flag_slot`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from mappings.errors import RecordError
 from mappings.rules import AttributeSpec
 from mappings.transforms.codes import CODE_LISTS, code_index, code_key
 from mappings.transforms.flags import CONDITIONAL, make_flag_reader
 
-if TYPE_CHECKING:
-    from mappings.binding import BoundRule
+__all__ = ["FlagColumns", "flag_answers", "flag_columns"]
 
-__all__ = ["flag_columns", "flag_slot"]
+FlagColumns = list[tuple[str, tuple[str, ...]]]
+"""Code → the headers holding its flag, in code-list order."""
+Answers = Callable[[Mapping[str, Any]], dict[int, list[str]]]
 
 _RANK = {False: 0, CONDITIONAL: 1, True: 2}
 _MISSING = object()
 
 
-def flag_slot(bound: BoundRule, attr: AttributeSpec, table: Mapping[Any, Any]) -> int:
-    """The env slot holding this record's (true codes, conditional codes) for ``attr``.
+def flag_answers(columns: FlagColumns, table: Mapping[Any, Any]) -> Answers:
+    """A function giving one record's ``{0: true codes, 1: conditional codes}``.
 
-    Attributes reading the same columns with the same marks share one slot.
+    ``table`` maps the marks seen so far to their answer (``flag_table``); other marks go
+    through the flag transform, which names the header and raw value of one it refuses.
     """
-    columns = flag_columns(bound, attr)
-    for _, headers in columns:
-        bound._used.update(headers)
-    key = (tuple(columns), tuple(sorted(table.items(), key=repr)))
-    if key in bound._flag_slots:
-        return bound._flag_slots[key]
     read = make_flag_reader(table)
     lookup = dict(table)
     lookup[None] = False
@@ -56,11 +53,11 @@ def flag_slot(bound: BoundRule, attr: AttributeSpec, table: Mapping[Any, Any]) -
     if all(header is not None for _, header, _ in items):
         singles = tuple((code, header) for code, header, _ in items if header is not None)
 
-        def answers_single(values: Mapping[str, Any]) -> dict[int, list]:
+        def answers_single(values: Mapping[str, Any]) -> dict[int, list[str]]:
             # One column per code (the usual case): the loop without the several-column
             # branch. {0: true codes, 1: conditional codes}.
-            yes: list = []
-            conditional: list = []
+            yes: list[str] = []
+            conditional: list[str] = []
             for code, header in singles:
                 answer = tget(values[header], _MISSING)
                 if answer is True:
@@ -77,15 +74,12 @@ def flag_slot(bound: BoundRule, attr: AttributeSpec, table: Mapping[Any, Any]) -
                     conditional.append(code)
             return {0: yes, 1: conditional}
 
-        slot = len(bound.compiled.lets) + len(bound._extras)
-        bound._extras.append(answers_single)
-        bound._flag_slots[key] = slot
-        return slot
+        return answers_single
 
-    def answers(values: Mapping[str, Any]) -> dict[int, list]:
+    def answers(values: Mapping[str, Any]) -> dict[int, list[str]]:
         # One pass over the flag columns gives both lists: {0: true codes, 1: conditional}.
-        yes: list = []
-        conditional: list = []
+        yes: list[str] = []
+        conditional: list[str] = []
         for code, header, headers in items:
             if header is not None:
                 answer = tget(values[header], _MISSING)
@@ -100,25 +94,25 @@ def flag_slot(bound: BoundRule, attr: AttributeSpec, table: Mapping[Any, Any]) -
                 conditional.append(code)
         return {0: yes, 1: conditional}
 
-    slot = len(bound.compiled.lets) + len(bound._extras)
-    bound._extras.append(answers)
-    bound._flag_slots[key] = slot
-    return slot
+    return answers
 
 
-def flag_columns(bound: BoundRule, attr: AttributeSpec) -> list[tuple[str, tuple[str, ...]]]:
-    """Code → the headers holding its flag in this file (the prefix form read off the header)."""
+def flag_columns(attr: AttributeSpec, resolved: Mapping[str, str | None],
+                 header: Sequence[str]) -> FlagColumns:
+    """Code → the headers holding ``attr``'s flags in a file with ``header`` whose logical
+    columns were found under ``resolved`` (the prefix form is read off the header itself;
+    an empty header, for schemaless records, gives every code's first name)."""
     spec = attr.flags
     assert spec is not None
     if spec.columns:
         return [(code, headers) for code, names in spec.columns
-                if (headers := tuple(h for n in names if (h := bound.resolved.get(n))))]
+                if (headers := tuple(h for n in names if (h := resolved.get(n))))]
     prefix, codes = spec.prefix or "", CODE_LISTS[spec.code_list or ""]
-    if not bound.header:
+    if not header:
         return [(code, (prefix + names[0],)) for code, names in codes.items()]
     index = code_index(codes)
     found: dict[str, list[str]] = {}
-    for h in bound.header:
+    for h in header:
         if h.startswith(prefix) and (code := index.get(code_key(h[len(prefix):]))):
             found.setdefault(code, []).append(h)
     return [(code, tuple(found[code])) for code in codes if code in found]

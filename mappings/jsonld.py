@@ -58,13 +58,16 @@ def with_default_context(entity: Mapping[str, Any],
 def expand(doc: Any, loader: FrozenDocumentLoader) -> list[Any]:
     """Expand ``doc`` (which carries its own ``@context``) using only ``loader``."""
     with _translated():
-        return _pyld.expand(copy.deepcopy(doc), {"documentLoader": loader})
+        expanded: list[Any] = _pyld.expand(copy.deepcopy(doc), {"documentLoader": loader})
+    return expanded
 
 
 def compact(doc: Any, context: Any, loader: FrozenDocumentLoader) -> dict[str, Any]:
     """Compact ``doc`` against ``context`` using only ``loader``."""
     with _translated():
-        return _pyld.compact(copy.deepcopy(doc), context, {"documentLoader": loader})
+        compacted: dict[str, Any] = _pyld.compact(copy.deepcopy(doc), context,
+                                                  {"documentLoader": loader})
+    return compacted
 
 
 def term_iris(context: Any, terms: Sequence[str], loader: FrozenDocumentLoader,

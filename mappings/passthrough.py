@@ -119,7 +119,8 @@ def _urls(context: Any) -> list[str]:
 
 
 class PassthroughRule:
-    """The compiled form of a ``mode: passthrough`` rule (same interface as CompiledRule)."""
+    """The compiled form of a ``mode: passthrough`` rule (a :class:`~mappings.views.Rule`, as
+    :class:`~mappings.compiler.CompiledRule` is)."""
 
     def __init__(self, rule: MappingRule, loader: FrozenDocumentLoader | None = None) -> None:
         self.rule = rule
@@ -141,6 +142,10 @@ class PassthroughRule:
     def reverse(self, entity: Mapping[str, Any]) -> dict[str, Any]:
         """An NGSI-LD city takes entities as they are."""
         return dict(entity)
+
+    def unused_headers(self) -> tuple[str, ...]:
+        """Entities have no header: every member is passed on."""
+        return ()
 
     def _check_context(self, context: Any, etype: str, terms: list[str]) -> None:
         key = orjson.dumps(context, option=orjson.OPT_SORT_KEYS)

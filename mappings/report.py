@@ -143,8 +143,8 @@ def run_map(rules: str | Path, input_path: str | Path, *,
     if progress is not None:
         progress(total, total)
     counts = tally.counts()
-    unused = getattr(compiled, "unused_headers", lambda: ())()
-    return MapReport(rule.name, str(input_path), counts, elapsed, tuple(kept), unused,
+    return MapReport(rule.name, str(input_path), counts, elapsed, tuple(kept),
+                     compiled.unused_headers(),
                      counts.quarantined > len(kept), counts.by_code)
 
 

@@ -11,21 +11,23 @@ pipeline runs backwards. Round-trip guarantees per column are those of the trans
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mappings.pipeline import Pipeline
+from mappings.rules import AttributeSpec
 from mappings.templates import template_parser
 from mappings.transforms.codes import CODE_LISTS
+from mappings.views import CompiledView
 
-if TYPE_CHECKING:
-    from mappings.compiler import CompiledRule, Pipeline
-
-__all__ = ["build_reverse"]
+__all__ = ["ReverseMapper", "build_reverse"]
 
 _WORSE = {"lossless": 0, "normalizes": 1, "lossy": 2}
 
 
-class _Reverse:
-    def __init__(self, compiled: CompiledRule) -> None:
+class ReverseMapper:
+    """``mapper(entity) -> row``; ``columns`` and ``round_trip`` describe the rows written."""
+
+    def __init__(self, compiled: CompiledView) -> None:
         self.compiled = compiled
         rule = compiled.rule
         self.lets = {name: pipe for name, pipe in compiled.lets}
@@ -75,14 +77,16 @@ class _Reverse:
         out += [p for _, p in pipes.get("fields", ())]
         return out
 
-    def _flag_columns(self, attr: Any) -> dict[str, tuple[str, ...]]:
+    def _flag_columns(self, attr: AttributeSpec) -> dict[str, tuple[str, ...]]:
         spec = attr.flags
+        assert spec is not None
         if spec.columns:
             mapping = {code: tuple(self.compiled.canonical_header(n) for n in names)
                        for code, names in spec.columns}
         else:
-            mapping = {code: (spec.prefix + names[0],)
-                       for code, names in CODE_LISTS[spec.code_list].items()}
+            prefix = spec.prefix or ""
+            mapping = {code: (prefix + names[0],)
+                       for code, names in CODE_LISTS[spec.code_list or ""].items()}
         for headers in mapping.values():
             for h in headers:
                 self._column(h)
@@ -161,6 +165,6 @@ class _Reverse:
         return row
 
 
-def build_reverse(compiled: CompiledRule) -> _Reverse:
+def build_reverse(compiled: CompiledView) -> ReverseMapper:
     """The reverse mapper of a compiled rule (a callable with ``columns`` and ``round_trip``)."""
-    return _Reverse(compiled)
+    return ReverseMapper(compiled)

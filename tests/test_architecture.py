@@ -115,3 +115,92 @@ def test_the_layering_check_sees_relative_and_function_local_imports(tmp_path: P
                       "def late():\n    from ..api import app\n"
                       "import broker.ngsi.model\n", encoding="utf-8")
     assert _broker_imports(module, tmp_path) == {"store", "api", "ngsi"}
+
+
+def _module_graph(package: Path, root: Path = ROOT) -> dict[str, set[str]]:
+    """Module → the modules of the same package it imports: relative and absolute,
+    function-local and ``TYPE_CHECKING`` ones included (each is a dependency a reader follows,
+    and a cycle held apart by them is still a cycle)."""
+    def name_of(path: Path) -> str:
+        parts = path.relative_to(root).with_suffix("").parts
+        return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+    paths = {name_of(p): p for p in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        own_package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        wanted: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                wanted.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    up = own_package.split(".")
+                    up = up[:len(up) - (node.level - 1)]
+                    base = ".".join(up + ([base] if base else []))
+                for alias in node.names:
+                    # `from mappings import builders` imports the module mappings.builders.
+                    wanted.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in paths
+                               else base)
+        targets = set()
+        for name in wanted:
+            while name and name not in paths:
+                name = name.rpartition(".")[0]
+            if name and name != module:
+                targets.add(name)
+        graph[module] = targets
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def test_modules_inside_mappings_import_each_other_one_way() -> None:
+    assert _cycles(_module_graph(ROOT / "mappings")) == []
+
+
+def test_the_cycle_check_sees_function_local_and_type_checking_imports(tmp_path: Path) -> None:
+    # Prove the reader on the shapes that used to hide the cycle in mappings.
+    package = tmp_path / "lib"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("from lib.a import A\n", encoding="utf-8")
+    (package / "a.py").write_text("from lib import b\nA = 1\n", encoding="utf-8")
+    (package / "b.py").write_text("def late():\n    from .sub.c import C\n", encoding="utf-8")
+    (package / "sub" / "__init__.py").write_text("", encoding="utf-8")
+    (package / "sub" / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from lib.a import A\n",
+        encoding="utf-8")
+    (package / "d.py").write_text("import lib.sub.c\nfrom . import a\n", encoding="utf-8")
+    graph = _module_graph(package, tmp_path)
+    assert graph["lib.b"] == {"lib.sub.c"} and graph["lib.d"] == {"lib.sub.c", "lib.a"}
+    assert _cycles(graph) == [["lib.a", "lib.b", "lib.sub.c"]]

@@ -17,10 +17,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["BuildContext", "Param", "RoundTrip", "Step", "TransformSpec", "identity"]
+__all__ = ["Args", "BuildContext", "Built", "Fn", "Param", "RoundTrip", "Step", "TransformSpec",
+           "identity"]
 
 RoundTrip = Literal["lossless", "normalizes", "lossy"]
 Fn = Callable[[Any], Any]
+Args = dict[str, Any]
+"""A transform's checked arguments: a fresh dict per bind, which the build may annotate
+(``_round_trip``)."""
+Built = tuple[Fn, Fn]
+"""What building a transform gives: its forward and reverse functions."""
 
 
 def identity(value: Any) -> Any:
@@ -66,7 +72,7 @@ class TransformSpec:
     summary: str
     round_trip: RoundTrip
     normal_form: str
-    build: Callable[[Mapping[str, Any], BuildContext], tuple[Fn, Fn]]
+    build: Callable[[Args, BuildContext], Built]
     params: tuple[Param, ...] = ()
     example: str = ""
 
@@ -78,7 +84,8 @@ class TransformSpec:
 
     def _round_trip(self, args: Mapping[str, Any]) -> RoundTrip:
         # A lookup with a non-injective table, for example, becomes lossy: the build can say so.
-        return args.get("_round_trip", self.round_trip)
+        round_trip: RoundTrip = args.get("_round_trip", self.round_trip)
+        return round_trip
 
     def _arguments(self, raw: Any) -> dict[str, Any]:
         names = {p.name for p in self.params}
@@ -145,5 +152,5 @@ def one_of(*choices: str) -> Callable[[Any], str]:
     def check(value: Any) -> str:
         if value not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return value
+        return str(value)
     return check

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import BuildContext, Param, TransformSpec, a_any, a_str
+from mappings.transforms.base import Args, BuildContext, Built, Param, TransformSpec, a_any, a_str
 
 # Shared hazard codes (docs/architecture.md, "Shared vocabulary") and the Japanese names cities
 # use for them. The first name is the one the Digital Agency standard layout uses in its
@@ -47,7 +47,7 @@ def code_index(codes: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
     return index
 
 
-def _elementwise(fn):
+def _elementwise(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def apply(value: Any) -> Any:
         if value is None:
             return None
@@ -57,7 +57,7 @@ def _elementwise(fn):
     return apply
 
 
-def _build_code(args, ctx):
+def _build_code(args: Args, ctx: BuildContext) -> Built:
     codes = CODE_LISTS[args["list"]]
     index = code_index(codes)
     canonical = {code: names[0] for code, names in codes.items()}
@@ -77,10 +77,10 @@ def _build_code(args, ctx):
 def _code_list(value: Any) -> str:
     if value not in CODE_LISTS:
         raise ValueError(f"unknown code list {value!r} (known: {', '.join(sorted(CODE_LISTS))})")
-    return value
+    return str(value)
 
 
-def _build_lookup(args, ctx: BuildContext):
+def _build_lookup(args: Args, ctx: BuildContext) -> Built:
     table = args["table"]
     if isinstance(table, str):
         if table not in ctx.tables:
@@ -139,7 +139,7 @@ def _municipality_code(value: str) -> str | None:
     return None
 
 
-def _build_member(args, ctx):
+def _build_member(args: Args, ctx: BuildContext) -> Built:
     prefix: str = args["prefix"]
     memo: dict[str, str] = {}  # a file repeats its own code on every row
 

@@ -5,10 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import Param, TransformSpec, a_any, a_str, identity
+from mappings.transforms.base import (
+    Args,
+    BuildContext,
+    Built,
+    Param,
+    TransformSpec,
+    a_any,
+    a_str,
+    identity,
+)
 
 
-def _build_default(args, ctx):
+def _build_default(args: Args, ctx: BuildContext) -> Built:
     fallback = args["value"]
     if fallback is None:
         return identity, identity
@@ -27,11 +36,11 @@ def require_value(value: Any) -> Any:
     return value
 
 
-def _build_required(args, ctx):
+def _build_required(args: Args, ctx: BuildContext) -> Built:
     return require_value, identity
 
 
-def _build_get(args, ctx):
+def _build_get(args: Args, ctx: BuildContext) -> Built:
     key = args["key"]
 
     def forward(value: Any) -> Any:

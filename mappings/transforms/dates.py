@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import Param, TransformSpec, a_str
+from mappings.transforms.base import Args, BuildContext, Built, Param, TransformSpec, a_str
 
 # (name, first day, last day) — last day None for the current era.
 ERAS: tuple[tuple[str, date, date | None], ...] = (
@@ -124,7 +124,7 @@ def format_era_datetime(moment: datetime) -> str:
     return text + clock
 
 
-def _build_datetime(args, ctx):
+def _build_datetime(args: Args, ctx: BuildContext) -> Built:
     tz = _tz(args["tz"])
 
     def forward(value: Any) -> Any:
@@ -143,7 +143,7 @@ def _build_datetime(args, ctx):
     return forward, reverse
 
 
-def _build_date(args, ctx):
+def _build_date(args: Args, ctx: BuildContext) -> Built:
     tz = _tz("+09:00")
 
     def forward(value: Any) -> Any:

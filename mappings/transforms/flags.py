@@ -9,11 +9,19 @@ with ``flag_unrecognized`` rather than guessed; a rule can add its own tokens (T
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import Param, TransformSpec, a_str, a_str_list
+from mappings.transforms.base import (
+    Args,
+    BuildContext,
+    Built,
+    Param,
+    TransformSpec,
+    a_str,
+    a_str_list,
+)
 
 CONDITIONAL = "conditional"
 
@@ -40,7 +48,7 @@ def flag_table(true: tuple[str, ...] = (), false: tuple[str, ...] = (),
     return table
 
 
-def make_flag_reader(table: Mapping[str, Any]):
+def make_flag_reader(table: Mapping[Any, Any]) -> Callable[[Any], Any]:
     """A function reading one cell with ``table`` (None and blank are false)."""
     get = table.get
     missing = object()
@@ -62,7 +70,7 @@ def make_flag_reader(table: Mapping[str, Any]):
     return read
 
 
-def _build_flag(args, ctx):
+def _build_flag(args: Args, ctx: BuildContext) -> Built:
     table = flag_table(args["true_marks"] or (), args["false_marks"] or (),
                        args["conditional_marks"] or ())
     read = make_flag_reader(table)

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from mappings.errors import RecordError
-from mappings.transforms.base import Param, TransformSpec, one_of
+from mappings.transforms.base import Args, BuildContext, Built, Param, TransformSpec, one_of
 
 
 def _bbox(value: Any) -> tuple[float, float, float, float]:
@@ -71,7 +71,7 @@ def check_point(lon: float, lat: float, bbox: tuple[float, float, float, float] 
                               part=parts[0])
 
 
-def _build_geo_point(args, ctx):
+def _build_geo_point(args: Args, ctx: BuildContext) -> Built:
     lat_first = args["order"] == "lat_lon"
     bbox = args["within"]
     i_lat, i_lon = (0, 1) if lat_first else (1, 0)
@@ -126,7 +126,7 @@ def _build_geo_point(args, ctx):
     return forward, reverse
 
 
-def _build_geojson(args, ctx):
+def _build_geojson(args: Args, ctx: BuildContext) -> Built:
     bbox = args["within"]
 
     def forward(value: Any) -> Any:

@@ -7,7 +7,7 @@ import unicodedata
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import TransformSpec
+from mappings.transforms.base import Args, BuildContext, Built, TransformSpec
 
 _DAYS = "月火水木金土日"
 _CODES = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
@@ -35,7 +35,7 @@ def _time(text: str, part: int) -> str:
     return f"{int(m.group(1)):02d}:{m.group(2)}"
 
 
-def _build_opening_hours(args, ctx):
+def _build_opening_hours(args: Args, ctx: BuildContext) -> Built:
     def forward(value: Any) -> Any:
         if value is None:
             return None
@@ -66,7 +66,7 @@ def _build_opening_hours(args, ctx):
     return forward, reverse
 
 
-def _build_daily_hours(args, ctx):
+def _build_daily_hours(args: Args, ctx: BuildContext) -> Built:
     def forward(value: Any) -> Any:
         if value is None or value == (None, None):
             return None

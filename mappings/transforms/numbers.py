@@ -7,7 +7,15 @@ import unicodedata
 from typing import Any
 
 from mappings.errors import RecordError
-from mappings.transforms.base import Param, TransformSpec, a_number, a_str
+from mappings.transforms.base import (
+    Args,
+    BuildContext,
+    Built,
+    Param,
+    TransformSpec,
+    a_number,
+    a_str,
+)
 
 _normalize = unicodedata.normalize
 # Digits with optional thousands separators ("1,371" or "1571"), never ",,1" or "1,37".
@@ -20,7 +28,7 @@ def _range_check(n: float, lo: float | None, hi: float | None) -> None:
         raise RecordError("number_out_of_range", f"{n} is outside [{lo}, {hi}]")
 
 
-def _build_to_int(args, ctx):
+def _build_to_int(args: Args, ctx: BuildContext) -> Built:
     suffix: str = args["suffix"] or ""
     lo, hi = args["min"], args["max"]
     fullmatch = _INT.fullmatch
@@ -65,7 +73,7 @@ def _build_to_int(args, ctx):
     return forward, reverse
 
 
-def _build_to_float(args, ctx):
+def _build_to_float(args: Args, ctx: BuildContext) -> Built:
     lo, hi = args["min"], args["max"]
     fullmatch = _FLOAT.fullmatch
 
@@ -166,7 +174,7 @@ def format_capacity(value: dict[str, Any]) -> str:
     return f"{text}（{note}）" if note else text
 
 
-def _capacity_forward(value: Any) -> Any:
+def _capacity_forward(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool):
@@ -174,7 +182,7 @@ def _capacity_forward(value: Any) -> Any:
     raise RecordError("capacity_unparseable", f"cannot read capacity {value!r}")
 
 
-def _build_capacity(args, ctx):
+def _build_capacity(args: Args, ctx: BuildContext) -> Built:
     forward = parse_capacity
 
     def reverse(value: Any) -> Any:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
 from typing import Any
 
 from mappings.errors import RecordError
 from mappings.transforms.base import (
+    Args,
     BuildContext,
+    Built,
+    Fn,
     Param,
     TransformSpec,
     a_str,
@@ -45,7 +47,7 @@ def nfkc_text(value: Any) -> Any:
     return None if value is None else _normalize("NFKC", value)
 
 
-def _build_nfkc(args: Mapping[str, Any], ctx: BuildContext):
+def _build_nfkc(args: Args, ctx: BuildContext) -> Built:
     return nfkc_text, identity
 
 
@@ -55,7 +57,7 @@ def strip_text(value: Any) -> Any:
     return None if value is None else value.strip() or None
 
 
-def _build_strip(args, ctx):
+def _build_strip(args: Args, ctx: BuildContext) -> Built:
     return strip_text, identity
 
 
@@ -65,7 +67,7 @@ def collapse_spaces(value: Any) -> Any:
     return None if value is None else " ".join(value.split()) or None
 
 
-def _build_collapse(args, ctx):
+def _build_collapse(args: Args, ctx: BuildContext) -> Built:
     return collapse_spaces, identity
 
 
@@ -77,7 +79,7 @@ def digit_dashes(value: Any) -> Any:
     return _DIGIT_DASH.sub("-", value)
 
 
-def _build_digit_dashes(args, ctx):
+def _build_digit_dashes(args: Args, ctx: BuildContext) -> Built:
     return digit_dashes, identity
 
 
@@ -151,7 +153,7 @@ _FUSED = {(frozenset({"nfkc", "collapse_spaces"}), False): _nfkc_collapse,
           (frozenset({"nfkc", "digit_dashes", "collapse_spaces"}), False): _nfkc_dashes_collapse}
 
 
-def fuse(names: list[str], required: bool):
+def fuse(names: list[str], required: bool) -> Fn:
     """One function doing the text transforms ``names`` (a run of FUSABLE) and ``required``."""
     special = _FUSED.get((frozenset(names), required))
     if special is not None:
@@ -181,7 +183,7 @@ def fuse(names: list[str], required: bool):
     return fused
 
 
-def _build_prefix(args, ctx):
+def _build_prefix(args: Args, ctx: BuildContext) -> Built:
     prefix: str = args["text"]
     n = len(prefix)
 
@@ -200,7 +202,7 @@ def _build_prefix(args, ctx):
     return forward, reverse
 
 
-def _build_split(args, ctx):
+def _build_split(args: Args, ctx: BuildContext) -> Built:
     sep: str = args["sep"]
     pattern = re.compile("|".join(re.escape(s) for s in sep)) if len(sep) > 1 else None
     joiner = sep[0]
@@ -222,7 +224,7 @@ def _build_split(args, ctx):
     return forward, reverse
 
 
-def _build_blank_if(args, ctx):
+def _build_blank_if(args: Args, ctx: BuildContext) -> Built:
     markers = frozenset(args["values"]) | frozenset(_normalize("NFKC", v).strip()
                                                     for v in args["values"])
 
@@ -237,7 +239,7 @@ def _build_blank_if(args, ctx):
     return forward, identity
 
 
-def _build_to_text(args, ctx):
+def _build_to_text(args: Args, ctx: BuildContext) -> Built:
     def forward(value: Any) -> Any:
         if value is None or isinstance(value, str):
             return value

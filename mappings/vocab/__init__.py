@@ -34,7 +34,8 @@ def _load(name: str) -> bytes:
 
 def schema_for(entity_type: str) -> dict[str, Any]:
     """The JSON Schema (key-values form) of ``entity_type``."""
-    return orjson.loads(_load(SCHEMA_FILES[entity_type]))
+    schema: dict[str, Any] = orjson.loads(_load(SCHEMA_FILES[entity_type]))
+    return schema
 
 
 def schema_resources() -> dict[str, dict[str, Any]]:
