@@ -55,6 +55,9 @@ class TrustConfig:
     token_lifetime_seconds: int = 60
     max_token_bytes: int = 4096
     directory_poll_seconds: int = 300
+    # The audit log signs a checkpoint at least every this many entries; `renkei audit
+    # verify` requires one at least that often (a longer gap means deleted checkpoints).
+    audit_checkpoint_every: int = 100
 
 
 @dataclass(frozen=True)
@@ -298,6 +301,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
             token_lifetime_seconds=lifetime,
             max_token_bytes=t.integer("max_token_bytes", 4096, minimum=512),
             directory_poll_seconds=t.integer("directory_poll_seconds", 300, minimum=1),
+            audit_checkpoint_every=t.integer("audit_checkpoint_every", 100, minimum=1),
         )
         t.done()
     elif role != "authority":

@@ -75,7 +75,8 @@ class Node:
         self.directory = directory
         self.changes = ChangeSignal()
         trust = config.trust
-        self.audit = AuditLog(config.id, identity.key, store, clock, directory)
+        self.audit = AuditLog(config.id, identity.key, store, clock, directory,
+                              checkpoint_every=trust.audit_checkpoint_every)
         self.agreements = AgreementBook(config.id, identity.key, store, self._directory, clock)
         self.tokens = PeerTokens(
             TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds), clock,

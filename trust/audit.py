@@ -13,26 +13,22 @@ chain head; :func:`verify_legacy_checkpoint` still reads them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from trust import _doc
 from trust.audit_chain import (
-    CHECKPOINT_TYP,
     GENESIS_HASH,
-    LEGACY_CHECKPOINT_DOC,
     Finding,
     LegacyCheckpoint,
     entry_leaf,
     verify_legacy_checkpoint,
     walk_chain,
 )
-from trust.audit_verify import verify_log
 from trust.canonical import canonical_bytes, sha256_hex
 from trust.errors import AuditError
-from trust.keys import NodeKey
 from trust.receipts import EntityDigest, Receipt, digest_entities, make_receipt, verify_receipt
 
 __all__ = [
@@ -49,9 +45,6 @@ __all__ = [
     "make_receipt",
     "receipt_record",
     "request_digest",
-    "ChainReport",
-    "make_checkpoint",
-    "verify_chain",
     "verify_legacy_checkpoint",
     "verify_receipt",
     "walk_chain",
@@ -181,43 +174,3 @@ def _receipt_details(receipt: Receipt, receipt_jws: str) -> dict[str, str | int]
         details["provider_log_size"] = receipt.log_size
         details["provider_log_root"] = receipt.log_root
     return details
-
-
-# -- transitional: the broker's audit log calls these until its Merkle wiring lands ----------
-@dataclass(frozen=True)
-class ChainReport:
-    """Outcome of :func:`verify_chain` (transitional; ``trust.audit_verify.LogReport`` is the
-    full report)."""
-
-    ok: bool
-    checked: int
-    head_seq: int
-    head_hash: str
-    problem: str | None = None
-    bad_seq: int | None = None
-    position: int | None = None
-    message: str = "chain verified"
-    checkpoints_verified: int = 0
-
-
-def make_checkpoint(head: AuditEntry, key: NodeKey, node_id: str, now: float) -> str:
-    """A legacy JWS checkpoint of the chain head (transitional)."""
-    document = {"type": LEGACY_CHECKPOINT_DOC, "node": node_id, "seq": head.seq,
-                "head_hash": head.entry_hash, "time": int(now)}
-    return key.sign_compact(canonical_bytes(document), CHECKPOINT_TYP)
-
-
-def verify_chain(entries: Iterable[AuditEntry], checkpoints: Iterable[str] = (),
-                 jwks: Iterable[Mapping[str, Any]] = ()) -> ChainReport:
-    """The chain and its legacy checkpoints, through ``trust.audit_verify`` (transitional)."""
-    listed, checkpoints = list(entries), list(checkpoints)
-    report = verify_log(listed, origin="renkei.audit/legacy", log_keys=(),
-                        legacy_checkpoints=checkpoints, legacy_jwks=jwks)
-    head = listed[-1] if listed else None
-    first = report.first
-    return ChainReport(report.ok, len(listed), head.seq if head else 0,
-                       head.entry_hash if head else GENESIS_HASH,
-                       first.problem if first else None, first.first_seq if first else None,
-                       first.position if first else None,
-                       first.message if first else "chain verified",
-                       len(checkpoints) if report.ok else 0)

@@ -89,8 +89,8 @@ def make_receipt(key: NodeKey, *, provider: str, consumer: str, agreement_id: st
     """The provider's signed receipt (compact JWS with its node key).
 
     ``log_size`` and ``log_root`` (hex) are the provider's audit tree just after the entry.
-    (Transitional: without them the receipt is written in the v1 form, until the broker's
-    audit log hands them over.)
+    Without them the receipt is written in the v1 form (kept for tests of old receipts;
+    the broker always names its tree).
     """
     document: dict[str, object] = {
         "type": _RECEIPT_V1, "provider": provider, "consumer": consumer,

@@ -1,9 +1,11 @@
-"""``renkei audit``: verify, show and checkpoint the node's audit chain."""
+"""``renkei audit``: verify, show and checkpoint the node's audit log."""
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+
+from trust.audit_verify import LogReport
 
 from .common import add_config, config_of, run
 from .context import node_context
@@ -12,15 +14,17 @@ from .context import node_context
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     audit = sub.add_parser("audit", help="the node's tamper-evident audit log")
     cmds = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
-    p = cmds.add_parser("verify", help="walk the chain; name the first bad entry; check the "
-                                       "signed checkpoints (exit 1 if anything is wrong)")
+    p = cmds.add_parser("verify", help="check the log against its hash chain, its signed "
+                                       "checkpoints and the cosigned ones; name the first "
+                                       "changed entry (exit 1 if anything is wrong)")
     add_config(p)
     p.set_defaults(handler=cmd_verify)
     p = cmds.add_parser("show", help="print the newest entries")
     add_config(p)
     p.add_argument("--last", type=int, default=20)
     p.set_defaults(handler=cmd_show)
-    p = cmds.add_parser("checkpoint", help="sign the current chain head with the node key")
+    p = cmds.add_parser("checkpoint", help="sign a checkpoint of the current tree head with the "
+                                           "node key and print it")
     add_config(p)
     p.set_defaults(handler=cmd_checkpoint)
 
@@ -29,16 +33,31 @@ def cmd_verify(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with node_context(config_of(args)) as ctx:
             report = await ctx.audit.verify()
-        if report.ok:
-            print(f"audit chain OK: {report.checked} entries, head {report.head_seq} "
-                  f"{report.head_hash[:16]}…, {report.checkpoints_verified} signed "
-                  "checkpoint(s) verified")
-            return 0
-        where = f"entry {report.bad_seq}" if report.bad_seq is not None else "the chain"
-        print(f"audit chain BROKEN at {where}: {report.problem}: {report.message}")
-        return 1
+        print(format_report(report))
+        return 0 if report.ok else 1
 
     return run(go())
+
+
+def format_report(report: LogReport) -> str:
+    """What ``renkei audit verify`` prints: the verdict, every finding, and coverage."""
+    coverage = (f"{report.checkpoints_verified} signed checkpoint(s) verified, "
+                f"{report.cosigned_verified} cosignature(s) from "
+                f"{len(report.witnesses)} witness(es)"
+                + (f" ({', '.join(report.witnesses)})" if report.witnesses else "")
+                + f"; {report.uncovered_tail} entries at the tail covered by no witness")
+    lines = []
+    if report.ok:
+        lines.append(f"audit log OK: {report.size} entries, tree root "
+                     f"{report.root.hex()[:16]}…, {coverage}")
+    else:
+        first = report.findings[0]
+        where = f"entry {first.first_seq}" if first.first_seq is not None else "the log"
+        lines.append(f"audit log BROKEN at {where}: {first.problem}: {first.message}")
+        lines += [f"  also: {f.problem}: {f.message}" for f in report.findings[1:]]
+        lines.append(f"  ({report.size} entries; {coverage})")
+    lines += [f"  note: {n}" for n in report.notes]
+    return "\n".join(lines)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -59,9 +78,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_checkpoint(args: argparse.Namespace) -> int:
     async def go() -> int:
         async with node_context(config_of(args)) as ctx:
-            jws = await ctx.audit.checkpoint()
-            seq, head = await ctx.audit.head()
-        print(f"checkpoint at entry {seq} ({head[:16]}…)" if jws else "the audit log is empty")
+            checkpoint = await ctx.audit.checkpoint()
+        if checkpoint is None:
+            print("the audit log is empty")
+        else:
+            print(checkpoint.format(), end="")
         return 0
 
     return run(go())

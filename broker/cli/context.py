@@ -68,7 +68,8 @@ async def node_context(config: NodeConfig) -> AsyncIterator[NodeContext]:
             return channels
 
         yield NodeContext(config, store, identity, holder, book,
-                          AuditLog(config.id, identity.key, store, clock, holder),
+                          AuditLog(config.id, identity.key, store, clock, holder,
+                                   checkpoint_every=config.trust.audit_checkpoint_every),
                           AgreementExchange(config.id, book, peers,
                                             config.federation.deadline_seconds))
     finally:

@@ -46,7 +46,7 @@ async def test_audit_verify_passes_then_names_the_edited_entry(tmp_path: Path) -
     config = await make_history(tmp_path)
     ok = verify(config)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "audit chain OK: 3 entries" in ok.stdout
+    assert "audit log OK: 3 entries" in ok.stdout
     assert "1 signed checkpoint(s) verified" in ok.stdout
 
     db = config.parent / "renkei.db"

@@ -386,7 +386,7 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
         # a checkpoint of the head, which the verification checks too).
         assert await b.stop() == 0
         code, out = await renkei("audit", "verify", "--config", cfg)
-        assert code == 0 and "audit chain OK" in out, out
+        assert code == 0 and "audit log OK" in out, out
     finally:
         for w in writers:
             w.stop.set()
