@@ -18,6 +18,7 @@ from trust.clock import Clock, SystemClock
 from trust.directory import Directory, DirectoryHolder
 from trust.errors import DirectoryError, TrustError
 from trust.tokens import TokenIssuer, TokenPolicy, TokenVerifier
+from trust.witness import make_witness_statement
 
 from .config import NodeConfig
 from .errors import ConfigError, PeerError, StoreError
@@ -25,16 +26,24 @@ from .federation.backoff import PeerBackoff
 from .federation.fanout import FanOut
 from .federation.forwarding import AggregateForwarding
 from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
-from .federation.grpc_server import FederationServicer, GrpcServer, TlsIdentity
+from .federation.grpc_server import (
+    FederationServicer,
+    GrpcServer,
+    TlsIdentity,
+    WitnessServicer,
+)
 from .federation.interceptors import TokenAuthInterceptor
 from .federation.subscription import FederatedChange, SubscriptionSpec
 from .federation.subscriptions import Subscriptions
+from .federation.witnessing import CheckpointWitnessing
 from .identity import NodeIdentity, load_identity
 from .provider.calls import ProviderService
 from .provider.catalog import CatalogService
 from .provider.entity_index import EntityIndex
 from .provider.facade import ProviderFacade
 from .provider.limits import CallLimits, StoreReplayCache
+from .provider.witness import AuditWitness
+from .provider.witness import witness_key as load_witness_key
 from .service.agreement_book import AgreementBook
 from .service.agreement_exchange import AgreementExchange
 from .service.audit_log import AuditLog
@@ -76,7 +85,8 @@ class Node:
         self.changes = ChangeSignal()
         trust = config.trust
         self.audit = AuditLog(config.id, identity.key, store, clock, directory,
-                              checkpoint_every=trust.audit_checkpoint_every)
+                              checkpoint_every=trust.audit_checkpoint_every,
+                              on_checkpoint=lambda c: self.witnessing.notify(c))
         self.agreements = AgreementBook(config.id, identity.key, store, self._directory, clock)
         self.tokens = PeerTokens(
             TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds), clock,
@@ -105,6 +115,10 @@ class Node:
                                           config.federation.deadline_seconds)
         self.subscriptions = Subscriptions(config.id, store, self.peers, self.backoff, federation,
                                            self.agreements)
+        self.witnessing = CheckpointWitnessing(self.audit, store, self.peers, self.witnesses,
+                                               self._directory, clock,
+                                               federation.deadline_seconds)
+        self.witness: AuditWitness | None = None
         self._peers: dict[str, PeerChannel] = {}
         self._peers_version = -1
         self._grpc: GrpcServer | None = None
@@ -150,6 +164,12 @@ class Node:
         self._grpc = GrpcServer(self.config.grpc.listen, self.config.grpc.max_message_bytes,
                                 tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded))
         self._grpc.add_federation(servicer)
+        witness_key = await load_witness_key(self.store)
+        self.witness = AuditWitness(
+            self.id, self.store, self._directory, witness_key,
+            make_witness_statement(self.identity.key, self.id, witness_key, self.clock.now()),
+            self.clock)
+        self._grpc.add_witness(WitnessServicer(self.witness, self.audit))
         await self._grpc.start()
         if self.config.http.enabled:
             from .api.server import HttpServer  # imported lazily: optional at this layer
@@ -157,6 +177,7 @@ class Node:
             self.http = HttpServer(self)
             await self.http.start()
         self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
+        self._tasks.append(asyncio.create_task(self.witnessing.run(), name=f"{self.id}:witness"))
         if self.provider.index is not None:
             self._tasks.append(asyncio.create_task(self._follow_index(), name=f"{self.id}:index"))
         for sub in self.config.subscriptions:
@@ -235,6 +256,15 @@ class Node:
     # -- directory and peers ----------------------------------------------------------------
     def _directory(self) -> Directory:
         return self.directory.current
+
+    def witnesses(self) -> list[str]:
+        """The peers this node's audit log sends its checkpoints to: its agreement peers."""
+        ids = set()
+        for view in self.agreements.views():
+            if view.state == "active":
+                ids |= {view.signed.agreement.provider, view.signed.agreement.consumer}
+        ids.discard(self.id)
+        return sorted(ids)
 
     async def refresh_directory(self) -> int:
         """Fetch the newest directory from the authority; returns the version held."""

@@ -8,7 +8,7 @@ here within seconds (it reloads them from the store).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -36,6 +36,7 @@ class NodeContext:
     agreements: AgreementBook
     audit: AuditLog
     exchange: AgreementExchange
+    peers: Callable[[], Mapping[str, PeerChannel]]
 
 
 @asynccontextmanager
@@ -71,7 +72,7 @@ async def node_context(config: NodeConfig) -> AsyncIterator[NodeContext]:
                           AuditLog(config.id, identity.key, store, clock, holder,
                                    checkpoint_every=config.trust.audit_checkpoint_every),
                           AgreementExchange(config.id, book, peers,
-                                            config.federation.deadline_seconds))
+                                            config.federation.deadline_seconds), peers)
     finally:
         for channel in channels.values():
             await channel.close()

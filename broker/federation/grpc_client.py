@@ -39,7 +39,7 @@ from ..service.model import (
 from . import codec
 from ._pb import federation_pb2 as pb
 from ._pb import federation_pb2_grpc as pb_grpc
-from .status import peer_error
+from .status import KNOWN_SIZE_KEY, peer_error, reason_of
 
 log = logging.getLogger("renkei.federation.client")
 TokenSource = Callable[[str, str], str]  # (audience, agreement id) -> bearer token
@@ -154,14 +154,14 @@ class PeerChannel:
         self._channel: grpc.aio.Channel | None = None
         self._lock = asyncio.Lock()
 
-    async def _stub(self, timeout: float | None = None) -> pb_grpc.FederationStub:
+    async def _stub(self, timeout: float | None = None, service: str = "Federation") -> Any:
         """The stub, opening (and pinning) the channel on first use within ``timeout``."""
         async with self._lock:
             if self._channel is None:
                 self._channel = await open_channel(self.address, self._max,
                                                    min(timeout or CONNECT_TIMEOUT,
                                                        CONNECT_TIMEOUT))
-            return pb_grpc.FederationStub(self._channel)
+            return getattr(pb_grpc, f"{service}Stub")(self._channel)
 
     def _metadata(self, agreement_id: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", "Bearer " + self._tokens(self.peer, agreement_id)),)
@@ -178,9 +178,10 @@ class PeerChannel:
         if channel is not None:
             await channel.close()
 
-    async def _unary(self, method: str, request: Any, timeout: float, agreement_id: str) -> Any:
+    async def _unary(self, method: str, request: Any, timeout: float, agreement_id: str,
+                     service: str = "Federation") -> Any:
         for attempt in (1, 2):
-            stub = await self._stub(timeout)
+            stub = await self._stub(timeout, service)
             try:
                 return await getattr(stub, method)(request, timeout=timeout,
                                                    metadata=self._metadata(agreement_id))
@@ -260,6 +261,34 @@ class PeerChannel:
                                             revocation_jws=revocation_jws)
         reply = await self._unary("RevokeAgreement", request, timeout, agreement_id)
         return codec.agreement_from_pb(reply)
+
+    # -- Witness: this node's checkpoints to the peer, and the peer's proofs -----------------
+    async def add_checkpoint(self, body: bytes, timeout: float) -> tuple[str, str, int | None]:
+        """Submit an add-checkpoint body: (cosignature lines, witness key statement, None), or
+        ("", "", the witness's size) when it refused with ``size_conflict``."""
+        try:
+            reply = await self._unary("AddCheckpoint", pb.AddCheckpointRequest(body=body),
+                                      timeout, "", "Witness")
+        except PeerRejected as exc:
+            cause = exc.__cause__
+            known = reason_of(cause, KNOWN_SIZE_KEY) if isinstance(cause, grpc.RpcError) else ""
+            if exc.reason == "size_conflict" and known.isdigit():
+                return "", "", int(known)
+            raise
+        return reply.cosignatures.decode("utf-8", errors="replace"), reply.witness_key, None
+
+    async def list_cosigned(self, origin: str, min_size: int, timeout: float
+                            ) -> tuple[list[str], str, bool]:
+        reply = await self._unary("ListCosigned", pb.ListCosignedRequest(
+            origin=origin, min_size=min_size), timeout, "", "Witness")
+        return ([c.decode("utf-8", errors="replace") for c in reply.checkpoints],
+                reply.witness_key, reply.more)
+
+    async def consistency_proof(self, old_size: int, new_size: int, timeout: float
+                                ) -> tuple[list[bytes], str]:
+        reply = await self._unary("GetConsistencyProof", pb.ConsistencyProofRequest(
+            old_size=old_size, new_size=new_size), timeout, "", "Witness")
+        return list(reply.proof), reply.checkpoint.decode("utf-8", errors="replace")
 
 
 def _certificate_changed(error: grpc.RpcError) -> bool:

@@ -17,7 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NotFound
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -148,6 +148,59 @@ class FederationServicer(pb_grpc.FederationServicer):
             await abort(context, exc)
 
 
+class WitnessApi(Protocol):
+    statement: str
+
+    async def add_checkpoint(self, caller: str, body: bytes) -> str: ...
+
+    async def list_cosigned(self, origin: str, min_size: int, limit: int) -> Any: ...
+
+
+class AuditLogApi(Protocol):
+    async def consistency_proof(self, old: int, new: int) -> list[bytes]: ...
+
+    async def checkpoint_at(self, size: int) -> Any: ...
+
+
+class WitnessServicer(pb_grpc.WitnessServicer):
+    """Peers' checkpoints cosigned by this node, and proofs of this node's own log."""
+
+    def __init__(self, witness: WitnessApi, audit: AuditLogApi) -> None:
+        self._witness = witness
+        self._audit = audit
+
+    async def AddCheckpoint(self, request: pb.AddCheckpointRequest, context: Any) -> Any:
+        try:
+            line = await self._witness.add_checkpoint(current_caller().member_id, request.body)
+            return pb.AddCheckpointResponse(cosignatures=line.encode(),
+                                            witness_key=self._witness.statement)
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def ListCosigned(self, request: pb.ListCosignedRequest, context: Any) -> Any:
+        try:
+            current_caller()
+            page = await self._witness.list_cosigned(request.origin[:256], request.min_size,
+                                                     request.limit)
+            return pb.ListCosignedResponse(checkpoints=[c.encode() for c in page.checkpoints],
+                                           witness_key=page.witness_key, more=page.more)
+        except Exception as exc:
+            await abort(context, exc)
+
+    async def GetConsistencyProof(self, request: pb.ConsistencyProofRequest,
+                                  context: Any) -> Any:
+        try:
+            current_caller()
+            checkpoint = await self._audit.checkpoint_at(request.new_size)
+            if checkpoint is None:
+                raise NotFound(f"this log signed no checkpoint of size {request.new_size}")
+            proof = await self._audit.consistency_proof(request.old_size, request.new_size)
+            return pb.ConsistencyProofResponse(proof=proof,
+                                               checkpoint=checkpoint.format().encode())
+        except Exception as exc:
+            await abort(context, exc)
+
+
 class AuthorityServicer(pb_grpc.AuthorityServicer):
     """Serves the newest signed directory; public, since the JWS is its own proof."""
 
@@ -192,6 +245,10 @@ class GrpcServer:
     def add_federation(self, servicer: FederationServicer) -> None:
         pb_grpc.add_FederationServicer_to_server(servicer, self._server)
         self._services.append(pb.DESCRIPTOR.services_by_name["Federation"].full_name)
+
+    def add_witness(self, servicer: WitnessServicer) -> None:
+        pb_grpc.add_WitnessServicer_to_server(servicer, self._server)
+        self._services.append(pb.DESCRIPTOR.services_by_name["Witness"].full_name)
 
     def add_authority(self, servicer: AuthorityServicer) -> None:
         pb_grpc.add_AuthorityServicer_to_server(servicer, self._server)

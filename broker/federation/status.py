@@ -22,6 +22,7 @@ from trust.errors import (
     PolicyDenied,
     RateLimited,
     TrustError,
+    WitnessError,
 )
 
 from ..errors import (
@@ -40,7 +41,19 @@ from ..errors import (
 
 log = logging.getLogger("renkei.federation")
 REASON_KEY = "renkei-reason"
+# A witness's size_conflict names the size it last cosigned (C2SP tlog-witness answers 409
+# with it in the body); the log rebuilds its consistency proof from there.
+KNOWN_SIZE_KEY = "renkei-known-size"
 SC = grpc.StatusCode
+# Witness refusals by reason, as tlog-witness distinguishes them (404, 403, 400, 409, 422).
+_WITNESS: dict[str, grpc.StatusCode] = {
+    "unknown_log": SC.NOT_FOUND,
+    "untrusted_checkpoint": SC.PERMISSION_DENIED,
+    "invalid_request": SC.INVALID_ARGUMENT,
+    "size_conflict": SC.FAILED_PRECONDITION,
+    "root_conflict": SC.FAILED_PRECONDITION,
+    "inconsistent_tree": SC.FAILED_PRECONDITION,
+}
 
 _STATUS: dict[type[BaseException], grpc.StatusCode] = {
     RateLimited: SC.RESOURCE_EXHAUSTED,
@@ -66,6 +79,8 @@ _STATUS: dict[type[BaseException], grpc.StatusCode] = {
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str, str]:
     """(status, reason code, safe message) for an exception."""
+    if isinstance(exc, WitnessError):
+        return _WITNESS.get(exc.code, SC.PERMISSION_DENIED), exc.code, str(exc)
     for cls in type(exc).__mro__:
         status = _STATUS.get(cls)
         if status is not None:
@@ -81,17 +96,20 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str, str]:
 async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> NoReturn:
     """End the call with the mapped status and the reason code in trailing metadata."""
     status, code, message = status_for(exc)
-    context.set_trailing_metadata(((REASON_KEY, code),))
+    trailing = [(REASON_KEY, code)]
+    if isinstance(exc, WitnessError) and exc.code == "size_conflict":
+        trailing.append((KNOWN_SIZE_KEY, str(exc.known_size)))
+    context.set_trailing_metadata(tuple(trailing))
     await context.abort(status, message)
     raise AssertionError("unreachable")  # context.abort always raises
 
 
-def reason_of(error: grpc.RpcError) -> str:
-    """The peer's stable reason code from trailing metadata, if it sent one."""
+def reason_of(error: grpc.RpcError, key: str = REASON_KEY) -> str:
+    """The peer's stable reason code (or another ``key``) from trailing metadata."""
     trailing = getattr(error, "trailing_metadata", None)
     metadata = trailing() if callable(trailing) else None
-    for key, value in metadata or ():
-        if key == REASON_KEY:
+    for name, value in metadata or ():
+        if name == key:
             return str(value)
     return ""
 
