@@ -265,10 +265,17 @@ class Subscription:
                 self.status.state = "streaming"
                 self._refusals = 0
                 await self._backoff.succeeded(self.spec.peer)
+            if event.kind == "heartbeat":
+                # A heartbeat names the last change the provider sent us (or where "now" is):
+                # it may repeat the cursor held.
+                if event.cursor >= cursor:
+                    cursor = event.cursor
+                    await self._save(cursor)
+                continue
             if event.cursor <= cursor:
                 self.status.duplicates += 1  # already applied: never applied twice
                 continue
-            if event.kind == "heartbeat" or (local and event.entity and not all(
+            if (local and event.entity and not all(
                     c.matches(orjson.loads(event.entity)) for c in local)):
                 cursor = event.cursor  # nothing to hand over: only the cursor moves on
                 await self._save(cursor)

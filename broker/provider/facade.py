@@ -100,8 +100,12 @@ class ProviderFacade:
                            0)
         sent = 0
         try:
+            async def still_allowed() -> None:
+                await self._agreements.check_stream(caller.member_id, caller.kid, agreement_id)
+
             async for event in change_stream(self._store, self._changes, self._clock, request,
-                                             mask, decision.area, caller.expires_at):
+                                             mask, decision.area, caller.expires_at,
+                                             still_allowed=still_allowed):
                 if event.entity:
                     # Changes spend the agreement's entity budget like query results do.
                     await self._provider.charge_or_end(caller, agreement_id)

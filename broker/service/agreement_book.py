@@ -25,7 +25,7 @@ from trust.agreements import (
 )
 from trust.clock import Clock
 from trust.directory import Directory
-from trust.errors import AgreementError, DirectoryError, PolicyDenied
+from trust.errors import AgreementError, AuthenticationError, DirectoryError, PolicyDenied
 from trust.keys import NodeKey
 from trust.policy import AgreementSet
 
@@ -173,6 +173,28 @@ class AgreementBook:
                                reason=reason)
         saved = await self._save(attach_revocation(view.signed, jws, self._directory()))
         return saved, jws
+
+    async def check_stream(self, member_id: str, kid: str, agreement_id: str) -> None:
+        """Raise if an open stream of ``member_id`` (token key ``kid``) under
+        ``agreement_id`` must end now: the member or key revoked in the directory held
+        (``UNAUTHENTICATED``), or the agreement revoked or expired (``PERMISSION_DENIED``).
+
+        Reads the agreement from the store, so a revocation written by the CLI or another
+        replica ends the stream too."""
+        member = self._directory().member(member_id)
+        if member is None or member.revoked:
+            raise AuthenticationError("member_revoked", f"{member_id} has been revoked")
+        key = member.key(kid)
+        if key is None or key.revoked:
+            raise AuthenticationError("key_revoked", f"the key {kid[:64]} has been revoked")
+        if not agreement_id:
+            return
+        row = await self._store.get_agreement(agreement_id)
+        view = self._views.get(agreement_id)
+        if row is None or row.revocation or view is None or view.state != "active" \
+                or self._clock.now() > view.signed.agreement.not_after:
+            raise PolicyDenied("agreement_not_active",
+                               f"agreement {agreement_id} is no longer active: the stream ends")
 
     async def receive_revocation(self, caller: str, agreement_id: str,
                                  jws: str) -> AgreementView:

@@ -21,15 +21,19 @@ _BOX = "box(point({0}, {1}), point({2}, {3}))"
 # Batch upsert from parallel arrays. An unchanged content hash makes the update a no-op that
 # returns no row; ``xmax = 0`` holds only for a freshly inserted row version, which is how
 # PostgreSQL tells an insert from an update in one ``INSERT ... ON CONFLICT`` statement.
+# The CTE reads the rows as they were before the statement (one snapshot for both parts):
+# ``prev_doc`` is the state an update replaced.
 UPSERT_ENTITIES = (
-    "INSERT INTO entities AS e (id, type, doc, content_hash, created_at, modified_at, bbox)"
+    "WITH old AS (SELECT id, doc FROM entities WHERE id = ANY($1::text[]))"
+    " INSERT INTO entities AS e (id, type, doc, content_hash, created_at, modified_at, bbox)"
     " SELECT w.id, w.type, w.doc, w.hash, $5, $5, " + _BOX.format("w.x0", "w.y0", "w.x1", "w.y1")
     + " FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $6::float8[],"
     " $7::float8[], $8::float8[], $9::float8[]) AS w(id, type, doc, hash, x0, y0, x1, y1)"
     " ON CONFLICT (id) DO UPDATE SET type = excluded.type, doc = excluded.doc,"
     " content_hash = excluded.content_hash, modified_at = excluded.modified_at,"
     " bbox = excluded.bbox WHERE e.content_hash <> excluded.content_hash"
-    " RETURNING e.id, (e.xmax = 0) AS created")
+    " RETURNING e.id, (e.xmax = 0) AS created,"
+    " (SELECT old.doc FROM old WHERE old.id = e.id) AS prev_doc")
 
 INSERT_ENTITY = (
     "INSERT INTO entities (id, type, doc, content_hash, created_at, modified_at, bbox)"

@@ -69,7 +69,9 @@ class Change:
 
     ``doc`` is the entity's current state for created/updated (``None`` if deleted since); for
     a deletion it is the last state before it, so that a subscription can tell whether it was
-    allowed to see the entity at all. It is for policy checks only, never sent on.
+    allowed to see the entity at all. ``prev_doc`` is, for an update, the state just before it,
+    so that a subscription can tell whether what its caller may see changed. Both are for
+    policy checks only, never sent on.
     """
 
     cursor: int
@@ -78,6 +80,7 @@ class Change:
     entity_type: str
     content_hash: str
     doc: bytes | None
+    prev_doc: bytes | None = None
 
 
 @dataclass(frozen=True)

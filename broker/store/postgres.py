@@ -91,35 +91,41 @@ class PostgresStore:
         await self._db.listen(self._channel, callback)
 
     async def _record_changes(self, conn: asyncpg.Connection,
-                              rows: Sequence[tuple[str, str, str, str]], now: float) -> None:
-        """Append (entity_id, type, kind, hash) rows to the feed: last in the transaction."""
+                              rows: Sequence[tuple[str, str, str, str, bytes | None]],
+                              now: float) -> None:
+        """Append (entity_id, type, kind, hash, previous doc) rows to the feed: last in the
+        transaction."""
         if not rows:
             return
         await conn.execute("SELECT pg_advisory_xact_lock($1)", self._changes_lock)
-        ids, types, kinds, hashes = (list(c) for c in zip(*rows, strict=True))
+        ids, types, kinds, hashes, prev = (list(c) for c in zip(*rows, strict=True))
         # ORDER BY ord: cursors follow the order of the writes within the batch.
         await conn.execute(
-            "INSERT INTO changes (entity_id, entity_type, kind, content_hash, at)"
-            " SELECT i, t, k, h, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-            " WITH ORDINALITY AS c(i, t, k, h, ord) ORDER BY ord", ids, types, kinds, hashes, now)
+            "INSERT INTO changes (entity_id, entity_type, kind, content_hash, at, last_doc)"
+            " SELECT i, t, k, h, $5, p FROM unnest($1::text[], $2::text[], $3::text[],"
+            " $4::text[], $6::bytea[]) WITH ORDINALITY AS c(i, t, k, h, p, ord) ORDER BY ord",
+            ids, types, kinds, hashes, now, prev)
         await conn.execute("SELECT pg_notify($1, 'entities')", self._channel)
 
     # -- entities ---------------------------------------------------------------------------
     async def _upsert(self, conn: asyncpg.Connection, writes: Sequence[EntityWrite],
-                      now: float) -> tuple[UpsertCounts, list[tuple[str, str, str, str]]]:
+                      now: float
+                      ) -> tuple[UpsertCounts, list[tuple[str, str, str, str, bytes | None]]]:
         created = updated = 0
-        changes: list[tuple[str, str, str, str]] = []
+        changes: list[tuple[str, str, str, str, bytes | None]] = []
         for group in entity_groups(writes):
             ordered = sorted(group, key=lambda w: w.id)  # one lock order for every writer
             boxes = [w.bbox or (None, None, None, None) for w in ordered]
-            written = {r["id"]: r["created"] for r in await conn.fetch(
+            rows = {r["id"]: r for r in await conn.fetch(
                 UPSERT_ENTITIES, [w.id for w in ordered], [w.type for w in ordered],
                 [w.doc for w in ordered], [w.content_hash for w in ordered], now,
                 *([b[i] for b in boxes] for i in range(4)))}
+            written = {i: r["created"] for i, r in rows.items()}
             for w in group:
                 if w.id in written:
                     kind = "created" if written[w.id] else "updated"
-                    changes.append((w.id, w.type, kind, w.content_hash))
+                    prev = None if written[w.id] else rows[w.id]["prev_doc"]
+                    changes.append((w.id, w.type, kind, w.content_hash, prev))
             created += sum(1 for c in written.values() if c)
             updated += sum(1 for c in written.values() if not c)
         return UpsertCounts(created, updated, len(writes) - created - updated), changes
@@ -139,7 +145,7 @@ class PostgresStore:
                                        write.content_hash, now, *box):
                 raise AlreadyExists(f"entity {write.id} already exists")
             await self._record_changes(
-                conn, [(write.id, write.type, "created", write.content_hash)], now)
+                conn, [(write.id, write.type, "created", write.content_hash, None)], now)
 
         await self._db.tx(run)
 
@@ -149,7 +155,8 @@ class PostgresStore:
                                       " RETURNING type, content_hash, doc", entity_id)
             if row is None:
                 return False
-            await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1])], now)
+            await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1], None)],
+                                       now)
             # Still under the feed lock taken above: the newest row of this entity is ours.
             await conn.execute("UPDATE changes SET last_doc = $2 WHERE cursor = (SELECT"
                                " max(cursor) FROM changes WHERE entity_id = $1)",
@@ -218,8 +225,8 @@ class PostgresStore:
             sql += " AND c.entity_type = ANY($3)"
             args.append(list(types))
         rows = await self._db.fetch(sql + " ORDER BY c.cursor LIMIT $2", *args)
-        return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5])
-                for r in rows]
+        return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5],
+                       r[6] if r[1] == "updated" else None) for r in rows]
 
     async def last_change_cursor(self) -> int:
         return int(await self._db.val("SELECT coalesce(max(cursor), 0) FROM changes"))

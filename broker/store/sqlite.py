@@ -193,8 +193,8 @@ class SqliteStore:
         sql += " ORDER BY c.cursor LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda db: db.execute(sql, args).fetchall())
-        return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5])
-                for r in rows]
+        return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5],
+                       r[6] if r[1] == "updated" else None) for r in rows]
 
     async def last_change_cursor(self) -> int:
         return int(await self._run(lambda db: db.execute(

@@ -54,24 +54,26 @@ def _upsert_batch(db: sqlite3.Connection, writes: Sequence[EntityWrite],
                   now: float) -> UpsertCounts:
     # Statement by statement per row costs ~50 µs; a batch of distinct ids needs one lookup
     # and a few executemany calls.
-    existing: dict[str, tuple[int, str]] = {}
+    existing: dict[str, tuple[int, str, bytes]] = {}
     for i in range(0, len(writes), 500):
         chunk = [w.id for w in writes[i:i + 500]]
-        for id_, rid, content_hash in db.execute(
-                f"SELECT id, rid, content_hash FROM entities WHERE id IN"
+        for id_, rid, content_hash, doc in db.execute(
+                f"SELECT id, rid, content_hash, doc FROM entities WHERE id IN"
                 f" ({','.join('?' * len(chunk))})", chunk):
-            existing[id_] = (rid, content_hash)
+            existing[id_] = (rid, content_hash, doc)
     inserts: list[EntityWrite] = []
     updates: list[tuple[EntityWrite, int]] = []
-    changes: list[tuple[str, str, str, str, float]] = []
+    changes: list[tuple[str, str, str, str, float, bytes | None]] = []
     for w in writes:
         held = existing.get(w.id)
         if held is None:
             inserts.append(w)
-            changes.append((w.id, w.type, "created", w.content_hash, now))
+            changes.append((w.id, w.type, "created", w.content_hash, now, None))
         elif held[1] != w.content_hash:
             updates.append((w, held[0]))
-            changes.append((w.id, w.type, "updated", w.content_hash, now))
+            # The state before the update: a subscriber hears of it only if what it may see
+            # changed.
+            changes.append((w.id, w.type, "updated", w.content_hash, now, held[2]))
     empty = (None, None, None, None)
     db.executemany(
         "INSERT INTO entities (id, type, doc, content_hash, created_at, modified_at,"
@@ -86,8 +88,8 @@ def _upsert_batch(db: sqlite3.Connection, writes: Sequence[EntityWrite],
         "INSERT INTO entities_geo SELECT rid, ?, ?, ?, ? FROM entities WHERE id = ?",
         [(w.bbox[0], w.bbox[2], w.bbox[1], w.bbox[3], w.id)
          for w in [*inserts, *(u for u, _ in updates)] if w.bbox is not None])
-    db.executemany("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at)"
-                   " VALUES (?, ?, ?, ?, ?)", changes)
+    db.executemany("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at,"
+                   " last_doc) VALUES (?, ?, ?, ?, ?, ?)", changes)
     return UpsertCounts(len(inserts), len(updates), len(writes) - len(inserts) - len(updates))
 
 
@@ -95,7 +97,7 @@ def _upsert_each(db: sqlite3.Connection, writes: Sequence[EntityWrite],
                  now: float) -> UpsertCounts:
     created = updated = unchanged = 0
     for w in writes:
-        row = db.execute("SELECT rid, content_hash FROM entities WHERE id = ?",
+        row = db.execute("SELECT rid, content_hash, doc FROM entities WHERE id = ?",
                          (w.id,)).fetchone()
         if row is not None and row[1] == w.content_hash:
             unchanged += 1
@@ -120,6 +122,7 @@ def _upsert_each(db: sqlite3.Connection, writes: Sequence[EntityWrite],
             minx, miny, maxx, maxy = w.bbox
             db.execute("INSERT INTO entities_geo VALUES (?, ?, ?, ?, ?)",
                        (rid, minx, maxx, miny, maxy))
-        db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at)"
-                   " VALUES (?, ?, ?, ?, ?)", (w.id, w.type, kind, w.content_hash, now))
+        db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at,"
+                   " last_doc) VALUES (?, ?, ?, ?, ?, ?)",
+                   (w.id, w.type, kind, w.content_hash, now, row[2] if row else None))
     return UpsertCounts(created, updated, unchanged)
