@@ -69,6 +69,10 @@ class AuditLog:
                                "request": orjson.loads(orjson.dumps(plain, default=str))})
 
     async def append(self, record: AuditRecord) -> AuditEntry:
+        return (await self._append(record))[0]
+
+    async def _append(self, record: AuditRecord) -> tuple[AuditEntry, bytes]:
+        """The entry and the tree root just after it."""
         entries: list[AuditEntry] = []
 
         def build(seq: int, prev_hash: str) -> tuple[str, bytes]:
@@ -79,7 +83,8 @@ class AuditLog:
         row = await self._store.append_audit(build)
         if row.seq % self.checkpoint_every == 0:
             await self.checkpoint()
-        return entries[-1]
+        root = row.tree_root if row.tree_root is not None else await self.root(row.seq)
+        return entries[-1], root
 
     async def record(self, caller: str, agreement_id: str, operation: str, digest: str,
                      allowed: bool, reason: str, count: int,
@@ -93,9 +98,10 @@ class AuditLog:
     async def provide(self, caller: str, agreement_id: str, operation: str, digest: str,
                       sent: Sequence[bytes]) -> str:
         """Audit an answered call and return the signed receipt for the caller."""
-        entry = await self.record(caller, agreement_id, operation, digest, True, "allowed",
-                                  len(sent))
-        root = await self.root(entry.seq)
+        entry, root = await self._append(AuditRecord(
+            time=self._clock.now(), caller=caller, agreement_id=agreement_id or None,
+            operation=operation, request_digest=digest, decision="allow", reason="allowed",
+            result_count=len(sent)))
         return make_receipt(self._key, provider=self._node_id, consumer=caller,
                             agreement_id=agreement_id or None, entry_hash=entry.entry_hash,
                             count=len(sent), data_digest=digest_entities(sent),

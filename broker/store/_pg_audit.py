@@ -23,26 +23,34 @@ async def append(conn: asyncpg.Connection, lock: int, build: AuditBuilder) -> Au
     entry_hash, body = build(seq, prev)
     await conn.execute("INSERT INTO audit (seq, prev_hash, entry_hash, body)"
                        " VALUES ($1, $2, $3, $4)", seq, prev, entry_hash, body)
-    await grow_tree(conn, seq)
-    return AuditRow(seq, prev, entry_hash, body)
+    size, root = await grow_tree(conn, seq, entry_hash)
+    return AuditRow(seq, prev, entry_hash, body, root if size == seq else None)
 
 
-async def grow_tree(conn: asyncpg.Connection, upto: int | None = None) -> int:
+async def grow_tree(conn: asyncpg.Connection, upto: int | None = None,
+                    newest: str | None = None) -> tuple[int, bytes | None]:
     """As ``sqlite_audit.grow_tree``; the caller holds the audit lock."""
     top = await conn.fetchval("SELECT MAX(idx) FROM audit_tree WHERE level = 0")
     size = int(top) + 1 if top is not None else 0
-    size = catch_up_from(size, await nodes(conn, frontier_addresses(size)))
+    frontier = await nodes(conn, frontier_addresses(size))
+    if catch_up_from(size, frontier) != size:
+        size, frontier = 0, {}
     if upto is None:
         head = await conn.fetchval("SELECT MAX(seq) FROM audit")
         upto = int(head) if head is not None else 0
-    behind = [r[0] for r in await conn.fetch(
-        "SELECT entry_hash FROM audit WHERE seq > $1 AND seq <= $2 ORDER BY seq", size, upto)]
-    if behind:
-        created = new_nodes(size, await nodes(conn, frontier_addresses(size)), behind)
-        await conn.executemany(
-            "INSERT INTO audit_tree (level, idx, hash) VALUES ($1, $2, $3)"
-            " ON CONFLICT (level, idx) DO UPDATE SET hash = EXCLUDED.hash", created)
-    return size + len(behind)
+    if newest is not None and size == upto - 1:
+        behind = [newest]
+    else:
+        behind = [r[0] for r in await conn.fetch(
+            "SELECT entry_hash FROM audit WHERE seq > $1 AND seq <= $2 ORDER BY seq", size,
+            upto)]
+    if not behind:
+        return size, None
+    created, root = new_nodes(size, frontier, behind)
+    await conn.executemany(
+        "INSERT INTO audit_tree (level, idx, hash) VALUES ($1, $2, $3)"
+        " ON CONFLICT (level, idx) DO UPDATE SET hash = EXCLUDED.hash", created)
+    return size + len(behind), root
 
 
 async def nodes(conn: asyncpg.Connection | Connections, addresses: Sequence[NodeAddress]

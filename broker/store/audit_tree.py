@@ -27,11 +27,11 @@ def catch_up_from(tree_size: int, frontier: Mapping[NodeAddress, bytes]) -> int:
 
 
 def new_nodes(size: int, frontier: Mapping[NodeAddress, bytes],
-              entry_hashes: Sequence[str]) -> list[TreeNode]:
+              entry_hashes: Sequence[str]) -> tuple[list[TreeNode], bytes]:
     """The perfect nodes completed by appending ``entry_hashes`` to a tree of ``size`` leaves
-    whose frontier nodes are ``frontier``."""
+    whose frontier nodes are ``frontier``, and the root of the tree after them."""
     tree = CompactRange(size, [frontier[a] for a in frontier_addresses(size)])
     out: list[TreeNode] = []
     for entry_hash in entry_hashes:
         out.extend((level, idx, h) for (level, idx), h in tree.append(entry_leaf(entry_hash)))
-    return out
+    return out, tree.root()

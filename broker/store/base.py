@@ -121,6 +121,8 @@ class AuditRow:
     prev_hash: str
     entry_hash: str
     body: bytes
+    # The log's Merkle tree root just after this entry, when the append just computed it.
+    tree_root: bytes | None = None
 
 
 @dataclass(frozen=True)

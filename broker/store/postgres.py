@@ -323,7 +323,7 @@ class PostgresStore:
     async def sync_audit_tree(self) -> int:
         async def run(conn: asyncpg.Connection) -> int:
             await conn.execute("SELECT pg_advisory_xact_lock($1)", self._audit_lock)
-            return await _pg_audit.grow_tree(conn)
+            return (await _pg_audit.grow_tree(conn))[0]
 
         return await self._db.tx(run)
 

@@ -304,7 +304,7 @@ class SqliteStore:
         return [(r[0], r[1]) for r in rows]
 
     async def sync_audit_tree(self) -> int:
-        return await self._run(sqlite_audit.grow_tree)
+        return (await self._run(sqlite_audit.grow_tree))[0]
 
     async def audit_nodes(self, addresses: Sequence[NodeAddress]) -> dict[NodeAddress, bytes]:
         return await self._run(lambda db: sqlite_audit.nodes(db, addresses))

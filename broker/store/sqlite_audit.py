@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .audit_tree import TreeNode, catch_up_from, frontier_addresses, new_nodes
+from .audit_tree import catch_up_from, frontier_addresses, new_nodes
 from .base import AuditBuilder, AuditRow, NodeAddress
 
 GENESIS = "0" * 64
@@ -23,26 +23,35 @@ def append(db: sqlite3.Connection, build: AuditBuilder) -> AuditRow:
     entry_hash, body = build(seq, prev)
     db.execute("INSERT INTO audit (seq, prev_hash, entry_hash, body) VALUES (?,?,?,?)",
                (seq, prev, entry_hash, body))
-    grow_tree(db, seq)
-    return AuditRow(seq, prev, entry_hash, body)
+    size, root = grow_tree(db, seq, entry_hash)
+    return AuditRow(seq, prev, entry_hash, body, root if size == seq else None)
 
 
-def grow_tree(db: sqlite3.Connection, upto: int | None = None) -> int:
+def grow_tree(db: sqlite3.Connection, upto: int | None = None,
+              newest: str | None = None) -> tuple[int, bytes | None]:
     """Extend the stored tree with the entries after it up to seq ``upto`` (default: the
-    head); returns the tree size. The tree grows from its own stored frontier, so a log begun
-    before the tree (entries 1..n) catches up here once."""
+    head; ``newest`` is the hash of entry ``upto`` when the caller just wrote it); returns
+    the tree size and, if it grew, its root. The tree grows from its own stored frontier, so a
+    log begun before the tree (entries 1..n) catches up here once."""
     size = tree_size(db)
-    size = catch_up_from(size, nodes(db, frontier_addresses(size)))
+    frontier = nodes(db, frontier_addresses(size))
+    if catch_up_from(size, frontier) != size:
+        size, frontier = 0, {}
     if upto is None:
         head = db.execute("SELECT MAX(seq) FROM audit").fetchone()[0]
         upto = int(head) if head is not None else 0
-    behind = [r[0] for r in db.execute(
-        "SELECT entry_hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq", (size, upto))]
-    if behind:
-        created: list[TreeNode] = new_nodes(size, nodes(db, frontier_addresses(size)), behind)
-        db.executemany("INSERT OR REPLACE INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)",
-                       created)
-    return size + len(behind)
+    if newest is not None and size == upto - 1:
+        behind = [newest]  # the usual append: the tree was complete up to the entry before
+    else:
+        behind = [r[0] for r in db.execute(
+            "SELECT entry_hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq",
+            (size, upto))]
+    if not behind:
+        return size, None
+    created, root = new_nodes(size, frontier, behind)
+    db.executemany("INSERT OR REPLACE INTO audit_tree (level, idx, hash) VALUES (?, ?, ?)",
+                   created)
+    return size + len(behind), root
 
 
 def tree_size(db: sqlite3.Connection) -> int:
@@ -52,13 +61,12 @@ def tree_size(db: sqlite3.Connection) -> int:
 
 def nodes(db: sqlite3.Connection, addresses: Sequence[NodeAddress]
           ) -> dict[NodeAddress, bytes]:
-    out: dict[NodeAddress, bytes] = {}
-    for level, idx in addresses:
-        row = db.execute("SELECT hash FROM audit_tree WHERE level = ? AND idx = ?",
-                         (level, idx)).fetchone()
-        if row is not None:
-            out[(level, idx)] = bytes(row[0])
-    return out
+    if not addresses:
+        return {}
+    pairs = ",".join("(?, ?)" for _ in addresses)
+    rows = db.execute(f"SELECT level, idx, hash FROM audit_tree WHERE (level, idx) IN"
+                      f" (VALUES {pairs})", [x for a in addresses for x in a]).fetchall()
+    return {(r[0], r[1]): bytes(r[2]) for r in rows}
 
 
 def add_head(db: sqlite3.Connection, size: int, note: str, now: float) -> bool:
