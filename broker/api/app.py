@@ -20,6 +20,7 @@ from mappings.contexts import FrozenDocumentLoader
 from ..errors import NotFound, Unauthenticated
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
+from ..ngsi.reads import EntityReads
 from ..ngsi.scope import FederationScope
 from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
@@ -134,7 +135,8 @@ async def build_api(node: Any) -> Api:
         tokens=await TokenService.open(node.id, node.store, node.clock,
                                        config.token_lifetime_seconds),
         clients=ClientRegistry(node.store, node.clock), metrics=metrics, scope=scope,
-        subscriptions=subs, notifier=notifier, discovery=Discovery(node.store), egress=egress)
+        reads=EntityReads(node.store, scope), subscriptions=subs, notifier=notifier,
+        discovery=Discovery(node.store), egress=egress)
 
 
 async def create_app(node: Any) -> web.Application:

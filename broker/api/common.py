@@ -15,6 +15,7 @@ from ..errors import BadRequest
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
 from ..ngsi.model import is_uri
+from ..ngsi.reads import EntityReads
 from ..ngsi.render import FORMATS, OutputOptions
 from ..ngsi.scope import FederationScope
 from ..ngsi.terms import TermMap, TermMaps, Translator
@@ -41,6 +42,7 @@ class Api:
     clients: ClientRegistry
     metrics: ApiMetrics
     scope: FederationScope
+    reads: EntityReads
     subscriptions: Any
     notifier: Any
     discovery: Any

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -10,14 +9,11 @@ from aiohttp import web
 
 from ...errors import BadRequest, NotFound
 from ...ngsi import merge as ngsi_merge
-from ...ngsi.model import normalize_attribute, normalize_entity
-from ...ngsi.q import q_is_conjunction
-from ...ngsi.query import NgsiQuery, local_page
-from ...ngsi.render import OutputOptions, render_entity
-from ...ngsi.scope import ScopeResult, merge, warning_header
-from ...service.filters import Near, Within, on_the_wire
-from ...service.model import FederatedQuery
-from ...service.query import INDEXED_GEOPROPERTY, parse_types
+from ...ngsi.model import feature, normalize_attribute, normalize_entity
+from ...ngsi.reads import Shape
+from ...ngsi.render import OutputOptions
+from ...ngsi.scope import warning_header
+from ...service.query import parse_types
 from ..common import (
     Terms,
     api_of,
@@ -58,87 +54,30 @@ async def query_entities(request: web.Request) -> web.Response:
     media = response_type(request.headers.get("Accept"), geo=True)
     terms = await terms_for(request, link_context(request))
     parsed = parsed_query(request, terms)
-    query, output = parsed.query, parsed.output
-    headers: dict[str, str] = {}
-    leaves = query.types.leaves() if query.types else ()
-    federated = not parsed.local and bool(api.scope.plan(caller_of(request).purpose, leaves))
-    if not federated:
-        # Without system attributes or GeoJSON a row's timestamps are not needed: the store
-        # may answer with stored bytes only.
-        docs_only = media != GEO and not output.sys_attrs
-        as_stored = output.passthrough and terms.outward.identity
-        page = await local_page(api.store, query, docs_only=docs_only,
-                                as_array=as_stored and media == JSON)
-        if page.count is not None:
-            headers["NGSILD-Results-Count"] = str(page.count)
-        links = page_links(request, query.offset, query.limit, page.more)
-        if page.array is not None:
-            # The hot path: the store's JSON array of stored bytes is the body.
-            return response(page.array, media, terms.context, headers=headers, links=links)
-        if docs_only:
-            if as_stored:
-                # Stored bytes spliced into the array (with @context for JSON-LD).
-                docs = page.stored_docs()
-            else:
-                docs = [orjson.dumps(render_entity(e, output, terms.outward))
-                        for e in page.entities()]
-            body = render_docs(docs, media, terms.context)
-            return response(body, media, terms.context, headers=headers, links=links)
-        rendered = [render_entity(h.decoded(), output, terms.outward, h.stored.created_at,
-                                  h.stored.modified_at) for h in page.hits]
-        return _entities_response(rendered, media, terms, output, headers, links)
-    rendered, count, more, result = await _federated(request, query, output, terms)
-    if count is not None:
-        headers["NGSILD-Results-Count"] = str(count)
-    resp = _entities_response(rendered, media, terms, output, headers,
-                              page_links(request, query.offset, query.limit, more))
-    for status in result.warnings:
+    query = parsed.query
+    page = await api.reads.query(query, parsed.output, terms.outward,
+                                 purpose=caller_of(request).purpose, local=parsed.local,
+                                 shape=Shape(raw=media != GEO, array=media == JSON))
+    headers = {"NGSILD-Results-Count": str(page.count)} if page.count is not None else {}
+    links = page_links(request, query.offset, query.limit, page.more)
+    if page.array is not None:
+        # The hot path: the store's JSON array of stored bytes is the body.
+        resp = response(page.array, media, terms.context, headers=headers, links=links)
+    elif page.docs is not None:
+        body = render_docs(page.docs, media, terms.context)
+        resp = response(body, media, terms.context, headers=headers, links=links)
+    else:
+        resp = _entities_response(page.entities or [], media, terms, parsed.output, headers,
+                                  links)
+    for status in page.warnings:
         resp.headers.add("NGSILD-Warning", warning_header(status))
     return resp
-
-
-async def _federated(request: web.Request, query: NgsiQuery, output: OutputOptions,
-                     terms: Terms
-                     ) -> tuple[list[dict[str, Any]], int | None, bool, ScopeResult]:
-    """One page of local and remote matches merged; ``more`` if a match follows it."""
-    api = api_of(request)
-    want = query.offset + query.limit
-    # One beyond the page, here and at each peer, tells whether a next page exists.
-    page = await local_page(api.store, replace(query, offset=0, limit=want + 1))
-    local = {h.stored.id: h for h in page.hits}
-    conj = q_is_conjunction(query.q) if query.q is not None else ()
-    # Only the comparisons the wire carries exactly go to peers (the others, e.g. `~=` or
-    # `attr[key]`, would be refused there); everything is checked here on arrival anyway.
-    wire = tuple(c for c in conj or () if on_the_wire(c))
-    request_for_peers = FederatedQuery(
-        types=query.types.leaves() if query.types else (), ids=query.ids,
-        id_pattern=query.id_pattern, attrs=output.pick, q=wire,
-        # Peers filter geo on their indexed location; another geoproperty is checked here.
-        geo=query.geo if isinstance(query.geo, Near | Within)
-        and query.geoproperty == INDEXED_GEOPROPERTY else None, limit=want + 1)
-    result = await api.scope.query(caller_of(request).purpose, request_for_peers)
-    # Peers answered what the wire form could carry; the rest of the filter runs here.
-    remote = [e for e in result.entities if query.matches(e)]
-    merged = merge([h.decoded() for h in page.hits], remote)
-    more = len(merged) > want or result.more
-    rendered = []
-    for entity in merged[query.offset:want]:
-        hit = local.get(entity["id"])
-        rendered.append(render_entity(entity, output, terms.outward,
-                                      hit.stored.created_at if hit else None,
-                                      hit.stored.modified_at if hit else None))
-    count = None
-    if page.count is not None:
-        count = page.count + sum(1 for e in remote if e["id"] not in local)
-    return rendered, count, more, result
 
 
 def _entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
                        output: OutputOptions, headers: dict[str, str],
                        links: list[str]) -> web.Response:
     if media == GEO:
-        from ...ngsi.model import feature
-
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": [
             feature(e, terms.outward.attr_name(output.geoproperty)) for e in rendered]}
         if terms.context is not None:
@@ -157,38 +96,21 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     media = response_type(request.headers.get("Accept"), geo=True)
     terms = await terms_for(request, link_context(request))
     output = output_options(request, terms)
-    stored = await api.store.get_entity(entity_id)
-    entity = orjson.loads(stored.doc) if stored else None
-    result = ScopeResult()
-    if not flag(request, "local") and api.scope.plan(caller_of(request).purpose):
-        result = await api.scope.query(caller_of(request).purpose, FederatedQuery(
-            ids=(entity_id,), attrs=output.pick, limit=1))
-        remote = [e for e in result.entities if e.get("id") == entity_id]
-        if remote:
-            entity = merge([entity] if entity else [], remote)[0]
     wanted = request.query.get("type")
-    if entity is not None and wanted:
-        types = parse_types(wanted, terms.type)
-        if not types.matches((entity.get("type"),)):
-            entity = None
-    if entity is None:
+    rendered, warnings = await api.reads.retrieve(
+        entity_id, output, terms.outward, purpose=caller_of(request).purpose,
+        local=flag(request, "local"), types=parse_types(wanted, terms.type) if wanted else None)
+    if rendered is None:
         resp = problem_response(NotFound(f"entity {entity_id[:256]} not found"),
                                 request.path)
+    elif media == GEO:
+        body = feature(rendered, terms.outward.attr_name(output.geoproperty))
+        if terms.context is not None:
+            body["@context"] = terms.context
+        resp = response(orjson.dumps(body), media, terms.context)
     else:
-        rendered = render_entity(entity, output, terms.outward,
-                                 stored.created_at if stored else None,
-                                 stored.modified_at if stored else None)
-        if media == GEO:
-            from ...ngsi.model import feature
-
-            body = feature(rendered, terms.outward.attr_name(output.geoproperty))
-            if terms.context is not None:
-                body["@context"] = terms.context
-            resp = response(orjson.dumps(body), media, terms.context)
-        else:
-            resp = response(render_object(rendered, media, terms.context), media,
-                            terms.context)
-    for status in result.warnings:
+        resp = response(render_object(rendered, media, terms.context), media, terms.context)
+    for status in warnings:
         resp.headers.add("NGSILD-Warning", warning_header(status))
     return resp
 

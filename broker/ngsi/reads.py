@@ -1,0 +1,150 @@
+"""NGSI-LD entity reads: local or federated, one page merged and rendered for the route.
+
+The route negotiates (media type, the caller's @context) and writes the response; what it
+answers is decided here: whether peers are asked (not with ``local=true``, and only when some
+peer shares a wanted type under the caller's purpose), what goes on the wire to them (only
+the comparisons and geo-queries the wire form carries exactly: everything is checked again
+here on arrival with the same query stack), how local and remote matches merge (local
+attributes win) and how much of it the page holds. A local page without anything to render
+keeps the stored bytes (``EntityPage.array``/``docs``) so the hot path decodes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from ..federation.fanout import PeerStatus
+from ..service.filters import Near, Within, on_the_wire
+from ..service.model import FederatedQuery
+from ..service.query import INDEXED_GEOPROPERTY, TypeExpr
+from ..store.base import Store
+from .q import q_is_conjunction
+from .query import NgsiQuery, local_page
+from .render import OutputOptions, render_entity
+from .scope import FederationScope, ScopeResult, merge
+from .terms import Translator
+
+
+@dataclass
+class EntityPage:
+    """One page of a query's answer. Exactly one of ``array`` (the stored JSON array, as
+    stored), ``docs`` (each entity's JSON) and ``entities`` (rendered dicts) is set."""
+
+    array: bytes | None = None
+    docs: list[bytes] | None = None
+    entities: list[dict[str, Any]] | None = None
+    count: int | None = None
+    more: bool = False
+    warnings: list[PeerStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """How the route will write the page: which forms it can send as they are."""
+
+    raw: bool = True  # entity JSON may be spliced into the body (not GeoJSON)
+    array: bool = False  # a stored JSON array may be the body (plain JSON)
+
+
+class EntityReads:
+    """Query and retrieve entities for the NGSI-LD API, here and at the peers."""
+
+    def __init__(self, store: Store, scope: FederationScope) -> None:
+        self._store = store
+        self._scope = scope
+
+    def federates(self, purpose: str | None, query: NgsiQuery) -> bool:
+        """Whether a (non-local) query asks peers: some peer shares one of its types."""
+        return bool(self._scope.plan(purpose, query.type_names))
+
+    async def query(self, query: NgsiQuery, output: OutputOptions, translator: Translator,
+                    *, purpose: str | None, local: bool, shape: Shape = Shape()) -> EntityPage:
+        if local or not self.federates(purpose, query):
+            return await self._local(query, output, translator, shape)
+        return await self._federated(query, output, translator, purpose)
+
+    async def _local(self, query: NgsiQuery, output: OutputOptions, translator: Translator,
+                     shape: Shape) -> EntityPage:
+        # Without system attributes or GeoJSON a row's timestamps are not needed: the store
+        # may answer with stored bytes only.
+        docs_only = shape.raw and not output.sys_attrs
+        as_stored = output.passthrough and translator.identity
+        page = await local_page(self._store, query, docs_only=docs_only,
+                                as_array=as_stored and shape.array)
+        out = EntityPage(count=page.count, more=page.more)
+        if page.array is not None:
+            out.array = page.array
+        elif docs_only:
+            out.docs = page.stored_docs() if as_stored else [
+                orjson.dumps(render_entity(e, output, translator)) for e in page.entities()]
+        else:
+            out.entities = [render_entity(h.decoded(), output, translator, h.stored.created_at,
+                                          h.stored.modified_at) for h in page.hits]
+        return out
+
+    async def _federated(self, query: NgsiQuery, output: OutputOptions,
+                         translator: Translator, purpose: str | None) -> EntityPage:
+        """One page of local and remote matches merged; ``more`` if a match follows it."""
+        want = query.offset + query.limit
+        # One beyond the page, here and at each peer, tells whether a next page exists.
+        page = await local_page(self._store, replace(query, offset=0, limit=want + 1))
+        local = {h.stored.id: h for h in page.hits}
+        result = await self._scope.query(purpose, wire_query(query, output, want + 1))
+        # Peers answered what the wire form could carry; the rest of the filter runs here.
+        remote = [e for e in result.entities if query.matches(e)]
+        merged = merge([h.decoded() for h in page.hits], remote)
+        rendered = []
+        for entity in merged[query.offset:want]:
+            hit = local.get(entity["id"])
+            rendered.append(render_entity(entity, output, translator,
+                                          hit.stored.created_at if hit else None,
+                                          hit.stored.modified_at if hit else None))
+        count = None
+        if page.count is not None:
+            count = page.count + sum(1 for e in remote if e["id"] not in local)
+        return EntityPage(entities=rendered, count=count,
+                          more=len(merged) > want or result.more, warnings=result.warnings)
+
+    async def retrieve(self, entity_id: str, output: OutputOptions, translator: Translator,
+                       *, purpose: str | None, local: bool, types: TypeExpr | None = None
+                       ) -> tuple[dict[str, Any] | None, list[PeerStatus]]:
+        """The entity rendered (None when neither here nor at a peer, or not of ``types``)
+        and the peers' warnings."""
+        stored = await self._store.get_entity(entity_id)
+        entity = orjson.loads(stored.doc) if stored else None
+        result = ScopeResult()
+        if not local and self._scope.plan(purpose):
+            result = await self._scope.query(purpose, FederatedQuery(
+                ids=(entity_id,), attrs=output.pick, limit=1))
+            remote = [e for e in result.entities if e.get("id") == entity_id]
+            if remote:
+                entity = merge([entity] if entity else [], remote)[0]
+        if entity is not None and types is not None and not types.matches(
+                _type_names(entity)):
+            entity = None
+        if entity is None:
+            return None, result.warnings
+        return render_entity(entity, output, translator,
+                             stored.created_at if stored else None,
+                             stored.modified_at if stored else None), result.warnings
+
+
+def wire_query(query: NgsiQuery, output: OutputOptions, limit: int) -> FederatedQuery:
+    """What peers are asked: only the comparisons the wire carries exactly (the others, e.g.
+    ``~=`` or ``attr[key]``, would be refused there) and geo on the indexed ``location``;
+    the consumer checks the whole query on arrival anyway."""
+    conj = q_is_conjunction(query.q) if query.q is not None else ()
+    wire = tuple(c for c in conj or () if on_the_wire(c))
+    geo = query.geo if isinstance(query.geo, Near | Within) \
+        and query.geoproperty == INDEXED_GEOPROPERTY else None
+    return FederatedQuery(types=query.type_names, ids=query.ids, id_pattern=query.id_pattern,
+                          attrs=output.pick, q=wire, geo=geo, limit=limit)
+
+
+def _type_names(entity: dict[str, Any]) -> tuple[str, ...]:
+    t = entity.get("type")
+    return tuple(str(x) for x in t) if isinstance(t, list) else (str(t),)
+
