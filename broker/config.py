@@ -98,6 +98,9 @@ class FederationConfig:
     backoff_multiplier: float = 2.0
     backoff_max_seconds: float = 300.0
     backoff_jitter: float = 0.2
+    # While a peer is backed off, its gRPC health service is asked this often; an answer
+    # clears the backoff at once.
+    probe_seconds: float = 1.0
     # Add the aggregates of this node's own providers (agreements with onward_sharing) when
     # answering an aggregate: an agency aggregating for another agency.
     forward_aggregates: bool = False
@@ -329,6 +332,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         backoff_multiplier=f.number("backoff_multiplier", 2.0, minimum=1.0),
         backoff_max_seconds=f.number("backoff_max_seconds", 300.0),
         backoff_jitter=f.number("backoff_jitter", 0.2),
+        probe_seconds=f.number("probe_seconds", 1.0, minimum=0.05),
         forward_aggregates=f.flag("forward_aggregates", False),
         index_max_entities=f.integer("index_max_entities", 200_000),
         max_streams_per_peer=f.integer("max_streams_per_peer", 16, minimum=1),

@@ -97,7 +97,7 @@ class Node:
                         max_token_bytes=trust.max_token_bytes),
             clock, StoreReplayCache(store, clock))
         federation = config.federation
-        self.backoff = PeerBackoff(store, clock, federation)
+        self.backoff = PeerBackoff(store, clock, federation, probe=self._peer_serving)
         self.fanout = FanOut(self.peers, self.backoff, federation.per_peer_concurrency,
                              on_receipt=self.audit.record_receipt, node_id=config.id,
                              hop_limit=federation.hop_limit)
@@ -154,6 +154,9 @@ class Node:
 
     async def _start(self) -> None:
         await self.agreements.load()
+        # Peers backed off when this node last ran are probed now: one that has recovered
+        # meanwhile is called again at once, not after the rest of an old delay.
+        await self.backoff.resume()
         servicer = FederationServicer(
             ProviderFacade(self.provider, self.catalog, self.store, self.changes,
                            self.agreements, self.clock,
@@ -229,6 +232,7 @@ class Node:
 
     async def stop(self) -> None:
         await self.subscriptions.stop()
+        await self.backoff.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -310,6 +314,13 @@ class Node:
                 if self._peers.get(member_id) is not channel:
                     self._tasks.append(asyncio.create_task(channel.close()))
         return self._peers
+
+    async def _peer_serving(self, peer: str) -> bool:
+        """The backoff's recovery probe: the peer's gRPC health service answers SERVING."""
+        channel = self.peers().get(peer)
+        if channel is None:
+            return False
+        return await channel.serving(min(2.0, self.config.federation.deadline_seconds))
 
     async def _follow_index(self) -> None:
         """Keep the provider's index in step with writes (this process's at once, other

@@ -130,7 +130,17 @@ class LocalFederation:
         child = await ChildNode.start(spec.id, self.config_files[spec.id])
         self.children[spec.id] = child
         self.specs[spec.id] = spec
+        if not spec.grpc_port:  # pinned, as in add_node: a restarted child comes back there
+            spec.grpc_port = int(child.endpoint.rpartition(":")[2])
+            self.write_config(spec)
         self.authority.authority.admit(join_request(config, identity, [child.endpoint]))
+        return child
+
+    async def restart_child(self, member_id: str) -> ChildNode:
+        """Start a child node again (after ``kill``) from its config and data directory."""
+        await self.children[member_id].stop()
+        child = await ChildNode.start(member_id, self.config_files[member_id])
+        self.children[member_id] = child
         return child
 
     async def stop_node(self, member_id: str) -> None:

@@ -184,6 +184,7 @@ class FanOut:
                    routing: Routing, counts: Mapping[str, int]) -> list[PeerStatus]:
         """Run ``call`` per peer under the deadline; ``counts`` holds partial counts."""
         started = time.monotonic()
+        since = self._backoff.now()  # failures of these calls are one outage observation
         statuses: dict[str, PeerStatus] = {}
         for peer in [p for p, c in peers.items() if c is None]:
             statuses[peer] = PeerStatus(peer, "error", reason="unknown_peer",
@@ -218,12 +219,12 @@ class FanOut:
                 except PeerDeadlineExceeded as exc:
                     statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
                                                 exc.code, _message(exc), _ms(t0))
-                    await self._backoff.failed(peer, "deadline exceeded")
+                    await self._backoff.failed(peer, "deadline exceeded", since=since)
                     return
                 except PeerUnavailable as exc:
                     statuses[peer] = PeerStatus(peer, "unavailable", counts.get(peer, 0),
                                                 exc.code, _message(exc), _ms(t0))
-                    await self._backoff.failed(peer, _message(exc))
+                    await self._backoff.failed(peer, _message(exc), since=since)
                     return
                 except PeerError as exc:
                     statuses[peer] = PeerStatus(peer, "error", counts.get(peer, 0), exc.code,
@@ -249,7 +250,7 @@ class FanOut:
                                                 "deadline_exceeded",
                                                 "no complete answer before the deadline",
                                                 _ms(started))
-                    await self._backoff.failed(peer, "deadline exceeded")
+                    await self._backoff.failed(peer, "deadline exceeded", since=since)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     peer = tasks[task]

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from trust.tls import certificate_fingerprint
 
-from ..errors import PeerDeadlineExceeded, PeerRejected, PeerUnavailable
+from ..errors import PeerDeadlineExceeded, PeerError, PeerRejected, PeerUnavailable
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -154,14 +155,32 @@ class PeerChannel:
         self._channel: grpc.aio.Channel | None = None
         self._lock = asyncio.Lock()
 
-    async def _stub(self, timeout: float | None = None, service: str = "Federation") -> Any:
-        """The stub, opening (and pinning) the channel on first use within ``timeout``."""
+    async def _open(self, timeout: float | None) -> grpc.aio.Channel:
+        """The channel, opened (and pinned) on first use within ``timeout``."""
         async with self._lock:
             if self._channel is None:
                 self._channel = await open_channel(self.address, self._max,
                                                    min(timeout or CONNECT_TIMEOUT,
                                                        CONNECT_TIMEOUT))
-            return getattr(pb_grpc, f"{service}Stub")(self._channel)
+            return self._channel
+
+    async def _stub(self, timeout: float | None = None, service: str = "Federation") -> Any:
+        return getattr(pb_grpc, f"{service}Stub")(await self._open(timeout))
+
+    async def serving(self, timeout: float) -> bool:
+        """Whether the peer's gRPC health service answers SERVING within ``timeout`` (a
+        public call: no token is spent). Never raises: any failure is "not serving"."""
+        try:
+            channel = await self._open(timeout)
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError as exc:
+            if _certificate_changed(exc):
+                await self._reset()  # check the certificate again on the next probe
+            return False
+        except PeerError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
     def _metadata(self, agreement_id: str) -> tuple[tuple[str, str], ...]:
         return (("authorization", "Bearer " + self._tokens(self.peer, agreement_id)),)

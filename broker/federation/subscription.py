@@ -217,13 +217,13 @@ class Subscription:
                 self.status.state = "waiting"  # not (yet) in the directory we hold
                 await asyncio.sleep(self._config.backoff_min_seconds)
                 continue
-            wait = await self._backoff.retry_in(self.spec.peer)
-            if wait > 0:
+            if await self._backoff.retry_in(self.spec.peer) > 0:
                 self.status.state = "backing_off"
-                await asyncio.sleep(wait)
+                await self._backoff.wait(self.spec.peer)  # woken at once by a reset
             self.status.state = "connecting"
             self.status.connects += 1
             self._streamed = False
+            since = self._backoff.now()
             stream = channel.subscribe(self._request(cursor))
             try:
                 async for change in self._follow(stream, cursor):
@@ -244,7 +244,7 @@ class Subscription:
                 self.status.state = "backing_off"
                 log.info("peer[%s] subscription %s interrupted: %s", self.spec.peer, self.key,
                          message)
-                await self._backoff.failed(self.spec.peer, message)
+                await self._backoff.failed(self.spec.peer, message, since=since)
             finally:
                 await stream.aclose()
 

@@ -6,37 +6,32 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
 
-from fedtools import AGENCY, NANAO, SITE_ATTRS, SUZU, WAJIMA, seed, site, spec  # noqa: E402
+from fedtools import (  # noqa: E402
+    AGENCY,
+    NANAO,
+    SITE_ATTRS,
+    SUZU,
+    WAJIMA,
+    seed,
+    seed_child,
+    site,
+    spec,
+)
 
-from broker.config import load_config  # noqa: E402
 from broker.demo.harness import LocalFederation  # noqa: E402
-from broker.service.entity_write import entity_write  # noqa: E402
 from broker.service.model import FederatedQuery  # noqa: E402
-from broker.store.sqlite import SqliteStore  # noqa: E402
 
 PURPOSE = "disaster_response"
 QUERY = FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE, limit=10_000)
 # Large entities, so that a stream is many megabytes and cannot sit whole in socket buffers.
 PADDING = {"description": {"type": "Property", "value": "x" * 2000}}
-
-
-async def seed_child(fed: LocalFederation, member_id: str,
-                     entities: Iterable[dict[str, Any]]) -> None:
-    """Write into a child node's store from outside (SQLite WAL allows it, as ingest would)."""
-    store = SqliteStore(load_config(fed.config_files[member_id]).sqlite_path)
-    await store.open()
-    try:
-        await store.upsert_entities([entity_write(e) for e in entities], time.time())
-    finally:
-        await store.close()
 
 
 @pytest.fixture

@@ -65,6 +65,20 @@ def occupancy(city: str, n: int, occupied: int) -> dict[str, Any]:
                                   "object": f"urn:ngsi-ld:EvacuationSite:{city}:{n:05d}"}}
 
 
+async def seed_child(fed: LocalFederation, member_id: str,
+                     entities: Iterable[dict[str, Any]]) -> None:
+    """Write into a child node's store from outside (SQLite WAL allows it, as ingest would)."""
+    from broker.config import load_config
+    from broker.store.sqlite import SqliteStore
+
+    store = SqliteStore(load_config(fed.config_files[member_id]).sqlite_path)
+    await store.open()
+    try:
+        await store.upsert_entities([entity_write(e) for e in entities], time.time())
+    finally:
+        await store.close()
+
+
 async def seed(node: Node, entities: Iterable[dict[str, Any]]) -> None:
     """Upsert entities into a node's own store, as ingest would, and wake its subscribers."""
     await node.store.upsert_entities([entity_write(e) for e in entities], time.time())
