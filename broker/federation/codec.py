@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ..errors import BadRequest
+from ..errors import BadRequest, LimitExceeded
 from ..service.filters import Comparison, Geo, Near, Within, on_the_wire
 from ..service.model import (
     AggregateGroup,
@@ -34,13 +34,36 @@ _KINDS = {pb.ChangeEvent.CREATED: "created", pb.ChangeEvent.UPDATED: "updated",
           pb.ChangeEvent.DELETED: "deleted", pb.ChangeEvent.HEARTBEAT: "heartbeat"}
 _KINDS_BACK = {v: k for k, v in _KINDS.items()}
 MAX_GEOJSON_BYTES = 256 * 1024
+# Counts a request may carry, checked as it is decoded and before anything else (the request
+# digest, the policy decision, the scan) spends time on it: one call with 200,000 conditions
+# must not stall the node. Above what the NGSI-LD API itself can send (its lists and q are
+# capped lower), so no federated read of a well-formed API request is refused here.
+MAX_CONDITIONS = 1000
+MAX_IDS = 1000
+MAX_NAMES = 1000  # types, attrs
+MAX_VIA = 32
+MAX_POSITIONS = 10_000  # coordinates of a within geometry
+MAX_TEXT = 4096  # one attribute name, value or id
+
+
+def _capped(items: Any, limit: int, what: str) -> tuple[str, ...]:
+    if len(items) > limit:
+        raise LimitExceeded(f"{what}: {len(items)} given, at most {limit} per request")
+    values = tuple(items)
+    if any(len(v) > MAX_TEXT for v in values):
+        raise LimitExceeded(f"{what}: an item longer than {MAX_TEXT} characters")
+    return values
 
 
 # -- conditions, geo, routing --------------------------------------------------------------------
 
 def conditions_from_pb(items: Any) -> tuple[Comparison, ...]:
+    if len(items) > MAX_CONDITIONS:
+        raise LimitExceeded(f"q: {len(items)} conditions, at most {MAX_CONDITIONS} per request")
     out = []
     for c in items:
+        if len(c.attribute) > MAX_TEXT or len(c.value_json) > MAX_TEXT:
+            raise LimitExceeded(f"condition longer than {MAX_TEXT} characters")
         if c.op not in _OPS:
             raise BadRequest(f"condition on '{c.attribute}' has no operator")
         try:
@@ -84,8 +107,22 @@ def geo_from_pb(msg: pb.GeoFilter, present: bool) -> Geo | None:
             raise BadRequest("within: geometry is not JSON") from None
         if not isinstance(geometry, dict):
             raise BadRequest("within: geometry must be a GeoJSON object")
+        if _positions(geometry.get("coordinates")) > MAX_POSITIONS:
+            raise LimitExceeded(f"within: more than {MAX_POSITIONS} positions")
         return Within(geometry)
     return None
+
+
+def _positions(coordinates: Any) -> int:
+    """How many numbers a coordinates array holds (iterative: any nesting depth)."""
+    count, stack = 0, [coordinates]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        else:
+            count += 1
+    return count // 2
 
 
 def geo_to_pb(geo: Geo | None) -> pb.GeoFilter | None:
@@ -100,7 +137,7 @@ def geo_to_pb(geo: Geo | None) -> pb.GeoFilter | None:
 def routing_from_pb(msg: pb.Routing, present: bool, default_hops: int) -> Routing:
     if not present:
         return Routing((), default_hops)
-    return Routing(tuple(msg.via), msg.hops_left)
+    return Routing(_capped(msg.via, MAX_VIA, "routing.via"), msg.hops_left)
 
 
 def routing_to_pb(r: Routing) -> pb.Routing:
@@ -111,7 +148,8 @@ def routing_to_pb(r: Routing) -> pb.Routing:
 
 def query_from_pb(m: pb.QueryRequest, default_hops: int) -> FederatedQuery:
     return FederatedQuery(
-        types=tuple(m.types), ids=tuple(m.ids), id_pattern=m.id_pattern, attrs=tuple(m.attrs),
+        types=_capped(m.types, MAX_NAMES, "types"), ids=_capped(m.ids, MAX_IDS, "ids"),
+        id_pattern=m.id_pattern, attrs=_capped(m.attrs, MAX_NAMES, "attrs"),
         q=conditions_from_pb(m.q), geo=geo_from_pb(m.geo, m.HasField("geo")), limit=m.limit,
         page_token=m.page_token, purpose=m.purpose, agreement_id=m.agreement_id,
         routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
@@ -125,7 +163,9 @@ def query_to_pb(q: FederatedQuery) -> pb.QueryRequest:
 
 
 def get_from_pb(m: pb.GetEntityRequest, default_hops: int) -> GetRequest:
-    return GetRequest(id=m.id, attrs=tuple(m.attrs), purpose=m.purpose,
+    if len(m.id) > MAX_TEXT:
+        raise LimitExceeded(f"id longer than {MAX_TEXT} characters")
+    return GetRequest(id=m.id, attrs=_capped(m.attrs, MAX_NAMES, "attrs"), purpose=m.purpose,
                       agreement_id=m.agreement_id,
                       routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
 
@@ -136,9 +176,12 @@ def get_to_pb(r: GetRequest) -> pb.GetEntityRequest:
 
 
 def aggregate_from_pb(m: pb.AggregateRequest, default_hops: int) -> AggregateQuery:
+    if len(m.functions) > len(_FUNCS):
+        raise LimitExceeded(f"functions: at most {len(_FUNCS)} per request")
     functions = tuple(_FUNCS[f] for f in m.functions if f in _FUNCS) or ("count",)
     return AggregateQuery(
-        types=tuple(m.types), attribute=m.attribute, functions=functions, group_by=m.group_by,
+        types=_capped(m.types, MAX_NAMES, "types"), attribute=m.attribute,
+        functions=functions, group_by=m.group_by,
         by_city=m.by_city, q=conditions_from_pb(m.q), geo=geo_from_pb(m.geo, m.HasField("geo")),
         purpose=m.purpose, agreement_id=m.agreement_id,
         routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
@@ -154,7 +197,7 @@ def aggregate_to_pb(a: AggregateQuery) -> pb.AggregateRequest:
 
 def subscribe_from_pb(m: pb.SubscribeRequest) -> SubscribeRequest:
     return SubscribeRequest(
-        types=tuple(m.types), q=conditions_from_pb(m.q),
+        types=_capped(m.types, MAX_NAMES, "types"), q=conditions_from_pb(m.q),
         geo=geo_from_pb(m.geo, m.HasField("geo")), after_cursor=m.after_cursor,
         purpose=m.purpose, agreement_id=m.agreement_id,
         heartbeat_seconds=min(m.heartbeat_seconds or 15, 300), from_now=m.from_now)

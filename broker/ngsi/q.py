@@ -20,6 +20,7 @@ from shapely.geometry import shape
 from ..errors import BadRequest
 from ..service.filters import And, Comparison, FarFrom, Near, Or, Range, ShapeRelation, Within
 from ..service.patterns import compile_pattern
+from ..service.query import MAX_NESTING
 from .model import GEOJSON_TYPES, valid_geometry
 
 Rename = Callable[[str], str]
@@ -104,8 +105,8 @@ class _QParser:
     def term(self) -> Any:
         if self.peek() == "(":
             self.depth += 1
-            if self.depth > 16:
-                raise BadRequest("q nests too deeply")
+            if self.depth > MAX_NESTING:
+                raise BadRequest(f"q nests deeper than {MAX_NESTING} levels")
             self.pos += 1
             inner = self.expression()
             if self.peek() != ")":

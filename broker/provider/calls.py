@@ -129,6 +129,13 @@ class ProviderService:
                 raise
         return decision
 
+    async def check_standing(self, caller: VerifiedCaller, agreement_id: str) -> None:
+        """Raise if an open stream of ``caller`` under ``agreement_id`` must end now (token
+        expired, member or key revoked, agreement no longer active): checked before every
+        batch of a Query and at every poll of a Subscribe."""
+        await self._agreements.check_stream(caller.member_id, caller.kid, agreement_id,
+                                            caller.expires_at)
+
     async def _check_routing(self, caller: VerifiedCaller, operation: str, routing: Routing,
                              digest: str) -> None:
         """The loop guard: refuse (and audit) a request that already passed through this node
@@ -178,6 +185,8 @@ class ProviderService:
                     pending.extend([raw for _, raw in chunk if raw is not None])
                 while pending and (chunk is None or len(pending) >= self._batch
                                    or _bytes_over(pending, self._batch_bytes)):
+                    # A revocation (or the token's expiry) ends the stream between batches.
+                    await self.check_standing(caller, agreement_id)
                     take = _batch_length(pending, self._batch, self._batch_bytes)
                     batch, exhausted = await self._charge(caller, agreement, pending[:take])
                     del pending[:take]

@@ -101,7 +101,7 @@ class ProviderFacade:
         sent = 0
         try:
             async def still_allowed() -> None:
-                await self._agreements.check_stream(caller.member_id, caller.kid, agreement_id)
+                await self._provider.check_standing(caller, agreement_id)
 
             async for event in change_stream(self._store, self._changes, self._clock, request,
                                              mask, decision.area, caller.expires_at,

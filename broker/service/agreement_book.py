@@ -174,13 +174,18 @@ class AgreementBook:
         saved = await self._save(attach_revocation(view.signed, jws, self._directory()))
         return saved, jws
 
-    async def check_stream(self, member_id: str, kid: str, agreement_id: str) -> None:
-        """Raise if an open stream of ``member_id`` (token key ``kid``) under
-        ``agreement_id`` must end now: the member or key revoked in the directory held
+    async def check_stream(self, member_id: str, kid: str, agreement_id: str,
+                           expires_at: float | None = None) -> None:
+        """Raise if an open stream (Subscribe, or a Query between two batches) of
+        ``member_id`` (token key ``kid``, expiring at ``expires_at``) under ``agreement_id``
+        must end now: the token expired, the member or key revoked in the directory held
         (``UNAUTHENTICATED``), or the agreement revoked or expired (``PERMISSION_DENIED``).
 
         Reads the agreement from the store, so a revocation written by the CLI or another
         replica ends the stream too."""
+        if expires_at is not None and self._clock.now() >= expires_at:
+            raise AuthenticationError("token_expired",
+                                      "the caller's token expired: reconnect with a fresh one")
         member = self._directory().member(member_id)
         if member is None or member.revoked:
             raise AuthenticationError("member_revoked", f"{member_id} has been revoked")

@@ -33,6 +33,10 @@ SCAN_CHUNK = 500
 # The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).
 INDEXED_GEOPROPERTY = "location"
 MAX_TYPE_EXPRESSION = 2048
+# How deeply a caller's expression (type, q) may nest parentheses: every parser and evaluator
+# of these trees recurses once per level, so the cap keeps them far from Python's recursion
+# limit (a 1,000-deep type expression fits in 2,048 characters).
+MAX_NESTING = 32
 # Members a projection always keeps.
 CORE_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
 
@@ -80,8 +84,11 @@ def any_of(names: Iterable[str]) -> TypeExpr | None:
 
 
 def parse_types(text: str, rename: Rename = _same) -> TypeExpr:
-    """A type expression (``BadRequest`` when malformed); ``rename`` maps each name."""
+    """A type expression (``BadRequest`` when malformed, longer than
+    ``MAX_TYPE_EXPRESSION`` characters or nested deeper than ``MAX_NESTING``); ``rename`` maps
+    each name."""
     pos = 0
+    depth = 0
 
     def union() -> TypeExpr:
         nonlocal pos
@@ -100,13 +107,17 @@ def parse_types(text: str, rename: Rename = _same) -> TypeExpr:
         return items[0] if len(items) == 1 else TypeExpr("and", items=tuple(items))
 
     def atom() -> TypeExpr:
-        nonlocal pos
+        nonlocal pos, depth
         if pos < len(text) and text[pos] == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                raise BadRequest(f"type expression nests deeper than {MAX_NESTING} levels")
             pos += 1
             inner = union()
             if pos >= len(text) or text[pos] != ")":
                 raise BadRequest("type: missing ')'")
             pos += 1
+            depth -= 1
             return inner
         start = pos
         while pos < len(text) and text[pos] not in ",|;()":

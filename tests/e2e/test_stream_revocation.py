@@ -1,10 +1,12 @@
 """An open Subscribe stream ends within seconds of the provider learning of a revocation:
 the agreement revoked (by the provider's operator or by the consumer), or the member revoked
-in a new directory. Real gRPC on loopback; the stream is held open by heartbeats."""
+in a new directory. Real gRPC on loopback; the stream is held open by heartbeats. An open
+Query stream ends the same way, between two batches."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import pytest
 
 from broker.demo.harness import LocalFederation, NodeSpec
 from broker.errors import PeerRejected
-from broker.service.model import SubscribeRequest
+from broker.service.entity_write import entity_write
+from broker.service.model import EntityBatch, FederatedQuery, QuerySummary, SubscribeRequest
 
 CITY, AGENCY = "jp-172022", "jp-gov-bousai"
 PURPOSE = "disaster_response"
@@ -79,3 +82,72 @@ async def test_revoking_the_member_in_a_new_directory_ends_the_stream(
 
     ended = await held_until_refused(fed, revoke)
     assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "member_revoked")
+
+
+# -- Query streams: the caller's standing is checked before every batch ---------------------
+
+SITES = 6000
+
+
+@pytest.fixture
+async def big(tmp_path: Path) -> AsyncIterator[LocalFederation]:
+    """The city holds many shelters and sends them in small batches: a Query is a long
+    stream, and the consumer below stops reading after the first batch."""
+    small = "[federation]\nbatch_size = 8\n"
+    federation = LocalFederation(tmp_path)
+    try:
+        await federation.start_authority()
+        await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao", http=False,
+                                           extra_toml=small))
+        await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet", http=False))
+        await federation.publish()
+        await federation.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-1",
+                               purpose=PURPOSE, types={"EvacuationSite": ["capacity", "name"]})
+        await federation.nodes[CITY].store.upsert_entities([entity_write({
+            "id": f"urn:ngsi-ld:EvacuationSite:{CITY}:{i:05d}", "type": "EvacuationSite",
+            "name": {"type": "Property", "value": "避難所" * 40},
+            "capacity": {"type": "Property", "value": i}}) for i in range(SITES)], time.time())
+        yield federation
+    finally:
+        await federation.stop()
+
+
+async def query_until_refused(fed: LocalFederation, revoke: object) -> tuple[PeerRejected, int]:
+    channel = fed.nodes[AGENCY].peers()[CITY]
+    stream = channel.query(FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE,
+                                          agreement_id="agr-1", limit=SITES), timeout=60)
+    received = 0
+    try:
+        first = await anext(stream)
+        assert isinstance(first, EntityBatch)
+        received += len(first.entities)
+        await revoke()  # type: ignore[operator]
+        with pytest.raises(PeerRejected) as ended:
+            async with asyncio.timeout(15):
+                async for item in stream:
+                    assert not isinstance(item, QuerySummary), "the whole page was answered"
+                    received += len(item.entities)
+        return ended.value, received
+    finally:
+        await stream.aclose()
+
+
+async def test_revoking_the_agreement_ends_an_open_query_stream(big: LocalFederation) -> None:
+    async def revoke() -> None:
+        await big.nodes[CITY].agreements.revoke("agr-1", "ended by the city")
+
+    ended, received = await query_until_refused(big, revoke)
+    assert (ended.status, ended.reason) == ("PERMISSION_DENIED", "agreement_not_active")
+    assert received < SITES
+
+
+async def test_revoking_the_member_ends_an_open_query_stream(big: LocalFederation) -> None:
+    async def revoke() -> None:
+        assert big.authority is not None
+        big.authority.authority.revoke(AGENCY)
+        big.authority.authority.publish(big.clock.now())
+        await big.nodes[CITY].refresh_directory()
+
+    ended, received = await query_until_refused(big, revoke)
+    assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "member_revoked")
+    assert received < SITES

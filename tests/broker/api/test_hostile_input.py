@@ -150,7 +150,7 @@ async def test_geo_queries_need_numeric_wgs84_positions(api: ApiClient,
             "notification": {"endpoint": {"uri": receiver.url}}}}))
     calls.append(("GET", E, {"params": {"type": "T", "georel": "within", "geometry": "Polygon",
                                         "coordinates": '[[[0,0],[1,1],["x",0],[0,0]]]'}}))
-    calls.append(("GET", E, {"params": {"type": "T", "q": "(" * 20 + "a==1" + ")" * 20}}))
+    calls.append(("GET", E, {"params": {"type": "T", "q": "(" * 40 + "a==1" + ")" * 40}}))
     await _all_400(api, calls)
 
 
