@@ -16,7 +16,8 @@ by walking the MRO, so a category is what decides the status; the code is what c
     ├── PolicyDenied             → PERMISSION_DENIED / 403
     │   │ no_agreement · agreement_ambiguous · agreement_not_active · purpose_not_allowed
     │   │ type_not_allowed · field_not_allowed · outside_area · aggregate_only
-    │   │ below_k_threshold · differencing_suspected · operation_not_allowed
+    │   │ below_k_threshold · differencing_suspected · differencing_memory_full
+    │   │ operation_not_allowed
     │   └── RateLimited          → RESOURCE_EXHAUSTED / 429
     │         rate_limited  (``.retry_after`` seconds)
     ├── DirectoryError
@@ -126,6 +127,7 @@ class PolicyDenied(TrustError):
         "aggregate_only": "agreement allows aggregate queries only",
         "below_k_threshold": "result is below the agreed k-anonymity threshold",
         "differencing_suspected": "aggregate differs from a recent one by too few entities",
+        "differencing_memory_full": "too many aggregate groups remembered for this consumer",
         "operation_not_allowed": "operation is not allowed by the agreement",
     }
 

@@ -54,7 +54,7 @@ from ..service.model import (
 from ..service.query import any_of
 from ..store.base import Store
 from .entity_index import EntityIndex
-from .limits import CallLimits, budget_exhausted
+from .limits import CallLimits, StoreGroupMemory, budget_exhausted
 from .policy_bridge import policy_geo
 from .query import EntityQuery, run_query
 
@@ -94,7 +94,7 @@ class ProviderService:
         self._limits = limits
         self._clock = clock
         self._batch = batch_size
-        self._differencing = DifferencingGuard()
+        self._differencing = DifferencingGuard(StoreGroupMemory(store))
 
     # -- policy -----------------------------------------------------------------------------
     async def decide_for(self, caller: VerifiedCaller, operation: Operation, *, types: Any,
@@ -295,10 +295,12 @@ class ProviderService:
             released = suppress_below(groups, k)
             if obligations is not None and obligations.aggregate_only:
                 # Local members only: forwarded parts are guarded by their own providers.
-                self._differencing.check(caller.member_id, agreement_id,
-                                         [members[g.key] for g in released
-                                          if not g.suppressed and g.key in members],
-                                         k, self._clock.now())
+                agreement = self._agreements.as_provider.get(agreement_id)
+                retention = agreement.retention_days if agreement is not None else 1
+                await self._differencing.check(caller.member_id, agreement_id,
+                                               [members[g.key] for g in released
+                                                if not g.suppressed and g.key in members],
+                                               k, self._clock.now(), retention * 86400.0)
         except PolicyDenied as exc:
             await self._audit.record(caller.member_id, agreement_id, "aggregate", digest, False,
                                      exc.code, 0)

@@ -1,17 +1,22 @@
-"""Agreement rate limits on the provider, with counters (and the replay cache) in the store.
+"""Agreement rate limits on the provider, with counters (and the replay cache, and the
+differencing guard's memory) in the store.
 
-``trust.ratelimit`` decides; the store keeps the counters so that limits survive a restart and
-are shared by the replicas of a node.
+``trust.ratelimit`` and ``trust.differencing`` decide; the store keeps their state so that
+limits and the guard survive a restart and are shared by the replicas of a node.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable, Sequence
+
 from trust.agreement_model import Agreement
 from trust.clock import Clock
+from trust.differencing import RememberedGroups, memory_full
 from trust.errors import RateLimited
 from trust.ratelimit import RateLimiter
 
-from ..store.base import Store
+from ..store.base import Release, Store
 
 
 class StoreCounters:
@@ -35,6 +40,26 @@ class StoreReplayCache:
                        expires_at: float) -> bool:
         return await self._store.remember_jti(jti, issuer, binding, expires_at,
                                               self._clock.now())
+
+
+class StoreGroupMemory:
+    """``trust.differencing.GroupMemory`` on the node's store (persistent, shared by replicas;
+    the hash key is made once and kept in the store, so every replica hashes alike)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def secret(self) -> bytes:
+        value = await self._store.claim_state("differencing", "secret", secrets.token_hex(16))
+        return bytes.fromhex(str(value))
+
+    async def release(self, groups: RememberedGroups, min_size: int, max_size: int,
+                      max_groups: int, check: Callable[[Sequence[bytes]], None]) -> None:
+        kept = await self._store.release_groups(Release(
+            groups.caller, groups.agreement_id, groups.groups, groups.now, groups.expires_at,
+            min_size, max_size, max_groups), check)
+        if not kept:
+            raise memory_full(max_groups)
 
 
 class CallLimits:

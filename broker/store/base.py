@@ -126,6 +126,22 @@ class AuditRow:
 
 
 @dataclass(frozen=True)
+class Release:
+    """What one aggregate releases to ``caller``: each group's members as sorted 8-byte keyed
+    hashes, kept until ``expires_at``; remembered groups of ``min_size``..``max_size`` members
+    are the ones a differencing check must see."""
+
+    caller: str
+    agreement_id: str
+    groups: Sequence[bytes]
+    now: float
+    expires_at: float
+    min_size: int
+    max_size: int
+    max_groups: int
+
+
+@dataclass(frozen=True)
 class AgreementRow:
     id: str
     provider: str
@@ -255,6 +271,14 @@ class Store(Protocol):
         """True if the jti is new, or was first seen with the same (non-empty) binding."""
 
     async def increment_counter(self, key: str, window: int, amount: int) -> int: ...
+
+    async def release_groups(self, release: Release,
+                             check: Callable[[Sequence[bytes]], None]) -> bool:
+        """The differencing guard's remembering step: ``check`` sees the consumer's remembered
+        groups (it raises to refuse: nothing written), then the release is kept. One
+        transaction serialized per consumer across replicas; False when the consumer would
+        hold more than ``release.max_groups`` groups (nothing written)."""
+        ...
 
     # -- agreements and directory -----------------------------------------------------------
     async def put_agreement(self, row: AgreementRow) -> None: ...

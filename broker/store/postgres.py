@@ -54,10 +54,12 @@ from .base import (
     IngestRun,
     NodeAddress,
     QuarantineRecord,
+    Release,
     StoredEntity,
     UpsertCounts,
 )
 from .migrations import Migration
+from .released_groups import release_postgres
 
 JTI_PURGE_SECONDS = 60.0
 
@@ -405,6 +407,13 @@ class PostgresStore:
                 " RETURNING value", key, window, amount)
             await conn.execute("DELETE FROM counters WHERE key = $1 AND win < $2", key, window)
             return int(value)
+
+        return await self._db.tx(run)
+
+    async def release_groups(self, release: Release,
+                             check: Callable[[Sequence[bytes]], None]) -> bool:
+        async def run(conn: asyncpg.Connection) -> bool:
+            return await release_postgres(conn, self.schema, release, check)
 
         return await self._db.tx(run)
 

@@ -31,10 +31,12 @@ from .base import (
     IngestRun,
     NodeAddress,
     QuarantineRecord,
+    Release,
     StoredEntity,
     UpsertCounts,
 )
 from .migrations import Migration
+from .released_groups import release_sqlite
 from .sqlite_reader import SqliteReader
 from .sqlite_writes import migrate, upsert
 
@@ -367,6 +369,10 @@ class SqliteStore:
                                   (key, window)).fetchone()[0])
 
         return await self._run(incr)
+
+    async def release_groups(self, release: Release,
+                             check: Callable[[Sequence[bytes]], None]) -> bool:
+        return await self._run(lambda db: release_sqlite(db, release, check))
 
     # -- agreements and directory -----------------------------------------------------------
     async def put_agreement(self, row: AgreementRow) -> None:
