@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench proto clean
+.PHONY: demo test lint bench proto clean conformance
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Renkei needs Python 3.11 or newer")'
@@ -27,12 +27,17 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check broker mappings trust tests bench
+	$(BIN)/ruff check broker mappings trust tests bench deploy
 	$(BIN)/mypy broker mappings trust
 
 bench: $(VENV)/.installed-test
 	for b in bench/[!_]*.py; do case $$b in *nanao_handwritten*) continue;; esac; \
 	  $(BIN)/python $$b || exit 1; done
+
+# The ETSI NGSI-LD test suite in ../shared/etsi, every part against a fresh node, next to
+# Scorpio's published figures (takes a while; CONFORMANCE_ARGS="--parts Consumption/Entity").
+conformance: $(VENV)/.installed-run
+	$(BIN)/python deploy/conformance.py $(CONFORMANCE_ARGS)
 
 # Regenerate broker/federation/_pb from proto/ (tests check the committed copy matches).
 proto: $(VENV)/.installed-test

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mappings.contexts import FrozenDocumentLoader
+from mappings.errors import MappingError
+
 from .errors import ConfigError
 
 _REQUIRED: Any = object()
@@ -39,6 +42,9 @@ class HttpConfig:
     max_page_size: int = 1000
     default_page_size: int = 20
     dev_open_read_on_loopback: bool = False
+    # Development only: unauthenticated reads AND writes from 127.0.0.1/::1 (a standard NGSI-LD
+    # client or test suite that sends no token). Refused unless [http] listen is a loopback host.
+    dev_open_on_loopback: bool = False
     token_lifetime_seconds: int = 300
     # CIDRs that subscriptions may notify although they are not public addresses (loopback,
     # private, link-local...): empty, notifications only go to public addresses.
@@ -280,9 +286,13 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         max_page_size=h.integer("max_page_size", HttpConfig.max_page_size, minimum=1),
         default_page_size=h.integer("default_page_size", HttpConfig.default_page_size, minimum=1),
         dev_open_read_on_loopback=h.flag("dev_open_read_on_loopback", False),
+        dev_open_on_loopback=h.flag("dev_open_on_loopback", False),
         token_lifetime_seconds=h.integer("token_lifetime_seconds", 300, minimum=10),
         notification_allow=_networks(h, "notification_allow"),
     )
+    if http.dev_open_on_loopback and not _is_loopback_listen(http.listen):
+        raise h.error("dev_open_on_loopback", "is only allowed when [http] listen is a loopback "
+                                              f"address (127.0.0.1 or [::1]), not '{http.listen}'")
     h.done()
 
     trust: TrustConfig | None = None
@@ -359,6 +369,16 @@ def _listen(section: _Section, key: str, default: str) -> str:
     return value
 
 
+def _is_loopback_listen(listen: str) -> bool:
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _networks(section: _Section, key: str) -> tuple[str, ...]:
     values: tuple[str, ...] = section.strings(key, ())
     out = []
@@ -415,5 +435,9 @@ def _contexts(top: _Section) -> dict[str, Path]:
         out[url] = section.path(url)
         if not out[url].is_file():
             raise section.error(url, f"local copy {out[url]} does not exist")
+        try:  # the API builds its loader from these at start: a bad copy fails here, by name
+            FrozenDocumentLoader(extra={url: out[url]})
+        except MappingError as exc:
+            raise section.error(url, str(exc)) from None
     section.done()
     return out

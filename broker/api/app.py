@@ -51,6 +51,8 @@ def _authenticate(request: web.Request, api: Api) -> Caller | None:
             raise Unauthenticated("use an Authorization: Bearer token from "
                                   f"{ops.TOKEN_PATH}", code="invalid_token")
         caller = api.tokens.verify(token.strip())
+    elif api.config.dev_open_on_loopback and request.remote in LOOPBACK:
+        caller = Caller("dev-loopback", None, frozenset({"read", "write"}), dev_open=True)
     elif (api.config.dev_open_read_on_loopback and request.method in READ_METHODS
           and request.remote in LOOPBACK):
         caller = Caller("dev-loopback", None, frozenset({"read"}), dev_open=True)
@@ -79,7 +81,9 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
             api.metrics.api_denials.labels(getattr(exc, "code", "denied")).inc()
         response = problem_response(exc, request.path)
     if caller is not None and caller.dev_open:
-        response.headers[DEV_HEADER] = "open-read-on-loopback (no token checked)"
+        response.headers[DEV_HEADER] = ("open-on-loopback (no token checked)"
+                                        if caller.can("write")
+                                        else "open-read-on-loopback (no token checked)")
     route = request.match_info.route.resource
     label = route.canonical if route is not None else "unmatched"
     api.metrics.observe(request.method, label, response.status, time.perf_counter() - started)
@@ -158,7 +162,11 @@ async def create_app(node: Any) -> web.Application:
 
     app.on_startup.append(start_notifier)
     app.on_cleanup.append(stop_notifier)
-    if api.config.dev_open_read_on_loopback:
+    if api.config.dev_open_on_loopback:
+        log.warning("node %s: [http] dev_open_on_loopback is ON: reads AND WRITES from "
+                    "127.0.0.1/::1 are served WITHOUT a token. Development and conformance "
+                    "runs only.", node.id)
+    elif api.config.dev_open_read_on_loopback:
         log.warning("node %s: [http] dev_open_read_on_loopback is ON: GET requests from "
                     "127.0.0.1/::1 are served WITHOUT a token. Never use this outside a demo.",
                     node.id)

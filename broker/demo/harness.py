@@ -44,8 +44,8 @@ class LocalFederation:
     """An authority plus nodes, all in this process, under one root directory."""
 
     def __init__(self, root: Path, *, clock: Clock | None = None, insecure: bool = False,
-                 dev_open_read: bool = False, notification_allow: tuple[str, ...] = ()
-                 ) -> None:
+                 dev_open_read: bool = False, notification_allow: tuple[str, ...] = (),
+                 dev_open: bool = False) -> None:
         self.root = Path(root)
         # CIDRs the nodes' subscriptions may notify beyond public addresses (tests' receivers
         # listen on 127.0.0.1).
@@ -53,6 +53,8 @@ class LocalFederation:
         self.clock = clock or SystemClock()
         self.insecure = insecure
         self.dev_open_read = dev_open_read
+        # Unauthenticated reads and writes on loopback (conformance runs of a standard suite).
+        self.dev_open = dev_open
         self.authority: AuthorityService | None = None
         self.nodes: dict[str, Node] = {}
         self.config_files: dict[str, Path] = {}
@@ -91,6 +93,7 @@ class LocalFederation:
             f"enabled = {'true' if spec.http else 'false'}",
             'listen = "127.0.0.1:0"',
             f"dev_open_read_on_loopback = {'true' if self.dev_open_read else 'false'}",
+            f"dev_open_on_loopback = {'true' if self.dev_open else 'false'}",
             f"notification_allow = {json.dumps(list(self.notification_allow))}",
             "",
             "[trust]",

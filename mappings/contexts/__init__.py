@@ -99,14 +99,19 @@ class FrozenDocumentLoader:
 
     def __init__(self, extra: Mapping[str, str | Path] | None = None) -> None:
         extra = dict(extra or {})
-        shadowed = sorted(url for url in extra if url in BUNDLED_CONTEXTS)
+        copies = {url: _read_json(Path(path), url) for url, path in extra.items()}
+        # pyld caches bundled contexts by URL across calls; a second meaning for the same URL
+        # would be served inconsistently, so a copy differing from the bundled file is refused.
+        # A byte-identical copy (an operator listing every context their clients use) is fine:
+        # the bundled file serves it.
+        shadowed = sorted(url for url, data in copies.items() if url in BUNDLED_CONTEXTS
+                          and data != _bundled_bytes(BUNDLED_CONTEXTS[url]))
         if shadowed:
-            # pyld caches bundled contexts by URL across calls; a second meaning for the same URL
-            # would be served inconsistently, so it is refused outright.
-            raise MappingError(f"cannot register a local copy for bundled context(s) {shadowed}",
-                               code="context_invalid")
+            raise MappingError(f"a local copy differs from the bundled context(s) {shadowed}: "
+                               "remove the [contexts] entry (the bundled copy is used) or "
+                               "register the file under another URL", code="context_invalid")
         self._extra: dict[str, bytes] = {
-            url: _read_json(Path(path), url) for url, path in extra.items()
+            url: data for url, data in copies.items() if url not in BUNDLED_CONTEXTS
         }
 
     def knows(self, url: str) -> bool:

@@ -59,6 +59,9 @@ def test_a_valid_file_becomes_a_frozen_typed_config(tmp_path: Path) -> None:
     (("path = \"sites.csv\"", ""), "sources[0].path", "required"),
     (("[grpc]", "[http]\nnotification_allow = [\"10.0.0.0/33\"]\n[grpc]"),
      "http.notification_allow", "CIDRs"),
+    # The open development mode is loopback-only: a node listening elsewhere does not start.
+    (("[grpc]", "[http]\nlisten = \"0.0.0.0:9090\"\ndev_open_on_loopback = true\n[grpc]"),
+     "http.dev_open_on_loopback", "loopback"),
 ])
 def test_a_bad_key_names_the_file_the_key_and_what_was_expected(
         tmp_path: Path, change: tuple[str, str], key: str, expected: str) -> None:
@@ -92,3 +95,18 @@ def test_data_dir_defaults_to_the_config_files_directory(tmp_path: Path) -> None
     config = load_config(write(tmp_path, GOOD.replace('data_dir = "data"', "")))
     assert config.data_dir == tmp_path
     assert config.sqlite_path == tmp_path / "renkei.db"
+
+
+def test_dev_open_on_loopback_is_accepted_on_a_loopback_listen(tmp_path: Path) -> None:
+    for listen in ("127.0.0.1:0", "[::1]:9090", "localhost:9090"):
+        config = load_config(write(tmp_path, GOOD.replace(
+            "[grpc]", f'[http]\nlisten = "{listen}"\ndev_open_on_loopback = true\n[grpc]')))
+        assert config.http.dev_open_on_loopback
+
+
+def test_a_context_copy_that_differs_from_the_bundled_one_names_its_key(tmp_path: Path) -> None:
+    url = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.8.jsonld"
+    (tmp_path / "core.jsonld").write_text('{"@context": {}}', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + f'\n[contexts]\n"{url}" = "core.jsonld"\n'))
+    assert info.value.key == f"contexts.{url}" and "differs from the bundled" in str(info.value)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import orjson
 import pytest
 
+import mappings.contexts
 from mappings import jsonld
 from mappings.contexts import (
     BUNDLED_CONTEXTS,
@@ -83,6 +85,19 @@ def test_bundled_urls_cannot_be_redefined(tmp_path: Path) -> None:
     with pytest.raises(MappingError) as err:
         FrozenDocumentLoader(extra={NGSI_LD_CORE_V1_8_URL: ctx})
     assert err.value.code == "context_invalid"
+
+
+def test_byte_identical_copy_of_a_bundled_context_is_accepted(tmp_path: Path) -> None:
+    # Operators list every context their clients send, the core one included: a copy equal to
+    # the bundled file is served (by the bundled file), only a different meaning is refused.
+    bundled = Path(mappings.contexts.__file__).parent / "ngsi-ld-core-context-v1.8.jsonld"
+    copy = tmp_path / "core.jsonld"
+    copy.write_bytes(bundled.read_bytes())
+    loader = FrozenDocumentLoader(extra={NGSI_LD_CORE_V1_8_URL: copy})
+    assert loader.document(NGSI_LD_CORE_V1_8_URL) == orjson.loads(bundled.read_bytes())
+    copy.write_bytes(bundled.read_bytes() + b" ")
+    with pytest.raises(MappingError, match="differs from the bundled"):
+        FrozenDocumentLoader(extra={NGSI_LD_CORE_V1_8_URL: copy})
 
 
 def test_broken_local_copy_fails_at_construction(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ async def health(request: web.Request) -> web.Response:
         version = 0
     body = {"status": "ok" if store_ok else "degraded", "node": node.id,
             "directoryVersion": version, "changeCursor": cursor,
-            "devOpenReadOnLoopback": api.config.dev_open_read_on_loopback}
+            "devOpenReadOnLoopback": api.config.dev_open_read_on_loopback,
+            "devOpenOnLoopback": api.config.dev_open_on_loopback}
     return json_response(body, status=200 if store_ok else 503)
 
 

@@ -89,6 +89,25 @@ async def test_dev_open_read_on_loopback_says_so(tmp_path: Path, session) -> Non
         await fed.stop()
 
 
+async def test_dev_open_on_loopback_serves_writes_without_a_token(tmp_path: Path,
+                                                                  session) -> None:
+    # What a standard NGSI-LD client or the ETSI suite needs: no Authorization header at all.
+    fed = LocalFederation(tmp_path, insecure=True, dev_open=True)
+    await fed.start_authority()
+    try:
+        node = await fed.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao City"))
+        api = ApiClient(node, session, None)
+        r = await api.post(E, site(1))
+        assert r.status == 201 and "open-on-loopback" in r.headers["Renkei-Dev-Mode"]
+        r = await api.get(E, params={"type": "EvacuationSite"})
+        assert r.status == 200 and len(r.json()) == 1
+        assert (await api.get("/health", token=None)).json()["devOpenOnLoopback"] is True
+        # A bearer token that does not verify is still refused, dev mode or not.
+        assert (await api.get(E, params={"type": "EvacuationSite"}, token="x.y.z")).status == 401
+    finally:
+        await fed.stop()
+
+
 async def test_health_and_metrics(api: ApiClient) -> None:
     health = await api.get("/health", token=None)
     assert health.status == 200 and health.json()["node"] == CITY
