@@ -17,7 +17,7 @@ from aiohttp import web
 
 from mappings.contexts import FrozenDocumentLoader
 
-from ..errors import NotFound, Unauthenticated
+from ..errors import BadRequest, NotFound, Unauthenticated
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
 from ..ngsi.reads import EntityReads
@@ -27,6 +27,7 @@ from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
 from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
 from .metrics import ApiMetrics
+from .parameters import check_parameters
 from .problems import problem_response
 from .routes import batch, discovery, entities, ops, subscriptions
 
@@ -73,6 +74,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         caller = _authenticate(request, api)
         request[CALLER] = caller  # type: ignore[misc]
+        check_parameters(request)
         response = await handler(request)
     except web.HTTPException as exc:
         response = _http_problem(exc, request)
@@ -91,8 +93,18 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 def _http_problem(exc: web.HTTPException, request: web.Request) -> web.StreamResponse:
+    if exc.status == 404 and "//" in request.path.rstrip("/"):
+        # /entities//attrs: the id the operation is about is missing, a request the caller
+        # can fix (BadRequestData), not a resource that does not exist.
+        return problem_response(BadRequest("an empty path segment where an id or a name "
+                                           "belongs"), request.path)
     if exc.status == 404:
         return problem_response(NotFound(f"no resource at {request.path[:200]}"), request.path)
+    if exc.status == 405 and request.method in ("PATCH", "PUT") \
+            and request.path.rstrip("/") == "/ngsi-ld/v1/entities":
+        # Merge or replace without an entity id: the caller's request lacks its target.
+        return problem_response(BadRequest("the entity id is missing from the path"),
+                                request.path)
     if exc.status == 405:
         resp = problem_response(MethodNotAllowed(f"{request.method} is not supported here"),
                                 request.path)

@@ -14,7 +14,9 @@ from ..config import HttpConfig
 from ..errors import BadRequest
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
+from ..ngsi.join import join_of
 from ..ngsi.model import is_uri
+from ..ngsi.projection import projection_of
 from ..ngsi.reads import EntityReads
 from ..ngsi.render import FORMATS, OutputOptions
 from ..ngsi.scope import FederationScope
@@ -211,7 +213,7 @@ def options_of(request: web.Request) -> frozenset[str]:
     options = frozenset(list_param(request, "options"))
     unknown = options - OPTIONS
     if unknown:
-        raise BadRequest(f"unknown option {sorted(unknown)[0]!r}")
+        raise InvalidRequest(f"unknown option {sorted(unknown)[0]!r}")
     return options
 
 
@@ -228,20 +230,27 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
     options = options_of(request)
     fmt = request.query.get("format", "")
     if fmt and fmt not in FORMATS + ("keyValues",):
-        raise BadRequest(f"unknown format {fmt[:32]!r}")
+        raise InvalidRequest(f"unknown format {fmt[:32]!r}")
     if fmt == "keyValues" or "keyValues" in options or "simplified" in options:
         fmt = "simplified"
     elif "concise" in options:
         fmt = fmt or "concise"
-    pick = list_param(request, "pick") or list_param(request, "attrs")
-    omit = list_param(request, "omit")
-    if pick and omit:
-        raise BadRequest("pick and omit cannot be used together")
+    projection = projection_of(list_param(request, "attrs"), _one(request, "pick"),
+                               _one(request, "omit"), terms.attr)
     geoproperty = request.query.get("geoproperty", "location")
+    join = join_of(_one(request, "join"), _one(request, "joinLevel"),
+                   list_param(request, "containedBy"))
     return OutputOptions(
-        format=fmt or "normalized", sys_attrs="sysAttrs" in options,
-        pick=tuple(terms.attr(a) for a in pick), omit=tuple(terms.attr(a) for a in omit),
-        lang=request.query.get("lang"), geoproperty=terms.attr(geoproperty))
+        format=fmt or "normalized", sys_attrs="sysAttrs" in options, projection=projection,
+        lang=request.query.get("lang"), geoproperty=terms.attr(geoproperty), join=join)
+
+
+def _one(request: web.Request, name: str) -> str | None:
+    """A parameter given at most once (its value as sent, or None)."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise BadRequest(f"{name} is given more than once")
+    return values[0] if values else None
 
 
 def page_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:

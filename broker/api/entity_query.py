@@ -43,19 +43,25 @@ def parse_query(request: web.Request, terms: Terms) -> NgsiQuery:
     georel = q.get("georel", "")
     geo = parse_geo(georel, q.get("geometry", ""), q.get("coordinates")) if georel or q.get(
         "geometry") or q.get("coordinates") else None
+    attrs = list_param(request, "attrs")
+    core = next((a for a in attrs if a in ("id", "type") or a.startswith("@")), None)
+    if core is not None:
+        # attrs names attributes; id and type are entity members (pick selects those).
+        raise BadRequest(f"{core!r} is not an attribute name (use pick for id and type)")
     query = NgsiQuery(
         types=types, ids=ids, id_pattern=q.get("idPattern", ""),
         q=parse_q(q["q"], terms.attr) if q.get("q") else None, geo=geo,
         geoproperty=terms.attr(q.get("geoproperty", "location")),
-        attrs=tuple(terms.attr(a) for a in list_param(request, "attrs")),
+        attrs=tuple(terms.attr(a) for a in attrs),
         limit=page_size(request), offset=int_param(request, "offset", 0),
         count=flag(request, "count") or "count" in options_of(request))
     if query.limit == 0 and not query.count:
         raise BadRequest("limit=0 is only allowed with count=true")
-    if not (types or ids or query.id_pattern or query.q is not None or geo is not None
-            or query.attrs or flag(request, "local")):
-        raise BadRequest("a query needs at least one of type, id, idPattern, attrs, q or a "
-                         "geo-query (or local=true)")
+    if not (types or query.q is not None or geo is not None or query.attrs
+            or flag(request, "local")):
+        # ETSI GS CIM 009 v1.8.1 5.7.2.4: ids or an id pattern alone do not make a query.
+        raise BadRequest("a query needs at least one of type, attrs, q or a geo-query (or "
+                         "local=true)")
     return query
 
 

@@ -36,6 +36,7 @@ from mappings.errors import MappingError
 from ..errors import BrokerError
 from ..ngsi.egress import EgressPolicy, safe_headers
 from ..ngsi.model import iso
+from ..ngsi.projection import Projection
 from ..ngsi.q import parse_q, q_is_conjunction
 from ..ngsi.render import OutputOptions, render_entity
 from ..ngsi.subscriptions import SubscriptionStore, fires, state
@@ -226,9 +227,11 @@ class Notifier:
         fmt = notification.get("format", "normalized")
         options = OutputOptions(
             format="simplified" if fmt in ("keyValues", "simplified") else fmt,
-            pick=tuple(notification.get("attributes") or ()))
-        data = [render_entity(e, options, translator) if "deletedAt" not in e
-                else translator.entity(e) for e in entities]
+            projection=Projection(attrs=tuple(notification.get("attributes") or ())))
+        # An entity holding none of the watched attributes is notified by id and type only.
+        data = [(render_entity(e, options, translator)
+                 or translator.entity({k: e[k] for k in ("id", "type") if k in e}))
+                if "deletedAt" not in e else translator.entity(e) for e in entities]
         payload: dict[str, Any] = {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
                                    "type": "Notification", "subscriptionId": sub["id"],
                                    "notifiedAt": iso(self._node.clock.now()), "data": data}

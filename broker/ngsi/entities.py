@@ -157,6 +157,30 @@ class EntityService:
             self._changes.notify()
         return out
 
+    async def batch_merge(self, items: Sequence[BatchItem]) -> BatchOutcome:
+        """Merge each entity (5.6.20): attributes merged member by member, Nulls delete."""
+        out = BatchOutcome()
+        for item in items:
+            if item.error is not None or item.entity is None:
+                out.errors.append((item.entity_id, item.error or BadRequest("invalid entity")))
+                continue
+            fragment = item.entity
+
+            def change(old: dict[str, Any], f: dict[str, Any] = fragment
+                       ) -> tuple[dict[str, Any], None]:
+                new = merge(old, f).entity
+                if "type" in f:
+                    new["type"] = f["type"]
+                return new, None
+
+            try:
+                await self.modify(item.entity_id, change)
+            except (NotFound, BadRequest) as exc:
+                out.errors.append((item.entity_id, exc))
+                continue
+            out.success.append(item.entity_id)
+        return out
+
     async def batch_update(self, items: Sequence[BatchItem], *,
                            no_overwrite: bool) -> BatchOutcome:
         """Update attributes of existing entities (``noOverwrite``: only add new ones)."""
@@ -178,9 +202,15 @@ class EntityService:
                 return result.entity, result
 
             try:
-                await self.modify(item.entity_id, change)
+                result = await self.modify(item.entity_id, change)
             except (NotFound, BadRequest) as exc:
                 out.errors.append((item.entity_id, exc))
+                continue
+            if result.not_updated:
+                # noOverwrite kept some attributes: the entity is reported, naming them.
+                names = ", ".join(n["attributeName"] for n in result.not_updated)
+                out.errors.append((item.entity_id, BadRequest(
+                    f"attributes not updated (they exist and options=noOverwrite): {names}")))
                 continue
             out.success.append(item.entity_id)
         return out

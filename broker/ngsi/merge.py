@@ -48,14 +48,74 @@ def _has_instance(existing: Any, new: Any) -> bool:
     return all(inst.get("datasetId") in datasets for inst in _instances(new))
 
 
+def _without_instance(existing: Any, dataset_id: str | None) -> Any:
+    """The attribute without its instance of ``dataset_id`` (None: the default one);
+    ``None`` when no instance is left."""
+    kept = [i for i in _instances(existing) if i.get("datasetId") != dataset_id]
+    return _pack(kept) if kept else None
+
+
+def _null_instance(attr: Any) -> tuple[bool, str | None]:
+    """Whether a fragment's attribute is an NGSI-LD Null (4.5.5: it deletes the instance of
+    its datasetId, the default instance without one), and that datasetId."""
+    if attr == NGSI_NULL:
+        return True, None
+    if isinstance(attr, Mapping) and _is_null(attr):
+        return True, attr.get("datasetId")
+    return False, None
+
+
+def _delete_nulls(result: MergeResult, name: str, attr: Any) -> bool:
+    """Apply the Null instances of ``attr`` to ``result``; True when ``attr`` was only
+    Nulls (nothing else to merge)."""
+    instances = attr if isinstance(attr, list) else [attr]
+    nulls = [_null_instance(i) for i in instances]
+    if not all(is_null for is_null, _ds in nulls):
+        return False
+    existing = result.entity.get(name)
+    deleted = False
+    for _is, dataset_id in nulls:
+        if existing is not None and any(i.get("datasetId") == dataset_id
+                                        for i in _instances(existing)):
+            existing = _without_instance(existing, dataset_id)
+            deleted = True
+    if existing is None:
+        result.entity.pop(name, None)
+    else:
+        result.entity[name] = existing
+    if deleted:
+        result.updated.append(name)
+    else:
+        result.skip(name, "no such attribute instance to delete")
+    return True
+
+
 def attributes(fragment: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fragment.items() if k not in ENTITY_MEMBERS}
+
+
+def _scopes(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [s for s in value or () if isinstance(s, str)]
+
+
+def _append_scope(result: MergeResult, fragment: Mapping[str, Any], no_overwrite: bool) -> None:
+    """4.18: appending a scope replaces the entity's, or with noOverwrite adds to it."""
+    if "scope" not in fragment:
+        return
+    new = _scopes(fragment["scope"])
+    if no_overwrite and "scope" in result.entity:
+        merged = _scopes(result.entity["scope"])
+        merged += [s for s in new if s not in merged]
+        new = merged
+    result.entity["scope"] = new[0] if len(new) == 1 else new
+    result.updated.append("scope")
 
 
 def append(entity: Mapping[str, Any], fragment: Mapping[str, Any], *,
            no_overwrite: bool = False) -> MergeResult:
     """Append Entity Attributes (POST .../attrs): add, or replace unless ``noOverwrite``."""
     result = MergeResult(dict(entity))
+    _append_scope(result, fragment, no_overwrite)
     for name, attr in attributes(fragment).items():
         existing = result.entity.get(name)
         if existing is not None and no_overwrite and _has_instance(existing, attr):
@@ -67,14 +127,20 @@ def append(entity: Mapping[str, Any], fragment: Mapping[str, Any], *,
 
 
 def update(entity: Mapping[str, Any], fragment: Mapping[str, Any]) -> MergeResult:
-    """Update Entity Attributes (PATCH .../attrs): only attributes that exist are replaced."""
+    """Update Entity Attributes (PATCH .../attrs): the instances given replace those with
+    their datasetId, attributes the entity lacks are added (as the ETSI suite, 011_01_03,
+    expects), NGSI-LD Nulls delete instances; a scope replaces the entity's only when it
+    has one (4.18)."""
     result = MergeResult(dict(entity))
+    if "scope" in fragment:
+        if "scope" in result.entity:
+            _append_scope(result, fragment, False)
+        else:
+            result.skip("scope", "the entity has no scope to update")
     for name, attr in attributes(fragment).items():
-        existing = result.entity.get(name)
-        if existing is None or not _has_instance(existing, attr):
-            result.skip(name, "attribute does not exist")
+        if _delete_nulls(result, name, attr):
             continue
-        result.entity[name] = _put_instances(existing, attr)
+        result.entity[name] = _put_instances(result.entity.get(name), attr)
         result.updated.append(name)
     return result
 
@@ -84,9 +150,7 @@ def merge(entity: Mapping[str, Any], fragment: Mapping[str, Any]) -> MergeResult
     ``urn:ngsi-ld:null`` deletes the attribute (or sub-attribute)."""
     result = MergeResult(dict(entity))
     for name, attr in attributes(fragment).items():
-        if _is_null(attr):
-            if result.entity.pop(name, None) is not None:
-                result.updated.append(name)
+        if _delete_nulls(result, name, attr):
             continue
         existing = result.entity.get(name)
         if existing is None:
@@ -125,9 +189,10 @@ def merge_attribute(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str,
     return out
 
 
-def update_attribute(entity: Mapping[str, Any], name: str, new: Mapping[str, Any]
-                     ) -> dict[str, Any]:
-    """Partial Attribute Update (PATCH .../attrs/{attrId})."""
+def update_attribute(entity: Mapping[str, Any], name: str, new: Mapping[str, Any], *,
+                     same_type: bool = False) -> dict[str, Any]:
+    """Partial Attribute Update (PATCH .../attrs/{attrId}). With ``same_type`` (the body
+    names a type) a type other than the instance's is BadRequestData (5.6.4)."""
     existing = entity.get(name)
     if existing is None:
         raise NotFound(f"attribute {name} not found")
@@ -136,6 +201,16 @@ def update_attribute(entity: Mapping[str, Any], name: str, new: Mapping[str, Any
     instances = _instances(existing)
     if not any(i.get("datasetId") == ds for i in instances):
         raise NotFound(f"attribute {name} has no instance with datasetId {ds}")
+    if same_type and not _is_null(new) and any(
+            i.get("datasetId") == ds and i.get("type") != new.get("type") for i in instances):
+        raise BadRequest(f"attribute {name} is not of type {str(new.get('type'))[:32]}")
+    if _is_null(new):  # 4.5.5: an NGSI-LD Null deletes the instance
+        rest = _without_instance(existing, ds)
+        if rest is None:
+            del out[name]
+        else:
+            out[name] = rest
+        return out
     out[name] = _pack([merge_attribute(i, new) if i.get("datasetId") == ds else i
                        for i in instances])
     return out
@@ -152,10 +227,16 @@ def replace_attribute(entity: Mapping[str, Any], name: str, new: Any) -> dict[st
 
 def delete_attribute(entity: Mapping[str, Any], name: str, *, dataset_id: str | None = None,
                      delete_all: bool = False) -> dict[str, Any]:
-    """Delete Attribute: the default instance, one ``datasetId``, or every instance."""
+    """Delete Attribute: the default instance, one ``datasetId``, or every instance; the
+    entity's ``scope`` as a whole (4.18)."""
     if name not in entity:
         raise NotFound(f"attribute {name} not found")
     out = dict(entity)
+    if name in ENTITY_MEMBERS:
+        if name != "scope":
+            raise BadRequest(f"{name} is not an attribute")
+        del out[name]
+        return out
     if delete_all:
         del out[name]
         return out
@@ -185,8 +266,10 @@ def _is_null(value: Any) -> bool:
     if value == NGSI_NULL:
         return True
     if isinstance(value, Mapping):
-        member = next((m for m in ("value", "object", "vocab", "languageMap") if m in value),
-                      None)
+        member = next((m for m in ("value", "object", "vocab", "languageMap", "valueList",
+                                   "objectList", "json") if m in value), None)
+        if member == "languageMap":  # 5.2.1: {"@none": "urn:ngsi-ld:null"}
+            return value[member] in (NGSI_NULL, {"@none": NGSI_NULL})
         return member is not None and value[member] == NGSI_NULL
     return False
 

@@ -33,6 +33,8 @@ ATTRIBUTE_MEMBERS = frozenset({"type", "value", "object", "languageMap", "vocab"
                                "objectList", "json", "datasetId", "observedAt", "unitCode",
                                "createdAt", "modifiedAt", "instanceId", "lang", "objectType",
                                "previousValue", "previousObject", "deletedAt"})
+# Core context terms that alias JSON-LD keywords (id -> @id, type -> @type...).
+KEYWORD_NAMES = frozenset({"id", "type", "value", "object", "languageMap", "@context"})
 # ETSI GS CIM 009 4.6.2: characters not allowed in names (they break the q grammar and URIs).
 _FORBIDDEN_NAME = re.compile(r"[<>\"'=;()\s&?/#]")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$")
@@ -44,7 +46,8 @@ def is_uri(value: Any) -> bool:
 
 
 def check_name(name: str, what: str = "attribute") -> None:
-    if not name or len(name) > 256 or (_FORBIDDEN_NAME.search(name) and "://" not in name):
+    if not name or len(name) > 256 or (_FORBIDDEN_NAME.search(name) and "://" not in name) \
+            or name.startswith("@"):  # @...: a JSON-LD keyword, never a name
         raise BadRequest(f"invalid {what} name {name[:64]!r}")
 
 
@@ -89,6 +92,9 @@ def _normalize_type(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest("entity type must be a non-empty string")
     check_name(value, "type")
+    if value in KEYWORD_NAMES or value.startswith("@"):
+        # The core context maps these to JSON-LD keywords: they cannot name a type.
+        raise BadRequest(f"{value!r} is a JSON-LD keyword (or its alias), not an entity type")
     return value
 
 
@@ -118,6 +124,27 @@ def normalize_attribute(name: str, value: Any, *, allow_null: bool = False) -> A
     if value == NGSI_NULL and allow_null:
         return NGSI_NULL
     return {"type": "Property", "value": value}
+
+
+def normalize_partial_attribute(name: str, value: Any) -> Any:
+    """The body of a Partial Attribute Update (5.6.4): attribute members to change. A body
+    with neither ``type`` nor a value member only changes sub-attributes (or metadata such
+    as ``observedAt``); it is not a structured Property value."""
+    if isinstance(value, Mapping) and "type" not in value and not any(
+            m in value for m in ATTRIBUTE_TYPES.values()):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in ATTRIBUTE_MEMBERS:
+                out[key] = item
+            else:
+                check_name(key)
+                out[key] = normalize_attribute(key, item, allow_null=True)
+        if "datasetId" in out and not is_uri(out["datasetId"]):
+            raise BadRequest(f"datasetId of {name!r} must be a URI")
+        if "observedAt" in out and parse_datetime(out["observedAt"]) is None:
+            raise BadRequest(f"observedAt of {name!r} must be an ISO 8601 date-time")
+        return out
+    return normalize_attribute(name, value, allow_null=True)
 
 
 def _type_of(value: Mapping[str, Any]) -> str | None:
@@ -236,11 +263,23 @@ def iso(ts: float) -> str:
 
 def with_sys_attrs(entity: Mapping[str, Any], created_at: float | None,
                    modified_at: float | None) -> dict[str, Any]:
-    out = dict(entity)
+    """options=sysAttrs: createdAt/modifiedAt on the entity and on each attribute instance.
+    The store times entities, not attributes: an attribute shows its entity's times (its
+    createdAt stays when it is replaced; its modifiedAt may be later than its last change)."""
+    stamps = {}
     if created_at is not None:
-        out["createdAt"] = iso(created_at)
+        stamps["createdAt"] = iso(created_at)
     if modified_at is not None:
-        out["modifiedAt"] = iso(modified_at)
+        stamps["modifiedAt"] = iso(modified_at)
+    out = dict(entity)
+    for name, attr in entity.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        if isinstance(attr, Mapping):
+            out[name] = {**attr, **stamps}
+        elif isinstance(attr, list):
+            out[name] = [{**a, **stamps} if isinstance(a, Mapping) else a for a in attr]
+    out.update(stamps)
     return out
 
 

@@ -21,6 +21,7 @@ from ..service.filters import Near, Within, on_the_wire
 from ..service.model import FederatedQuery
 from ..service.query import INDEXED_GEOPROPERTY, TypeExpr
 from ..store.base import Store
+from .join import render_joined
 from .q import q_is_conjunction
 from .query import NgsiQuery, local_page
 from .render import OutputOptions, render_entity
@@ -66,8 +67,22 @@ class EntityReads:
             return await self._local(query, output, translator, shape)
         return await self._federated(query, output, translator, purpose)
 
+    async def _fetch(self, entity_id: str
+                     ) -> tuple[dict[str, Any], float | None, float | None] | None:
+        """A linked entity for ``join`` (local data)."""
+        stored = await self._store.get_entity(entity_id)
+        if stored is None:
+            return None
+        return orjson.loads(stored.doc), stored.created_at, stored.modified_at
+
     async def _local(self, query: NgsiQuery, output: OutputOptions, translator: Translator,
                      shape: Shape) -> EntityPage:
+        if output.join is not None:
+            page = await local_page(self._store, query)
+            entities = await render_joined(
+                [(h.decoded(), h.stored.created_at, h.stored.modified_at) for h in page.hits],
+                output, translator, output.join, self._fetch)
+            return EntityPage(entities=entities, count=page.count, more=page.more)
         # Without system attributes or GeoJSON a row's timestamps are not needed: the store
         # may answer with stored bytes only.
         docs_only = shape.raw and not output.sys_attrs
@@ -79,10 +94,12 @@ class EntityReads:
             out.array = page.array
         elif docs_only:
             out.docs = page.stored_docs() if as_stored else [
-                orjson.dumps(render_entity(e, output, translator)) for e in page.entities()]
+                orjson.dumps(r) for r in (render_entity(e, output, translator)
+                                          for e in page.entities()) if r]
         else:
-            out.entities = [render_entity(h.decoded(), output, translator, h.stored.created_at,
-                                          h.stored.modified_at) for h in page.hits]
+            out.entities = [r for r in (render_entity(h.decoded(), output, translator,
+                                                      h.stored.created_at, h.stored.modified_at)
+                                        for h in page.hits) if r]
         return out
 
     async def _federated(self, query: NgsiQuery, output: OutputOptions,
@@ -96,12 +113,17 @@ class EntityReads:
         # Peers answered what the wire form could carry; the rest of the filter runs here.
         remote = [e for e in result.entities if query.matches(e)]
         merged = merge([h.decoded() for h in page.hits], remote)
-        rendered = []
+        rows = []
         for entity in merged[query.offset:want]:
             hit = local.get(entity["id"])
-            rendered.append(render_entity(entity, output, translator,
-                                          hit.stored.created_at if hit else None,
-                                          hit.stored.modified_at if hit else None))
+            rows.append((entity, hit.stored.created_at if hit else None,
+                         hit.stored.modified_at if hit else None))
+        if output.join is not None:
+            rendered = await render_joined(rows, output, translator, output.join, self._fetch)
+        else:
+            # A projection that leaves nothing drops the entity from the page.
+            rendered = [r for r in (render_entity(e, output, translator, c, m)
+                                    for e, c, m in rows) if r]
         count = None
         if page.count is not None:
             count = page.count + sum(1 for e in remote if e["id"] not in local)
@@ -110,15 +132,17 @@ class EntityReads:
 
     async def retrieve(self, entity_id: str, output: OutputOptions, translator: Translator,
                        *, purpose: str | None, local: bool, types: TypeExpr | None = None
-                       ) -> tuple[dict[str, Any] | None, list[PeerStatus]]:
-        """The entity rendered (None when neither here nor at a peer, or not of ``types``)
-        and the peers' warnings."""
+                       ) -> tuple[dict[str, Any] | list[dict[str, Any]] | None,
+                                  list[PeerStatus]]:
+        """The entity rendered (None when neither here nor at a peer, or not of ``types``;
+        with ``join=flat`` a list: the entity, then the entities it links to) and the peers'
+        warnings."""
         stored = await self._store.get_entity(entity_id)
         entity = orjson.loads(stored.doc) if stored else None
         result = ScopeResult()
         if not local and self._scope.plan(purpose):
             result = await self._scope.query(purpose, FederatedQuery(
-                ids=(entity_id,), attrs=output.pick, limit=1))
+                ids=(entity_id,), attrs=output.projection.wanted_attrs, limit=1))
             remote = [e for e in result.entities if e.get("id") == entity_id]
             if remote:
                 entity = merge([entity] if entity else [], remote)[0]
@@ -127,9 +151,18 @@ class EntityReads:
             entity = None
         if entity is None:
             return None, result.warnings
-        return render_entity(entity, output, translator,
-                             stored.created_at if stored else None,
-                             stored.modified_at if stored else None), result.warnings
+        created = stored.created_at if stored else None
+        modified = stored.modified_at if stored else None
+        if output.join is not None:
+            joined = await render_joined([(entity, created, modified)], output, translator,
+                                         output.join, self._fetch)
+            if not joined:
+                return None, result.warnings
+            # flat: the entity and the entities it links to; nothing linked: the entity alone.
+            return (joined if len(joined) > 1 else joined[0]), result.warnings
+        rendered = render_entity(entity, output, translator, created, modified)
+        # ETSI GS CIM 009 v1.8.1 4.21: nothing left after pick/omit is ResourceNotFound.
+        return (rendered or None), result.warnings
 
 
 def wire_query(query: NgsiQuery, output: OutputOptions, limit: int) -> FederatedQuery:
@@ -140,8 +173,11 @@ def wire_query(query: NgsiQuery, output: OutputOptions, limit: int) -> Federated
     wire = tuple(c for c in conj or () if on_the_wire(c))
     geo = query.geo if isinstance(query.geo, Near | Within) \
         and query.geoproperty == INDEXED_GEOPROPERTY else None
+    # Peers project after filtering, but the consumer checks the whole query again on what
+    # they send: with a filter the projection might leave out, the whole entity is asked for.
+    attrs = output.projection.wanted_attrs if query.q is None and query.geo is None else ()
     return FederatedQuery(types=query.type_names, ids=query.ids, id_pattern=query.id_pattern,
-                          attrs=output.pick, q=wire, geo=geo, limit=limit)
+                          attrs=attrs, q=wire, geo=geo, limit=limit)
 
 
 def _type_names(entity: dict[str, Any]) -> tuple[str, ...]:

@@ -7,27 +7,36 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..service.query import project
 from .model import concise, language_filtered, simplified, with_sys_attrs
+from .projection import Projection
 from .terms import Translator
 
 FORMATS = ("normalized", "concise", "simplified")
 
 
 @dataclass(frozen=True)
+class Join:
+    """Linked entity retrieval asked for (``broker.ngsi.join`` does it)."""
+
+    mode: str  # inline | flat
+    level: int = 1
+    contained_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class OutputOptions:
     format: str = "normalized"
     sys_attrs: bool = False
-    pick: tuple[str, ...] = ()  # stored names
-    omit: tuple[str, ...] = ()
+    projection: Projection = Projection()  # attrs, pick or omit, in stored names
     lang: str | None = None
     geoproperty: str = "location"
+    join: Join | None = None
 
     @property
     def passthrough(self) -> bool:
         """Whether stored bytes can be sent as they are."""
-        return (self.format == "normalized" and not self.sys_attrs and not self.pick
-                and not self.omit and self.lang is None)
+        return (self.format == "normalized" and not self.sys_attrs and self.projection.empty
+                and self.lang is None and self.join is None)
 
 
 def render_entity(entity: Mapping[str, Any], options: OutputOptions, translator: Translator,
@@ -36,8 +45,10 @@ def render_entity(entity: Mapping[str, Any], options: OutputOptions, translator:
     out: Mapping[str, Any] = entity
     if options.sys_attrs:
         out = with_sys_attrs(out, created_at, modified_at)
-    if options.pick or options.omit:
-        out = project(out, options.pick or None, options.omit or None)
+    if not options.projection.empty:
+        out = options.projection.apply(out)
+        if not out:
+            return {}  # nothing left: the caller drops the entity (or answers 404)
     if options.lang is not None and options.format != "simplified":
         out = language_filtered(out, options.lang)
     if options.format == "simplified":

@@ -61,6 +61,9 @@ STRUCTURAL = frozenset({"id", "type", "@context", "scope", "createdAt", "modifie
                         "instanceId", "previousValue", "previousObject", "expiresAt"})
 
 
+_GEN_DELIMS = (":", "/", "?", "#", "[", "]", "@")
+
+
 @dataclass
 class TermMap:
     """One context, flattened: names to IRIs and back, global and per type."""
@@ -72,6 +75,8 @@ class TermMap:
     vocab: str = DEFAULT_VOCAB
     reverse: dict[str, str] = field(default_factory=dict)
     reverse_scoped: dict[str, dict[str, str]] = field(default_factory=dict)
+    # (IRI, term) of terms that may prefix a compact IRI (their IRI ends in a gen-delim).
+    prefixes: list[tuple[str, str]] = field(default_factory=list)
 
     def finish(self) -> TermMap:
         # When several terms name one IRI the first defined wins, as a compactor's shortest
@@ -83,6 +88,9 @@ class TermMap:
             for term, iri in terms.items():
                 rev.setdefault(iri, term)
             self.reverse_scoped[type_iri] = rev
+        self.prefixes = sorted(((iri, term) for term, iri in self.terms.items()
+                                if iri.endswith(_GEN_DELIMS) and ":" not in term),
+                               key=lambda p: -len(p[0]))
         return self
 
     # -- expansion --------------------------------------------------------------------------
@@ -122,6 +130,13 @@ class TermMap:
             # back as that term's IRI), nor look like an IRI itself.
             if rest and rest not in self.terms and ":" not in rest and "/" not in rest:
                 return rest
+        # JSON-LD 1.1 IRI compaction: a compact IRI with the longest prefix term
+        # (ngsi-ld:default-context/x for a default-context IRI a term of the context shadows).
+        for base, prefix in self.prefixes:
+            if iri.startswith(base) and len(iri) > len(base):
+                compact = f"{prefix}:{iri[len(base):]}"
+                if compact not in self.terms and not iri[len(base):].startswith("//"):
+                    return compact
         return iri
 
     def compact_type(self, iri: str) -> str:
@@ -138,6 +153,9 @@ class TermMaps:
         self._locks: dict[str, asyncio.Lock] = {}
         #: The store's names (the federation's default context).
         self.default = build_term_map(list(DEFAULT_CONTEXT), loader)
+        # The store's names stay full IRIs where no term names them: stored documents must
+        # not change form between versions (compact IRIs are for callers' contexts).
+        self.default.prefixes = []
         #: The names of a request without @context (the core context alone).
         self.core = build_term_map([CORE_CONTEXT], loader)
         # Never evicted: every request without a context, and every stored entity, uses them.

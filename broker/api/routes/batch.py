@@ -7,6 +7,7 @@ its ProblemDetails.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,13 +17,16 @@ from mappings.errors import MappingError
 
 from ...errors import BadRequest, BrokerError
 from ...ngsi.entities import BatchItem, BatchOutcome
+from ...ngsi.join import join_of
 from ...ngsi.model import is_uri, normalize_entity
 from ...ngsi.q import parse_geo, parse_q
 from ...ngsi.query import NgsiQuery
 from ...ngsi.reads import Shape
+from ...ngsi.render import OutputOptions
 from ...service.query import parse_types
 from ..common import (
     MAX_LIST_ITEMS,
+    Terms,
     api_of,
     caller_of,
     int_param,
@@ -31,16 +35,20 @@ from ..common import (
     read_json,
     terms_for,
 )
-from ..negotiation import LD, link_context, render_docs, response, response_type
+from ..negotiation import LD, link_context, response_type
 from ..problems import problem_body
+from .entities import entities_response
 
 BASE = "/ngsi-ld/v1/entityOperations"
 
 
-async def _items(request: web.Request, *, require_type: bool = True) -> list[BatchItem]:
+async def _items(request: web.Request, *, require_type: bool = True,
+                 allow_null: bool = False) -> list[BatchItem]:
     body, media, _context = await read_json(request)
     if not isinstance(body, list):
         raise BadRequest("a batch operation takes a JSON array")
+    if not body:
+        raise BadRequest("a batch operation takes at least one entity")
     link = link_context(request)
     items = []
     for raw in body:
@@ -58,7 +66,8 @@ async def _items(request: web.Request, *, require_type: bool = True) -> list[Bat
                 context = link
             terms = await terms_for(request, context)
             plain = {k: v for k, v in raw.items() if k != "@context"}
-            entity = terms.inward.entity(normalize_entity(plain, require_type=require_type))
+            entity = terms.inward.entity(normalize_entity(plain, require_type=require_type,
+                                                          allow_null=allow_null))
             items.append(BatchItem(str(entity_id), entity))
         except (BrokerError, MappingError) as exc:
             items.append(BatchItem(str(entity_id), error=exc))
@@ -103,8 +112,8 @@ async def update(request: web.Request) -> web.Response:
 
 
 async def merge(request: web.Request) -> web.Response:
-    items = await _items(request, require_type=False)
-    outcome = await api_of(request).entities.batch_update(items, no_overwrite=False)
+    items = await _items(request, require_type=False, allow_null=True)
+    outcome = await api_of(request).entities.batch_merge(items)
     return _result(outcome, 204)
 
 
@@ -112,6 +121,8 @@ async def delete(request: web.Request) -> web.Response:
     body, _media, _context = await read_json(request)
     if not isinstance(body, list):
         raise BadRequest("batch delete takes a JSON array of entity ids")
+    if not body:
+        raise BadRequest("batch delete takes at least one entity id")
     outcome = await api_of(request).entities.batch_delete(body)
     return _result(outcome, 204)
 
@@ -119,7 +130,7 @@ async def delete(request: web.Request) -> web.Response:
 async def query(request: web.Request) -> web.Response:
     """POST query (local data): the Query body instead of URL parameters."""
     api = api_of(request)
-    media = response_type(request.headers.get("Accept"))
+    media = response_type(request.headers.get("Accept"), geo=True)
     body, _media, context = await read_json(request)
     if not isinstance(body, dict) or body.get("type") != "Query":
         raise BadRequest("the body must be a Query object ({\"type\": \"Query\", ...})")
@@ -142,14 +153,29 @@ async def query(request: web.Request) -> web.Response:
         attrs=tuple(terms.attr(a) for a in attrs),
         limit=page_size(request), offset=int_param(request, "offset", 0),
         count=request.query.get("count") == "true")
+    output = _body_output(body, output_options(request, terms), terms)
     # A Query body is answered from local data (README: federated reads are GETs).
-    page = await api.reads.query(q, output_options(request, terms), terms.outward,
+    page = await api.reads.query(q, output, terms.outward,
                                  purpose=caller_of(request).purpose, local=True,
                                  shape=Shape(raw=False))
     headers = {"NGSILD-Results-Count": str(page.count)} if page.count is not None else {}
-    rendered = (orjson.dumps(e) for e in page.entities or [])
-    return response(render_docs(rendered, media, terms.context), media, terms.context,
-                    headers=headers)
+    return entities_response(page.entities or [], media, terms, output, headers, [])
+
+
+def _body_output(body: dict[str, Any], output: OutputOptions, terms: Terms) -> OutputOptions:
+    """The Query body's own join, joinLevel, containedBy and geometryProperty (5.2.23)."""
+    for key in ("join", "joinLevel", "geometryProperty"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            raise BadRequest(f"{key} must be a string")
+    contained = body.get("containedBy") or []
+    if not isinstance(contained, list) or not all(isinstance(c, str) for c in contained):
+        raise BadRequest("containedBy must be an array of entity ids")
+    join = join_of(body.get("join"), str(body["joinLevel"]) if "joinLevel" in body else None,
+                   tuple(contained)) if "join" in body else output.join
+    geometry = body.get("geometryProperty")
+    return replace(output, join=join, geoproperty=terms.attr(geometry) if geometry
+                   else output.geoproperty)
 
 
 def _query_members(body: dict[str, Any]

@@ -9,7 +9,13 @@ from aiohttp import web
 
 from ...errors import BadRequest, NotFound
 from ...ngsi import merge as ngsi_merge
-from ...ngsi.model import feature, normalize_attribute, normalize_entity
+from ...ngsi.model import (
+    check_name,
+    feature,
+    normalize_attribute,
+    normalize_entity,
+    normalize_partial_attribute,
+)
 from ...ngsi.reads import Shape
 from ...ngsi.render import OutputOptions
 from ...ngsi.scope import warning_header
@@ -28,6 +34,7 @@ from ..common import (
     terms_for,
 )
 from ..entity_query import parsed_query
+from ..errors import InvalidRequest
 from ..negotiation import (
     GEO,
     JSON,
@@ -67,16 +74,17 @@ async def query_entities(request: web.Request) -> web.Response:
         body = render_docs(page.docs, media, terms.context)
         resp = response(body, media, terms.context, headers=headers, links=links)
     else:
-        resp = _entities_response(page.entities or [], media, terms, parsed.output, headers,
+        resp = entities_response(page.entities or [], media, terms, parsed.output, headers,
                                   links)
     for status in page.warnings:
         resp.headers.add("NGSILD-Warning", warning_header(status))
     return resp
 
 
-def _entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
-                       output: OutputOptions, headers: dict[str, str],
-                       links: list[str]) -> web.Response:
+def entities_response(rendered: list[dict[str, Any]], media: str, terms: Terms,
+                      output: OutputOptions, headers: dict[str, str],
+                      links: list[str]) -> web.Response:
+    """Rendered entities as a JSON array or a GeoJSON FeatureCollection."""
     if media == GEO:
         collection: dict[str, Any] = {"type": "FeatureCollection", "features": [
             feature(e, terms.outward.attr_name(output.geoproperty)) for e in rendered]}
@@ -103,6 +111,8 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     if rendered is None:
         resp = problem_response(NotFound(f"entity {entity_id[:256]} not found"),
                                 request.path)
+    elif isinstance(rendered, list):  # join=flat: the entity and those it links to
+        resp = entities_response(rendered, media, terms, output, {}, [])
     elif media == GEO:
         body = feature(rendered, terms.outward.attr_name(output.geoproperty))
         if terms.context is not None:
@@ -148,11 +158,19 @@ async def _fragment(request: web.Request, *, allow_null: bool = False,
     return terms.inward.entity(fragment, type_iris), terms
 
 
-def _multi_status(result: ngsi_merge.MergeResult, terms: Terms) -> web.Response:
+async def _multi_status(request: web.Request, result: ngsi_merge.MergeResult
+                        ) -> web.Response:
     if not result.not_updated:
         return web.Response(status=204)
-    body = {"updated": [terms.outward.attr_name(n) for n in result.updated],
-            "notUpdated": [{**n, "attributeName": terms.outward.attr_name(n["attributeName"])}
+    # The UpdateResult is plain JSON without @context or Link: its attribute names are the
+    # expanded IRIs, which need no context to be read (as the ETSI suite, 010_04_01, reads).
+    default = api_of(request).terms.default
+
+    def iri(name: str) -> str:
+        return name if name in ("scope", "type") else default.expand(name)
+
+    body = {"updated": [iri(n) for n in result.updated],
+            "notUpdated": [{**n, "attributeName": iri(n["attributeName"])}
                            for n in result.not_updated]}
     return web.Response(status=207, body=orjson.dumps(body), content_type="application/json")
 
@@ -166,20 +184,20 @@ async def append_attrs(request: web.Request) -> web.Response:
         result = ngsi_merge.append(old, fragment, no_overwrite=no_overwrite)
         return result.entity, result
 
-    return _multi_status(await api_of(request).entities.modify(
-        path_id(request, "entity_id"), change), terms)
+    return await _multi_status(request, await api_of(request).entities.modify(
+        path_id(request, "entity_id"), change))
 
 
 async def update_attrs(request: web.Request) -> web.Response:
-    fragment, terms = await _fragment(request)
+    fragment, terms = await _fragment(request, allow_null=True)
     fragment.pop("type", None)
 
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], ngsi_merge.MergeResult]:
         result = ngsi_merge.update(old, fragment)
         return result.entity, result
 
-    return _multi_status(await api_of(request).entities.modify(
-        path_id(request, "entity_id"), change), terms)
+    return await _multi_status(request, await api_of(request).entities.modify(
+        path_id(request, "entity_id"), change))
 
 
 async def merge_entity(request: web.Request) -> web.Response:
@@ -205,30 +223,39 @@ async def replace_entity(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def _attribute_body(request: web.Request, allow_null: bool) -> tuple[str, Any]:
-    body, _media, context = await read_json(request)
+async def _attribute_body(request: web.Request, *, partial: bool
+                          ) -> tuple[str, Any, dict[str, Any]]:
+    """(stored name, normalized attribute, the body as sent) of an attribute operation."""
+    body, _media, context = await read_json(request, allow_merge_patch=partial)
     terms = await terms_for(request, context)
     name = request.match_info["attr"]
-    value = normalize_attribute(name, _without_context(body), allow_null=allow_null)
+    check_name(name)
+    if name in ("scope", "id", "type"):
+        # 5.6.3/5.6.4: not attributes (scope changes through append, update or merge).
+        raise BadRequest(f"{name!r} is not an attribute that can be replaced or updated")
+    raw = _without_context(body)
+    value = normalize_partial_attribute(name, raw) if partial else normalize_attribute(
+        name, raw)
     stored_name = terms.attr(name)
     wrapped = terms.inward.entity({"id": "urn:x", "type": "T", name: value})
-    return stored_name, wrapped.get(stored_name, value)
+    return stored_name, wrapped.get(stored_name, value), raw
 
 
 async def update_attribute(request: web.Request) -> web.Response:
-    name, value = await _attribute_body(request, allow_null=True)
+    name, value, raw = await _attribute_body(request, partial=True)
     if isinstance(value, list):
         raise BadRequest("a partial attribute update takes one instance")
 
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
-        return ngsi_merge.update_attribute(old, name, value), None
+        return ngsi_merge.update_attribute(old, name, value,
+                                           same_type="type" in raw), None
 
     await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)
 
 
 async def replace_attribute(request: web.Request) -> web.Response:
-    name, value = await _attribute_body(request, allow_null=False)
+    name, value, _raw = await _attribute_body(request, partial=False)
 
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
         return ngsi_merge.replace_attribute(old, name, value), None
@@ -255,7 +282,8 @@ def _without_context(body: Any) -> Any:
     if isinstance(body, dict) and "@context" in body:
         return {k: v for k, v in body.items() if k != "@context"}
     if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")  # JSON, but not the right shape
+        # JSON, but not the shape the operation is defined on: a syntactically wrong request.
+        raise InvalidRequest("the body must be a JSON object")
     return body
 
 

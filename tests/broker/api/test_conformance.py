@@ -61,7 +61,8 @@ async def test_create_conflict_and_errors(api: ApiClient) -> None:
     assert_problem(await api.post(E, {"id": "urn:ngsi-ld:T4:9000", "type": "T",
                                       "P1": {"type": "abcdef", "value": 34}}),
                    400, "BadRequestData")
-    assert_problem(await api.post(E, [t_entity("other")]), 400, "BadRequestData")
+    # JSON, but not an object: the request itself is wrong (suite 001_02_02).
+    assert_problem(await api.post(E, [t_entity("other")]), 400, "InvalidRequest")
     assert_problem(await api.call("POST", E, data=b'{"id": ', headers={"Content-Type": JSON}),
                    400, "InvalidRequest")
     r = await api.call("POST", E, data=orjson.dumps(t_entity("x")),
@@ -71,8 +72,11 @@ async def test_create_conflict_and_errors(api: ApiClient) -> None:
     assert_problem(await api.get(f"{E}/urn:ngsi-ld:xxxxxxx"), 404, "ResourceNotFound")
     assert_problem(await api.call("DELETE", f"{E}/urn:ngsi-ld:xxxxxxx"), 404,
                    "ResourceNotFound")
-    r = await api.call("PUT", E)
-    assert r.status == 405 and set(r.headers["Allow"].split(",")) == {"GET", "POST"}
+    # Replace or merge without an entity id lacks its target (suite 054_02_02, 056_02_02).
+    assert_problem(await api.call("PUT", E, json={"type": "T"}), 400, "BadRequestData")
+    assert_problem(await api.call("PATCH", E, json={"type": "T"}), 400, "BadRequestData")
+    r = await api.call("DELETE", "/ngsi-ld/v1/types")
+    assert r.status == 405 and set(r.headers["Allow"].split(",")) == {"GET"}
 
 
 async def test_updates_and_deletes_answer_204(api: ApiClient) -> None:
@@ -106,13 +110,16 @@ async def test_retrieve_representations(api: ApiClient) -> None:
     assert (await api.get(path, params={"format": "simplified"})).json() == key_values
     assert (await api.get(path, params={"attrs": "P1"})).json() == {
         "id": entity["id"], "type": "T_Query", "P1": entity["P1"]}
-    assert (await api.get(path, params={"attrs": "notFoundAttr"})).json() == {
-        "id": entity["id"], "type": "T_Query"}
+    # 5.7.1.4: an entity holding none of the attributes asked for is not found.
+    assert_problem(await api.get(path, params={"attrs": "notFoundAttr"}), 404,
+                   "ResourceNotFound")
     assert (await api.get(path, params={"type": "T_Query"})).status == 200
     assert (await api.get(path, params={"type": "Other"})).status == 404
     concise = (await api.get(path, params={"format": "concise"})).json()
     assert concise["P1"]["value"] == 12 and concise["R1"]["object"] == "urn:ngsi-ld:T2:6789"
-    assert_problem(await api.get(path, params={"options": "nonsense"}), 400, "BadRequestData")
+    # 6.3.20 (suite 018_16): an options or format value the operation does not define.
+    assert_problem(await api.get(path, params={"options": "nonsense"}), 400, "InvalidRequest")
+    assert_problem(await api.get(path, params={"format": "nonsense"}), 400, "InvalidRequest")
 
 
 async def test_media_types(api: ApiClient) -> None:
@@ -192,12 +199,18 @@ async def test_geo_queries(api: ApiClient) -> None:
 async def test_id_pattern_is_a_regular_expression_searched_in_the_id(api: ApiClient) -> None:
     await api.post(E, t_entity())
     await api.post(E, t_entity("I999"))
-    assert ids(await api.get(E, params={"idPattern": ".*:I123k467"})) == ["I123k467"]
-    assert ids(await api.get(E, params={"idPattern": "I1"})) == ["I123k467"]
-    assert ids(await api.get(E, params={"idPattern": "^urn:ngsi-ld:T:I"})) == [
-        "I123k467", "I999"]
-    assert ids(await api.get(E, params={"idPattern": "^I1"})) == []
-    assert_problem(await api.get(E, params={"idPattern": "("}), 400, "BadRequestData")
+
+    def by_pattern(pattern: str) -> dict[str, str]:
+        return {"type": "T_Query", "idPattern": pattern}
+
+    assert ids(await api.get(E, params=by_pattern(".*:I123k467"))) == ["I123k467"]
+    assert ids(await api.get(E, params=by_pattern("I1"))) == ["I123k467"]
+    assert ids(await api.get(E, params=by_pattern("^urn:ngsi-ld:T:I"))) == ["I123k467", "I999"]
+    assert ids(await api.get(E, params=by_pattern("^I1"))) == []
+    assert_problem(await api.get(E, params=by_pattern("(")), 400, "BadRequestData")
+    # 5.7.2.4: ids or an id pattern alone are no query (suite 019_03_05).
+    assert_problem(await api.get(E, params={"idPattern": "I1"}), 400, "BadRequestData")
+    assert_problem(await api.get(E, params={"id": "urn:ngsi-ld:T:I999"}), 400, "BadRequestData")
 
 
 async def test_count_and_pagination_links(api: ApiClient) -> None:
@@ -266,3 +279,14 @@ async def test_encoded_parameters_keep_their_meaning_in_links_and_repeats(
     assert ids(await api.get(nxt[1:nxt.index(">")])) == ["2"]
     other = await api.get(E, params={"type": "T", "q": 'name=="a"', "limit": "2"})
     assert other.json() == []
+
+
+async def test_empty_batches_and_keyword_types_are_refused(api: ApiClient) -> None:
+    # 5.6.7-5.6.10: a batch is a non-empty array of entities (or ids).
+    for op in ("create", "upsert", "update", "merge", "delete"):
+        assert_problem(await api.post(f"/ngsi-ld/v1/entityOperations/{op}", []), 400,
+                       "BadRequestData")
+    # The core context maps "type" to @type: it cannot name an entity type.
+    assert_problem(await api.post(E, {"id": "urn:ngsi-ld:T:k", "type": "type"}), 400,
+                   "BadRequestData")
+    assert (await api.get(f"{E}/urn:ngsi-ld:T:k")).status == 404

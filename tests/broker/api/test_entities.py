@@ -27,7 +27,8 @@ async def test_create_get_query_delete(api: ApiClient) -> None:
     kv = await api.get(E, params={"type": "EvacuationSite", "q": "capacity==300",
                                   "options": "keyValues"})
     assert kv.json()[0]["capacity"] == 300
-    ld = await api.get(E, params={"id": site(2)["id"]}, headers={"Accept": LD})
+    ld = await api.get(E, params={"type": "EvacuationSite", "id": site(2)["id"]},
+                       headers={"Accept": LD})
     assert ld.headers["Content-Type"].startswith(LD)
     assert "@context" in ld.json()[0]
     assert (await api.call("DELETE", f"{E}/{site(1)['id']}")).status == 204

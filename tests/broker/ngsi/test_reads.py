@@ -3,6 +3,7 @@ checked by the consumer on arrival, so nothing a peer would refuse is sent)."""
 
 from __future__ import annotations
 
+from broker.ngsi.projection import Projection
 from broker.ngsi.q import parse_geo, parse_q
 from broker.ngsi.query import NgsiQuery
 from broker.ngsi.reads import wire_query
@@ -14,11 +15,16 @@ from broker.service.query import parse_types
 def test_peers_get_the_types_ids_pattern_and_the_comparisons_the_wire_carries() -> None:
     query = NgsiQuery(types=parse_types("EvacuationSite;Building|School"), ids=("urn:a",),
                       id_pattern="jp-172022", q=parse_q('capacity>100;name~=".*x";kind=="a"'))
-    sent = wire_query(query, OutputOptions(pick=("capacity",)), 21)
+    sent = wire_query(query, OutputOptions(projection=Projection(attrs=("capacity",))), 21)
     assert sent.types == ("EvacuationSite", "Building", "School")
-    assert (sent.ids, sent.id_pattern, sent.attrs, sent.limit) == (
-        ("urn:a",), "jp-172022", ("capacity",), 21)
+    assert (sent.ids, sent.id_pattern, sent.limit) == (("urn:a",), "jp-172022", 21)
     assert sent.q == (Comparison("capacity", ">", 100), Comparison("kind", "==", "a"))
+    # The q names attributes beyond attrs=capacity: the whole entity is asked for, so that
+    # the consumer's check of the full q sees them (project after filtering).
+    assert sent.attrs == ()
+    plain = wire_query(NgsiQuery(types=parse_types("EvacuationSite")),
+                       OutputOptions(projection=Projection(attrs=("capacity",))), 21)
+    assert plain.attrs == ("capacity",)
 
 
 def test_a_disjunction_or_a_range_is_checked_here_only() -> None:
