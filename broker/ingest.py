@@ -22,7 +22,9 @@ import orjson
 
 from mappings.compiler import compile_rule
 from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
+from mappings.errors import RuleError, RuleProblem
 from mappings.loader import bundled_rules, load_rules
+from mappings.recognize import choose_rule
 from mappings.sources import open_records
 from mappings.views import Rule
 from trust.clock import Clock
@@ -51,15 +53,22 @@ class IngestReport:
     first_reasons: tuple[str, ...] = field(default_factory=tuple)
 
 
-def resolve_rules(rules: str) -> Path:
-    """``bundled:<name>`` names a rule set shipped with Renkei; anything else is a path."""
+def resolve_rules(rules: str, path: Path | None = None) -> Path:
+    """``bundled:<name>`` names a rule set shipped with Renkei; ``auto`` the bundled rule whose
+    signature the file ``path`` fits (mappings.recognize: it stops when none or two fit);
+    anything else is a path."""
+    if rules == "auto":
+        if path is None:
+            raise RuleError("auto", [RuleProblem(0, "rules = \"auto\" needs the input file")])
+        return bundled_rules(choose_rule(path)[0])
     if rules.startswith("bundled:"):
         return bundled_rules(rules.removeprefix("bundled:"))
     return Path(rules)
 
 
-def load_compiled(rules: str) -> Rule:
-    return compile_rule(load_rules(resolve_rules(rules)))
+def load_compiled(rules: str, path: Path | None = None,
+                  params: dict[str, Any] | None = None) -> Rule:
+    return compile_rule(load_rules(resolve_rules(rules, path)), params)
 
 
 def to_quarantine(source: str, q: Quarantined) -> QuarantineRecord:
@@ -83,8 +92,8 @@ class Ingestor:
     async def ingest(self, source: str, rules: str, path: Path, *,
                      kind: str | None = None) -> IngestReport:
         """Ingest ``path`` with ``rules`` under the source name ``source``."""
-        compiled = await asyncio.to_thread(load_compiled, rules)
         path = Path(path)
+        compiled = await asyncio.to_thread(load_compiled, rules, path)
         stat = path.stat()
         fingerprint = f"{path.resolve()}|{stat.st_size}|{int(stat.st_mtime)}"
         saved = await self._store.source_position(source)
@@ -155,7 +164,9 @@ def _outcomes(compiled: Rule, path: Path, kind: str | None,
               start_after: str | None) -> Iterator[Mapped | Quarantined]:
     records = open_records(path, kind=kind, start_after=start_after)
     # The store hashes the bytes it keeps (entity_write); the engine need not hash them too.
-    return iter(map_records(compiled, records, hashes=False))
+    # Rows sharing an id are all quarantined (duplicate_id): none overwrites another, and an
+    # unchanged file ingested again changes nothing.
+    return iter(map_records(compiled, records, hashes=False, unique_ids=True))
 
 
 @dataclass

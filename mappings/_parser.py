@@ -17,6 +17,7 @@ from mappings.rules import (
     ColumnSpec,
     FlagSetSpec,
     MappingRule,
+    Signature,
     SourceSpec,
     TransformCall,
     ValueSpec,
@@ -32,7 +33,7 @@ PARAM = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PARAM = PARAM
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _TOP = {"renkei_rules", "name", "description", "source", "params", "tables", "target",
-        "columns", "let", "attributes", "extends"}
+        "columns", "let", "attributes", "extends", "identify"}
 _KINDS = {"csv", "xlsx", "json", "jsonl", "ngsiv2", "ngsild"}
 _ATTR_KEYS = {"type", "from", "pipe", "value", "unit", "observed_at", "keep_empty", "languages",
               "fields", "object", "flags"}
@@ -93,6 +94,7 @@ class RuleParser:
         self.params = self.mapping(doc, "params")
         self.tables = self.mapping(doc, "tables")
         source = self.source(doc.get("source"), doc.line_of("source"))
+        identify = self.signature(doc.get("identify"), doc.line_of("identify"))
         target = doc.get("target")
         if not isinstance(target, LDict):
             self.problem(doc.line_of("target"), "`target` (type and id) is required")
@@ -119,7 +121,8 @@ class RuleParser:
             name=name or "", path=self.path, target_type=type_ or "", id_template=id_template,
             id_line=target.line_of("id"), mode=mode, description=str(doc.get("description", "")),
             source=source, params=dict(self.params), tables=dict(self.tables), columns=columns,
-            lets=lets, attributes=attributes, accept_types=tuple(accept), origin=self.path)
+            lets=lets, attributes=attributes, accept_types=tuple(accept), identify=identify,
+            origin=self.path)
 
     def text(self, d: LDict, key: str, required: bool = False) -> str | None:
         value = d.get(key)
@@ -153,6 +156,45 @@ class RuleParser:
         for key in set(value) - {"kind", "sheet"}:
             self.problem(value.key_lines[key], f"unknown source key {key!r}")
         return SourceSpec(kind=kind, sheet=value.get("sheet"), line=value.line)
+
+    def signature(self, value: Any, line: int) -> Signature | None:
+        if value is None:
+            return None
+        if not isinstance(value, LDict):
+            self.problem(line, "`identify` is a mapping: dataset, all, any, prefix")
+            return None
+        for key in set(value) - {"dataset", "all", "any", "prefix", "none"}:
+            self.problem(value.key_lines[key], f"unknown identify key {key!r} "
+                         "(expected dataset, all, any, prefix, none)")
+        dataset = value.get("dataset")
+        if not isinstance(dataset, str) or not dataset:
+            self.problem(value.line, "`identify.dataset` names the dataset (e.g. AED設置箇所一覧)")
+            dataset = ""
+        groups: list[tuple[str, ...]] = []
+        for i, item in enumerate(value.get("all") or []):
+            group = [item] if isinstance(item, str) else item
+            if not isinstance(group, list) or not group \
+                    or not all(isinstance(h, str) for h in group):
+                self.problem(line_of(value.get("all"), i, value.line),
+                             "`identify.all` items are a header or a list of alternatives")
+                continue
+            groups.append(tuple(group))
+        any_ = value.get("any") or []
+        if not isinstance(any_, list) or not all(isinstance(h, str) for h in any_):
+            self.problem(value.line_of("any"), "`identify.any` is a list of headers")
+            any_ = []
+        none = value.get("none") or []
+        if not isinstance(none, list) or not all(isinstance(h, str) for h in none):
+            self.problem(value.line_of("none"), "`identify.none` is a list of headers")
+            none = []
+        prefix = value.get("prefix")
+        if prefix is not None and not isinstance(prefix, str):
+            self.problem(value.line_of("prefix"), "`identify.prefix` is text")
+            prefix = None
+        if not groups and not any_ and prefix is None:
+            self.problem(value.line, "`identify` needs `all`, `any` or `prefix`: the columns "
+                         "only this dataset has")
+        return Signature(dataset, tuple(groups), tuple(any_), prefix, tuple(none), value.line)
 
     def check_params(self, text: Any, line: int) -> None:
         if isinstance(text, str):

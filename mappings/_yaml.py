@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -48,6 +49,17 @@ class YamlProblem(Exception):
 
 class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     pass
+
+
+# YAML 1.2 booleans: only true/false. YAML 1.1 (PyYAML's default) also reads yes/no/on/off/y/n
+# as booleans, so a header named `NO` (the older Digital Agency layouts' number column)
+# became `False`. Rule files are read as YAML 1.2 for this one difference.
+_BOOL = "tag:yaml.org,2002:bool"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> LDict:

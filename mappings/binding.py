@@ -10,13 +10,14 @@ raised by transforms are located here with the header and raw value.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mappings import builders, flagsets
 from mappings.errors import RecordError, SourceError
+from mappings.headers import header_key, signature_gaps
 from mappings.pipeline import Access, Builder, Env, Getter, Pipeline
+from mappings.recognize import fitting_rules
 from mappings.rules import AttributeSpec, ColumnSpec
 from mappings.templates import id_part, parse_template
 from mappings.views import AttributePipes, CompiledView
@@ -26,11 +27,6 @@ __all__ = ["BoundRule", "header_key"]
 Values = Mapping[str, Any]
 Forward = Callable[[Values], dict[str, Any]]
 LetPlan = tuple[str | None, Any, Getter]
-
-
-def header_key(text: str) -> str:
-    """A header compared loosely: headers drift invisibly (a BOM, spaces, full-width letters)."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lstrip("\ufeff")
 
 
 class BoundRule:
@@ -47,6 +43,9 @@ class BoundRule:
         self.file = file
         self.resolved: dict[str, str | None] = {}
         self.captured: dict[str, str] = {}
+        #: Things about this header a run summary must show (a 災害種別_ column naming no
+        #: known hazard is not read).
+        self.warnings: list[str] = []
         self._used: set[str] = set()
         if header is None:
             # Schemaless records (JSON): each column is its first name; an absent key is blank.
@@ -77,7 +76,25 @@ class BoundRule:
         """The rule's attributes with their bound pipelines (what the builders build)."""
         return self.compiled.attributes
 
+    def _check_signature(self) -> None:
+        # A file of another dataset (an AED list given to the evacuation-site rule) must stop
+        # here, with the rule that fits it, not map every row as the wrong type.
+        rule = self.compiled.rule
+        if rule.identify is None:
+            return
+        gaps = signature_gaps(rule.identify, self.header)
+        if not gaps:
+            return
+        others = fitting_rules(self.header, exclude=rule.name)
+        hint = ("its header fits " + "; ".join(f.describe() for f in others[:3])
+                + f": map it with bundled:{others[0].rule}") if others \
+            else "no bundled rule recognizes its header"
+        raise SourceError(f"this file is not a {rule.identify.dataset} (rule {rule.name!r}): "
+                          f"its header has {'; '.join(gaps)}; {hint}",
+                          code="wrong_dataset", file=self.file, row=1)
+
     def _resolve_columns(self, columns: Sequence[ColumnSpec]) -> None:
+        self._check_signature()
         exact = set(self.header)
         by_key = {header_key(h): h for h in self.header}
         missing = []
@@ -260,11 +277,20 @@ class BoundRule:
         columns = flagsets.flag_columns(attr, self.resolved, self.header)
         for _, headers in columns:
             self._used.update(headers)
+        spec = attr.flags
+        if spec is not None and spec.prefix and self.header:
+            codes = flagsets.CODE_LISTS[spec.code_list or ""]
+            for h, code in flagsets.prefixed_codes(spec.prefix, codes, self.header).items():
+                warning = (f"column {h!r} starts with {spec.prefix} but names no known "
+                           f"{spec.code_list} code (known: {', '.join(codes)}); it is not read")
+                if code is None and warning not in self.warnings:
+                    self.warnings.append(warning)
         key = (tuple(columns), tuple(sorted(table.items(), key=repr)))
         slot = self._flag_slots.get(key)
         if slot is None:
             slot = len(self.compiled.lets) + len(self._extras)
-            self._extras.append(flagsets.flag_answers(columns, table))
+            self._extras.append(flagsets.flag_answers(
+                columns, table, getattr(self.compiled, "notices", None)))
             self._flag_slots[key] = slot
         return slot
 

@@ -15,6 +15,7 @@ evaluated as code: rules name transforms from a fixed library and the compiler w
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -63,7 +64,9 @@ class CompiledRule:
         if problems:
             raise RuleError(rule.path, problems)
         self._problems: list[RuleProblem] = []
-        ctx = BuildContext(rule.tables)
+        #: What the transforms counted while mapping with this rule (see BuildContext).
+        self.notices: Counter[str] = Counter()
+        ctx = BuildContext(rule.tables, self.notices)
         self.lets = tuple((name, self._pipeline(spec, ctx)) for name, spec in rule.lets)
         self.let_index = {name: i for i, (name, _) in enumerate(self.lets)}
         self.id_template = self._subst(rule.id_template, rule.id_line)
@@ -166,6 +169,13 @@ class CompiledRule:
         seen: list[str] = []
         for bound in list(self._bound.values()):
             seen += [h for h in bound.unused_headers if h not in seen]
+        return tuple(seen)
+
+    def warnings(self) -> tuple[str, ...]:
+        """What the run summary must show about the headers bound so far."""
+        seen: list[str] = []
+        for bound in list(self._bound.values()):
+            seen += [w for w in bound.warnings if w not in seen]
         return tuple(seen)
 
     def column_round_trip(self) -> dict[str, str]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -47,6 +47,7 @@ class Mapped:
     row: int
     content_hash: str
     position: Position | None = None
+    rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,9 @@ class RunCounts:
     mapped: int
     quarantined: int
     by_code: Mapping[str, int] = field(default_factory=dict)
+    #: What transforms counted without quarantining (``telephone_placeholder``: a ``－`` or
+    #: ``0`` where a number goes, dropped).
+    notices: Mapping[str, int] = field(default_factory=dict)
 
 
 class RunTally:
@@ -103,10 +107,12 @@ class RunTally:
         self.mapped = 0
         self.quarantined = 0
         self.by_code: Counter[str] = Counter()
+        self.notices: Counter[str] = Counter()
 
     def counts(self) -> RunCounts:
         assert self.read == self.mapped + self.quarantined
-        return RunCounts(self.read, self.mapped, self.quarantined, dict(self.by_code))
+        return RunCounts(self.read, self.mapped, self.quarantined, dict(self.by_code),
+                         dict(self.notices))
 
 
 def _quarantine(record: SourceRecord, err: RecordError, rule: str) -> Quarantined:
@@ -115,30 +121,77 @@ def _quarantine(record: SourceRecord, err: RecordError, rule: str) -> Quarantine
 
 
 def map_records(compiled: Forward, records: Iterable[SourceRecord], *,
-                tally: RunTally | None = None, hashes: bool = True) \
-        -> Iterator[Mapped | Quarantined]:
+                tally: RunTally | None = None, hashes: bool = True,
+                unique_ids: bool = False) -> Iterator[Mapped | Quarantined]:
     """Map ``records`` with a compiled rule, yielding one result per record, in order.
 
     File-level problems (a header without a required column, a row over the size limit)
     raise :class:`~mappings.errors.SourceError` and end the stream; everything yielded before
     stays valid, with its position. ``hashes=False`` skips the content hash (benchmarks).
+
+    ``unique_ids=True`` holds the results until the input ends and quarantines every record
+    whose entity id another record of the input also maps to (``duplicate_id``, naming the
+    other rows): two different facilities under one id must not overwrite each other, and
+    which one "wins" must not depend on row order.
     """
     tally = tally if tally is not None else RunTally()
+    if unique_ids:
+        return _unique_ids(_map(compiled, records, tally, hashes, keep=True), tally)
+    return (result for result, _ in _map(compiled, records, tally, hashes, keep=False))
+
+
+def _unique_ids(results: Iterable[tuple[Mapped | Quarantined, SourceRecord | None]],
+                tally: RunTally) -> Iterator[Mapped | Quarantined]:
+    held = list(results)
+    rows: dict[str, list[int]] = {}
+    for result, _ in held:
+        if isinstance(result, Mapped):
+            rows.setdefault(result.entity["id"], []).append(result.row)
+    for result, record in held:
+        if isinstance(result, Mapped) and record is not None \
+                and len(same := rows[result.entity["id"]]) > 1:
+            others = ", ".join(str(r) for r in same if r != result.row)
+            err = RecordError("duplicate_id", f"row(s) {others} of this file map to the same id "
+                              f"{result.entity['id']}; none of them is stored until the ids "
+                              "are unique (fix the source's ID column)",
+                              raw_value=result.entity["id"])
+            tally.mapped -= 1
+            tally.quarantined += 1
+            tally.by_code[err.code] += 1
+            yield _quarantine(record, err, result.rule)
+        else:
+            yield result
+
+
+def _map(compiled: Forward, records: Iterable[SourceRecord], tally: RunTally, hashes: bool,
+         keep: bool) -> Iterator[tuple[Mapped | Quarantined, SourceRecord | None]]:
     rule = getattr(getattr(compiled, "rule", None), "name", "")
     forward = compiled.forward
+    notices: Counter[str] | None = getattr(compiled, "notices", None)
+    before = Counter(notices) if notices is not None else None
+    try:
+        yield from _map_each(forward, records, tally, hashes, keep, rule)
+    finally:
+        if notices is not None and before is not None:
+            tally.notices.update(notices - before)
+
+
+def _map_each(forward: Callable[[SourceRecord], dict[str, Any]], records: Iterable[SourceRecord],
+              tally: RunTally, hashes: bool, keep: bool, rule: str) \
+        -> Iterator[tuple[Mapped | Quarantined, SourceRecord | None]]:
     for record in records:
         tally.read += 1
         if record.error is not None:
             tally.quarantined += 1
             tally.by_code[record.error.code] += 1
-            yield _quarantine(record, record.error, rule)
+            yield _quarantine(record, record.error, rule), None
             continue
         try:
             entity = forward(record)
         except RecordError as err:
             tally.quarantined += 1
             tally.by_code[err.code] += 1
-            yield _quarantine(record, err, rule)
+            yield _quarantine(record, err, rule), None
             continue
         except (TypeError, ValueError, AttributeError, KeyError, IndexError) as exc:
             # A value of a shape no transform expected (a JSON list where text was due...):
@@ -148,11 +201,11 @@ def map_records(compiled: Forward, records: Iterable[SourceRecord], *,
             odd = RecordError("value_invalid", f"unexpected value shape: {type(exc).__name__}")
             tally.quarantined += 1
             tally.by_code[odd.code] += 1
-            yield _quarantine(record, odd, rule)
+            yield _quarantine(record, odd, rule), None
             continue
         tally.mapped += 1
-        yield Mapped(entity, record.file, record.row,
-                     content_hash(entity) if hashes else "", record.position)
+        yield Mapped(entity, record.file, record.row, content_hash(entity) if hashes else "",
+                     record.position, rule), record if keep else None
 
 
 def records_from_quarantine(entries: Iterable[Quarantined]) -> Iterator[SourceRecord]:

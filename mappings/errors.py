@@ -6,7 +6,9 @@
     ├── RuleError                     code="rule_invalid"        (file, line, problems)
     ├── SourceError                   code=file_too_large | row_too_large | unreadable |
     │                                      encoding_error | xlsx_bomb | malformed_json |
-    │                                      missing_column | unsupported_kind | bad_position
+    │                                      missing_column | unsupported_kind | bad_position |
+    │                                      wrong_dataset | unrecognized_dataset |
+    │                                      ambiguous_dataset | kind_mismatch
     ├── ContextNotAvailable           code="context_not_available"  (url)
     └── RecordError                   code=one of RECORD_CODES   (per record; quarantined)
                                            (column, raw_value)
@@ -58,6 +60,8 @@ RECORD_CODES: frozenset[str] = frozenset({
     "context_not_available",
     "context_mismatch",
     "value_invalid",
+    "duplicate_id",
+    "telephone_invalid",
 })
 
 

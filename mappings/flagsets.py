@@ -9,6 +9,8 @@ set gets is the bound rule's business (:meth:`mappings.binding.BoundRule.flag_sl
 
 from __future__ import annotations
 
+import difflib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,7 +19,7 @@ from mappings.rules import AttributeSpec
 from mappings.transforms.codes import CODE_LISTS, code_index, code_key
 from mappings.transforms.flags import CONDITIONAL, make_flag_reader
 
-__all__ = ["FlagColumns", "flag_answers", "flag_columns"]
+__all__ = ["CODE_LISTS", "FlagColumns", "flag_answers", "flag_columns", "prefixed_codes"]
 
 FlagColumns = list[tuple[str, tuple[str, ...]]]
 """Code → the headers holding its flag, in code-list order."""
@@ -27,13 +29,14 @@ _RANK = {False: 0, CONDITIONAL: 1, True: 2}
 _MISSING = object()
 
 
-def flag_answers(columns: FlagColumns, table: Mapping[Any, Any]) -> Answers:
+def flag_answers(columns: FlagColumns, table: Mapping[Any, Any],
+                 notices: Counter[str] | None = None) -> Answers:
     """A function giving one record's ``{0: true codes, 1: conditional codes}``.
 
     ``table`` maps the marks seen so far to their answer (``flag_table``); other marks go
     through the flag transform, which names the header and raw value of one it refuses.
     """
-    read = make_flag_reader(table)
+    read = make_flag_reader(table, notices)
     lookup = dict(table)
     lookup[None] = False
     tget = lookup.get
@@ -110,11 +113,32 @@ def flag_columns(attr: AttributeSpec, resolved: Mapping[str, str | None],
     prefix, codes = spec.prefix or "", CODE_LISTS[spec.code_list or ""]
     if not header:
         return [(code, (prefix + names[0],)) for code, names in codes.items()]
-    index = code_index(codes)
     found: dict[str, list[str]] = {}
-    for h in header:
-        if h.startswith(prefix) and (code := index.get(code_key(h[len(prefix):]))):
+    for h, code in prefixed_codes(prefix, codes, header).items():
+        if code is not None:
             found.setdefault(code, []).append(h)
     return [(code, tuple(found[code])) for code in codes if code in found]
+
+
+def prefixed_codes(prefix: str, codes: Mapping[str, tuple[str, ...]],
+                   header: Sequence[str]) -> dict[str, str | None]:
+    """Header → code for every header starting with ``prefix`` (compared loosely: ``災害種別_``,
+    ``災害種別：``); the name after it matches a code's names exactly or, for the typos and
+    separators that occur (``崖崩れ_土石流及び地滑り``, ``がけ崩れ土石流地すべり``), closely.
+    ``None`` for a header naming no code (the run summary warns of it)."""
+    index = code_index(codes)
+    start = code_key(prefix).rstrip("_:")
+    out: dict[str, str | None] = {}
+    for h in header:
+        key = code_key(h)
+        if not key.startswith(start):
+            continue
+        name = key[len(start):].lstrip("_:")
+        code = index.get(name)
+        if code is None and name:
+            close = difflib.get_close_matches(name, list(index), n=1, cutoff=0.75)
+            code = index[close[0]] if close else None
+        out[h] = code
+    return out
 
 

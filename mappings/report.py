@@ -7,6 +7,7 @@ then the sheet's declared row count, or 0 when unknown).
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,9 +18,12 @@ import orjson
 
 from mappings.compiler import compile_rule
 from mappings.engine import Mapped, Quarantined, RunCounts, RunTally, map_records
-from mappings.errors import RuleError, RuleProblem
-from mappings.loader import load_rules
-from mappings.sources import SourceLimits, detect_kind, open_records
+from mappings.errors import RuleError, RuleProblem, SourceError
+from mappings.loader import bundled_rules, load_rules
+from mappings.recognize import Fit, choose_rule
+from mappings.rules import MappingRule
+from mappings.sources import SourceLimits, detect_kind, open_records, real_kind
+from mappings.vocab import SCHEMA_FILES, context_terms
 
 __all__ = ["MapReport", "RuleCheck", "check_rules", "run_map"]
 
@@ -59,6 +63,9 @@ def check_rules(path: str | Path, params: Mapping[str, Any] | None = None) -> Ru
         compile_rule(rule, params)
     except RuleError as err:
         return RuleCheck(err.file, err.problems)
+    names = _name_problems(rule)
+    if names:
+        return RuleCheck(str(path), tuple(names))
     used: list[str] = []
     for attr in rule.attributes:
         specs = [attr.value, attr.observed_at, *(v for _, v in attr.languages),
@@ -75,6 +82,25 @@ def check_rules(path: str | Path, params: Mapping[str, Any] | None = None) -> Ru
                      tuple(a.name for a in rule.attributes), tuple(used))
 
 
+def _name_problems(rule: MappingRule) -> list[RuleProblem]:
+    # Attribute and field names must be terms of the target type in the shared vocabulary:
+    # anything else expands to the NGSI-LD default vocabulary and means nothing to a peer.
+    if rule.mode == "passthrough" or rule.target_type not in SCHEMA_FILES:
+        return []
+    terms = context_terms(rule.target_type)
+    problems = []
+    for attr in rule.attributes:
+        names = [(attr.name, attr.line)] + [(f, v.line) for f, v in attr.fields]
+        for name, line in names:
+            if name not in terms:
+                close = difflib.get_close_matches(name, sorted(terms), n=1, cutoff=0.7)
+                hint = f"; did you mean {close[0]!r}?" if close else (
+                    "; add the term to the vocabulary (mappings/contexts) first")
+                problems.append(RuleProblem(line, f"{name!r} is not a term of "
+                                            f"{rule.target_type} in the shared vocabulary{hint}"))
+    return problems
+
+
 @dataclass(frozen=True)
 class MapReport:
     """What one ``renkei map`` run did; ``counts.read == counts.mapped + counts.quarantined``."""
@@ -87,6 +113,11 @@ class MapReport:
     unused_headers: tuple[str, ...] = ()
     quarantine_truncated: bool = False
     by_code: Mapping[str, int] = field(default_factory=dict)
+    #: What the summary must show besides counts: a header column the rule cannot name, a file
+    #: whose real format differs from its name.
+    warnings: tuple[str, ...] = ()
+    #: ``auto``: how each bundled rule fitted the header (the chosen one first).
+    recognition: tuple[Fit, ...] = ()
 
     @property
     def records_per_second(self) -> float:
@@ -98,6 +129,8 @@ class MapReport:
                 ("mapped", str(self.counts.mapped)),
                 ("quarantined", str(self.counts.quarantined))]
         rows += [(f"  {code}", str(n)) for code, n in sorted(self.counts.by_code.items())]
+        rows += [(f"dropped: {code}", str(n)) for code, n in sorted(self.counts.notices.items())]
+        rows += [("warning", w) for w in self.warnings]
         if self.unused_headers:
             rows.append(("columns not used", ", ".join(self.unused_headers)))
         rows.append(("records/s", f"{self.records_per_second:,.0f}"))
@@ -116,9 +149,17 @@ def run_map(rules: str | Path, input_path: str | Path, *,
     and every result goes to ``on_result`` (the broker's store). The report keeps the first
     ``keep_quarantined`` quarantine entries; the counts cover all of them.
     """
+    recognition: tuple[Fit, ...] = ()
+    if str(rules) == "auto":
+        name, ranked = choose_rule(input_path, kind)
+        rules, recognition = bundled_rules(name), tuple(ranked)
     rule = load_rules(rules)
     compiled = compile_rule(rule, params)
-    kind = kind or rule.source.kind or detect_kind(input_path)
+    named = kind or rule.source.kind or detect_kind(input_path)
+    kind = real_kind(input_path, named)
+    warnings = [f"{Path(input_path).name} is {kind}, not {named} as "
+                f"{'its name' if named == detect_kind_or_none(input_path) else 'the rule'} "
+                f"says: read as {kind}"] if kind != named else []
     records = open_records(input_path, kind=kind, limits=limits, start_after=start_after,
                            sheet=rule.source.sheet)
     total = _progress_total(Path(input_path), kind)
@@ -126,7 +167,7 @@ def run_map(rules: str | Path, input_path: str | Path, *,
     kept: list[Quarantined] = []
     started = time.perf_counter()
     last_tick = 0.0
-    for result in map_records(compiled, records, tally=tally):
+    for result in map_records(compiled, records, tally=tally, unique_ids=True):
         if isinstance(result, Mapped):
             if out is not None:
                 out.write(orjson.dumps(result.entity) + b"\n")
@@ -143,9 +184,19 @@ def run_map(rules: str | Path, input_path: str | Path, *,
     if progress is not None:
         progress(total, total)
     counts = tally.counts()
+    warnings += getattr(compiled, "warnings", tuple)()
     return MapReport(rule.name, str(input_path), counts, elapsed, tuple(kept),
                      compiled.unused_headers(),
-                     counts.quarantined > len(kept), counts.by_code)
+                     counts.quarantined > len(kept), counts.by_code, tuple(warnings),
+                     recognition)
+
+
+def detect_kind_or_none(path: str | Path) -> str | None:
+    """The kind ``path``'s name suggests, or None."""
+    try:
+        return detect_kind(path)
+    except SourceError:
+        return None
 
 
 def _progress_total(path: Path, kind: str) -> int:

@@ -18,6 +18,7 @@ __all__ = [
     "ColumnSpec",
     "FlagSetSpec",
     "MappingRule",
+    "Signature",
     "SourceSpec",
     "TransformCall",
     "ValueSpec",
@@ -101,6 +102,25 @@ class AttributeSpec:
 
 
 @dataclass(frozen=True)
+class Signature:
+    """The columns that tell a file of this rule's dataset from any other (``identify:``).
+
+    ``all`` lists groups of alternative headers (every group must be in the header); ``any``
+    headers of which at least one must be; ``prefix`` a header start some header must have
+    (the Digital Agency layout's ``災害種別_``); ``none`` headers that would make the file
+    another dataset (a shelter list's ``指定緊急避難場所との住所同一``). Headers compare loosely
+    (:func:`mappings.headers.header_key`).
+    """
+
+    dataset: str
+    all: tuple[tuple[str, ...], ...] = ()
+    any: tuple[str, ...] = ()
+    prefix: str | None = None
+    none: tuple[str, ...] = ()
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     """What the rule expects to read (all optional: the kind defaults from the file name)."""
 
@@ -127,6 +147,7 @@ class MappingRule:
     lets: tuple[tuple[str, ValueSpec], ...] = ()
     attributes: tuple[AttributeSpec, ...] = ()
     accept_types: tuple[str, ...] = ()
+    identify: Signature | None = None
     #: The file the rule was loaded from; differs from ``path`` (where line numbers point) for
     #: an overlay that ``extends`` a base rule.
     origin: str = ""

@@ -10,19 +10,16 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-import orjson
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mappings.engine import Mapped, Quarantined, map_records
-from mappings.report import check_rules
-from mappings.sources import open_records
+from mappings.report import MapReport, check_rules, run_map
 
 from ..errors import BadRequest
-from ..ingest import Ingestor, load_compiled, resolve_rules
+from ..ingest import Ingestor, resolve_rules
 from ..store import open_store
 from .common import add_config, config_of, run
 
@@ -32,10 +29,13 @@ PROGRESS_THRESHOLD = 64 * 1024  # bytes: smaller inputs finish before a bar help
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("map", help="map a local file to the shared vocabulary, or ingest a "
                                    "node's configured sources")
-    p.add_argument("rules", nargs="?", help="rule file, or bundled:NAME")
+    p.add_argument("rules", nargs="?", help="rule file, bundled:NAME, or auto (recognize the "
+                                            "file's dataset by its header)")
     p.add_argument("input", nargs="?", type=Path, help="input file (CSV, xlsx, JSON, ...)")
     p.add_argument("--out", type=Path, metavar="FILE.jsonl", help="write entities here")
     p.add_argument("--dry-run", action="store_true", help="map and report, write nothing")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a rule parameter (e.g. member=jp-172022); repeatable")
     p.add_argument("--config", "-c", metavar="FILE",
                    help="ingest into this node's store (its [[sources]], or RULES INPUT)")
     p.add_argument("--source", help="with --config: only this configured source")
@@ -68,34 +68,33 @@ def cmd_map(args: argparse.Namespace) -> int:
     return _map_file(args)
 
 
+def _params(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadRequest(f"--param {pair!r}: write KEY=VALUE (e.g. member=jp-172022)")
+        out[key.strip()] = value.strip()
+    return out
+
+
 def _map_file(args: argparse.Namespace) -> int:
-    compiled = load_compiled(args.rules)
     console = Console(stderr=True)
+    rules = "auto" if args.rules == "auto" else resolve_rules(args.rules)
     out: IO[bytes] | None = None
     if args.out and not args.dry_run:
         out = args.out.open("wb")
-    read = mapped = 0
-    quarantined: list[Quarantined] = []
+    elif not args.dry_run:
+        out = sys.stdout.buffer
     try:
         with _progress(console, args.input) as progress:
             task = progress.add_task("mapping", total=None)
-            for outcome in map_records(compiled, open_records(args.input)):
-                read += 1
-                if isinstance(outcome, Mapped):
-                    mapped += 1
-                    if out is not None:
-                        out.write(orjson.dumps(outcome.entity) + b"\n")
-                    elif not args.dry_run:
-                        sys.stdout.buffer.write(orjson.dumps(outcome.entity) + b"\n")
-                else:
-                    quarantined.append(outcome)
-                if read % 1000 == 0:
-                    progress.update(task, completed=read)
-            progress.update(task, completed=read)
+            report = run_map(rules, args.input, params=_params(args.param), out=out,
+                             progress=lambda done, total: progress.update(task, completed=done))
     finally:
-        if out is not None:
+        if out is not None and args.out and not args.dry_run:
             out.close()
-    _summary(console, args.input, read, mapped, quarantined)
+    _summary(console, report)
     return 0
 
 
@@ -107,13 +106,27 @@ def _progress(console: Console, path: Path) -> Progress:
                     disable=disable)
 
 
-def _summary(console: Console, path: Path, read: int, mapped: int,
-             quarantined: list[Quarantined]) -> None:
-    table = Table(title=path.name, caption="read = mapped + quarantined")
-    for column in ("read", "mapped", "quarantined"):
+def _summary(console: Console, report: MapReport) -> None:
+    counts = report.counts
+    quarantined = list(report.quarantined)
+    table = Table(title=Path(report.input).name, caption="read = mapped + quarantined")
+    for column in ("rule", "read", "mapped", "quarantined"):
         table.add_column(column, justify="right")
-    table.add_row(str(read), str(mapped), str(len(quarantined)))
+    table.add_row(report.rule, str(counts.read), str(counts.mapped), str(counts.quarantined))
     console.print(table)
+    if report.recognition:
+        console.print("recognized: " + "; ".join(f.describe() for f in report.recognition[:3]))
+    codes = Table(title="counts by code")
+    codes.add_column("code")
+    codes.add_column("rows", justify="right")
+    for code, n in sorted(counts.by_code.items()):
+        codes.add_row(f"quarantined: {code}", str(n))
+    for code, n in sorted(counts.notices.items()):
+        codes.add_row(f"dropped: {code}", str(n))
+    if counts.by_code or counts.notices:
+        console.print(codes)
+    for warning in report.warnings:
+        console.print(f"warning: {warning}")
     if quarantined:
         reasons = Table(title="quarantined records")
         for column in ("row", "column", "code", "raw value", "message"):
@@ -122,8 +135,8 @@ def _summary(console: Console, path: Path, read: int, mapped: int,
             reasons.add_row(str(q.row), q.column or "", q.code, str(q.raw_value)[:40],
                             q.message[:60])
         console.print(reasons)
-        if len(quarantined) > 50:
-            console.print(f"... and {len(quarantined) - 50} more")
+        if report.quarantine_truncated:
+            console.print(f"... and {counts.quarantined - len(quarantined)} more")
 
 
 async def _ingest(args: argparse.Namespace) -> int:

@@ -16,7 +16,8 @@ from pathlib import Path
 from mappings.errors import SourceError
 from mappings.sources.records import Position, SourceLimits, SourceRecord
 
-__all__ = ["KINDS", "Position", "SourceLimits", "SourceRecord", "detect_kind", "open_records"]
+__all__ = ["KINDS", "Position", "SourceLimits", "SourceRecord", "detect_kind", "open_records",
+           "real_kind", "sniff_format"]
 
 KINDS = ("csv", "xlsx", "json", "jsonl", "ngsiv2", "ngsild")
 _BY_SUFFIX = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx",
@@ -35,6 +36,38 @@ def detect_kind(path: str | Path) -> str:
         raise SourceError(f"cannot tell the kind of {Path(path).name!r} from its name; give "
                           f"kind= one of {', '.join(KINDS)}", code="unsupported_kind",
                           file=str(path))
+    return kind
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_TABULAR = ("csv", "xlsx")
+
+
+def sniff_format(path: str | Path) -> str:
+    """What the file's first bytes say it is: ``zip`` (an xlsx workbook is a zip) or ``text``."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise SourceError(f"cannot read: {exc.strerror}", code="unreadable",
+                          file=str(path)) from None
+    return "zip" if head == _ZIP_MAGIC else "text"
+
+
+def real_kind(path: str | Path, kind: str) -> str:
+    """The kind to read ``path`` as, when its name or the rule says ``kind``.
+
+    Cities rename files (an Excel workbook saved as ``.csv``; a CSV named ``.xlsx``): between
+    the two tabular kinds the file's own bytes decide. A workbook where JSON is due is refused
+    with ``kind_mismatch`` rather than parsed as text.
+    """
+    fmt = sniff_format(path)
+    if kind in _TABULAR:
+        return "xlsx" if fmt == "zip" else "csv"
+    if fmt == "zip":
+        raise SourceError(f"the file is a zip archive (an xlsx workbook?), not {kind} text; "
+                          "give a rule for a tabular source or convert the file",
+                          code="kind_mismatch", file=str(path))
     return kind
 
 
@@ -57,6 +90,7 @@ def open_records(path: str | Path, *, kind: str | None = None,
     kind = kind or detect_kind(path)
     if kind not in KINDS:
         raise SourceError(f"unknown source kind {kind!r}", code="unsupported_kind", file=file)
+    kind = real_kind(path, kind)
     limits = limits or SourceLimits()
     position = Position.parse(start_after) if start_after is not None else None
     try:

@@ -64,12 +64,16 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
     check_zip(path, file, limits)
     import openpyxl  # imported here: only xlsx sources pay for it
 
+    # A file object, not the path: openpyxl refuses a workbook by its name's extension, and a
+    # city's workbook may be named .csv (the bytes decided it is a workbook).
+    handle = open(path, "rb")  # noqa: SIM115 - closed in the finally below
     try:
         with warnings.catch_warnings():
             # openpyxl warns about unsupported extensions (data validation...) it can ignore.
             warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+            wb = openpyxl.load_workbook(handle, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a broken workbook
+        handle.close()
         raise SourceError(f"cannot open the workbook: {type(exc).__name__}: {exc}",
                           code="unreadable", file=file) from None
     try:
@@ -115,3 +119,4 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             yield SourceRecord(file, row, values, Position(row, row), header, error)
     finally:
         wb.close()
+        handle.close()

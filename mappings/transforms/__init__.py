@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from mappings.transforms import codes, control, dates, flags, geo, hours, numbers, text
+from mappings.transforms import codes, control, dates, flags, geo, hours, numbers, phone, text
 from mappings.transforms.base import BuildContext, Param, RoundTrip, Step, TransformSpec
 
 __all__ = ["TRANSFORMS", "BuildContext", "Param", "RoundTrip", "Step", "TransformSpec",
@@ -19,7 +19,7 @@ __all__ = ["TRANSFORMS", "BuildContext", "Param", "RoundTrip", "Step", "Transfor
 
 def _registry() -> Mapping[str, TransformSpec]:
     specs: dict[str, TransformSpec] = {}
-    for module in (text, numbers, dates, flags, codes, geo, hours, control):
+    for module in (text, numbers, dates, flags, codes, geo, hours, phone, control):
         for spec in module.SPECS:
             if spec.name in specs:
                 raise RuntimeError(f"transform {spec.name!r} is defined twice")

@@ -13,6 +13,7 @@ Conventions every transform follows (the compiler relies on them):
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -48,9 +49,13 @@ class Param:
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a transform may see of its rule while being built: the rule's lookup tables."""
+    """What a transform may see of its rule while being built: the rule's lookup tables, and
+    ``notices``, where a transform counts what it did that a run summary should show without
+    quarantining anything (a placeholder telephone ``－`` dropped: ``telephone_placeholder``).
+    One counter per compiled rule; :func:`mappings.engine.map_records` reports a run's share."""
 
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    notices: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)

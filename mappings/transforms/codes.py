@@ -29,7 +29,7 @@ HAZARDS: Mapping[str, tuple[str, ...]] = {
 #: Code lists by name, as a rule refers to them (`code: hazard`).
 CODE_LISTS: Mapping[str, Mapping[str, tuple[str, ...]]] = {"hazard": HAZARDS}
 
-_PUNCT = re.compile(r"[\s、・,，/／]+")
+_PUNCT = re.compile(r"[\s、・,，/／_＿]+")
 
 
 def code_key(name: str) -> str:

@@ -8,7 +8,9 @@ with ``flag_unrecognized`` rather than guessed; a rule can add its own tokens (T
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +23,7 @@ from mappings.transforms.base import (
     TransformSpec,
     a_str,
     a_str_list,
+    identity,
 )
 
 CONDITIONAL = "conditional"
@@ -48,8 +51,25 @@ def flag_table(true: tuple[str, ...] = (), false: tuple[str, ...] = (),
     return table
 
 
-def make_flag_reader(table: Mapping[Any, Any]) -> Callable[[Any], Any]:
-    """A function reading one cell with ``table`` (None and blank are false)."""
+_NOTED = re.compile(r"^(?P<mark>[^()\s]+?)\s*[(](?P<note>[^()]*)[)]$|"
+                    r"^(?P<mark2>[^:\s]+?)\s*[:]\s*(?P<note2>.+)$")
+
+
+def split_note(text: str) -> tuple[str, str] | None:
+    """``○(2階)`` / ``○（２階）`` / ``○:2階以上`` → (mark, note), NFKC-normalized; else None."""
+    m = _NOTED.match(unicodedata.normalize("NFKC", text).strip())
+    if m is None:
+        return None
+    mark, note = (m.group("mark"), m.group("note")) if m.group("mark") \
+        else (m.group("mark2"), m.group("note2"))
+    return mark, note.strip()
+
+
+def make_flag_reader(table: Mapping[Any, Any],
+                     notices: Counter[str] | None = None) -> Callable[[Any], Any]:
+    """A function reading one cell with ``table`` (None and blank are false). A mark with a
+    note (``○(2階)``) means what the mark means; the note is counted in ``notices``
+    (``flag_note``) and read by the ``flag_note`` transform."""
     get = table.get
     missing = object()
 
@@ -62,6 +82,10 @@ def make_flag_reader(table: Mapping[Any, Any]) -> Callable[[Any], Any]:
         if meaning is missing:
             text = unicodedata.normalize("NFKC", str(value)).strip()
             meaning = get(text, missing)
+            if meaning is missing and (noted := split_note(text)) is not None:
+                meaning = get(noted[0], missing)
+                if meaning is not missing and notices is not None:
+                    notices["flag_note"] += 1
             if meaning is missing:
                 raise RecordError("flag_unrecognized",
                                   f"{value!r} is not a known yes/no/conditional mark")
@@ -73,7 +97,17 @@ def make_flag_reader(table: Mapping[Any, Any]) -> Callable[[Any], Any]:
 def _build_flag(args: Args, ctx: BuildContext) -> Built:
     table = flag_table(args["true_marks"] or (), args["false_marks"] or (),
                        args["conditional_marks"] or ())
-    read = make_flag_reader(table)
+    read = make_flag_reader(table, ctx.notices)
+    if args["blank"] == "none":
+        # A blank cell (or a column the file lacks) says nothing: no value, not "no".
+        strict = read
+
+        def read(value: Any) -> Any:
+            if value is None or (isinstance(value, str) and not value.strip()):
+                return None
+            return strict(value)
+    elif args["blank"] != "false":
+        raise ValueError("`blank` is false (the default: blank means no) or none")
     written = {True: args["write_true"], False: args["write_false"],
                CONDITIONAL: args["write_conditional"]}
 
@@ -91,9 +125,23 @@ FLAG_PARAMS = (
     Param("write_true", a_str, default="1", doc="what reverse writes for yes"),
     Param("write_false", a_str, default="", doc="what reverse writes for no"),
     Param("write_conditional", a_str, default="△", doc="what reverse writes for conditional"),
+    Param("blank", a_str, default="false", doc="false, or none: a blank cell is no value"),
 )
 
+def _build_flag_note(args: Args, ctx: BuildContext) -> Built:
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        noted = split_note(str(value))
+        return noted[1] or None if noted else None
+
+    return forward, identity
+
+
 SPECS = (
+    TransformSpec(
+        "flag_note", "The note of a flag written with one (`○(2階)` → `2階`); none otherwise.",
+        "lossy", "the note", _build_flag_note, example="'○（２階）' → '2階'"),
     TransformSpec(
         "flag", "Yes/no/conditional mark → true, false or \"conditional\"; unknown marks are "
         "quarantined.", "normalizes", "the `write_*` token of the meaning of x",

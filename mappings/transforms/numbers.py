@@ -199,7 +199,44 @@ def _build_capacity(args: Args, ctx: BuildContext) -> Built:
 _num_params = (Param("min", a_number, doc="smallest value accepted"),
                Param("max", a_number, doc="largest value accepted"))
 
+_UNITS = "基|個|台|室|人|箇所|か所|ヶ所|ヵ所|カ所|機|面|席|名"
+_COUNT = re.compile(rf"^(\d[\d,]*)\s*(?:{_UNITS})?\s*(.*)$", re.S)
+_NO_COUNT = frozenset({"-", "ー", "―", "‐", "−", "なし", "無し", "無", "×", "不明", "*"})
+
+
+def _build_count(args: Args, ctx: BuildContext) -> Built:
+    notices = ctx.notices
+
+    def forward(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if float(value).is_integer() and value >= 0:
+                return int(value)
+            raise RecordError("integer_unparseable", f"{value!r} is not a count")
+        text = _normalize("NFKC", str(value)).strip()
+        if text in _NO_COUNT:
+            return None
+        m = _COUNT.match(text)
+        if m is None:
+            raise RecordError("integer_unparseable", f"{value!r} is not a count (a number, "
+                              "optionally followed by a unit or a note)")
+        digits, rest = m.group(1).replace(",", ""), m.group(2).strip()
+        if rest in (".0", ""):
+            return int(digits)
+        if rest.startswith("."):
+            raise RecordError("integer_unparseable", f"{value!r} is not a whole count")
+        notices["count_note"] += 1
+        return int(digits)
+
+    return forward, lambda v: None if v is None else str(v)
+
+
 SPECS = (
+    TransformSpec(
+        "count", "A count as cities write it: `2`, `２基`, `2（うち洋式1）` → 2 (a note after the "
+        "number is counted in the run summary, not read); `－`/`なし` → none.", "lossy",
+        "str(count)", _build_count, example="'２（多目的1）' → 2"),
     TransformSpec(
         "to_int", "Integer; thousands separators and full-width digits accepted, optional unit "
         "suffix; `min`/`max` range check.", "normalizes",

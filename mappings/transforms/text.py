@@ -249,7 +249,25 @@ def _build_to_text(args: Args, ctx: BuildContext) -> Built:
     return forward, identity
 
 
+_CJK = "\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff00-\uffef"
+_JOINED = re.compile(rf"(?<=[{_CJK}])[ \t]*\r?\n[ \t\u3000]*(?=[{_CJK}])")
+
+
+def _build_join_lines(args: Args, ctx: BuildContext) -> Built:
+    def forward(value: Any) -> Any:
+        if value is None or not isinstance(value, str) or "\n" not in value:
+            return value
+        return _JOINED.sub("", value)
+
+    return forward, identity
+
+
 SPECS = (
+    TransformSpec(
+        "join_lines", "A line break between two Japanese characters is removed (a name wrapped "
+        "in its cell: 七尾市\\n文化ホール → 七尾市文化ホール); other breaks are left to "
+        "collapse_spaces.", "normalizes", "x with those breaks removed", _build_join_lines,
+        example="'中央\\n公民館' → '中央公民館'"),
     TransformSpec(
         "nfkc", "Unicode NFKC: full-width digits and letters to ASCII, half-width kana to full.",
         "normalizes", "unicodedata.normalize('NFKC', x)", _build_nfkc,

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["SCHEMA_FILES", "schema_for", "schema_resources", "to_key_values"]
+__all__ = ["SCHEMA_FILES", "context_terms", "schema_for", "schema_resources", "to_key_values"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -30,6 +30,26 @@ _COMMON = "sdm/common-schema.json"
 @cache
 def _load(name: str) -> bytes:
     return (_HERE / name).read_bytes()
+
+
+_CONTEXTS = _HERE.parent / "contexts"
+#: Core NGSI-LD attribute names a rule may write besides the vocabulary's terms.
+_CORE_TERMS = frozenset({"location", "observationSpace", "operationSpace", "name",
+                         "description"})
+
+
+@cache
+def context_terms(entity_type: str) -> frozenset[str]:
+    """The attribute (and field) names the default context defines for ``entity_type``: Renkei's
+    terms, the type's own scoped terms and the core ones. A name outside them expands to the
+    NGSI-LD default vocabulary, which is how a misspelt ``indoorCapacty`` would slip through."""
+    context = orjson.loads((_CONTEXTS / "renkei-context-v1.jsonld").read_bytes())["@context"]
+    terms = {k for k, v in context.items() if not k.startswith("@") and k not in SCHEMA_FILES
+             and not (isinstance(v, str) and v.endswith(("/", "#")))}
+    scoped = context.get(entity_type)
+    if isinstance(scoped, Mapping):
+        terms |= set(scoped.get("@context", {}))
+    return frozenset(terms | _CORE_TERMS)
 
 
 def schema_for(entity_type: str) -> dict[str, Any]:

@@ -138,3 +138,24 @@ def test_an_ingest_killed_mid_file_resumes_without_loss_or_duplicates(tmp_path: 
     # The second run resumed after the last committed batch instead of starting over.
     assert runs[-1][0] < total
     assert sum(r[0] for r in runs) >= total
+
+
+async def test_duplicate_ids_are_quarantined_and_a_reingest_changes_nothing(
+        store: SqliteStore, tmp_path: Path) -> None:
+    # Two different AEDs under one NO: neither overwrites the other, and ingesting the unchanged
+    # file again updates nothing (the old behaviour updated the shared id on every run).
+    header = ["都道府県コード又は市区町村コード", "NO", "名称", "住所", "緯度", "経度", "設置位置",
+              "小児対応設備の有無"]
+    rows = [["172022", "1", "市役所", "七尾市", "37.04", "136.96", "1階", "有"],
+            ["172022", "2", "図書館", "七尾市", "37.05", "136.97", "入口", "無"],
+            ["172022", "1", "体育館", "七尾市", "37.06", "136.98", "玄関", "有"]]
+    path = tmp_path / "aed.csv"
+    with path.open("w", encoding="cp932", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    ingestor = Ingestor(store, SystemClock())
+    first = await ingestor.ingest("aed", "auto", path)
+    assert (first.read, first.mapped, first.quarantined, first.created) == (3, 1, 2, 1)
+    assert all("duplicate_id" in r for r in first.first_reasons)
+    again = await ingestor.ingest("aed", "auto", path)
+    assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
+    assert await store.count_entities(["PointOfInterest"]) == 1

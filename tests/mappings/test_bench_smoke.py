@@ -26,3 +26,16 @@ def test_bench_quick_prints_one_json_object() -> None:
     result = json.loads(lines[0])
     assert KEYS <= set(result)
     assert set(result["read_rows_per_s"]) == {"csv_utf8", "csv_cp932", "xlsx"}
+
+
+def test_realdata_score_quick_prints_one_json_object() -> None:
+    # The scoring script (README, "Scored on real files"): the first real file, auto-recognized.
+    if not (ROOT.parent / "shared" / "realdata").is_dir():
+        pytest.fail("../shared/realdata is not beside the repository")
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "realdata_score.py"), "--quick"],
+                         capture_output=True, text=True, check=True, timeout=120)
+    result = json.loads(out.stdout)
+    [scored] = result["files"]
+    assert scored["rule"] == "da_evacuation_sites"
+    assert scored["rows"] == scored["right"] + scored["quarantined_explained"] + scored["wrong"]
+    assert result["summary"]["files_wrong_type"] == 0

@@ -123,7 +123,7 @@ def test_cell_over_the_limit_quarantines_the_record(tmp_path: Path) -> None:
 
 def test_missing_required_column_names_it(tmp_path: Path) -> None:
     path = tmp_path / "nolat.csv"
-    path.write_text("ID,名称,経度\n1,a,136.9\n", encoding="utf-8")
+    path.write_text("ID,名称,経度,災害種別_洪水\n1,a,136.9,1\n", encoding="utf-8")
     with pytest.raises(SourceError) as err:
         list(map_records(compiled("nanao_evacuation_sites"), open_records(path)))
     assert err.value.code == "missing_column"

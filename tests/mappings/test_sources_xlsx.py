@@ -68,9 +68,31 @@ def test_total_uncompressed_size_is_limited(tmp_path: Path) -> None:
     assert err.value.code == "xlsx_bomb"
 
 
-def test_not_a_workbook_is_unreadable(tmp_path: Path) -> None:
-    path = tmp_path / "fake.xlsx"
-    path.write_text("ID,名称\n", encoding="utf-8")
+def test_the_files_bytes_decide_between_csv_and_xlsx(tmp_path: Path) -> None:
+    # Cities rename files: a CSV saved as .xlsx, an Excel workbook saved as .csv.
+    text = tmp_path / "really_csv.xlsx"
+    text.write_text("ID,名称\n1,七尾\n", encoding="utf-8")
+    assert [dict(r.values) for r in open_records(text)] == [{"ID": "1", "名称": "七尾"}]
+    book = _workbook(tmp_path / "book.xlsx", [["ID", "名称"], ["1", "七尾"]])
+    named_csv = tmp_path / "really_xlsx.csv"
+    named_csv.write_bytes(book.read_bytes())
+    assert [dict(r.values) for r in open_records(named_csv, kind="csv")] == \
+        [{"ID": "1", "名称": "七尾"}]
+
+
+def test_a_workbook_where_json_is_due_is_refused(tmp_path: Path) -> None:
+    book = _workbook(tmp_path / "book.xlsx", [["ID"], ["1"]])
+    named = tmp_path / "entities.json"
+    named.write_bytes(book.read_bytes())
+    with pytest.raises(SourceError) as err:
+        list(open_records(named))
+    assert err.value.code == "kind_mismatch"
+    assert "xlsx" in str(err.value)
+
+
+def test_a_broken_zip_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xlsx"
+    path.write_bytes(b"PK\x03\x04" + b"\0" * 40)
     with pytest.raises(SourceError) as err:
         list(open_records(path))
     assert err.value.code == "unreadable"

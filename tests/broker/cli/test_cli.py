@@ -169,3 +169,30 @@ def test_authority_registry_commands(tmp_path: Path) -> None:
     assert "version 1 (1 members)" in published.stdout
     missing = run_cli("authority", "revoke", "jp-999999", "--dir", "auth", cwd=tmp_path)
     assert missing.returncode == 1 and "unknown_member" in missing.stderr
+
+
+def test_map_auto_with_a_param_summarizes_every_code(tmp_path: Path) -> None:
+    # An older-layout evacuation file with a blank municipality code: `auto` picks the rule,
+    # --param gives the member, and the summary counts each quarantine code and what was dropped.
+    (tmp_path / "sites.csv").write_text(
+        "NO,名称,住所,緯度,経度,市区町村コード,災害種別_洪水,電話番号\n"
+        "1,七尾小学校,七尾市,37.04,136.96,,○,－\n"
+        "2,御祓中学校,七尾市,37.05,136.97,,○,0767-52-0000\n"
+        "3,旧校舎,七尾市,99.0,136.97,,○,\n", encoding="utf-8")
+    done = run_cli("map", "auto", "sites.csv", "--param", "member=jp-172022", "--out",
+                   "out.jsonl", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    ids = [__import__("json").loads(line)["id"]
+           for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert ids == ["urn:ngsi-ld:EvacuationSite:jp-172022:1",
+                   "urn:ngsi-ld:EvacuationSite:jp-172022:2"]
+    assert "da_evacuation_sites" in done.stderr
+    assert "quarantined: latitude_out_of_range" in done.stderr
+    assert "dropped: telephone_placeholder" in done.stderr
+    wrong = run_cli("map", "bundled:da_aed", "sites.csv", "--dry-run", cwd=tmp_path)
+    assert wrong.returncode != 0
+    assert "wrong_dataset" in wrong.stderr or "not a AED" in wrong.stderr
+    assert "da_evacuation_sites" in wrong.stderr
+    typo = run_cli("map", "bundled:da_aeds", "sites.csv", cwd=tmp_path)
+    assert typo.returncode != 0 and "did you mean 'da_aed'" in typo.stderr
+    assert "Traceback" not in typo.stderr
