@@ -24,7 +24,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -36,11 +36,12 @@ from mappings.errors import MappingError
 from ..errors import BrokerError
 from ..ngsi.egress import EgressPolicy, safe_headers
 from ..ngsi.model import iso
-from ..ngsi.projection import Projection
+from ..ngsi.notification import deleted_as_null, notified_entities, output_of, with_previous
+from ..ngsi.periodic import is_periodic, period_entities
 from ..ngsi.q import parse_q, q_is_conjunction
-from ..ngsi.render import OutputOptions, render_entity
-from ..ngsi.subscriptions import SubscriptionStore, fires, state
+from ..ngsi.subscriptions import SubscriptionStore, state
 from ..ngsi.terms import TermMaps, Translator
+from ..ngsi.triggers import AttributeDelta, fires
 from ..store.base import Change
 from .egress import notification_session, refusal, refused_connection
 from .metrics import ApiMetrics
@@ -75,6 +76,8 @@ class Notifier:
         self._locks: dict[str, asyncio.Lock] = {}
         self._federated: dict[str, asyncio.Task[None]] = {}
         self._last_sent: dict[str, float] = {}
+        self._next_period: dict[str, float] = {}
+        self._periodic: asyncio.Task[None] | None = None
         self.cursor = 0
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -84,10 +87,13 @@ class Notifier:
         self.cursor = int(saved) if isinstance(saved, int) else \
             await self._store.last_change_cursor()
         self._task = asyncio.create_task(self._run(), name=f"{self._node.id}:notifier")
+        self._periodic = asyncio.create_task(self._run_periodic(),
+                                             name=f"{self._node.id}:periodic")
         await self.sync_federated()
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._task, *self._federated.values(), *self._deliveries] if t]
+        tasks = [t for t in [self._task, self._periodic, *self._federated.values(),
+                             *self._deliveries] if t]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -134,24 +140,76 @@ class Notifier:
             return  # nothing to match: an ingest of 100k entities decodes none of them
         entity = orjson.loads(change.doc) if change.doc is not None else None
         changed: set[str] | None = None
+        delta: AttributeDelta | None = None
+        before: dict[str, Any] = {}
         if previous is not _UNKNOWN and entity is not None:
             before = orjson.loads(previous) if isinstance(previous, bytes) else {}
             changed = {k for k in set(before) | set(entity) if before.get(k) != entity.get(k)}
+            delta = AttributeDelta.between(before, entity)
         now = self._node.clock.now()
         for record in records:
             if record.get("cursor", 0) >= change.cursor or state(record, now) != "active":
                 continue
             sub = record["subscription"]
+            if is_periodic(sub):
+                continue  # notified every timeInterval, not on changes
             try:
                 hit = fires(sub, change.kind, entity, changed, change.entity_id,
-                            change.entity_type)
+                            change.entity_type, delta)
             except Exception:
                 log.exception("subscription %s: matching failed", sub.get("id"))
                 continue
             if hit:
-                data = entity if entity is not None and change.kind != "deleted" else {
-                    "id": change.entity_id, "type": change.entity_type, "deletedAt": iso(now)}
-                self._schedule(record, data)
+                self._schedule(record, self._notified(sub, change, entity, before, delta, now))
+
+    @staticmethod
+    def _notified(sub: Mapping[str, Any], change: Change, entity: dict[str, Any] | None,
+                  before: dict[str, Any], delta: AttributeDelta | None, now: float
+                  ) -> dict[str, Any]:
+        """The entity a change notifies (stored names): deleted attributes as NGSI-LD Nulls
+        (attributeDeleted), previous values with showChanges (5.8.6)."""
+        show = bool(sub["notification"].get("showChanges"))
+        if entity is None or change.kind == "deleted":
+            data = {"id": change.entity_id, "type": change.entity_type, "deletedAt": iso(now)}
+            last = orjson.loads(change.doc) if show and change.doc is not None else {}
+            return {**data, **deleted_as_null(last, list(last), show_changes=True)}
+        data = entity
+        if delta is not None and delta.deleted and "attributeDeleted" in (
+                sub.get("notificationTrigger") or ()):
+            data = {**data, **deleted_as_null(before, delta.deleted, show_changes=show)}
+        if show and delta is not None and delta.updated:
+            data = with_previous(data, before, delta.updated)
+        return data
+
+    async def _run_periodic(self) -> None:
+        """Every second: notify the periodic subscriptions whose period is due."""
+        while True:
+            try:
+                await self._periods_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("periodic notifications failed; retrying")
+            await asyncio.sleep(min(1.0, self._poll))
+
+    async def _periods_due(self) -> None:
+        now = self._node.clock.now()
+        records = await self._subs.all()
+        for sub_id in [s for s in self._next_period if s not in records]:
+            del self._next_period[sub_id]  # deleted subscriptions
+        for record in records.values():
+            sub = record["subscription"]
+            if not is_periodic(sub) or state(record, now) != "active":
+                continue
+            due = self._next_period.get(sub["id"], now)  # the first period: at once
+            if now < due:
+                continue
+            self._next_period[sub["id"]] = now + float(sub["timeInterval"])
+            entities = await period_entities(self._store, sub)
+            if entities:
+                task = asyncio.create_task(self._deliver(record, list(entities)))
+                self._deliveries.add(task)
+                task.add_done_callback(self._deliveries.discard)
 
     def _schedule(self, record: Mapping[str, Any], entity: Mapping[str, Any]) -> None:
         sub = record["subscription"]
@@ -165,7 +223,7 @@ class Notifier:
         task.add_done_callback(self._deliveries.discard)
 
     # -- delivery ---------------------------------------------------------------------------
-    async def _deliver(self, record: Mapping[str, Any], entities: list[Mapping[str, Any]]
+    async def _deliver(self, record: Mapping[str, Any], entities: Sequence[Mapping[str, Any]]
                        ) -> None:
         sub = record["subscription"]
         lock = self._locks.setdefault(sub["id"], asyncio.Lock())
@@ -217,25 +275,22 @@ class Notifier:
             await asyncio.sleep(self._backoff * (2 ** attempt))
         return False
 
-    async def _payload(self, record: Mapping[str, Any], entities: list[Mapping[str, Any]]
+    async def _payload(self, record: Mapping[str, Any], entities: Sequence[Mapping[str, Any]]
                        ) -> tuple[bytes, dict[str, str]]:
         sub = record["subscription"]
         notification = sub["notification"]
-        context = record.get("context")
+        # The subscription's jsonldContext, else the context it was created with.
+        context = sub.get("jsonldContext") or record.get("context")
         term_map = await self._terms.get(context)
         translator = Translator(self._terms.default, term_map)
-        fmt = notification.get("format", "normalized")
-        options = OutputOptions(
-            format="simplified" if fmt in ("keyValues", "simplified") else fmt,
-            projection=Projection(attrs=tuple(notification.get("attributes") or ())))
-        # An entity holding none of the watched attributes is notified by id and type only.
-        data = [(render_entity(e, options, translator)
-                 or translator.entity({k: e[k] for k in ("id", "type") if k in e}))
-                if "deletedAt" not in e else translator.entity(e) for e in entities]
+        data = await notified_entities(entities, output_of(notification), translator,
+                                       self._fetch)
+        endpoint = notification["endpoint"]
+        if endpoint.get("accept") == LD:  # each entity a JSON-LD document of its own
+            data = [{"@context": response_context(context), **e} for e in data]
         payload: dict[str, Any] = {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
                                    "type": "Notification", "subscriptionId": sub["id"],
                                    "notifiedAt": iso(self._node.clock.now()), "data": data}
-        endpoint = notification["endpoint"]
         headers = safe_headers(endpoint.get("receiverInfo"))
         if endpoint.get("accept") == LD:
             payload = {"@context": response_context(context), **payload}
@@ -246,6 +301,13 @@ class Notifier:
             if link:
                 headers["Link"] = link
         return orjson.dumps(payload), headers
+
+    async def _fetch(self, entity_id: str
+                     ) -> tuple[dict[str, Any], float | None, float | None] | None:
+        stored = await self._store.get_entity(entity_id)
+        if stored is None:
+            return None
+        return orjson.loads(stored.doc), stored.created_at, stored.modified_at
 
     # -- federated --------------------------------------------------------------------------
     def federation_status(self, record: Mapping[str, Any]) -> str:

@@ -16,23 +16,25 @@ from typing import Any
 from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
-from ..service.filters import geo_matches
 from ..service.query import id_pattern
 from ..store.base import Store
 from .egress import EgressPolicy, check_receiver_info
 from .model import is_uri, iso, parse_datetime
-from .q import parse_geo, parse_q, rename_q
+from .notification import check_params
+from .projection import CORE_NAMES
+from .q import parse_geo, rename_q
+from .triggers import DEFAULT_TRIGGERS
 
 NAMESPACE = "ngsi_subscriptions"
 TRIGGERS = ("entityCreated", "entityUpdated", "entityDeleted", "attributeCreated",
             "attributeUpdated", "attributeDeleted")
-DEFAULT_TRIGGERS = ("entityCreated", "entityUpdated", "attributeCreated", "attributeUpdated")
 FORMATS = ("normalized", "keyValues", "concise", "simplified")
 _ALLOWED = frozenset({"id", "type", "subscriptionName", "name", "description", "entities",
                       "watchedAttributes", "notificationTrigger", "q", "geoQ", "csf",
                       "isActive", "notification", "expiresAt", "throttling", "lang",
                       "localOnly", "scopeQ", "jsonKeys", "timeInterval", "temporalQ",
-                      "showChanges", "sysAttrs", "status", "datasetId", "@context"})
+                      "showChanges", "sysAttrs", "status", "datasetId", "jsonldContext",
+                      "@context"})
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,8 @@ class Names:
     type: Callable[[str], str]
 
 
-def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = False
-             ) -> dict[str, Any]:
+def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = False,
+             now: float | None = None) -> dict[str, Any]:
     """A subscription (or, ``partial``, a fragment) in stored names; BadRequest if invalid
     (an endpoint ``egress`` refuses included)."""
     if not isinstance(raw, Mapping):
@@ -63,7 +65,13 @@ def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = Fa
         if "notification" not in sub:
             raise BadRequest("a subscription needs a notification member")
     if "timeInterval" in sub:
-        raise BadRequest("periodic subscriptions (timeInterval) are not supported")
+        interval = sub["timeInterval"]
+        if isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 1:
+            raise BadRequest("timeInterval must be a number of seconds >= 1")
+        # 5.8.1: a periodic subscription is not triggered by changes.
+        for other in ("watchedAttributes", "throttling"):
+            if other in sub:
+                raise BadRequest(f"timeInterval and {other} cannot be used together")
     if "entities" in sub:
         sub["entities"] = [_selector(e, names) for e in _list(sub["entities"], "entities")]
     if "watchedAttributes" in sub:
@@ -87,8 +95,12 @@ def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = Fa
         sub["geoQ"] = {**g, "geoproperty": names.attr(str(g.get("geoproperty", "location")))}
     if "notification" in sub:
         sub["notification"] = _notification(sub["notification"], names, egress)
-    if "expiresAt" in sub and parse_datetime(sub["expiresAt"]) is None:
-        raise BadRequest("expiresAt must be an ISO 8601 date-time")
+    if "expiresAt" in sub:
+        expires = parse_datetime(sub["expiresAt"])
+        if expires is None:
+            raise BadRequest("expiresAt must be an ISO 8601 date-time")
+        if now is not None and expires.timestamp() <= now:
+            raise BadRequest("expiresAt must be in the future")  # 5.2.12
     if "throttling" in sub and (not isinstance(sub["throttling"], int | float)
                                 or sub["throttling"] < 0):
         raise BadRequest("throttling must be a non-negative number of seconds")
@@ -96,6 +108,8 @@ def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = Fa
         raise BadRequest("isActive must be true or false")
     if "localOnly" in sub and not isinstance(sub["localOnly"], bool):
         raise BadRequest("localOnly must be true or false")
+    if "jsonldContext" in sub and not is_uri(sub["jsonldContext"]):
+        raise BadRequest("jsonldContext must be the URL of a JSON-LD context")
     return sub
 
 
@@ -140,9 +154,13 @@ def _notification(n: Any, names: Names, egress: EgressPolicy) -> dict[str, Any]:
     fmt = out.get("format", "normalized")
     if fmt not in FORMATS:
         raise BadRequest(f"notification.format must be one of {list(FORMATS)}")
+    check_params(out)
     if "attributes" in out:
         attrs = _list(out["attributes"], "notification.attributes")
         out["attributes"] = [names.attr(a) for a in attrs if isinstance(a, str)]
+    for key in ("pick", "omit"):
+        if key in out:
+            out[key] = [n if n in CORE_NAMES else names.attr(n) for n in out[key]]
     for status_member in ("timesSent", "lastNotification", "lastSuccess", "lastFailure",
                           "status"):
         out.pop(status_member, None)  # read-only, kept by the broker
@@ -244,7 +262,8 @@ def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
     endpoint = notification.get("endpoint")
     if isinstance(endpoint, Mapping):
         notification["endpoint"] = _masked(endpoint)
-    notification["timesSent"] = delivery.get("timesSent", 0)
+    if delivery.get("timesSent"):
+        notification["timesSent"] = delivery["timesSent"]
     for key in ("lastNotification", "lastSuccess", "lastFailure"):
         if key in delivery:
             notification[key] = iso(delivery[key])
@@ -252,7 +271,7 @@ def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
         notification["status"] = delivery["status"]
     sub["notification"] = notification
     sub["status"] = state(record, now)
-    sub.setdefault("isActive", True)
+    sub.setdefault("notificationTrigger", list(DEFAULT_TRIGGERS))
     return sub
 
 
@@ -273,57 +292,3 @@ def state(record: Mapping[str, Any], now: float) -> str:
     if sub.get("isActive", True) is False:
         return "paused"
     return "active"
-
-
-# -- matching ---------------------------------------------------------------------------------
-
-def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
-    """Whether an entity is in the subscription's entities / watched scope."""
-    selectors = sub.get("entities")
-    if not selectors:
-        return True
-    for s in selectors:
-        if s.get("type") != entity_type:
-            continue
-        if "id" in s and s["id"] != entity_id:
-            continue
-        pattern = id_pattern(str(s["idPattern"]), "entities[].idPattern") \
-            if "idPattern" in s else None
-        if pattern is not None and not pattern.matches(entity_id):
-            continue
-        return True
-    return False
-
-
-def fires(sub: Mapping[str, Any], kind: str, entity: Mapping[str, Any] | None,
-          changed: set[str] | None, entity_id: str, entity_type: str) -> bool:
-    """Whether a change fires the subscription.
-
-    ``changed`` is the set of attribute names that changed (None when unknown: then every
-    attribute counts as changed).
-    """
-    if not selects(sub, entity_id, entity_type):
-        return False
-    triggers = set(sub.get("notificationTrigger") or DEFAULT_TRIGGERS)
-    if kind == "deleted":
-        return "entityDeleted" in triggers
-    if kind == "created" and "entityCreated" not in triggers:
-        return False
-    if kind == "updated" and not triggers & {"entityUpdated", "attributeCreated",
-                                             "attributeUpdated", "attributeDeleted"}:
-        return False
-    watched = sub.get("watchedAttributes")
-    if watched and kind == "updated" and changed is not None and not set(watched) & changed:
-        return False
-    if watched and kind == "created" and entity is not None and not set(watched) & set(entity):
-        return False
-    if entity is None:
-        return False
-    if sub.get("q") and not parse_q(sub["q"]).matches(entity):
-        return False
-    g = sub.get("geoQ")
-    if g:
-        geo = parse_geo(str(g.get("georel")), str(g.get("geometry")), g.get("coordinates"))
-        if not geo_matches(entity, geo, str(g.get("geoproperty", "location"))):
-            return False
-    return True

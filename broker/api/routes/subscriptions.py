@@ -51,6 +51,9 @@ def _outward(sub: dict[str, Any], terms: Terms) -> dict[str, Any]:
     n = dict(sub.get("notification", {}))
     if "attributes" in n:
         n["attributes"] = [out.attr_name(a) for a in n["attributes"]]
+    for key in ("pick", "omit"):
+        if key in n:
+            n[key] = [out.attr_name(a) for a in n[key]]
     sub["notification"] = n
     return sub
 
@@ -59,7 +62,10 @@ async def create(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request)
     terms = await terms_for(request, context)
-    sub = validate(body, _names(terms), api.egress)
+    sub = validate(body, _names(terms), api.egress, now=api.node.clock.now())
+    if "jsonldContext" in sub:
+        # 5.2.12: notifications are compacted with it; one never fetched is 503 now.
+        await api.terms.get(sub["jsonldContext"])
     caller = caller_of(request)
     record = await api.subscriptions.create(
         sub, context=context, owner=caller.client_id, purpose=caller.purpose,
@@ -105,7 +111,8 @@ async def update(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request, allow_merge_patch=True)
     terms = await terms_for(request, context)
-    fragment = validate(body, _names(terms), api.egress, partial=True)
+    fragment = validate(body, _names(terms), api.egress, partial=True,
+                        now=api.node.clock.now())
     await api.subscriptions.update(path_id(request, "sub_id"), fragment,
                                    owner=caller_of(request).client_id)
     await api.notifier.sync_federated()
