@@ -76,14 +76,15 @@ class FieldMask:
         """A copy of ``entity`` with only the allowed attributes; None if its type is not allowed.
 
         A multi-typed entity (``type`` is a list) keeps the union of its allowed types' attributes
-        and only the allowed types.
+        and only the allowed types. ``id`` comes first, the rest in the entity's order: a
+        consumer then reads the id of the serialized copy without parsing it.
         """
         entity_type = entity.get("type")
         if isinstance(entity_type, str):
             allowed = self._by_type.get(entity_type)
             if allowed is None:
                 return None
-            return {k: v for k, v in entity.items() if k in allowed}
+            return _id_first({k: v for k, v in entity.items() if k in allowed})
         if not isinstance(entity_type, list):
             return None
         kept = [t for t in entity_type if isinstance(t, str) and t in self._by_type]
@@ -92,7 +93,7 @@ class FieldMask:
         union = frozenset().union(*(self._by_type[t] for t in kept))
         out = {k: v for k, v in entity.items() if k in union}
         out["type"] = kept
-        return out
+        return _id_first(out)
 
     def apply_many(self, entities: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """:meth:`apply` over a batch, dropping entities of types the mask does not allow."""
@@ -102,7 +103,7 @@ class FieldMask:
             entity_type = entity.get("type")
             allowed = by_type.get(entity_type) if isinstance(entity_type, str) else None
             if allowed is not None:
-                out.append({k: v for k, v in entity.items() if k in allowed})
+                out.append(_id_first({k: v for k, v in entity.items() if k in allowed}))
             else:
                 masked = self.apply(entity)
                 if masked is not None:
@@ -215,3 +216,10 @@ def check_k(count: int, k: int) -> None:
     if count < k:
         raise PolicyDenied("below_k_threshold",
                            f"aggregate covers fewer than {k} entities")
+
+
+def _id_first(entity: dict[str, Any]) -> dict[str, Any]:
+    """``entity`` with its ``id`` member moved to the front (the same dict when it is there)."""
+    if "id" not in entity or next(iter(entity)) == "id":
+        return entity
+    return {"id": entity["id"], **entity}

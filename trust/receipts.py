@@ -15,8 +15,10 @@ length as 8 bytes big-endian, so no two different sequences share a digest by co
 from __future__ import annotations
 
 import hashlib
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from trust import _doc
 from trust.canonical import canonical_bytes, loads_strict
@@ -38,6 +40,9 @@ _FIELDS = ("type", "provider", "consumer", "agreement_id", "entry_hash", "count"
 _LOG_FIELDS = ("log_size", "log_root")
 
 
+_length_prefix = struct.Struct(">Q").pack  # 8 bytes, big-endian, as EntityDigest.update
+
+
 class EntityDigest:
     """Incremental :func:`digest_entities`, for results that are streamed in batches."""
 
@@ -53,8 +58,13 @@ class EntityDigest:
         self.count += 1
 
     def update_many(self, batch: Iterable[bytes]) -> None:
-        for item in batch:
-            self.update(item)
+        # Hashing a joined chunk costs one call instead of two per entity (same digest).
+        items = batch if isinstance(batch, list | tuple) else list(batch)
+        for at in range(0, len(items), 1024):
+            chunk = items[at:at + 1024]
+            prefixes = map(_length_prefix, map(len, chunk))
+            self._hash.update(b"".join(chain.from_iterable(zip(prefixes, chunk, strict=True))))
+        self.count += len(items)
 
     def hexdigest(self) -> str:
         return self._hash.hexdigest()

@@ -153,6 +153,7 @@ class PeerChannel:
         self._tokens = tokens
         self._max = max_message_bytes
         self._channel: grpc.aio.Channel | None = None
+        self._stubs: dict[str, Any] = {}
         self._lock = asyncio.Lock()
 
     async def _open(self, timeout: float | None) -> grpc.aio.Channel:
@@ -162,10 +163,19 @@ class PeerChannel:
                 self._channel = await open_channel(self.address, self._max,
                                                    min(timeout or CONNECT_TIMEOUT,
                                                        CONNECT_TIMEOUT))
+                self._stubs = {}
             return self._channel
 
     async def _stub(self, timeout: float | None = None, service: str = "Federation") -> Any:
-        return getattr(pb_grpc, f"{service}Stub")(await self._open(timeout))
+        channel = await self._open(timeout)
+        # One stub per channel and service: building one makes a callable per method.
+        current = self._channel is channel  # not reset since: the cache is this channel's
+        stub = self._stubs.get(service) if current else None
+        if stub is None:
+            stub = getattr(pb_grpc, f"{service}Stub")(channel)
+            if current:
+                self._stubs[service] = stub
+        return stub
 
     async def serving(self, timeout: float) -> bool:
         """Whether the peer's gRPC health service answers SERVING within ``timeout`` (a

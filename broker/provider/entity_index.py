@@ -69,8 +69,10 @@ class _Entry:
         self.type = stored_type
         self.doc_type = entity.get("type")
         dumps = orjson.dumps
-        self.items = tuple((key, _key_bytes(key) + dumps(value))
-                           for key, value in entity.items())
+        # ``id`` first, as FieldMask.apply orders a masked copy (the same bytes either way).
+        self.items = tuple(sorted(((key, _key_bytes(key) + dumps(value))
+                                  for key, value in entity.items()),
+                                 key=lambda item: item[0] != "id"))
         self.keys = frozenset(entity)
         self.where, self.bbox = _locate(entity)
         self.masked: dict[frozenset[str], bytes] = {}
@@ -81,7 +83,7 @@ class _Entry:
         return parsed
 
     def join(self, allowed: frozenset[str] | None) -> bytes:
-        """Compact JSON of the allowed attributes (all if None), in document order."""
+        """Compact JSON of the allowed attributes (all if None), ``id`` first."""
         return b"{" + b",".join(f for k, f in self.items
                                 if allowed is None or k in allowed) + b"}"
 

@@ -19,6 +19,7 @@ def test_quick_benchmark_prints_one_json_object_with_its_figures() -> None:
     assert {"benchmark", "quick", "streaming", "fanout", "machine"} <= set(result)
     assert {"entities_per_s", "raw_echo_entities_per_s", "ratio_to_raw_echo",
             "cold_first_run_entities_per_s", "without_index_entities_per_s",
-            "fanout_client_entities_per_s", "entities_streamed"} <= set(result["streaming"])
+            "fanout_client_entities_per_s", "fanout_client_dicts_entities_per_s",
+            "fanout_ratio_to_provider_stream", "entities_streamed"} <= set(result["streaming"])
     assert {"peers", "deadline_s", "elapsed_s", "elapsed_over_deadline", "statuses",
             "stopped_peer_status"} <= set(result["fanout"])
