@@ -12,7 +12,8 @@ numbers, so no cache can turn the run into look-ups:
   best round each;
 - the engine (compiled rules + quarantine handling + content hash) on the same records;
 - pyld expand + compact of a sample of the same entities (the generic JSON-LD baseline);
-- reading rows/s: CSV in UTF-8 and in CP932, and xlsx;
+- reading rows/s: CSV in UTF-8 and in CP932, and xlsx (calamine) against the former openpyxl
+  reader kept as the baseline (bench/_openpyxl_reader.py), interleaved, same records;
 - the peak RSS of a 1M-row streaming map (CSV read + map, output discarded) in a subprocess.
 The end-to-end ingest into SQLite is the broker's to measure; its key is null here.
 
@@ -39,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _openpyxl_reader import read_xlsx as read_xlsx_openpyxl  # noqa: E402
 from nanao_handwritten import convert  # noqa: E402
 
 from mappings import jsonld  # noqa: E402
@@ -46,12 +48,12 @@ from mappings.compiler import compile_rule  # noqa: E402
 from mappings.contexts import DEFAULT_CONTEXT, FrozenDocumentLoader  # noqa: E402
 from mappings.engine import map_records  # noqa: E402
 from mappings.loader import bundled_rules, load_rules  # noqa: E402
-from mappings.sources import Position, SourceRecord, open_records  # noqa: E402
+from mappings.sources import Position, SourceLimits, SourceRecord, open_records  # noqa: E402
 
 NANAO = ROOT.parent / "shared" / "realdata" / "japan" / "nanao" / "evacuation_sites.csv"
 WIDE = str.maketrans("0123456789", "０１２３４５６７８９")
 TARGETS = {"compiled_vs_handwritten_min": 0.8, "compiled_vs_pyld_min": 50.0,
-           "peak_rss_mb_max": 300.0}
+           "peak_rss_mb_max": 300.0, "xlsx_vs_openpyxl_min": 10.0}
 
 
 def base_rows() -> tuple[list[str], list[list[str]]]:
@@ -149,6 +151,22 @@ def best_rate(rounds: int, runs: dict[str, Callable[[], int]]) -> dict[str, floa
     return best
 
 
+def xlsx_rates(path: Path, rounds: int) -> dict[str, float]:
+    """The xlsx reader against the former openpyxl reader (bench/_openpyxl_reader.py, the
+    baseline), interleaved; both must give the same records."""
+    limits = SourceLimits()
+
+    def key(r: SourceRecord) -> tuple[object, ...]:
+        return r.row, r.values, r.header, repr(r.error)
+
+    assert [key(r) for r in open_records(path)] == \
+        [key(r) for r in read_xlsx_openpyxl(path, path.name, limits, None)]
+    return best_rate(rounds, {
+        "xlsx": lambda: sum(1 for _ in open_records(path)),
+        "xlsx_openpyxl_baseline": lambda: sum(
+            1 for _ in read_xlsx_openpyxl(path, path.name, limits, None))})
+
+
 def read_rate(path: Path, rounds: int) -> float:
     def run() -> int:
         return sum(1 for _ in open_records(path))
@@ -222,7 +240,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         write_csv(cp932, n_read, "cp932")
         write_xlsx(xlsx, n_xlsx)
         read = {"csv_utf8": read_rate(utf8, rounds), "csv_cp932": read_rate(cp932, rounds),
-                "xlsx": read_rate(xlsx, rounds)}
+                **xlsx_rates(xlsx, rounds)}
 
     header, _ = base_rows()
     header_t = tuple(header)
@@ -272,6 +290,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         "compiled_vs_pyld": round(vs_pyld, 1),
         "read_rows_per_s": {k: round(v) for k, v in read.items()},
         "read_rows": {"csv": n_read, "xlsx": n_xlsx},
+        "xlsx_vs_openpyxl": round(read["xlsx"] / read["xlsx_openpyxl_baseline"], 1),
         "streaming_map_rows": rss["read"],
         "streaming_map_file_mb": round(big_mb, 1),
         "streaming_map_seconds": round(rss_seconds, 1),
@@ -283,6 +302,8 @@ def main(argv: Iterable[str] | None = None) -> None:
             "compiled_vs_handwritten": ratio >= TARGETS["compiled_vs_handwritten_min"],
             "compiled_vs_pyld": vs_pyld >= TARGETS["compiled_vs_pyld_min"],
             "peak_rss": rss["peak_rss_mb"] <= TARGETS["peak_rss_mb_max"],
+            "xlsx_vs_openpyxl": read["xlsx"] / read["xlsx_openpyxl_baseline"]
+            >= TARGETS["xlsx_vs_openpyxl_min"],
         },
         "python": platform.python_version(),
         "cpus": os.cpu_count(),

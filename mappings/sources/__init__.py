@@ -3,7 +3,7 @@
 :func:`open_records` picks the reader from ``kind`` (or the file name) and yields
 :class:`SourceRecord` objects with the file, the 1-based row as a spreadsheet counts it, the
 values, and a :class:`Position` to resume after. Kinds: ``csv`` (UTF-8, UTF-8 with BOM or CP932,
-detected), ``xlsx`` (openpyxl read-only, bomb-checked), ``json`` (an array or JSON Lines of
+detected), ``xlsx`` (calamine, bomb-checked), ``json`` (an array or JSON Lines of
 objects), ``jsonl``, ``ngsiv2`` (NGSIv2 entities, flattened) and ``ngsild`` (NGSI-LD entities).
 """
 
@@ -79,8 +79,8 @@ def open_records(path: str | Path, *, kind: str | None = None,
     """Stream the records of ``path``.
 
     ``start_after`` (a :class:`Position` or its string form from an earlier record) resumes
-    right after that record without re-reading what came before it (xlsx re-parses the sheet
-    XML up to there, which openpyxl cannot skip). ``encoding`` overrides CSV detection.
+    right after that record without re-reading what came before it (xlsx loads the sheet
+    and skips the rows up to there). ``encoding`` overrides CSV detection.
     File-level problems raise :class:`~mappings.errors.SourceError` (possibly after some
     records, for a row over the size limit); problems of one record arrive as the record's
     ``error`` and the engine quarantines it.

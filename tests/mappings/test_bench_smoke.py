@@ -25,7 +25,9 @@ def test_bench_quick_prints_one_json_object() -> None:
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert KEYS <= set(result)
-    assert set(result["read_rows_per_s"]) == {"csv_utf8", "csv_cp932", "xlsx"}
+    assert set(result["read_rows_per_s"]) == {"csv_utf8", "csv_cp932", "xlsx",
+                                              "xlsx_openpyxl_baseline"}
+    assert result["xlsx_vs_openpyxl"] > 0
 
 
 def test_realdata_score_quick_prints_one_json_object() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import zipfile
 from pathlib import Path
 
@@ -109,3 +110,47 @@ def test_cells_beyond_the_header_are_kept_and_quarantined(tmp_path: Path) -> Non
     [record] = open_records(path)
     assert record.error is not None and record.error.code == "row_malformed"
     assert record.values["#extra1"] == "surprise"
+
+
+def test_a_sheet_that_starts_below_and_right_of_a1_keeps_its_rows_and_columns(
+        tmp_path: Path) -> None:
+    # Row 1 is empty, so there is no header: every row's cells are beyond it (quarantined),
+    # and the numbers are the sheet's own.
+    path = _workbook(tmp_path / "offset.xlsx", [[], [None, None, "a", "b"], [None, None, "1"]])
+    records = list(open_records(path))
+    assert [(r.row, dict(r.values)) for r in records] == [
+        (2, {"#extra1": "a", "#extra2": "b"}), (3, {"#extra1": "1"})]
+    path = _workbook(tmp_path / "right.xlsx", [[None, "name", "capacity"], [None, "x", 5]])
+    [record] = open_records(path)
+    assert (record.row, dict(record.values), record.error) == (
+        2, {"": "", "name": "x", "capacity": "5"}, None)
+
+
+def test_dates_and_times_read_as_iso_text(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "dates.xlsx", [
+        ["day", "at", "time", "flag"],
+        [dt.date(2024, 1, 2), dt.datetime(2024, 1, 2, 3, 4, 5), dt.time(10, 30), True]])
+    [record] = open_records(path)
+    assert dict(record.values) == {"day": "2024-01-02T00:00:00", "at": "2024-01-02T03:04:05",
+                                   "time": "10:30:00", "flag": "TRUE"}
+
+
+def test_a_named_sheet_is_read_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    wb.active.append(["a"])
+    second = wb.create_sheet("避難所")
+    second.append(["name"])
+    second.append(["体育館"])
+    wb.save(tmp_path / "two.xlsx")
+    [record] = open_records(tmp_path / "two.xlsx", sheet="避難所")
+    assert dict(record.values) == {"name": "体育館"}
+    with pytest.raises(SourceError) as err:
+        list(open_records(tmp_path / "two.xlsx", sheet="none"))
+    assert err.value.code == "unreadable" and "避難所" in str(err.value)
+
+
+def test_a_workbook_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
+    path = _workbook(tmp_path / "w.xlsx", [["name"], ["体育館"]])
+    renamed = path.rename(tmp_path / "w.csv")
+    [record] = open_records(renamed)
+    assert dict(record.values) == {"name": "体育館"}
