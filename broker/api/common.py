@@ -240,9 +240,16 @@ def output_options(request: web.Request, terms: Terms) -> OutputOptions:
     geoproperty = request.query.get("geoproperty", "location")
     join = join_of(_one(request, "join"), _one(request, "joinLevel"),
                    list_param(request, "containedBy"))
+    datasets = list_param(request, "datasetId")
+    bad = next((d for d in datasets if d != "@none" and not is_uri(d)), None)
+    if bad is not None:
+        raise BadRequest(f"datasetId {bad[:64]!r} is neither a URI nor @none")
+    geometry = request.query.get("geometryProperty")
     return OutputOptions(
         format=fmt or "normalized", sys_attrs="sysAttrs" in options, projection=projection,
-        lang=request.query.get("lang"), geoproperty=terms.attr(geoproperty), join=join)
+        lang=request.query.get("lang"),
+        geoproperty=terms.attr(geometry or geoproperty), join=join,
+        dataset_ids=datasets or None)
 
 
 def _one(request: web.Request, name: str) -> str | None:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..errors import BadRequest
 from ..ngsi.model import is_uri
+from ..ngsi.order import parse_order_by
 from ..ngsi.q import parse_geo, parse_q
 from ..ngsi.query import NgsiQuery
 from ..ngsi.render import OutputOptions
@@ -54,7 +55,8 @@ def parse_query(request: web.Request, terms: Terms) -> NgsiQuery:
         geoproperty=terms.attr(q.get("geoproperty", "location")),
         attrs=tuple(terms.attr(a) for a in attrs),
         limit=page_size(request), offset=int_param(request, "offset", 0),
-        count=flag(request, "count") or "count" in options_of(request))
+        count=flag(request, "count") or "count" in options_of(request),
+        order_by=parse_order_by(q["orderBy"], terms.attr) if q.get("orderBy") else ())
     if query.limit == 0 and not query.count:
         raise BadRequest("limit=0 is only allowed with count=true")
     if not (types or query.q is not None or geo is not None or query.attrs

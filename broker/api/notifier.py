@@ -283,8 +283,9 @@ class Notifier:
         context = sub.get("jsonldContext") or record.get("context")
         term_map = await self._terms.get(context)
         translator = Translator(self._terms.default, term_map)
-        data = await notified_entities(entities, output_of(notification), translator,
-                                       self._fetch)
+        data = await notified_entities(entities, output_of(notification,
+                                                           sub.get("datasetId")),
+                                       translator, self._fetch)
         endpoint = notification["endpoint"]
         if endpoint.get("accept") == LD:  # each entity a JSON-LD document of its own
             data = [{"@context": response_context(context), **e} for e in data]

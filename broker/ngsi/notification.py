@@ -44,8 +44,9 @@ def check_params(notification: Mapping[str, Any]) -> None:
     join_of(notification.get("join"), None if level is None else str(level), ())
 
 
-def output_of(notification: Mapping[str, Any]) -> OutputOptions:
-    """The rendering a subscription's notifications use (names already stored names)."""
+def output_of(notification: Mapping[str, Any], dataset_ids: Any = None) -> OutputOptions:
+    """The rendering a subscription's notifications use (names already stored names);
+    ``dataset_ids``: the subscription's datasetId member."""
     fmt = notification.get("format", "normalized")
     if notification.get("pick"):
         projection = Projection(pick={n: None for n in notification["pick"]})
@@ -57,7 +58,9 @@ def output_of(notification: Mapping[str, Any]) -> OutputOptions:
     return OutputOptions(format="simplified" if fmt in ("keyValues", "simplified") else fmt,
                          sys_attrs=bool(notification.get("sysAttrs")), projection=projection,
                          join=join_of(notification.get("join"),
-                                      None if level is None else str(level), ()))
+                                      None if level is None else str(level), ()),
+                         dataset_ids=tuple(str(d) for d in dataset_ids)
+                         if isinstance(dataset_ids, list) and dataset_ids else None)
 
 
 async def notified_entities(entities: Sequence[Mapping[str, Any]], output: OutputOptions,

@@ -16,8 +16,10 @@ from typing import Any, Protocol
 
 import orjson
 
+from ..errors import BadRequest
 from ..service.query import SCAN_CHUNK, Hit, Selection, scan
 from ..store.base import EntityFilter, Store
+from .order import MAX_ORDERED, OrderKey, sort_rows
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,7 @@ class NgsiQuery(Selection):
     limit: int = 20
     offset: int = 0
     count: bool = False
+    order_by: tuple[OrderKey, ...] = ()
 
 
 class DocArrays(Protocol):
@@ -74,6 +77,8 @@ async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
     if flt is None:
         page.count = 0 if query.count else None
         return page
+    if query.order_by:
+        return await _ordered_page(store, query)
     want = query.offset + query.limit
     exact = query.exact
     scan_docs = getattr(store, "scan_docs", None)
@@ -99,6 +104,23 @@ async def local_page(store: Store, query: NgsiQuery, *, docs_only: bool = False,
                 page.hits.append(hit)
     if query.count:
         page.count = await count(store, query, flt)
+    return page
+
+
+async def _ordered_page(store: Store, query: NgsiQuery) -> Page:
+    """orderBy: every match read (at most MAX_ORDERED), sorted, then paged."""
+    hits = []
+    async with contextlib.aclosing(scan(store, query)) as rows:
+        async for hit in rows:
+            hits.append(hit)
+            if len(hits) > MAX_ORDERED:
+                raise BadRequest(f"orderBy sorts at most {MAX_ORDERED} matching entities: "
+                                 "narrow the query")
+    ordered = sort_rows(hits, query.order_by, Hit.decoded,
+                        lambda h: (h.stored.created_at, h.stored.modified_at))
+    page = Page(hits=ordered[query.offset:query.offset + query.limit])
+    page.more = len(ordered) > query.offset + query.limit
+    page.count = len(ordered) if query.count else None
     return page
 
 

@@ -22,6 +22,7 @@ from ..service.model import FederatedQuery
 from ..service.query import INDEXED_GEOPROPERTY, TypeExpr
 from ..store.base import Store
 from .join import render_joined
+from .order import sort_rows
 from .q import q_is_conjunction
 from .query import NgsiQuery, local_page
 from .render import OutputOptions, render_entity
@@ -113,6 +114,10 @@ class EntityReads:
         # Peers answered what the wire form could carry; the rest of the filter runs here.
         remote = [e for e in result.entities if query.matches(e)]
         merged = merge([h.decoded() for h in page.hits], remote)
+        if query.order_by:
+            merged = sort_rows(merged, query.order_by, lambda e: e, lambda e: (
+                (local[e["id"]].stored.created_at, local[e["id"]].stored.modified_at)
+                if e["id"] in local else (None, None)))
         rows = []
         for entity in merged[query.offset:want]:
             hit = local.get(entity["id"])

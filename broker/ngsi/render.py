@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import concise, language_filtered, simplified, with_sys_attrs
-from .projection import Projection
+from .projection import CORE_NAMES, Projection
 from .terms import Translator
 
 FORMATS = ("normalized", "concise", "simplified")
@@ -31,12 +31,14 @@ class OutputOptions:
     lang: str | None = None
     geoproperty: str = "location"
     join: Join | None = None
+    # datasetId (4.5.5): only these instances ("@none": the default one) are shown.
+    dataset_ids: tuple[str, ...] | None = None
 
     @property
     def passthrough(self) -> bool:
         """Whether stored bytes can be sent as they are."""
         return (self.format == "normalized" and not self.sys_attrs and self.projection.empty
-                and self.lang is None and self.join is None)
+                and self.lang is None and self.join is None and self.dataset_ids is None)
 
 
 def render_entity(entity: Mapping[str, Any], options: OutputOptions, translator: Translator,
@@ -49,6 +51,8 @@ def render_entity(entity: Mapping[str, Any], options: OutputOptions, translator:
         out = options.projection.apply(out)
         if not out:
             return {}  # nothing left: the caller drops the entity (or answers 404)
+    if options.dataset_ids is not None:
+        out = with_datasets(out, options.dataset_ids)
     if options.lang is not None and options.format != "simplified":
         out = language_filtered(out, options.lang)
     if options.format == "simplified":
@@ -56,6 +60,23 @@ def render_entity(entity: Mapping[str, Any], options: OutputOptions, translator:
     elif options.format == "concise":
         out = concise(out)
     return translator.entity(out)
+
+
+def with_datasets(entity: Mapping[str, Any], dataset_ids: tuple[str, ...]) -> dict[str, Any]:
+    """The entity with only the attribute instances of ``dataset_ids`` (``@none``: the
+    default instance); an attribute left without instances goes, the entity stays."""
+    keep = set(dataset_ids)
+    out: dict[str, Any] = {}
+    for name, attr in entity.items():
+        if name in CORE_NAMES:
+            out[name] = attr
+            continue
+        instances = attr if isinstance(attr, list) else [attr]
+        kept = [i for i in instances if isinstance(i, Mapping)
+                and str(i.get("datasetId", "@none")) in keep]
+        if kept:
+            out[name] = kept[0] if len(kept) == 1 else kept
+    return out
 
 
 def merge_local_wins(remote: Mapping[str, Any], local: Mapping[str, Any]) -> dict[str, Any]:

@@ -147,3 +147,31 @@ async def test_an_undefined_uri_parameter_is_an_invalid_request(api: ApiClient) 
     problem(await api.get("/ngsi-ld/v1/subscriptions", params={"invalidParams": "v"}), 400,
             "InvalidRequest")
     assert (await api.get(f"{E}/urn:ngsi-ld:Building:b2")).status == 404  # nothing created
+
+
+async def test_dataset_id_order_by_and_geometry_property(api: ApiClient) -> None:
+    names = [{"type": "Property", "value": "Eiffel Tower"},
+             {"type": "Property", "value": "Tour Eiffel", "datasetId": "urn:ngsi-ld:Dataset:fr"}]
+    await seed(api, {**BUILDING, "name": names},
+               {"id": "urn:ngsi-ld:Building:b0", "type": "Building",
+                "name": {"type": "Property", "value": "Pisa Tower"}})
+    # 4.5.5: only the instances of the datasetIds asked for (@none: the default instance).
+    page = await api.get(E, params={"type": "Building", "datasetId": "urn:ngsi-ld:Dataset:fr"})
+    by_id = {e["id"]: e for e in page.json()}
+    assert by_id[BUILDING["id"]]["name"] == names[1]
+    assert "name" not in by_id["urn:ngsi-ld:Building:b0"]  # the entity stays
+    one = await api.get(f"{E}/{BUILDING['id']}", params={"datasetId": "@none"})
+    assert one.json()["name"] == names[0]
+    # 4.23: orderBy on an attribute, descending; ids break no tie here.
+    ordered = await api.get(E, params={"type": "Building", "orderBy": "name;desc"})
+    assert [e["id"] for e in ordered.json()] == ["urn:ngsi-ld:Building:b0", BUILDING["id"]]
+    ordered = await api.get(E, params={"type": "Building", "orderBy": "id"})
+    assert [e["id"] for e in ordered.json()] == ["urn:ngsi-ld:Building:b0", BUILDING["id"]]
+    problem(await api.get(E, params={"type": "Building", "orderBy": "name;up"}), 400,
+            "BadRequestData")
+    located = {**CITY, "centre": {"type": "GeoProperty", "value": {
+        "type": "Point", "coordinates": [2.35, 48.85]}}}
+    await seed(api, located)
+    feature = await api.get(f"{E}/{CITY['id']}", params={"geometryProperty": "centre"},
+                            headers={"Accept": "application/geo+json"})
+    assert feature.json()["geometry"] == {"type": "Point", "coordinates": [2.35, 48.85]}
