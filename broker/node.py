@@ -49,6 +49,7 @@ from .service.agreement_exchange import AgreementExchange
 from .service.audit_log import AuditLog
 from .service.changes import ChangeSignal
 from .service.filters import Comparison
+from .service.loops import Loops
 from .store import open_store
 from .store.base import Store
 
@@ -123,6 +124,10 @@ class Node:
         self._peers_version = -1
         self._grpc: GrpcServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
+        # Background loops, supervised: one that raises is logged and restarted, and /health
+        # shows it (a loop must never die silently).
+        self.loops = Loops(config.id)
+        self._directory_polled_at = 0.0  # kept across restarts of the housekeeping loop
         self._agreements_changed = asyncio.Event()
         self.http: Any = None
 
@@ -179,10 +184,10 @@ class Node:
 
             self.http = HttpServer(self)
             await self.http.start()
-        self._tasks.append(asyncio.create_task(self._housekeeping(), name=f"{self.id}:house"))
-        self._tasks.append(asyncio.create_task(self.witnessing.run(), name=f"{self.id}:witness"))
+        self.loops.start("housekeeping", self._housekeeping)
+        self.loops.start("witnessing", self.witnessing.run)
         if self.provider.index is not None:
-            self._tasks.append(asyncio.create_task(self._follow_index(), name=f"{self.id}:index"))
+            self.loops.start("index", self._follow_index)
         for sub in self.config.subscriptions:
             self.subscriptions.start(SubscriptionSpec(
                 peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,
@@ -191,8 +196,7 @@ class Node:
         # reload its agreements. Optional on the store (SQLite: one process, nothing to hear).
         listen = getattr(self.store, "listen_changes", None)
         if listen is not None:
-            self._tasks.append(asyncio.create_task(self._reload_agreements(),
-                                                   name=f"{self.id}:agreements"))
+            self.loops.start("agreement-reload", self._reload_agreements)
             await listen(self._on_store_change)
 
     def _on_store_change(self, topic: str) -> None:
@@ -233,6 +237,7 @@ class Node:
     async def stop(self) -> None:
         await self.subscriptions.stop()
         await self.backoff.close()
+        await self.loops.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -342,12 +347,13 @@ class Node:
         trust = self.config.trust
         assert trust is not None
         tick = min(10, trust.directory_poll_seconds)
-        since_refresh = 0
+        loop = asyncio.get_running_loop()
+        if not self._directory_polled_at:
+            self._directory_polled_at = loop.time()
         while True:
             await asyncio.sleep(tick)
-            since_refresh += tick
-            if since_refresh >= trust.directory_poll_seconds:
-                since_refresh = 0
+            if loop.time() - self._directory_polled_at >= trust.directory_poll_seconds - 0.5:
+                self._directory_polled_at = loop.time()
                 try:
                     await self.refresh_directory()
                 except (PeerError, TrustError) as exc:
@@ -358,4 +364,6 @@ class Node:
                     # stop disaster traffic), but say so until a fresh one arrives.
                     log.warning("member directory v%d is past its next-update time",
                                 self.directory.version)
+            # Unreadable rows are logged and skipped inside; a store that fails here fails
+            # the loop, which the supervisor logs, restarts and reports on /health.
             await self.agreements.load()

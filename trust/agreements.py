@@ -53,6 +53,7 @@ __all__ = [
     "attach_revocation",
     "revoke_agreement",
     "sign_agreement",
+    "tampered_signatures",
     "verify_revocation",
     "verify_signature",
 ]
@@ -147,6 +148,26 @@ def verify_signature(signed: SignedAgreement, member_id: str, directory: Directo
         verify_parsed(parsed, key.public_key, key.algorithm)
     except AuthenticationError as exc:
         raise AgreementError("bad_signature", f"signature by {member_id}: {exc.message}") from exc
+
+
+def tampered_signatures(signed: SignedAgreement) -> dict[str, str]:
+    """Party -> why: the signatures present that do not cover these exact terms.
+
+    A signature over other bytes (or one that is not a readable JWS) means the stored terms
+    were changed after signing: the agreement is damaged, not merely ``proposed``. No key is
+    needed to tell, so this holds whatever the directory says about the signer's keys.
+    """
+    out: dict[str, str] = {}
+    for member_id, jws in sorted(signed.signatures.items()):
+        try:
+            parsed = parse_compact(jws, max_bytes=MAX_AGREEMENT_BYTES * 2,
+                                   algorithms=SUPPORTED_ALGORITHMS)
+        except AuthenticationError as exc:
+            out[member_id] = f"the signature of {member_id[:64]} is unreadable ({exc.message})"
+            continue
+        if parsed.payload != signed.agreement.canonical_bytes():
+            out[member_id] = f"the terms differ from what {member_id[:64]} signed"
+    return out
 
 
 @dataclass(frozen=True)

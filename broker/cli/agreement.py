@@ -151,10 +151,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     async def go(ctx: NodeContext) -> None:
         views = ctx.agreements.views()
-        if not views:
+        unreadable = ctx.agreements.unreadable()
+        if not views and not unreadable:
             print("no agreements")
         for view in views:
-            print(describe(view.signed.agreement, view.state))
+            line = describe(view.signed.agreement, view.state)
+            print(f"{line} | damaged: {view.damage}" if view.damage else line)
+        for row in unreadable:  # listed, not hidden: an operator must see what broke
+            print(f"{row.id} [damaged] {row.provider} -> {row.consumer} | unreadable: "
+                  f"{row.damage}")
 
     return _with_context(args, go)
 

@@ -21,6 +21,7 @@ from trust.agreements import (
     attach_revocation,
     revoke_agreement,
     sign_agreement,
+    tampered_signatures,
     verify_signature,
 )
 from trust.clock import Clock
@@ -39,10 +40,21 @@ log = logging.getLogger("renkei.agreements")
 class AgreementView:
     signed: SignedAgreement
     state: str
+    damage: str = ""  # state "damaged": why (the terms no longer match a signature)
 
     @property
     def id(self) -> str:
         return self.signed.agreement.id
+
+
+@dataclass(frozen=True)
+class DamagedRow:
+    """An agreements row the store holds but nobody can read: shown, never used."""
+
+    id: str
+    provider: str
+    consumer: str
+    damage: str
 
 
 class AgreementBook:
@@ -56,6 +68,8 @@ class AgreementBook:
         self._directory = directory
         self._clock = clock
         self._views: dict[str, AgreementView] = {}
+        self._unreadable: dict[str, DamagedRow] = {}
+        self._reported: set[tuple[str, str]] = set()  # (id, damage) already logged
         self._as_provider = AgreementSet(())
         # A reload (another replica changed an agreement) and a local save each read or write
         # the store and then rebuild; serialized, a reload never rebuilds from rows read before
@@ -70,9 +84,18 @@ class AgreementBook:
     def views(self) -> list[AgreementView]:
         return sorted(self._views.values(), key=lambda v: v.id)
 
+    def unreadable(self) -> list[DamagedRow]:
+        """Rows of the store that do not parse as agreements (skipped by everything else)."""
+        return sorted(self._unreadable.values(), key=lambda d: d.id)
+
     def get(self, agreement_id: str) -> AgreementView:
         view = self._views.get(agreement_id)
         if view is None:
+            damaged = self._unreadable.get(agreement_id)
+            if damaged is not None:
+                raise AgreementError("invalid_agreement",
+                                     f"agreement {agreement_id} in the store is damaged: "
+                                     f"{damaged.damage}")
             raise NotFound(f"no agreement {agreement_id!r}")
         return view
 
@@ -86,17 +109,32 @@ class AgreementBook:
                 and types <= v.signed.agreement.entity_types]
 
     async def load(self) -> None:
+        """Read every agreement from the store. A row that cannot be read is logged (once),
+        skipped and listed by ``unreadable``; it never stops the others from loading."""
         async with self._lock:
             rows = await self._store.list_agreements()
             signed = []
+            unreadable = {}
             for row in rows:
                 try:
+                    if row.damage:
+                        raise AgreementError("invalid_agreement", row.damage)
                     signed.append(SignedAgreement.from_document({
                         "agreement": orjson.loads(row.document), "signatures": row.signatures,
                         "revocation": row.revocation}))
-                except AgreementError as exc:
-                    log.error("agreement %s in the store is unreadable: %s", row.id, exc)
+                except (AgreementError, ValueError) as exc:  # orjson's errors are ValueErrors
+                    reason = exc.message if isinstance(exc, AgreementError) else \
+                        f"its terms are not JSON ({exc})"
+                    unreadable[row.id] = DamagedRow(row.id, row.provider, row.consumer, reason)
+                    self._report(row.id, f"unreadable: {reason}")
+            self._unreadable = unreadable
             self._rebuild(signed)
+
+    def _report(self, agreement_id: str, damage: str) -> None:
+        if (agreement_id, damage) not in self._reported:
+            self._reported.add((agreement_id, damage))
+            log.error("agreement %s in the store is damaged (%s): skipped; restore it from a "
+                      "backup or from the other party, or revoke it", agreement_id, damage)
 
     def refresh(self) -> None:
         """Recompute states (after a directory update, or as time passes)."""
@@ -108,10 +146,17 @@ class AgreementBook:
             directory: Directory | None = self._directory()
         except DirectoryError:
             directory = None  # nothing can be verified yet: nothing is active
-        self._views = {
-            s.agreement.id: AgreementView(
-                s, agreement_state(s, directory, now) if directory else "unverified")
-            for s in signed}
+        views = {}
+        for s in signed:
+            tampered = tampered_signatures(s)
+            if tampered:
+                damage = "; ".join(tampered.values())
+                self._report(s.agreement.id, damage)
+                views[s.agreement.id] = AgreementView(s, "damaged", damage)
+            else:
+                views[s.agreement.id] = AgreementView(
+                    s, agreement_state(s, directory, now) if directory else "unverified")
+        self._views = views
         self._as_provider = AgreementSet(
             v.signed.agreement for v in self._views.values()
             if v.state == "active" and v.signed.agreement.provider == self.node_id)

@@ -150,6 +150,9 @@ class AgreementRow:
     signatures: dict[str, str]
     revocation: str | None
     updated_at: float
+    # Why the store could not read the row as written (empty: it could): the book shows the
+    # row as damaged instead of failing on it.
+    damage: str = ""
 
 
 # Builds the audit entry for the given (seq, prev_hash) and returns (entry_hash, body).

@@ -470,4 +470,9 @@ def _entity(row: Sequence[Any]) -> StoredEntity:
 
 
 def _agreement(row: Sequence[Any]) -> AgreementRow:
-    return AgreementRow(row[0], row[1], row[2], row[3], orjson.loads(row[4]), row[5], row[6])
+    try:
+        signatures = orjson.loads(row[4])
+    except orjson.JSONDecodeError:
+        return AgreementRow(row[0], row[1], row[2], row[3], {}, row[5], row[6],
+                            damage="its signatures are not JSON")
+    return AgreementRow(row[0], row[1], row[2], row[3], signatures, row[5], row[6])

@@ -26,11 +26,16 @@ async def health(request: web.Request) -> web.Response:
         version = node.directory.version
     except Exception:
         version = 0
-    body = {"status": "ok" if store_ok else "degraded", "node": node.id,
+    # A background loop that failed (housekeeping: directory polling, agreement reload and
+    # expiry) makes the node degraded too: it still answers, but no longer keeps up.
+    loops = node.loops
+    ok = store_ok and loops.healthy()
+    body = {"status": "ok" if ok else "degraded", "node": node.id,
             "directoryVersion": version, "changeCursor": cursor,
+            "loops": loops.report(),
             "devOpenReadOnLoopback": api.config.dev_open_read_on_loopback,
             "devOpenOnLoopback": api.config.dev_open_on_loopback}
-    return json_response(body, status=200 if store_ok else 503)
+    return json_response(body, status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
