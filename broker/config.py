@@ -75,6 +75,17 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class TemporalConfig:
+    """``[temporal]``: the entity history behind the NGSI-LD temporal API."""
+
+    record: bool = True  # every entity write (API, ingest) adds attribute instances
+    max_instances_per_entity: int = 30  # per entity in one response; more: 206 + Content-Range
+    retention_days: float = 365.0  # instances older than this are deleted (0: kept for ever)
+    retention_days_by_type: Mapping[str, float] = field(default_factory=dict)  # overrides
+    prune_interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     rules: str
@@ -131,6 +142,7 @@ class NodeConfig:
     trust: TrustConfig | None = None
     store: StoreConfig = field(default_factory=StoreConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
     sources: tuple[SourceConfig, ...] = ()
     contexts: Mapping[str, Path] = field(default_factory=dict)
     subscriptions: tuple[SubscriptionConfig, ...] = ()
@@ -349,6 +361,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     )
     f.done()
 
+    temporal = _temporal(top)
     sources = tuple(_sources(top))
     contexts = _contexts(top)
     subscriptions = tuple(_subscriptions(top))
@@ -356,7 +369,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     return NodeConfig(
         file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
         license=license_name,
-        grpc=grpc, http=http, trust=trust, store=store, federation=federation,
+        grpc=grpc, http=http, trust=trust, store=store, federation=federation, temporal=temporal,
         sources=sources, contexts=contexts, subscriptions=subscriptions,
     )
 
@@ -389,6 +402,22 @@ def _networks(section: _Section, key: str) -> tuple[str, ...]:
             raise section.error(key, f"expected CIDRs such as \"127.0.0.0/8\", got "
                                      f"'{value}'") from None
     return tuple(out)
+
+
+def _temporal(top: _Section) -> TemporalConfig:
+    t = top.table("temporal")
+    by_type = t.table("retention_days_by_type")
+    retention = {name: by_type.number(name) for name in list(by_type.data)}
+    by_type.done()
+    config = TemporalConfig(
+        record=t.flag("record", True),
+        max_instances_per_entity=t.integer("max_instances_per_entity", 30, minimum=1),
+        retention_days=t.number("retention_days", 365.0),
+        retention_days_by_type=retention,
+        prune_interval_seconds=t.number("prune_interval_seconds", 3600.0, minimum=1.0),
+    )
+    t.done()
+    return config
 
 
 def _sources(top: _Section) -> list[SourceConfig]:

@@ -22,6 +22,8 @@ from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
 from ..ngsi.reads import EntityReads
 from ..ngsi.scope import FederationScope
+from ..ngsi.temporal import TemporalReads
+from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
@@ -29,14 +31,15 @@ from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
 from .metrics import ApiMetrics
 from .parameters import check_parameters
 from .problems import problem_response
-from .routes import batch, discovery, entities, ops, subscriptions
+from .routes import batch, discovery, entities, ops, subscriptions, temporal
 
 log = logging.getLogger("renkei.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/health", "/metrics", ops.TOKEN_PATH})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that only read.
-READ_POSTS = ("/ngsi-ld/v1/entityOperations/query",)
+READ_POSTS = ("/ngsi-ld/v1/entityOperations/query",
+              "/ngsi-ld/v1/temporal/entityOperations/query")
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 DEV_HEADER = "Renkei-Dev-Mode"
 
@@ -152,7 +155,9 @@ async def build_api(node: Any) -> Api:
                                        config.token_lifetime_seconds),
         clients=ClientRegistry(node.store, node.clock), metrics=metrics, scope=scope,
         reads=EntityReads(node.store, scope), subscriptions=subs, notifier=notifier,
-        discovery=Discovery(node.store), egress=egress)
+        discovery=Discovery(node.store), egress=egress,
+        temporal=TemporalReads(node.store, node.config.temporal.max_instances_per_entity),
+        temporal_writes=TemporalWrites(node.store, node.clock))
 
 
 async def create_app(node: Any) -> web.Application:
@@ -163,7 +168,7 @@ async def create_app(node: Any) -> web.Application:
     app = web.Application(middlewares=[edge], client_max_size=api.config.max_body_bytes + 1)
     app[API] = api
     # The entity routes first: GET /entities is the hot path.
-    _add_all(app, [r for module in (entities, batch, discovery, subscriptions, ops)
+    _add_all(app, [r for module in (entities, batch, discovery, subscriptions, temporal, ops)
                    for r in module.routes()])
 
     async def start_notifier(app: web.Application) -> None:

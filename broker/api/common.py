@@ -20,6 +20,8 @@ from ..ngsi.projection import projection_of
 from ..ngsi.reads import EntityReads
 from ..ngsi.render import FORMATS, OutputOptions
 from ..ngsi.scope import FederationScope
+from ..ngsi.temporal import TemporalReads
+from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMap, TermMaps, Translator
 from ..store.base import Store
 from .auth import Caller, ClientRegistry, TokenService
@@ -49,6 +51,8 @@ class Api:
     notifier: Any
     discovery: Any
     egress: EgressPolicy
+    temporal: TemporalReads
+    temporal_writes: TemporalWrites
     terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
     terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
     parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)

@@ -15,10 +15,11 @@ async def open_store(config: object) -> Store:
     if config.store.backend == "postgresql":
         from .postgres import PostgresStore
 
-        store: Store = PostgresStore(config.store.dsn, schema=config.store.schema)
+        store: Store = PostgresStore(config.store.dsn, schema=config.store.schema,
+                                     history=config.temporal.record)
     else:
         from .sqlite import SqliteStore
 
-        store = SqliteStore(config.sqlite_path)
+        store = SqliteStore(config.sqlite_path, history=config.temporal.record)
     await store.open()
     return store

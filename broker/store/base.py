@@ -155,6 +155,77 @@ class AgreementRow:
     damage: str = ""
 
 
+@dataclass(frozen=True)
+class TemporalEntityWrite:
+    """The entity part of a temporal representation: its id, first type (indexed) and
+    ``doc``, the JSON of its ``type`` (one name or a list) and ``scope``."""
+
+    id: str
+    type: str
+    doc: bytes
+
+
+@dataclass(frozen=True)
+class InstanceWrite:
+    """One attribute instance to record: ``doc`` is the instance's JSON without instanceId
+    and system times; times are Unix seconds."""
+
+    instance_id: str
+    attr: str
+    dataset_id: str  # "" for the default instance
+    doc: bytes
+    observed_at: float | None
+    deleted_at: float | None = None
+
+
+@dataclass(frozen=True)
+class TemporalEntityRow:
+    id: str
+    type: str
+    doc: bytes
+    created_at: float
+    modified_at: float
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    instance_id: str
+    entity_id: str
+    attr: str
+    dataset_id: str
+    doc: bytes
+    observed_at: float | None
+    created_at: float
+    modified_at: float
+    deleted_at: float | None
+
+
+#: Temporal properties an instance window can be taken on, and their columns.
+TIME_COLUMNS = {"observedAt": "observed_at", "createdAt": "created_at",
+                "modifiedAt": "modified_at", "deletedAt": "deleted_at"}
+
+
+@dataclass(frozen=True)
+class InstanceWindow:
+    """Which instances of one temporal entity to read, in the store's terms.
+
+    Instances without a value for ``timeproperty`` are left out (one without observedAt is
+    placed at its createdAt for ``observedAt``); deleted ones (a
+    ``deletedAt``) only come with ``timeproperty="deletedAt"``. ``start`` is inclusive,
+    ``end`` exclusive. ``last_n`` keeps the newest n of each attribute; rows then come in
+    time order (``descending``: newest first), at most ``limit`` of them.
+    """
+
+    attrs: tuple[str, ...] = ()
+    dataset_ids: tuple[str, ...] | None = None  # None: every instance; "" is the default
+    timeproperty: str = "observedAt"
+    start: float | None = None
+    end: float | None = None
+    last_n: int | None = None
+    descending: bool = False
+    limit: int = 1000
+
+
 # Builds the audit entry for the given (seq, prev_hash) and returns (entry_hash, body).
 AuditBuilder = Callable[[int, str], tuple[str, bytes]]
 # A perfect subtree of the audit log's Merkle tree: (level, index), as in trust.merkle.
@@ -267,6 +338,37 @@ class Store(Protocol):
     async def witness_cosigned(self, origin: str, min_size: int = 0,
                                limit: int = 100) -> list[tuple[int, str]]:
         """As a witness: what it cosigned for ``origin`` (size, note), smallest first."""
+
+    # -- entity history (NGSI-LD temporal API) ---------------------------------------------
+    async def record_temporal(self, entity: TemporalEntityWrite,
+                              instances: Sequence[InstanceWrite], now: float) -> bool:
+        """Create or touch the temporal entity and add instances; True if it was new."""
+
+    async def temporal_entity(self, entity_id: str) -> TemporalEntityRow | None: ...
+
+    async def scan_temporal(self, flt: EntityFilter, limit: int) -> list[TemporalEntityRow]:
+        """Temporal entities after ``flt.after_id`` in id order (types, ids, id prefix)."""
+
+    async def temporal_instances(self, entity_id: str,
+                                 window: InstanceWindow) -> list[StoredInstance]: ...
+
+    async def delete_temporal(self, entity_id: str) -> bool:
+        """Delete the temporal entity and all its instances."""
+
+    async def delete_instances(self, entity_id: str, attr: str, *, dataset_id: str | None,
+                               every_dataset: bool) -> int:
+        """Delete the instances of one attribute: of the default instance (dataset_id None),
+        of one datasetId, or of all of them; returns how many."""
+
+    async def delete_instance(self, entity_id: str, attr: str, instance_id: str) -> bool: ...
+
+    async def replace_instance(self, entity_id: str, attr: str, instance_id: str, doc: bytes,
+                               observed_at: float | None, now: float) -> bool: ...
+
+    async def prune_temporal(self, before: float, *, types: Sequence[str] = (),
+                             except_types: Sequence[str] = ()) -> int:
+        """Delete instances created before ``before`` (of ``types`` only, or of every type
+        but ``except_types``); returns how many."""
 
     # -- replay cache and counters ----------------------------------------------------------
     async def remember_jti(self, jti: str, issuer: str, binding: str | None,

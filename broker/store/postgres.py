@@ -44,6 +44,7 @@ from ._pg_sql import (
     entity_row,
     scan_sql,
 )
+from ._pg_temporal import PostgresHistory, record_writes
 from .base import (
     AgreementRow,
     AuditBuilder,
@@ -64,12 +65,14 @@ from .released_groups import release_postgres
 JTI_PURGE_SECONDS = 60.0
 
 
-class PostgresStore:
-    """``Store`` in one PostgreSQL schema, shared by the replicas of a node."""
+class PostgresStore(PostgresHistory):
+    """``Store`` in one PostgreSQL schema, shared by the replicas of a node; ``history``:
+    entity writes add to the entity history (temporal API) in their own transaction."""
 
     def __init__(self, dsn: str, *, schema: str = "public", min_size: int = 1,
-                 max_size: int = 10) -> None:
+                 max_size: int = 10, history: bool = True) -> None:
         self.dsn = dsn
+        self.history = history
         self.schema = _pg.check_schema(schema)
         self.applied_migrations: list[Migration] = []
         self._db = _pg.Connections(dsn, schema, min_size, max_size)
@@ -113,8 +116,10 @@ class PostgresStore:
     async def _upsert(self, conn: asyncpg.Connection, writes: Sequence[EntityWrite],
                       now: float
                       ) -> tuple[UpsertCounts, list[tuple[str, str, str, str, bytes | None]]]:
+        """Upsert, and (``history``) record what each change adds to the entity history."""
         created = updated = 0
         changes: list[tuple[str, str, str, str, bytes | None]] = []
+        history: list[tuple[str, str, bytes | None, bytes | None]] = []
         for group in entity_groups(writes):
             ordered = sorted(group, key=lambda w: w.id)  # one lock order for every writer
             boxes = [w.bbox or (None, None, None, None) for w in ordered]
@@ -128,8 +133,11 @@ class PostgresStore:
                     kind = "created" if written[w.id] else "updated"
                     prev = None if written[w.id] else rows[w.id]["prev_doc"]
                     changes.append((w.id, w.type, kind, w.content_hash, prev))
+                    history.append((w.id, w.type, prev, w.doc))
             created += sum(1 for c in written.values() if c)
             updated += sum(1 for c in written.values() if not c)
+        if self.history:
+            await record_writes(conn, history, now)
         return UpsertCounts(created, updated, len(writes) - created - updated), changes
 
     async def upsert_entities(self, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
@@ -146,6 +154,8 @@ class PostgresStore:
             if not await conn.fetchval(INSERT_ENTITY, write.id, write.type, write.doc,
                                        write.content_hash, now, *box):
                 raise AlreadyExists(f"entity {write.id} already exists")
+            if self.history:
+                await record_writes(conn, [(write.id, write.type, None, write.doc)], now)
             await self._record_changes(
                 conn, [(write.id, write.type, "created", write.content_hash, None)], now)
 
@@ -157,6 +167,8 @@ class PostgresStore:
                                       " RETURNING type, content_hash, doc", entity_id)
             if row is None:
                 return False
+            if self.history:
+                await record_writes(conn, [(entity_id, row[0], row[2], None)], now)
             await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1], None)],
                                        now)
             # Still under the feed lock taken above: the newest row of this entity is ours.

@@ -38,6 +38,7 @@ from .base import (
 from .migrations import Migration
 from .released_groups import release_sqlite
 from .sqlite_reader import SqliteReader
+from .sqlite_temporal import SqliteHistory, record_writes
 from .sqlite_writes import migrate, upsert
 
 T = TypeVar("T")
@@ -45,11 +46,13 @@ _ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at
                "e.minx, e.miny, e.maxx, e.maxy"
 
 
-class SqliteStore:
-    """``Store`` on one SQLite file."""
+class SqliteStore(SqliteHistory):
+    """``Store`` on one SQLite file; ``history``: entity writes add to the entity history
+    (the temporal API's instances) in their own transaction."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, history: bool = True) -> None:
         self.path = Path(path)
+        self.history = history
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renkei-sqlite")
         self._db: sqlite3.Connection | None = None
         self.applied_migrations: list[Migration] = []  # by the last open()
@@ -89,13 +92,13 @@ class SqliteStore:
 
     # -- entities ---------------------------------------------------------------------------
     async def upsert_entities(self, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
-        return await self._run(lambda db: upsert(db, writes, now))
+        return await self._run(lambda db: upsert(db, writes, now, history=self.history))
 
     async def create_entity(self, write: EntityWrite, now: float) -> None:
         def create(db: sqlite3.Connection) -> None:
             if db.execute("SELECT 1 FROM entities WHERE id = ?", (write.id,)).fetchone():
                 raise AlreadyExists(f"entity {write.id} already exists")
-            upsert(db, [write], now)
+            upsert(db, [write], now, history=self.history)
 
         await self._run(create)
 
@@ -110,6 +113,8 @@ class SqliteStore:
             db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at,"
                        " last_doc) VALUES (?, ?, 'deleted', ?, ?, ?)",
                        (entity_id, row[1], row[2], now, row[3]))
+            if self.history:
+                record_writes(db, [(entity_id, row[1], row[3], None)], now)
             return True
 
         return await self._run(delete)
@@ -212,7 +217,7 @@ class SqliteStore:
                            quarantine: Sequence[QuarantineRecord], position: str | None,
                            read: int, now: float) -> UpsertCounts:
         def commit(db: sqlite3.Connection) -> UpsertCounts:
-            counts = upsert(db, writes, now)
+            counts = upsert(db, writes, now, history=self.history)
             for q in quarantine:
                 db.execute(
                     "INSERT INTO quarantine (run_id, source, file, row, col, raw_value, code,"

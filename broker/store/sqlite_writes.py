@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from .base import EntityWrite, UpsertCounts
 from .migrations import Migration, migrations_for
+from .sqlite_temporal import record_writes
 
 
 def migrate(db: sqlite3.Connection) -> list[Migration]:
@@ -43,15 +44,26 @@ def _statements(sql: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-def upsert(db: sqlite3.Connection, writes: Sequence[EntityWrite], now: float) -> UpsertCounts:
-    """Insert or replace by id, skipping unchanged content; one change-feed row per change."""
+# (entity id, type, stored bytes before, after) of each write that changed an entity.
+Written = list[tuple[str, str, bytes | None, bytes | None]]
+
+
+def upsert(db: sqlite3.Connection, writes: Sequence[EntityWrite], now: float, *,
+           history: bool = False) -> UpsertCounts:
+    """Insert or replace by id, skipping unchanged content; one change-feed row per change,
+    and (``history``) the attribute instances each change adds to the entity's history."""
+    written: Written = []
     if len({w.id for w in writes}) == len(writes):
-        return _upsert_batch(db, writes, now)
-    return _upsert_each(db, writes, now)
+        counts = _upsert_batch(db, writes, now, written)
+    else:
+        counts = _upsert_each(db, writes, now, written)
+    if history:
+        record_writes(db, written, now)
+    return counts
 
 
 def _upsert_batch(db: sqlite3.Connection, writes: Sequence[EntityWrite],
-                  now: float) -> UpsertCounts:
+                  now: float, written: Written) -> UpsertCounts:
     # Statement by statement per row costs ~50 µs; a batch of distinct ids needs one lookup
     # and a few executemany calls.
     existing: dict[str, tuple[int, str, bytes]] = {}
@@ -69,8 +81,10 @@ def _upsert_batch(db: sqlite3.Connection, writes: Sequence[EntityWrite],
         if held is None:
             inserts.append(w)
             changes.append((w.id, w.type, "created", w.content_hash, now, None))
+            written.append((w.id, w.type, None, w.doc))
         elif held[1] != w.content_hash:
             updates.append((w, held[0]))
+            written.append((w.id, w.type, held[2], w.doc))
             # The state before the update: a subscriber hears of it only if what it may see
             # changed.
             changes.append((w.id, w.type, "updated", w.content_hash, now, held[2]))
@@ -94,7 +108,7 @@ def _upsert_batch(db: sqlite3.Connection, writes: Sequence[EntityWrite],
 
 
 def _upsert_each(db: sqlite3.Connection, writes: Sequence[EntityWrite],
-                 now: float) -> UpsertCounts:
+                 now: float, written: Written) -> UpsertCounts:
     created = updated = unchanged = 0
     for w in writes:
         row = db.execute("SELECT rid, content_hash, doc FROM entities WHERE id = ?",
@@ -125,4 +139,5 @@ def _upsert_each(db: sqlite3.Connection, writes: Sequence[EntityWrite],
         db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at,"
                    " last_doc) VALUES (?, ?, ?, ?, ?, ?)",
                    (w.id, w.type, kind, w.content_hash, now, row[2] if row else None))
+        written.append((w.id, w.type, row[2] if row else None, w.doc))
     return UpsertCounts(created, updated, unchanged)
