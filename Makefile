@@ -28,7 +28,7 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check broker mappings trust tests bench deploy
-	$(BIN)/mypy broker mappings trust
+	$(BIN)/mypy --strict broker mappings trust
 
 bench: $(VENV)/.installed-test
 	for b in bench/[!_]*.py; do case $$b in *nanao_handwritten*) continue;; esac; \

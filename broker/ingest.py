@@ -200,4 +200,5 @@ def _prepare(outcomes: Iterator[Mapped | Quarantined], n: int, source: str,
 
 
 def _jsonable(values: Any) -> dict[str, Any]:
-    return orjson.loads(orjson.dumps(dict(values), default=str))
+    doc: dict[str, Any] = orjson.loads(orjson.dumps(dict(values), default=str))
+    return doc

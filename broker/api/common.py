@@ -53,8 +53,8 @@ class Api:
     egress: EgressPolicy
     temporal: TemporalReads
     temporal_writes: TemporalWrites
-    terms_cache: dict[str, Any] = field(default_factory=dict)  # by context key
-    terms_by_url: dict[str | None, Any] = field(default_factory=dict)  # by context URL
+    terms_cache: dict[str, Terms] = field(default_factory=dict)  # by context key
+    terms_by_url: dict[str | None, Terms] = field(default_factory=dict)  # by context URL
     parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 

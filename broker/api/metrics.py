@@ -110,5 +110,6 @@ def _audit_entry(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     if isinstance(doc, dict) and isinstance(doc.get("record"), dict):
-        return doc["record"]
+        record: dict[str, Any] = doc["record"]
+        return record
     return doc if isinstance(doc, dict) else {}

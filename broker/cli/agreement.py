@@ -20,7 +20,7 @@ from .common import add_config, config_of, run
 from .context import NodeContext, node_context
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     agreement = sub.add_parser("agreement", help="data-sharing agreements with other members")
     cmds = agreement.add_subparsers(dest="agreement_command", metavar="SUBCOMMAND",
                                     required=True)

@@ -20,7 +20,7 @@ from .common import add_config, config_of, run
 from .context import NodeContext, node_context
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit = sub.add_parser("audit", help="the node's tamper-evident audit log")
     cmds = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND", required=True)
     p = cmds.add_parser("verify", help="check the log against its hash chain, its signed "

@@ -20,7 +20,7 @@ from ..authority_server import (
 from .common import read_text_arg, run
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     authority = sub.add_parser("authority", help="run the federation authority")
     cmds = authority.add_subparsers(dest="authority_command", metavar="SUBCOMMAND",
                                     required=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from .common import run
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="run the demo federation on 127.0.0.1 and explain it")
     p.add_argument("--keep-running", action="store_true",
                    help="leave the nodes up (read access open on loopback) and print URLs")

@@ -26,7 +26,7 @@ from .common import add_config, config_of, run
 PROGRESS_THRESHOLD = 64 * 1024  # bytes: smaller inputs finish before a bar helps
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("map", help="map a local file to the shared vocabulary, or ingest a "
                                    "node's configured sources")
     p.add_argument("rules", nargs="?", help="rule file, bundled:NAME, or auto (recognize the "

@@ -18,7 +18,7 @@ from .common import add_config, config_of, run
 log = logging.getLogger("renkei.cli")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     node = sub.add_parser("node", help="create, join and run a node")
     cmds = node.add_subparsers(dest="node_command", metavar="SUBCOMMAND", required=True)
 

@@ -96,7 +96,8 @@ async def fetch_certificate(host: str, port: int, timeout: float) -> bytes:
                                        timeout)
     try:
         ssl_object = writer.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        der: bytes | None = (ssl_object.getpeercert(binary_form=True)
+                             if ssl_object is not None else None)
     finally:
         # Abort rather than close: a polite TLS shutdown would wait for the peer's reply.
         writer.transport.abort()

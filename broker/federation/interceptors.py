@@ -44,7 +44,7 @@ def current_caller() -> VerifiedCaller:
     return CALLER.get()
 
 
-class TokenAuthInterceptor(grpc.aio.ServerInterceptor):
+class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc: no stubs
     """Verifies the ``authorization: Bearer <jwt>`` metadata of every non-public call.
 
     ``on_caller`` is awaited with each authenticated caller's member id: a valid inbound call

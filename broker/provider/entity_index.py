@@ -119,9 +119,9 @@ def _locate(entity: Mapping[str, Any]
     store's ``geometry_bbox``."""
     location = entity.get("location")
     if location.__class__ is dict:
-        value = location.get("value")  # type: ignore[union-attr]
-        if value.__class__ is dict and value.get("type") == "Point":  # type: ignore[union-attr]
-            c = value.get("coordinates")  # type: ignore[union-attr]
+        value = location.get("value")
+        if value.__class__ is dict and value.get("type") == "Point":
+            c = value.get("coordinates")
             if (c.__class__ is list and len(c) >= 2 and c[0].__class__ in _PLAIN
                     and c[1].__class__ in _PLAIN):
                 lon, lat = float(c[0]), float(c[1])

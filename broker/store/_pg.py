@@ -184,8 +184,9 @@ class Connections:
         return {"search_path": self.schema, "application_name": f"renkei-{role}:{self.schema}"}
 
     def _connect(self, role: str) -> Awaitable[asyncpg.Connection]:
-        return asyncpg.connect(self.dsn, timeout=CONNECT_TIMEOUT,
-                               server_settings=self._settings(role))
+        connecting: Awaitable[asyncpg.Connection] = asyncpg.connect(
+            self.dsn, timeout=CONNECT_TIMEOUT, server_settings=self._settings(role))
+        return connecting
 
     async def open(self) -> list[Migration]:
         """Migrate, then open the pool; returns the migrations applied."""

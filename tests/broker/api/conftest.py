@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +65,9 @@ class ApiClient:
         if token:
             h.setdefault("Authorization", f"Bearer {token}")
         if json is not None:
-            data = orjson.dumps(json)
+            body = orjson.dumps(json)
+            # aiohttp warns (an error under filterwarnings) when a body over 1 MiB is raw bytes.
+            data = io.BytesIO(body) if len(body) > 1024 * 1024 else body
             h.setdefault("Content-Type", JSON)
         if self.link and "Link" not in h and h.get("Content-Type") != LD:
             h["Link"] = self.link

@@ -88,11 +88,12 @@ class Replica:
 
     @classmethod
     async def start(cls, config: Path, log: Path) -> Replica:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "broker.cli.main", "node", "run", "--no-ingest",
-            "--config", str(config), "--grpc-listen", "127.0.0.1:0",
-            "--http-listen", "127.0.0.1:0", cwd=REPO,
-            stdout=asyncio.subprocess.PIPE, stderr=log.open("wb"))
+        with log.open("wb") as stderr:  # the child keeps its own copy of the descriptor
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "broker.cli.main", "node", "run", "--no-ingest",
+                "--config", str(config), "--grpc-listen", "127.0.0.1:0",
+                "--http-listen", "127.0.0.1:0", cwd=REPO,
+                stdout=asyncio.subprocess.PIPE, stderr=stderr)
         replica = cls(proc, log)
         try:
             assert proc.stdout is not None
