@@ -112,12 +112,18 @@ class AggregateOutcome:
 
 
 class FanOut:
-    """Concurrent calls to a set of peers under one deadline."""
+    """Concurrent calls to a set of peers under one deadline.
+
+    ``monotonic`` is the clock the deadline and each status's ``elapsed_ms`` are measured on
+    (seconds; ``time.monotonic`` unless a test steps it).
+    """
 
     def __init__(self, peers: Callable[[], Mapping[str, PeerChannel]], backoff: PeerBackoff,
                  per_peer_concurrency: int, on_receipt: ReceiptSink | None = None, *,
-                 node_id: str = "", hop_limit: int = 3) -> None:
+                 node_id: str = "", hop_limit: int = 3,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._peers = peers
+        self._monotonic = monotonic
         self._backoff = backoff
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._per_peer = per_peer_concurrency
@@ -232,7 +238,7 @@ class FanOut:
                    call: Callable[[str, PeerChannel, float], Awaitable[int]],
                    routing: Routing, counts: Mapping[str, int]) -> list[PeerStatus]:
         """Run ``call`` per peer under the deadline; ``counts`` holds partial counts."""
-        started = time.monotonic()
+        started = self._monotonic()
         since = self._backoff.now()  # failures of these calls are one outage observation
         statuses: dict[str, PeerStatus] = {}
         for peer in [p for p, c in peers.items() if c is None]:
@@ -247,7 +253,7 @@ class FanOut:
         callable_peers = {p: c for p, c in peers.items() if p not in statuses and c is not None}
 
         async def guarded(peer: str, channel: PeerChannel) -> None:
-            t0 = time.monotonic()
+            t0 = self._monotonic()
             wait = await self._backoff.retry_in(peer)
             if wait > 0:
                 state = await self._backoff.state(peer)
@@ -256,30 +262,30 @@ class FanOut:
                                                     f"{state.last_error}")
                 return
             async with self._limit(peer):
-                remaining = max(0.01, deadline - (time.monotonic() - started))
+                remaining = max(0.01, deadline - (self._monotonic() - started))
                 try:
                     count = await call(peer, channel, remaining)
                 except PeerRejected as exc:
                     status = "denied" if exc.status in ("PERMISSION_DENIED", "UNAUTHENTICATED",
                                                         "RESOURCE_EXHAUSTED") else "error"
                     statuses[peer] = PeerStatus(peer, status, counts.get(peer, 0),
-                                                exc.reason, _message(exc), _ms(t0))
+                                                exc.reason, _message(exc), self._ms(t0))
                     return
                 except PeerDeadlineExceeded as exc:
                     statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
-                                                exc.code, _message(exc), _ms(t0))
+                                                exc.code, _message(exc), self._ms(t0))
                     await self._backoff.failed(peer, "deadline exceeded", since=since)
                     return
                 except PeerUnavailable as exc:
                     statuses[peer] = PeerStatus(peer, "unavailable", counts.get(peer, 0),
-                                                exc.code, _message(exc), _ms(t0))
+                                                exc.code, _message(exc), self._ms(t0))
                     await self._backoff.failed(peer, _message(exc), since=since)
                     return
                 except PeerError as exc:
                     statuses[peer] = PeerStatus(peer, "error", counts.get(peer, 0), exc.code,
-                                                _message(exc), _ms(t0))
+                                                _message(exc), self._ms(t0))
                     return
-                statuses[peer] = PeerStatus(peer, "ok", count, elapsed_ms=_ms(t0))
+                statuses[peer] = PeerStatus(peer, "ok", count, elapsed_ms=self._ms(t0))
                 await self._backoff.succeeded(peer)
 
         tasks = {asyncio.create_task(guarded(p, c), name=f"peer[{p}]"): p
@@ -298,7 +304,7 @@ class FanOut:
                     statuses[peer] = PeerStatus(peer, "deadline_exceeded", counts.get(peer, 0),
                                                 "deadline_exceeded",
                                                 "no complete answer before the deadline",
-                                                _ms(started))
+                                                self._ms(started))
                     await self._backoff.failed(peer, "deadline exceeded", since=since)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
@@ -308,6 +314,9 @@ class FanOut:
                     statuses.setdefault(peer, PeerStatus(peer, "error", reason="internal",
                                                          message="internal error"))
         return [statuses[p] for p in sorted(statuses)]
+
+    def _ms(self, t0: float) -> float:
+        return round((self._monotonic() - t0) * 1000, 1)
 
 
 _LEAD = b'{"id":"'
@@ -376,6 +385,3 @@ def _message(exc: PeerError) -> str:
     prefix = f"{exc.peer}: "
     return text[len(prefix):] if text.startswith(prefix) else text
 
-
-def _ms(t0: float) -> float:
-    return round((time.monotonic() - t0) * 1000, 1)
