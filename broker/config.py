@@ -134,12 +134,13 @@ class NodeConfig:
     id: str
     role: str
     data_dir: Path
+    # Every node pins the authority's key: a config without [trust] does not load.
+    trust: TrustConfig
     name_ja: str = ""
     name_en: str = ""
     license: str = "CC-BY-4.0"
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
-    trust: TrustConfig | None = None
     store: StoreConfig = field(default_factory=StoreConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
@@ -307,30 +308,28 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
                                               f"address (127.0.0.1 or [::1]), not '{http.listen}'")
     h.done()
 
-    trust: TrustConfig | None = None
-    if "trust" in raw:
-        t = top.table("trust")
-        algorithms = t.strings("algorithms", DEFAULT_ALGORITHMS)
-        bad = [a for a in algorithms if a not in KNOWN_ALGORITHMS]
-        if bad or not algorithms:
-            raise t.error("algorithms", f"expected a non-empty subset of {list(KNOWN_ALGORITHMS)}")
-        lifetime = t.integer("token_lifetime_seconds", 60, minimum=5)
-        if lifetime > 300:
-            raise t.error("token_lifetime_seconds", "expected at most 300 (tokens live <= 5 min)")
-        trust = TrustConfig(
-            authority_jwk=t.path("authority_jwk"),
-            authority_endpoint=t.text("authority_endpoint", ""),
-            authority_tls_fingerprint=t.text("authority_tls_fingerprint", ""),
-            algorithms=algorithms,
-            leeway_seconds=t.integer("leeway_seconds", 30),
-            token_lifetime_seconds=lifetime,
-            max_token_bytes=t.integer("max_token_bytes", 4096, minimum=512),
-            directory_poll_seconds=t.integer("directory_poll_seconds", 300, minimum=1),
-            audit_checkpoint_every=t.integer("audit_checkpoint_every", 100, minimum=1),
-        )
-        t.done()
-    elif role != "authority":
+    if "trust" not in raw:
         raise top.error("trust", "is required for a node (the pinned authority key)")
+    t = top.table("trust")
+    algorithms = t.strings("algorithms", DEFAULT_ALGORITHMS)
+    bad = [a for a in algorithms if a not in KNOWN_ALGORITHMS]
+    if bad or not algorithms:
+        raise t.error("algorithms", f"expected a non-empty subset of {list(KNOWN_ALGORITHMS)}")
+    lifetime = t.integer("token_lifetime_seconds", 60, minimum=5)
+    if lifetime > 300:
+        raise t.error("token_lifetime_seconds", "expected at most 300 (tokens live <= 5 min)")
+    trust = TrustConfig(
+        authority_jwk=t.path("authority_jwk"),
+        authority_endpoint=t.text("authority_endpoint", ""),
+        authority_tls_fingerprint=t.text("authority_tls_fingerprint", ""),
+        algorithms=algorithms,
+        leeway_seconds=t.integer("leeway_seconds", 30),
+        token_lifetime_seconds=lifetime,
+        max_token_bytes=t.integer("max_token_bytes", 4096, minimum=512),
+        directory_poll_seconds=t.integer("directory_poll_seconds", 300, minimum=1),
+        audit_checkpoint_every=t.integer("audit_checkpoint_every", 100, minimum=1),
+    )
+    t.done()
 
     s = top.table("store")
     backend = s.text("backend", "sqlite", choices=("sqlite", "postgresql"))

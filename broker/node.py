@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from trust.clock import Clock, SystemClock
@@ -21,11 +20,11 @@ from trust.tokens import TokenIssuer, TokenPolicy, TokenVerifier
 from trust.witness import make_witness_statement
 
 from .config import NodeConfig
-from .errors import ConfigError, PeerError, StoreError
+from .errors import PeerError, StoreError
 from .federation.backoff import PeerBackoff
+from .federation.directory_sync import DirectorySync, authority_key, open_directory
 from .federation.fanout import FanOut
 from .federation.forwarding import AggregateForwarding
-from .federation.grpc_client import AuthorityClient, PeerAddress, PeerChannel
 from .federation.grpc_server import (
     FederationServicer,
     GrpcServer,
@@ -33,6 +32,7 @@ from .federation.grpc_server import (
     WitnessServicer,
 )
 from .federation.interceptors import TokenAuthInterceptor
+from .federation.peers import PeerPool, PeerTokens
 from .federation.subscription import FederatedChange, SubscriptionSpec
 from .federation.subscriptions import Subscriptions
 from .federation.witnessing import CheckpointWitnessing
@@ -56,27 +56,11 @@ from .store.base import Store
 log = logging.getLogger("renkei.node")
 
 
-class PeerTokens:
-    """Outgoing tokens: a fresh one per call (per peer and agreement).
-
-    A token is not reused across calls: the callee binds each token id to the connection it
-    first arrived on (replay protection), and a connection does not outlive a restart of
-    either side, so a reused token would be refused as ``replayed`` after a reconnect.
-    """
-
-    def __init__(self, issuer: TokenIssuer, clock: Clock, lifetime: int) -> None:
-        self._issuer = issuer
-
-    def __call__(self, audience: str, agreement_id: str) -> str:
-        return self._issuer.issue(audience, agreement_id or None)
-
-
 class Node:
     """A running Renkei node."""
 
     def __init__(self, config: NodeConfig, clock: Clock, store: Store, identity: NodeIdentity,
                  directory: DirectoryHolder) -> None:
-        assert config.trust is not None
         self.config = config
         self.id = config.id
         self.clock = clock
@@ -90,8 +74,12 @@ class Node:
                               on_checkpoint=lambda c: self.witnessing.notify(c))
         self.agreements = AgreementBook(config.id, identity.key, store, self._directory, clock)
         self.tokens = PeerTokens(
-            TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds), clock,
-            trust.token_lifetime_seconds)
+            TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds))
+        self.peers = PeerPool(config.id, directory, self.tokens,
+                              max_message_bytes=config.grpc.max_message_bytes,
+                              insecure=config.grpc.insecure_dev)
+        self.directory_sync = DirectorySync(config, directory, store, clock,
+                                            lambda _: self.agreements.refresh())
         self.verifier = TokenVerifier(
             config.id, self._directory,
             TokenPolicy(algorithms=trust.algorithms, leeway_seconds=trust.leeway_seconds,
@@ -120,8 +108,6 @@ class Node:
                                                self._directory, clock,
                                                federation.deadline_seconds)
         self.witness: AuditWitness | None = None
-        self._peers: dict[str, PeerChannel] = {}
-        self._peers_version = -1
         self._grpc: GrpcServer | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         # Background loops, supervised: one that raises is logged and restarted, and /health
@@ -135,22 +121,13 @@ class Node:
     @classmethod
     async def start(cls, config: NodeConfig, *, clock: Clock | None = None) -> Node:
         """Build and start a node from its config; the caller must ``await node.stop()``."""
-        if config.trust is None:
-            raise ConfigError(str(config.file), "trust", "is required for a node")
         clock = clock or SystemClock()
         identity = load_identity(config)
-        try:
-            authority_jwk = json.loads(config.trust.authority_jwk.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ConfigError(str(config.file), "trust.authority_jwk",
-                              f"a readable JSON Web Key file ({exc})") from None
+        authority_key(config)  # a bad key file fails before the store is opened
         store = await open_store(config)
         try:
-            held = await store.latest_directory()
-            holder = DirectoryHolder(authority_jwk, min_version=held[0] if held else 0)
-            if held is not None:
-                holder.update(held[1], clock.now(), allow_expired=True)
-            node = cls(config, clock, store, identity, holder)
+            directory = await open_directory(config, store, clock)
+            node = cls(config, clock, store, identity, directory)
             await node._start()
         except BaseException:
             await store.close()
@@ -247,8 +224,7 @@ class Node:
             await self.http.stop()
         if self._grpc is not None:
             await self._grpc.stop(self.config.grpc.shutdown_grace_seconds)
-        for channel in self._peers.values():
-            await channel.close()
+        await self.peers.close()
         with contextlib.suppress(Exception):
             await self.audit.checkpoint()
         await self.store.close()
@@ -277,48 +253,11 @@ class Node:
 
     async def refresh_directory(self) -> int:
         """Fetch the newest directory from the authority; returns the version held."""
-        trust = self.config.trust
-        assert trust is not None
-        if not trust.authority_endpoint:
-            return self.directory.version
-        address = PeerAddress("authority", trust.authority_endpoint,
-                              (trust.authority_tls_fingerprint,),
-                              insecure=self.config.grpc.insecure_dev)
-        _, jws = await AuthorityClient(address).get_directory(self.directory.version)
-        if jws:
-            await self.install_directory(jws)
-        return self.directory.version
+        return await self.directory_sync.refresh()
 
     async def install_directory(self, jws: str) -> Directory:
         """Verify and adopt a signed directory (refusing rollback), then re-check agreements."""
-        directory = self.directory.update(jws, self.clock.now())
-        await self.store.put_directory(directory.version, jws, self.clock.now())
-        self.agreements.refresh()
-        return directory
-
-    def peers(self) -> Mapping[str, PeerChannel]:
-        """A channel per other member with an endpoint, rebuilt when the directory changes."""
-        try:
-            directory = self.directory.current
-        except DirectoryError:
-            return {}
-        if directory.version != self._peers_version:
-            old = self._peers
-            self._peers = {}
-            for m in directory.members.values():
-                if m.id == self.id or not m.endpoints or m.revoked:
-                    continue
-                address = PeerAddress(m.id, m.endpoints[0], tuple(m.tls_fingerprints),
-                                      insecure=self.config.grpc.insecure_dev)
-                kept = old.get(m.id)
-                # Keep an unchanged peer's channel: closing it would cut its open streams.
-                self._peers[m.id] = kept if kept is not None and kept.address == address else \
-                    PeerChannel(address, self.tokens, self.config.grpc.max_message_bytes)
-            self._peers_version = directory.version
-            for member_id, channel in old.items():
-                if self._peers.get(member_id) is not channel:
-                    self._tasks.append(asyncio.create_task(channel.close()))
-        return self._peers
+        return await self.directory_sync.install(jws)
 
     async def _peer_serving(self, peer: str) -> bool:
         """The backoff's recovery probe: the peer's gRPC health service answers SERVING."""
@@ -345,7 +284,6 @@ class Node:
         """Poll the directory; reload agreements (the CLI may have changed them) and let
         them expire as time passes; warn while the directory is stale."""
         trust = self.config.trust
-        assert trust is not None
         tick = min(10, trust.directory_poll_seconds)
         loop = asyncio.get_running_loop()
         if not self._directory_polled_at:
