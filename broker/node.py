@@ -19,6 +19,8 @@ from trust.errors import DirectoryError, TrustError
 from trust.tokens import TokenIssuer, TokenPolicy, TokenVerifier
 from trust.witness import make_witness_statement
 
+from .api.deps import ApiDeps
+from .api.server import HttpServer
 from .config import NodeConfig
 from .errors import PeerError, StoreError
 from .federation.backoff import PeerBackoff
@@ -37,6 +39,7 @@ from .federation.subscription import FederatedChange, SubscriptionSpec
 from .federation.subscriptions import Subscriptions
 from .federation.witnessing import CheckpointWitnessing
 from .identity import NodeIdentity, load_identity
+from .ngsi.scope import Federation
 from .provider.calls import ProviderService
 from .provider.catalog import CatalogService
 from .provider.entity_index import EntityIndex
@@ -115,7 +118,7 @@ class Node:
         self.loops = Loops(config.id)
         self._directory_polled_at = 0.0  # kept across restarts of the housekeeping loop
         self._agreements_changed = asyncio.Event()
-        self.http: Any = None
+        self.http: HttpServer | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
@@ -157,9 +160,14 @@ class Node:
         self._grpc.add_witness(WitnessServicer(self.witness, self.audit))
         await self._grpc.start()
         if self.config.http.enabled:
-            from .api.server import HttpServer  # imported lazily: optional at this layer
-
-            self.http = HttpServer(self)
+            self.http = HttpServer(ApiDeps(
+                node_id=self.id, http=self.config.http, contexts=self.config.contexts,
+                store=self.store, clock=self.clock, changes=self.changes,
+                directory_version=lambda: self.directory.version,
+                federation=Federation(self.agreements, self.peers, self.fanout,
+                                      self.config.federation.deadline_seconds),
+                loops=self.loops, temporal=self.config.temporal,
+                federated_changes=self.federated_changes))
             await self.http.start()
         self.loops.start("housekeeping", self._housekeeping)
         self.loops.start("witnessing", self.witnessing.run)

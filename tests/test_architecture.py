@@ -204,3 +204,63 @@ def test_the_cycle_check_sees_function_local_and_type_checking_imports(tmp_path:
     graph = _module_graph(package, tmp_path)
     assert graph["lib.b"] == {"lib.sub.c"} and graph["lib.d"] == {"lib.sub.c", "lib.a"}
     assert _cycles(graph) == [["lib.a", "lib.b", "lib.sub.c"]]
+
+
+# No service locator: the layers get the collaborators they use as typed parameters (the API an
+# ``ApiDeps``), never the node. A parameter, attribute or field called ``node`` in a layer is
+# the node handed down again.
+LOCATOR_NAMES = {"node", "_node"}
+
+
+def _takes_the_node(path: Path) -> list[str]:
+    found = []
+    for item in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(item, ast.arg) and item.arg in LOCATOR_NAMES:
+            found.append(f"parameter {item.arg!r} (line {item.lineno})")
+        elif (isinstance(item, ast.Attribute) and item.attr in LOCATOR_NAMES
+              and isinstance(item.value, ast.Name) and item.value.id in ("self", "api", "cls")):
+            found.append(f"attribute {item.value.id}.{item.attr} (line {item.lineno})")
+        elif (isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+              and item.target.id in LOCATOR_NAMES):
+            found.append(f"field {item.target.id!r} (line {item.lineno})")
+    return found
+
+
+def test_no_layer_is_handed_the_node() -> None:
+    offenders = []
+    for path in (ROOT / "broker").rglob("*.py"):
+        if "_pb" in path.parts or path.parent == ROOT / "broker":
+            continue
+        if _layer_of(path) in COMPOSITION_ROOTS:
+            continue
+        offenders += [f"{path.relative_to(ROOT)}: {f}" for f in _takes_the_node(path)]
+    assert offenders == []
+
+
+def test_the_locator_check_sees_parameters_attributes_and_fields(tmp_path: Path) -> None:
+    module = tmp_path / "sample.py"
+    module.write_text("class A:\n    node: object\n"
+                      "    def __init__(self, node):\n        self._node = node\n"
+                      "def route(api):\n    return api.node.clock\n"
+                      "def fine(jsonld):\n    for node in jsonld:\n        node['@id']\n",
+                      encoding="utf-8")
+    assert _takes_the_node(module) == [
+        "field 'node' (line 2)", "parameter 'node' (line 3)", "attribute self._node (line 4)",
+        "attribute api.node (line 6)"]
+
+
+# One construction path: peers' channels and the held directory are built in one module each,
+# which the node and the CLI's offline context both call.
+BUILT_IN_ONE_PLACE = {"PeerChannel": "broker/federation/peers.py",
+                      "DirectoryHolder": "broker/federation/directory_sync.py"}
+
+
+def test_peer_channels_and_the_directory_are_built_in_one_place() -> None:
+    offenders = []
+    for path in (ROOT / "broker").rglob("*.py"):
+        where = str(path.relative_to(ROOT))
+        for item in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(item, ast.Call) and isinstance(item.func, ast.Name)
+                    and BUILT_IN_ONE_PLACE.get(item.func.id, where) != where):
+                offenders.append(f"{where}:{item.lineno} builds a {item.func.id}")
+    assert offenders == []

@@ -11,24 +11,27 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from mappings.contexts import FrozenDocumentLoader
 
 from ..errors import BadRequest, NotFound, Unauthenticated
+from ..ngsi.discovery import Discovery
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
 from ..ngsi.reads import EntityReads
 from ..ngsi.scope import FederationScope
 from ..ngsi.temporal import TemporalReads
 from ..ngsi.temporal_writes import TemporalWrites
+from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
+from .deps import ApiDeps
 from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
 from .metrics import ApiMetrics
+from .notifier import Notifier
 from .parameters import check_parameters
 from .problems import problem_response
 from .routes import batch, discovery, entities, ops, subscriptions, temporal
@@ -132,37 +135,35 @@ def _add_all(app: web.Application, routes: list[tuple[str, str, Handler]]) -> No
                 resource.add_route(method, handler)
 
 
-async def build_api(node: Any) -> Api:
-    """The objects the routes use, built from the node."""
-    config = node.config.http
-    terms = TermMaps(FrozenDocumentLoader(extra=dict(node.config.contexts)))
-    metrics = ApiMetrics(node.id)
-    from ..ngsi.discovery import Discovery
-    from ..ngsi.subscriptions import SubscriptionStore
-    from .notifier import Notifier
-
-    subs = SubscriptionStore(node.store, node.clock)
+async def build_api(deps: ApiDeps) -> Api:
+    """The objects the routes use, built from the node's parts."""
+    config = deps.http
+    store, clock = deps.store, deps.clock
+    terms = TermMaps(FrozenDocumentLoader(extra=dict(deps.contexts)))
+    metrics = ApiMetrics(deps.node_id)
+    subs = SubscriptionStore(store, clock)
     egress = EgressPolicy(config.notification_allow)
-    notifier = Notifier(node, subs, metrics, terms, egress)
-    scope = FederationScope(node.id, node.agreements, node.peers, node.fanout,
-                            node.config.federation.deadline_seconds,
+    notifier = Notifier(deps.node_id, store, clock, deps.changes, deps.federated_changes,
+                        subs, metrics, terms, egress)
+    scope = FederationScope(deps.federation,
                             on_status=lambda s: metrics.peer_status(s.peer, s.status,
                                                                     s.elapsed_ms))
     return Api(
-        node=node, config=config, store=node.store, terms=terms,
-        entities=EntityService(node.store, node.changes, node.clock, observer=notifier.observe),
-        tokens=await TokenService.open(node.id, node.store, node.clock,
+        node_id=deps.node_id, clock=clock, directory_version=deps.directory_version,
+        config=config, store=store, terms=terms,
+        entities=EntityService(store, deps.changes, clock, observer=notifier.observe),
+        tokens=await TokenService.open(deps.node_id, store, clock,
                                        config.token_lifetime_seconds),
-        clients=ClientRegistry(node.store, node.clock), metrics=metrics, scope=scope,
-        reads=EntityReads(node.store, scope), subscriptions=subs, notifier=notifier,
-        discovery=Discovery(node.store), egress=egress,
-        temporal=TemporalReads(node.store, node.config.temporal.max_instances_per_entity),
-        temporal_writes=TemporalWrites(node.store, node.clock))
+        clients=ClientRegistry(store, clock), metrics=metrics, scope=scope,
+        reads=EntityReads(store, scope), subscriptions=subs, notifier=notifier,
+        discovery=Discovery(store), egress=egress, loops=deps.loops,
+        temporal=TemporalReads(store, deps.temporal.max_instances_per_entity),
+        temporal_writes=TemporalWrites(store, clock))
 
 
-async def create_app(node: Any) -> web.Application:
-    """The NGSI-LD application of ``node`` (not yet listening)."""
-    api = await build_api(node)
+async def create_app(deps: ApiDeps) -> web.Application:
+    """The NGSI-LD application over the node's parts (not yet listening)."""
+    api = await build_api(deps)
     # The body limit is enforced by the routes (413 as ProblemDetails); aiohttp's own limit
     # only stops a client that lies about Content-Length.
     app = web.Application(middlewares=[edge], client_max_size=api.config.max_body_bytes + 1)
@@ -182,9 +183,9 @@ async def create_app(node: Any) -> web.Application:
     if api.config.dev_open_on_loopback:
         log.warning("node %s: [http] dev_open_on_loopback is ON: reads AND WRITES from "
                     "127.0.0.1/::1 are served WITHOUT a token. Development and conformance "
-                    "runs only.", node.id)
+                    "runs only.", deps.node_id)
     elif api.config.dev_open_read_on_loopback:
         log.warning("node %s: [http] dev_open_read_on_loopback is ON: GET requests from "
                     "127.0.0.1/::1 are served WITHOUT a token. Never use this outside a demo.",
-                    node.id)
+                    deps.node_id)
     return app

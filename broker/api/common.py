@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -10,8 +10,11 @@ from urllib.parse import quote
 import orjson
 from aiohttp import web
 
+from trust.clock import Clock
+
 from ..config import HttpConfig
 from ..errors import BadRequest
+from ..ngsi.discovery import Discovery
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
 from ..ngsi.join import join_of
@@ -21,13 +24,16 @@ from ..ngsi.reads import EntityReads
 from ..ngsi.render import FORMATS, OutputOptions
 from ..ngsi.scope import FederationScope
 from ..ngsi.temporal import TemporalReads
+from ..service.loops import Loops
 from ..ngsi.temporal_writes import TemporalWrites
+from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.terms import TermMap, TermMaps, Translator
 from ..store.base import Store
 from .auth import Caller, ClientRegistry, TokenService
 from .errors import InvalidRequest, PayloadTooLarge, TooManyResults
 from .metrics import ApiMetrics
 from .negotiation import body_context, body_media_type, link_context
+from .notifier import Notifier
 
 OPTIONS = frozenset({"keyValues", "sysAttrs", "concise", "normalized", "simplified",
                      "noOverwrite", "replace", "update", "count"})
@@ -37,7 +43,9 @@ OPTIONS = frozenset({"keyValues", "sysAttrs", "concise", "normalized", "simplifi
 class Api:
     """The objects routes call, built once per node by the app factory."""
 
-    node: Any
+    node_id: str
+    clock: Clock
+    directory_version: Callable[[], int]
     config: HttpConfig
     store: Store
     terms: TermMaps
@@ -47,10 +55,11 @@ class Api:
     metrics: ApiMetrics
     scope: FederationScope
     reads: EntityReads
-    subscriptions: Any
-    notifier: Any
-    discovery: Any
+    subscriptions: SubscriptionStore
+    notifier: Notifier
+    discovery: Discovery
     egress: EgressPolicy
+    loops: Loops
     temporal: TemporalReads
     temporal_writes: TemporalWrites
     terms_cache: dict[str, Terms] = field(default_factory=dict)  # by context key

@@ -1,16 +1,16 @@
 """Delivers subscription notifications: HTTP POSTs to subscribers, with retries.
 
 Local changes come from the store's change feed (API writes, ingest, anything), read after a
-persisted cursor and woken by ``node.changes``. To tell which attributes changed, the notifier
-remembers the last state it saw of recently changed entities (bounded), and the entity
+persisted cursor and woken by the node's change signal. To tell which attributes changed, the
+notifier remembers the last state it saw of recently changed entities (bounded), and the entity
 service hands it the state just before each API write; when the previous state is unknown,
 every attribute counts as changed (a notification too many rather than one missed).
 
 Federated subscriptions (not ``localOnly``, and peers with agreements for the owner's
-purpose) consume ``node.federated_changes(types, q, purpose)``, an async iterator of changes
-from peers that the federation's gRPC subscription client provides. When the node has no such
-attribute, federated subscriptions are served from local changes only and say so in their
-representation (``renkeiFederation.status = "not_available"``).
+purpose) consume the node's change feed (``ChangeFeed``: ``Node.federated_changes(types, q,
+purpose)``), an async iterator of changes from peers that the federation's gRPC subscription
+client provides. Without a feed, federated subscriptions are served from local changes only
+and say so in their representation (``renkeiFederation.status = "not_available"``).
 
 Deliveries go out through ``egress.notification_session``: only to addresses the egress
 policy allows (checked after DNS, at connection time), never following a redirect, with only
@@ -24,7 +24,7 @@ import contextlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -32,6 +32,7 @@ import orjson
 from yarl import URL
 
 from mappings.errors import MappingError
+from trust.clock import Clock
 
 from ..errors import BrokerError
 from ..ngsi.egress import EgressPolicy, safe_headers
@@ -42,7 +43,9 @@ from ..ngsi.q import parse_q, q_is_conjunction
 from ..ngsi.subscriptions import SubscriptionStore, state
 from ..ngsi.terms import TermMaps, Translator
 from ..ngsi.triggers import AttributeDelta, fires
-from ..store.base import Change
+from ..service.changes import ChangeSignal
+from ..store.base import Change, Store
+from .deps import ChangeFeed, PeerChange
 from .egress import notification_session, refusal, refused_connection
 from .metrics import ApiMetrics
 from .negotiation import CONTEXT_REL, LD, link_header, response_context
@@ -56,12 +59,16 @@ REMEMBER = 20_000
 class Notifier:
     """One per node: watches changes, matches subscriptions, POSTs notifications."""
 
-    def __init__(self, node: Any, subs: SubscriptionStore, metrics: ApiMetrics,
+    def __init__(self, node_id: str, store: Store, clock: Clock, changes: ChangeSignal,
+                 feed: ChangeFeed | None, subs: SubscriptionStore, metrics: ApiMetrics,
                  terms: TermMaps, egress: EgressPolicy, *, attempts: int = 3,
                  backoff: float = 0.2, timeout: float = 5.0, poll_seconds: float = 1.0) -> None:
-        self._node = node
+        self._node_id = node_id
+        self._clock = clock
+        self._changes = changes
+        self._feed = feed
         self._egress = egress
-        self._store = node.store
+        self._store = store
         self._subs = subs
         self._metrics = metrics
         self._terms = terms
@@ -86,9 +93,9 @@ class Notifier:
         saved = await self._store.get_state(STATE, "cursor")
         self.cursor = int(saved) if isinstance(saved, int) else \
             await self._store.last_change_cursor()
-        self._task = asyncio.create_task(self._run(), name=f"{self._node.id}:notifier")
+        self._task = asyncio.create_task(self._run(), name=f"{self._node_id}:notifier")
         self._periodic = asyncio.create_task(self._run_periodic(),
-                                             name=f"{self._node.id}:periodic")
+                                             name=f"{self._node_id}:periodic")
         await self.sync_federated()
 
     async def stop(self) -> None:
@@ -124,7 +131,7 @@ class Notifier:
                 if changes:
                     await self._store.put_state(STATE, "cursor", self.cursor)
                 if len(changes) < 500:
-                    await self._node.changes.wait(self._poll)
+                    await self._changes.wait(self._poll)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -146,7 +153,7 @@ class Notifier:
             before = orjson.loads(previous) if isinstance(previous, bytes) else {}
             changed = {k for k in set(before) | set(entity) if before.get(k) != entity.get(k)}
             delta = AttributeDelta.between(before, entity)
-        now = self._node.clock.now()
+        now = self._clock.now()
         for record in records:
             if record.get("cursor", 0) >= change.cursor or state(record, now) != "active":
                 continue
@@ -193,7 +200,7 @@ class Notifier:
             await asyncio.sleep(min(1.0, self._poll))
 
     async def _periods_due(self) -> None:
-        now = self._node.clock.now()
+        now = self._clock.now()
         records = await self._subs.all()
         for sub_id in [s for s in self._next_period if s not in records]:
             del self._next_period[sub_id]  # deleted subscriptions
@@ -214,7 +221,7 @@ class Notifier:
     def _schedule(self, record: Mapping[str, Any], entity: Mapping[str, Any]) -> None:
         sub = record["subscription"]
         throttling = float(sub.get("throttling") or 0)
-        now = self._node.clock.now()
+        now = self._clock.now()
         if throttling and now - self._last_sent.get(sub["id"], -1e18) < throttling:
             return
         self._last_sent[sub["id"]] = now
@@ -239,7 +246,7 @@ class Notifier:
                 ok = await self._post(sub["id"], sub["notification"]["endpoint"]["uri"],
                                       body, headers)
             self._metrics.notifications.labels("ok" if ok else "failed").inc()
-            await self._subs.record_delivery(sub["id"], ok, self._node.clock.now())
+            await self._subs.record_delivery(sub["id"], ok, self._clock.now())
 
     async def _post(self, sub_id: str, uri: str, body: bytes, headers: dict[str, str]
                     ) -> bool:
@@ -291,7 +298,7 @@ class Notifier:
             data = [{"@context": response_context(context), **e} for e in data]
         payload: dict[str, Any] = {"id": f"urn:ngsi-ld:Notification:{uuid.uuid4()}",
                                    "type": "Notification", "subscriptionId": sub["id"],
-                                   "notifiedAt": iso(self._node.clock.now()), "data": data}
+                                   "notifiedAt": iso(self._clock.now()), "data": data}
         headers = safe_headers(endpoint.get("receiverInfo"))
         if endpoint.get("accept") == LD:
             payload = {"@context": response_context(context), **payload}
@@ -317,7 +324,7 @@ class Notifier:
             return "local_only"
         if sub["id"] in self._federated:
             return "wired"
-        return "not_available" if not hasattr(self._node, "federated_changes") else "no_peers"
+        return "not_available" if self._feed is None else "no_peers"
 
     async def sync_federated(self) -> None:
         """Start or stop the federated change streams to match the subscriptions."""
@@ -325,7 +332,7 @@ class Notifier:
         for sub_id in list(self._federated):
             if sub_id not in records:
                 self._federated.pop(sub_id).cancel()
-        source = getattr(self._node, "federated_changes", None)
+        source = self._feed
         if source is None:
             return
         for sub_id, record in records.items():
@@ -339,23 +346,24 @@ class Notifier:
             self._federated[sub_id] = asyncio.create_task(self._consume(
                 record, source(types, q or (), record.get("purpose") or "", name=sub_id)))
 
-    async def _consume(self, record: Mapping[str, Any], stream: Any) -> None:
+    async def _consume(self, record: Mapping[str, Any], stream: AsyncIterator[PeerChange]
+                       ) -> None:
         sub_id = record["subscription"]["id"]
         try:
             async for change in stream:
                 current = (await self._subs.all()).get(sub_id)
                 if current is None:
                     return
-                if state(current, self._node.clock.now()) != "active":
+                if state(current, self._clock.now()) != "active":
                     continue
-                entity = orjson.loads(change.entity) if getattr(change, "entity", b"") else None
-                kind = getattr(change, "kind", "updated")
+                entity = orjson.loads(change.entity) if change.entity else None
+                kind = change.kind
                 entity_type = entity.get("type", "") if entity else ""
                 if fires(current["subscription"], kind, entity, None, change.entity_id,
                          entity_type):
                     self._schedule(current, entity or {"id": change.entity_id,
                                                        "type": entity_type,
-                                                       "deletedAt": iso(self._node.clock.now())})
+                                                       "deletedAt": iso(self._clock.now())})
         except asyncio.CancelledError:
             raise
         except Exception:

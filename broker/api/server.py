@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from aiohttp import web
 
 from .app import create_app
+from .deps import ApiDeps
 
 log = logging.getLogger("renkei.api")
 
@@ -15,25 +15,25 @@ log = logging.getLogger("renkei.api")
 class HttpServer:
     """Starts and stops the aiohttp application of one node."""
 
-    def __init__(self, node: Any) -> None:
-        self._node = node
+    def __init__(self, deps: ApiDeps) -> None:
+        self._deps = deps
         self._runner: web.AppRunner | None = None
         self.app: web.Application | None = None
         self.host = ""
         self.port = 0
 
     async def start(self) -> None:
-        self.app = await create_app(self._node)
+        self.app = await create_app(self._deps)
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        host, _, port = self._node.config.http.listen.rpartition(":")
+        host, _, port = self._deps.http.listen.rpartition(":")
         self.host = host.strip("[]")
         site = web.TCPSite(self._runner, self.host, int(port), backlog=1024)
         await site.start()
         server = site._server  # aiohttp keeps the bound sockets here; port 0 needs them
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else int(port)
-        log.info("node %s: NGSI-LD API on %s", self._node.id, self.url)
+        log.info("node %s: NGSI-LD API on %s", self._deps.node_id, self.url)
 
     @property
     def url(self) -> str:

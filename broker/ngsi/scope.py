@@ -34,17 +34,25 @@ class ScopeResult:
         return [s for s in self.statuses if s.status != "ok"]
 
 
+@dataclass(frozen=True)
+class Federation:
+    """What federated reads use of the node: its agreements, its peers and the fan-out to
+    them under one deadline (seconds)."""
+
+    agreements: AgreementBook
+    peers: Callable[[], Mapping[str, object]]
+    fanout: FanOut
+    deadline_seconds: float
+
+
 class FederationScope:
     """Asks peers for the API's federated reads."""
 
-    def __init__(self, node_id: str, agreements: AgreementBook,
-                 peers: Callable[[], Mapping[str, Any]], fanout: FanOut, deadline: float,
-                 on_status: StatusSink | None = None) -> None:
-        self._node_id = node_id
-        self._agreements = agreements
-        self._peers = peers
-        self._fanout = fanout
-        self._deadline = deadline
+    def __init__(self, federation: Federation, on_status: StatusSink | None = None) -> None:
+        self._agreements = federation.agreements
+        self._peers = federation.peers
+        self._fanout = federation.fanout
+        self._deadline = federation.deadline_seconds
         self._on_status = on_status
 
     def plan(self, purpose: str | None, types: Sequence[str] = ()) -> dict[str, dict[str, str]]:

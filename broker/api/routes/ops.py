@@ -16,21 +16,20 @@ TOKEN_PATH = "/oauth2/token"
 
 async def health(request: web.Request) -> web.Response:
     api = api_of(request)
-    node = api.node
     try:
         cursor = await api.store.last_change_cursor()
         store_ok = True
     except Exception:
         cursor, store_ok = 0, False
     try:
-        version = node.directory.version
+        version = api.directory_version()
     except Exception:
         version = 0
     # A background loop that failed (housekeeping: directory polling, agreement reload and
     # expiry) makes the node degraded too: it still answers, but no longer keeps up.
-    loops = node.loops
+    loops = api.loops
     ok = store_ok and loops.healthy()
-    body = {"status": "ok" if ok else "degraded", "node": node.id,
+    body = {"status": "ok" if ok else "degraded", "node": api.node_id,
             "directoryVersion": version, "changeCursor": cursor,
             "loops": loops.report(),
             "devOpenReadOnLoopback": api.config.dev_open_read_on_loopback,

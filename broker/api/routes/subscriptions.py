@@ -14,6 +14,7 @@ from aiohttp import web
 from ...ngsi.q import rename_q
 from ...ngsi.subscriptions import Names, representation, validate
 from ..common import (
+    Api,
     Terms,
     api_of,
     caller_of,
@@ -62,7 +63,7 @@ async def create(request: web.Request) -> web.Response:
     api = api_of(request)
     body, _media, context = await read_json(request)
     terms = await terms_for(request, context)
-    sub = validate(body, _names(terms), api.egress, now=api.node.clock.now())
+    sub = validate(body, _names(terms), api.egress, now=api.clock.now())
     if "jsonldContext" in sub:
         # 5.2.12: notifications are compacted with it; one never fetched is 503 now.
         await api.terms.get(sub["jsonldContext"])
@@ -75,8 +76,8 @@ async def create(request: web.Request) -> web.Response:
         "Location": resource_location(BASE, record["subscription"]["id"])})
 
 
-def _render(api: Any, record: dict[str, Any], terms: Terms) -> dict[str, Any]:
-    sub = _outward(representation(record, api.node.clock.now()), terms)
+def _render(api: Api, record: dict[str, Any], terms: Terms) -> dict[str, Any]:
+    sub = _outward(representation(record, api.clock.now()), terms)
     status = api.notifier.federation_status(record)
     if status not in ("local_only", "no_peers") and api.scope.plan(record.get("purpose")):
         sub["renkeiFederation"] = {"status": status}
@@ -112,7 +113,7 @@ async def update(request: web.Request) -> web.Response:
     body, _media, context = await read_json(request, allow_merge_patch=True)
     terms = await terms_for(request, context)
     fragment = validate(body, _names(terms), api.egress, partial=True,
-                        now=api.node.clock.now())
+                        now=api.clock.now())
     await api.subscriptions.update(path_id(request, "sub_id"), fragment,
                                    owner=caller_of(request).client_id)
     await api.notifier.sync_federated()
