@@ -95,7 +95,7 @@ class Node:
                              hop_limit=federation.hop_limit)
         self.provider = ProviderService(
             config.id, store, self.agreements, self.audit, CallLimits(store, clock), clock,
-            federation.batch_size,
+            self.changes, federation.batch_size,
             forwarder=AggregateForwarding(config.id, self.fanout, self.agreements)
             if federation.forward_aggregates else None,
             forward_deadline=federation.deadline_seconds,
@@ -143,8 +143,7 @@ class Node:
         # meanwhile is called again at once, not after the rest of an old delay.
         await self.backoff.resume()
         servicer = FederationServicer(
-            ProviderFacade(self.provider, self.catalog, self.store, self.changes,
-                           self.agreements, self.clock,
+            ProviderFacade(self.provider, self.catalog, self.audit,
                            max_streams_per_peer=self.config.federation.max_streams_per_peer),
             self.exchange, self.config.federation.hop_limit)
         tls = None if self.config.grpc.insecure_dev else TlsIdentity(

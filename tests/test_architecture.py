@@ -250,12 +250,14 @@ def test_the_locator_check_sees_parameters_attributes_and_fields(tmp_path: Path)
 
 
 # One construction path: peers' channels and the held directory are built in one module each,
-# which the node and the CLI's offline context both call.
+# which the node and the CLI's offline context both call; a policy request is built only by
+# the provider's one admission step, which every call on this node's data passes.
 BUILT_IN_ONE_PLACE = {"PeerChannel": "broker/federation/peers.py",
-                      "DirectoryHolder": "broker/federation/directory_sync.py"}
+                      "DirectoryHolder": "broker/federation/directory_sync.py",
+                      "PolicyRequest": "broker/provider/admission.py"}
 
 
-def test_peer_channels_and_the_directory_are_built_in_one_place() -> None:
+def test_peer_channels_the_directory_and_policy_requests_are_built_in_one_place() -> None:
     offenders = []
     for path in (ROOT / "broker").rglob("*.py"):
         where = str(path.relative_to(ROOT))

@@ -14,7 +14,11 @@ failing check denies (deny overrides: no other agreement can widen a denial):
 5. a raw operation (query, get, subscribe) under ``aggregate_only`` → ``aggregate_only``;
 6. attributes asked for explicitly must be allowed for at least one requested type →
    ``field_not_allowed`` (no attributes: the agreement's mask applies);
-7. a geographic filter entirely outside the agreed area → ``outside_area``.
+7. a geographic filter entirely outside the agreed area → ``outside_area``;
+8. attributes the call filters on (``filters``: its q comparisons, ``location`` for a
+   geographic filter) must be visible for every requested type (no types: every type the
+   agreement shares) → ``field_not_allowed``: the answer's size would otherwise tell the
+   caller what it may not see (``telephone=="0767-..."`` → one entity or none).
 
 Speed: :class:`AgreementSet` compiles each agreement once (type sets, masks, obligations and
 the common "allowed" decision are precomputed), so a decision is a few dict and set lookups.
@@ -57,8 +61,9 @@ class Operation(StrEnum):
 @dataclass(frozen=True, slots=True)
 class PolicyRequest:
     """What the caller asks for. ``types`` empty means every type the agreement shares;
-    ``attributes`` None means no explicit projection. ``provider`` is this node's member id:
-    when given, agreements with another provider never apply."""
+    ``attributes`` None means no explicit projection. ``filters`` names the attributes the
+    call filters on (``id`` and ``type`` are no attributes and are ignored). ``provider`` is
+    this node's member id: when given, agreements with another provider never apply."""
 
     caller: str
     operation: Operation
@@ -68,6 +73,7 @@ class PolicyRequest:
     purpose: str = ""
     agreement_id: str | None = None
     provider: str | None = None
+    filters: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operation", Operation(self.operation))
@@ -75,6 +81,8 @@ class PolicyRequest:
             object.__setattr__(self, "types", frozenset(self.types))
         if self.attributes is not None and not isinstance(self.attributes, frozenset):
             object.__setattr__(self, "attributes", frozenset(self.attributes))
+        if not isinstance(self.filters, frozenset):
+            object.__setattr__(self, "filters", frozenset(self.filters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,10 @@ class Decision:
         """Raise the matching ``PolicyDenied`` if the decision is a denial."""
         if not self.allowed:
             raise PolicyDenied(self.reason, self.message)
+
+
+# Filters on these select entities by what every caller sees anyway: they are no attributes.
+_NOT_ATTRIBUTES = frozenset({"id", "type"})
 
 
 def _deny(reason: str, message: str, agreement_id: str | None = None) -> Decision:
@@ -177,10 +189,25 @@ class _Rule:
         if geo is not None and self.area is not None and not geo.overlaps(self.area):
             return _deny("outside_area",
                          f"geographic filter is outside the area of {self.id}", self.id)
+        if request.filters:
+            hidden = self._hidden_filter(types, request.filters)
+            if hidden is not None:
+                return _deny("field_not_allowed",
+                             f"cannot filter on {hidden[:64]!r}: not allowed by {self.id}",
+                             self.id)
         if attributes is None:
             return self.allowed
         mask = self.mask.restrict(types or None, attributes)
         return Decision(True, "allowed", "allowed", self.id, mask, self.area, self.obligations)
+
+    def _hidden_filter(self, types: frozenset[str], filters: frozenset[str]) -> str | None:
+        """The first filtered attribute some requested type does not show, if any."""
+        wanted = filters - _NOT_ATTRIBUTES
+        for entity_type in sorted(types or self.types):
+            hidden = wanted - self.attrs.get(entity_type, frozenset())
+            if hidden:
+                return sorted(hidden)[0]
+        return None
 
     def _allowed_for(self, types: frozenset[str]) -> frozenset[str]:
         if not types or types == self.types:

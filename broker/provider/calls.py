@@ -1,10 +1,12 @@
 """The providing side of the federation: every call decided, enforced, audited and receipted.
 
-For each call: the loop guard, then ``trust.policy.decide`` against this node's active
-agreements, then the rate limits, then the local query restricted to the decision's types and
-area (index prefilter, then the exact check), then the field mask on each entity. The audit
-entry is appended with the result count and a signed receipt goes back to the caller. A denial
-(the loop guard's included) is audited too, and the caller gets the stable reason code.
+For each call (query, get, aggregate, subscribe): one admission step (``admission.py``: the
+loop guard, ``trust.policy.decide`` against this node's active agreements, the rate limits,
+every refusal audited), then the local query restricted to the decision's types and area
+(index prefilter, then the exact check), then the field mask on each entity. The audit entry
+is appended with the result count and a signed receipt goes back to the caller; a stream of
+changes is audited when it opens and when it ends. The caller of a refused call gets the
+stable reason code.
 
 Forwarding: a node configured to forward aggregates (an agency that aggregates for another
 agency) adds what its own providers answer under agreements that allow onward sharing. The
@@ -20,43 +22,45 @@ import dataclasses
 import itertools
 import logging
 import math
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import orjson
 import shapely.affinity
 import shapely.geometry
 
-from trust.agreement_model import Agreement
 from trust.clock import Clock
 from trust.enforce import DifferencingGuard, FieldMask, check_k, entity_in_area
 from trust.errors import PolicyDenied
 from trust.geo import Area
-from trust.policy import Decision, Operation, PolicyRequest
+from trust.policy import Operation
 from trust.tokens import VerifiedCaller
 
-from ..errors import BadRequest, LoopDetected, NotFound
+from ..errors import BadRequest, NotFound
 from ..service.aggregate import compute_groups, merge_groups, receipt_payload, suppress_below
 from ..service.agreement_book import AgreementBook
 from ..service.audit_log import AuditLog
-from ..service.filters import And, Comparison, Geo, Near, Within
+from ..service.changes import ChangeSignal
+from ..service.filters import And, Near, Within
 from ..service.model import (
     AggregateGroup,
     AggregateQuery,
     AggregateResult,
+    ChangeEvent,
     EntityBatch,
     EntityResult,
     FederatedQuery,
     GetRequest,
     QuerySummary,
-    Routing,
+    SubscribeRequest,
 )
 from ..service.query import any_of
 from ..store.base import Store
+from .admission import Admission
 from .entity_index import EntityIndex
 from .limits import CallLimits, StoreGroupMemory, budget_exhausted
-from .policy_bridge import policy_geo
 from .query import EntityQuery, run_query
+from .subscribe import change_stream
 
 log = logging.getLogger("renkei.provider")
 DEFAULT_PAGE = 1000
@@ -78,7 +82,8 @@ class ProviderService:
     """Answers peers' federation calls for one node."""
 
     def __init__(self, node_id: str, store: Store, agreements: AgreementBook, audit: AuditLog,
-                 limits: CallLimits, clock: Clock, batch_size: int = 256, *,
+                 limits: CallLimits, clock: Clock, changes: ChangeSignal,
+                 batch_size: int = 256, *,
                  forwarder: AggregateForwarder | None = None,
                  forward_deadline: float = 5.0, index: EntityIndex | None = None,
                  batch_bytes: int = BATCH_BYTES) -> None:
@@ -90,44 +95,12 @@ class ProviderService:
         self._store = store
         self._agreements = agreements
         self._audit = audit
-        self.audit = audit
         self._limits = limits
         self._clock = clock
         self._batch = batch_size
         self._differencing = DifferencingGuard(StoreGroupMemory(store))
-
-    # -- policy -----------------------------------------------------------------------------
-    async def decide_for(self, caller: VerifiedCaller, operation: Operation, *, types: Any,
-                         attrs: Any, geo: Geo | None, purpose: str, agreement_id: str,
-                         digest: str, filters: Iterable[str] = ()) -> Decision:
-        """The policy decision for a call, audited when it denies.
-
-        ``filters`` names the attributes the call filters on (q, geo): a caller may only filter
-        on what the agreement lets it see, or the answer's size would tell it what it may not
-        (``telephone=="0767-..."`` → one entity or none).
-        """
-        request = PolicyRequest(
-            caller=caller.member_id, operation=operation, types=frozenset(types),
-            attributes=frozenset(attrs) if attrs else None, geo=policy_geo(geo),
-            purpose=purpose, agreement_id=agreement_id or caller.agreement_id or None,
-            provider=self.node_id)
-        decision = self._agreements.as_provider.decide(request, self._clock.now())
-        if not decision.allowed:
-            await self._audit.record(caller.member_id, decision.agreement_id or "",
-                                     operation.value, digest, False, decision.reason, 0)
-            log.info("peer[%s] %s denied: %s", caller.member_id, operation.value,
-                     decision.reason)
-            decision.raise_if_denied()
-        agreement = self._agreements.as_provider.get(decision.agreement_id or "")
-        if agreement is not None:
-            try:
-                _check_filters(agreement, frozenset(types), filters)
-                await self._limits.before_call(caller.member_id, agreement)
-            except PolicyDenied as exc:
-                await self._audit.record(caller.member_id, agreement.id, operation.value,
-                                         digest, False, exc.code, 0)
-                raise
-        return decision
+        self._admission = Admission(node_id, agreements, audit, limits, clock)
+        self._changes = changes
 
     async def check_standing(self, caller: VerifiedCaller, agreement_id: str) -> None:
         """Raise if an open stream of ``caller`` under ``agreement_id`` must end now (token
@@ -136,38 +109,19 @@ class ProviderService:
         await self._agreements.check_stream(caller.member_id, caller.kid, agreement_id,
                                             caller.expires_at)
 
-    async def _check_routing(self, caller: VerifiedCaller, operation: str, routing: Routing,
-                             digest: str) -> None:
-        """The loop guard: refuse (and audit) a request that already passed through this node
-        or has no hop left."""
-        if self.node_id in routing.via:
-            error = LoopDetected(f"request already passed through {self.node_id} "
-                                 f"(via {' > '.join(routing.via)[:512]})")
-        elif routing.hops_left <= 0:
-            error = LoopDetected("hop limit reached")
-        else:
-            return
-        await self._audit.record(caller.member_id, caller.agreement_id or "", operation, digest,
-                                 False, error.code, 0)
-        log.info("peer[%s] %s refused: %s", caller.member_id, operation, error)
-        raise error
-
     # -- query ------------------------------------------------------------------------------
     async def query(self, caller: VerifiedCaller, req: FederatedQuery
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
-        digest = self._audit.digest_request("query", req)
-        await self._check_routing(caller, "query", req.routing, digest)
-        decision = await self.decide_for(caller, Operation.QUERY, types=req.types,
-                                         attrs=req.attrs, geo=req.geo, purpose=req.purpose,
-                                         agreement_id=req.agreement_id, digest=digest,
-                                         filters=filter_attributes(req.q, req.geo))
-        mask = _mask(decision, req.types, req.attrs)
+        admitted = await self._admission.admit(
+            caller, Operation.QUERY, req, types=req.types, attrs=req.attrs, geo=req.geo,
+            q=req.q, purpose=req.purpose, agreement_id=req.agreement_id, routing=req.routing)
+        decision, digest = admitted.decision, admitted.digest
+        mask = admitted.mask(req.types, req.attrs)
         limit = min(req.limit or DEFAULT_PAGE, MAX_PAGE)
         query = EntityQuery(types=any_of(sorted(mask.types)), ids=req.ids,
                             id_pattern=req.id_pattern, q=And(req.q) if req.q else None,
                             geo=req.geo, after_id=_decode_page(req.page_token), limit=limit)
-        agreement = self._agreements.as_provider.get(decision.agreement_id or "")
-        agreement_id = decision.agreement_id or ""
+        agreement, agreement_id = admitted.agreement, admitted.agreement_id
         pending: list[bytes] = []
         sent: list[bytes] = []
         matched = 0
@@ -217,60 +171,84 @@ class ProviderService:
                  ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
         return select_entities(self._store, self.index, query, mask, area)
 
-    async def charge_or_end(self, caller: VerifiedCaller, agreement_id: str) -> None:
-        """Charge one delivered entity to the day's budget; ``RateLimited`` once it is spent."""
-        agreement = self._agreements.as_provider.get(agreement_id)
-        if agreement is not None and not await self._limits.charge(caller.member_id,
-                                                                   agreement, 1):
-            raise budget_exhausted(agreement)
-
     async def _charge(self, caller: VerifiedCaller, agreement: Any,
                       batch: list[bytes]) -> tuple[list[bytes], bool]:
         allowed = await self._limits.charge(caller.member_id, agreement, len(batch))
         return batch[:allowed], allowed < len(batch)
 
     async def get_entity(self, caller: VerifiedCaller, req: GetRequest) -> EntityResult:
-        digest = self._audit.digest_request("get", req)
-        await self._check_routing(caller, "get", req.routing, digest)
         # Decide before looking: a refusal then cannot depend on whether the id exists (an
         # existence oracle), and probes for absent ids are audited and rate-limited too.
-        decision = await self.decide_for(caller, Operation.GET, types=(), attrs=req.attrs,
-                                         geo=None, purpose=req.purpose,
-                                         agreement_id=req.agreement_id, digest=digest)
+        admitted = await self._admission.admit(
+            caller, Operation.GET, req, attrs=req.attrs, purpose=req.purpose,
+            agreement_id=req.agreement_id, routing=req.routing)
+        decision, digest = admitted.decision, admitted.digest
+        agreement, agreement_id = admitted.agreement, admitted.agreement_id
         stored = await self._store.get_entity(req.id)
         masked = None
-        if stored is not None and stored.type in _mask(decision, (), req.attrs).types:
+        if stored is not None and stored.type in admitted.mask((), req.attrs).types:
             entity = orjson.loads(stored.doc)
             if decision.area is None or entity_in_area(entity, decision.area):
-                masked = _mask(decision, (stored.type,), req.attrs).apply(entity)
+                masked = admitted.mask((stored.type,), req.attrs).apply(entity)
         if masked is None:
             # The same answer for "absent" and "not yours".
-            await self._audit.record(caller.member_id, decision.agreement_id or "", "get",
-                                     digest, True, "not_found", 0)
+            await self._audit.record(caller.member_id, agreement_id, "get", digest, True,
+                                     "not_found", 0)
             raise NotFound(f"entity {req.id[:256]} not found")
         raw = orjson.dumps(masked)
-        agreement_id = decision.agreement_id or ""
-        agreement = self._agreements.as_provider.get(agreement_id)
         if agreement is not None and not await self._limits.charge(caller.member_id, agreement,
                                                                    1):
             raise budget_exhausted(agreement)
         receipt = await self._audit.provide(caller.member_id, agreement_id, "get", digest, [raw])
         return EntityResult(raw, receipt)
 
+    # -- subscribe --------------------------------------------------------------------------
+    async def subscribe(self, caller: VerifiedCaller, req: SubscribeRequest
+                        ) -> AsyncIterator[ChangeEvent]:
+        """Changes after the caller's cursor under its agreement, until its token expires, it
+        or its agreement is revoked, or the day's entity budget is spent."""
+        admitted = await self._admission.admit(
+            caller, Operation.SUBSCRIBE, req, types=req.types, geo=req.geo, q=req.q,
+            purpose=req.purpose, agreement_id=req.agreement_id)
+        agreement, agreement_id, digest = admitted.agreement, admitted.agreement_id, \
+            admitted.digest
+        await self._audit.record(caller.member_id, agreement_id, "subscribe", digest, True,
+                                 "allowed", 0)
+
+        async def still_allowed() -> None:
+            await self.check_standing(caller, agreement_id)
+
+        sent = 0
+        try:
+            async for event in change_stream(self._store, self._changes, self._clock, req,
+                                             admitted.mask(req.types), admitted.decision.area,
+                                             caller.expires_at, still_allowed=still_allowed):
+                # Changes spend the agreement's entity budget like query results do.
+                if event.entity and agreement is not None and \
+                        not await self._limits.charge(caller.member_id, agreement, 1):
+                    raise budget_exhausted(agreement)
+                if event.kind != "heartbeat":
+                    sent += 1
+                yield event
+        finally:
+            # One entry per stream with what it delivered (streams end at token expiry).
+            await self._audit.record(caller.member_id, agreement_id, "subscribe", digest, True,
+                                     "stream_ended", sent)
+
     # -- aggregate --------------------------------------------------------------------------
     async def aggregate(self, caller: VerifiedCaller, req: AggregateQuery,
                         deadline: float | None = None) -> AggregateResult:
         """Partial aggregates of this node's data (plus its upstream providers' when it
         forwards), k-suppressed; ``deadline`` is the caller's remaining time, if known."""
-        digest = self._audit.digest_request("aggregate", req)
-        await self._check_routing(caller, "aggregate", req.routing, digest)
         if not req.types:
+            # Checked after the loop guard, before the decision, as it always was.
+            await self._admission.check_routing(caller, Operation.AGGREGATE, req, req.routing)
             raise BadRequest("aggregate needs at least one entity type")
         attrs = [a for a in (req.attribute, req.group_by) if a]
-        decision = await self.decide_for(caller, Operation.AGGREGATE, types=req.types,
-                                         attrs=attrs, geo=req.geo, purpose=req.purpose,
-                                         agreement_id=req.agreement_id, digest=digest,
-                                         filters=filter_attributes(req.q, req.geo))
+        admitted = await self._admission.admit(
+            caller, Operation.AGGREGATE, req, types=req.types, attrs=attrs, geo=req.geo,
+            q=req.q, purpose=req.purpose, agreement_id=req.agreement_id, routing=req.routing)
+        decision, digest = admitted.decision, admitted.digest
         query = EntityQuery(types=any_of(req.types), q=And(req.q) if req.q else None, geo=req.geo,
                             limit=0)
         area_bbox, area_test = _area(decision.area)
@@ -286,7 +264,7 @@ class ProviderService:
                 groups = merge_groups([groups, *upstream])
         obligations = decision.obligations
         k = obligations.k_threshold if obligations is not None else 1
-        agreement_id = decision.agreement_id or ""
+        agreement_id = admitted.agreement_id
         try:
             if not req.group_by and obligations is not None and obligations.aggregate_only:
                 # One group (the whole city): below k there is nothing to release, and the
@@ -295,15 +273,14 @@ class ProviderService:
             released = suppress_below(groups, k)
             if obligations is not None and obligations.aggregate_only:
                 # Local members only: forwarded parts are guarded by their own providers.
-                agreement = self._agreements.as_provider.get(agreement_id)
+                agreement = admitted.agreement
                 retention = agreement.retention_days if agreement is not None else 1
                 await self._differencing.check(caller.member_id, agreement_id,
                                                [members[g.key] for g in released
                                                 if not g.suppressed and g.key in members],
                                                k, self._clock.now(), retention * 86400.0)
         except PolicyDenied as exc:
-            await self._audit.record(caller.member_id, agreement_id, "aggregate", digest, False,
-                                     exc.code, 0)
+            await self._admission.refused(admitted, exc)
             raise
         payload = receipt_payload(released)
         receipt = await self._audit.provide(caller.member_id, agreement_id, "aggregate", digest,
@@ -363,35 +340,6 @@ def _batch_length(items: list[bytes], count: int, size: int) -> int:
     ``size`` bytes (the entity that crosses ``size`` still goes; at least one always does)."""
     totals = list(itertools.accumulate(map(len, items[:count])))
     return min(len(totals), bisect.bisect_left(totals, size) + 1)
-
-
-def filter_attributes(q: Iterable[Comparison], geo: Geo | None) -> set[str]:
-    """The attributes a call filters on: its q comparisons, and the location for geo."""
-    names = {c.attribute for c in q}
-    if geo is not None:
-        names.add("location")
-    return names - {"id", "type"}
-
-
-def _check_filters(agreement: Agreement, types: frozenset[str], filters: Iterable[str]) -> None:
-    wanted = set(filters)
-    if not wanted:
-        return
-    for entity_type in types or agreement.entity_types:
-        if entity_type not in agreement.entity_types:
-            continue  # the decision already refused a type outside the agreement
-        hidden = sorted(wanted - agreement.allowed_attributes(entity_type))
-        if hidden:
-            raise PolicyDenied("field_not_allowed",
-                               f"cannot filter on {hidden[0][:64]!r}: not allowed by "
-                               f"{agreement.id}")
-
-
-def _mask(decision: Decision, types: Any, attrs: Any) -> FieldMask:
-    mask = decision.field_mask
-    if mask is None:
-        raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
-    return mask.restrict(types or None, attrs or None)
 
 
 def _area(area: Area | None) -> tuple[Any, Any]:

@@ -1,18 +1,19 @@
-"""The provider API the federation servicer calls: query/get/aggregate, subscribe, catalog."""
+"""The provider API the federation servicer calls: query/get/aggregate, subscribe, catalog.
+
+A thin front over ``ProviderService`` (which admits, answers and audits each call) and the
+catalog: it adds what concerns the server rather than the data, a cap on the open streams of
+each member.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-from trust.clock import Clock
-from trust.errors import PolicyDenied
-from trust.policy import Operation
 from trust.tokens import VerifiedCaller
 
 from ..errors import LimitExceeded
-from ..service.agreement_book import AgreementBook
-from ..service.changes import ChangeSignal
+from ..service.audit_log import AuditLog
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -25,10 +26,8 @@ from ..service.model import (
     QuerySummary,
     SubscribeRequest,
 )
-from ..store.base import Store
-from .calls import ProviderService, filter_attributes
+from .calls import ProviderService
 from .catalog import CatalogService
-from .subscribe import change_stream
 
 
 class StreamSlots:
@@ -53,15 +52,11 @@ class StreamSlots:
 class ProviderFacade:
     """Everything a peer may call on this node, each call under the caller's agreement."""
 
-    def __init__(self, provider: ProviderService, catalog: CatalogService, store: Store,
-                 changes: ChangeSignal, agreements: AgreementBook, clock: Clock, *,
+    def __init__(self, provider: ProviderService, catalog: CatalogService, audit: AuditLog, *,
                  max_streams_per_peer: int = 16) -> None:
         self._provider = provider
         self._catalog = catalog
-        self._store = store
-        self._changes = changes
-        self._agreements = agreements
-        self._clock = clock
+        self._audit = audit
         self._slots = StreamSlots(max_streams_per_peer)
 
     async def query(self, caller: VerifiedCaller, request: FederatedQuery
@@ -80,49 +75,14 @@ class ProviderFacade:
     async def subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
                         ) -> AsyncIterator[ChangeEvent]:
         with self._slots.hold(caller.member_id):
-            async for event in self._subscribe(caller, request):
+            async for event in self._provider.subscribe(caller, request):
                 yield event
-
-    async def _subscribe(self, caller: VerifiedCaller, request: SubscribeRequest
-                         ) -> AsyncIterator[ChangeEvent]:
-        digest = self._provider.audit.digest_request("subscribe", request)
-        decision = await self._provider.decide_for(
-            caller, Operation.SUBSCRIBE, types=request.types, attrs=(), geo=request.geo,
-            purpose=request.purpose, agreement_id=request.agreement_id, digest=digest,
-            filters=filter_attributes(request.q, request.geo))
-        mask = decision.field_mask
-        if mask is None:
-            raise PolicyDenied("operation_not_allowed", "decision carries no field mask")
-        mask = mask.restrict(request.types or None, None)
-        audit = self._provider.audit
-        agreement_id = decision.agreement_id or ""
-        await audit.record(caller.member_id, agreement_id, "subscribe", digest, True, "allowed",
-                           0)
-        sent = 0
-        try:
-            async def still_allowed() -> None:
-                await self._provider.check_standing(caller, agreement_id)
-
-            async for event in change_stream(self._store, self._changes, self._clock, request,
-                                             mask, decision.area, caller.expires_at,
-                                             still_allowed=still_allowed):
-                if event.entity:
-                    # Changes spend the agreement's entity budget like query results do.
-                    await self._provider.charge_or_end(caller, agreement_id)
-                if event.kind != "heartbeat":
-                    sent += 1
-                yield event
-        finally:
-            # One entry per stream with what it delivered (streams end at token expiry).
-            await audit.record(caller.member_id, agreement_id, "subscribe", digest, True,
-                               "stream_ended", sent)
 
     async def catalog(self, caller: VerifiedCaller, purpose: str) -> Catalog:
         catalog = await self._catalog.catalog(caller.member_id, purpose)
-        audit = self._provider.audit
-        await audit.record(caller.member_id, "", "catalog",
-                           audit.digest_request("catalog", {"purpose": purpose}), True,
-                           "allowed", len(catalog.datasets))
+        await self._audit.record(caller.member_id, "", "catalog",
+                                 self._audit.digest_request("catalog", {"purpose": purpose}),
+                                 True, "allowed", len(catalog.datasets))
         return catalog
 
 

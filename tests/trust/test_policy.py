@@ -101,6 +101,20 @@ CASES = [
     Case("polygon area: near filter inside the triangle", "allowed",
          {"agreement_id": TOURISM.id, "caller": TAKAMATSU, "purpose": "tourism",
           "types": {POI}, "geo": Near(136.99, 37.01, 200)}),
+    Case("filter on a shared attribute", "allowed", {"filters": {"capacity", "location"}}),
+    Case("filter on id and type (no attributes)", "allowed", {"filters": {"id", "type"}}),
+    Case("filter on a hidden attribute", "field_not_allowed", {"filters": {"telephone"}}),
+    Case("filter on what one of the requested types hides", "field_not_allowed",
+         {"types": {ES, SO}, "filters": {"occupancy"}}),
+    Case("filter with no type named: every shared type must show it", "field_not_allowed",
+         {"types": frozenset(), "filters": {"capacity"}}),
+    Case("filter on an attribute of the one requested type", "allowed",
+         {"types": {SO}, "filters": {"occupancy"}}),
+    Case("filter on a hidden attribute of an aggregate", "field_not_allowed",
+         {"agreement_id": STATS.id, "purpose": "statistics", "operation": Operation.AGGREGATE,
+          "filters": {"telephone"}}),
+    Case("outside the area is reported before a hidden filter", "outside_area",
+         {"geo": Near(139.7, 35.7, 5000), "filters": {"telephone"}}),
 ]
 
 
