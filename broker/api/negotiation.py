@@ -222,11 +222,6 @@ def response(payload: bytes, media: str, context: Any, *, status: int = 200,
     return resp
 
 
-def render_one(entity: Mapping[str, Any], media: str, context: Any) -> bytes:
-    raw = orjson.dumps(entity)
-    return splice_context(raw, context) if media == LD else raw
-
-
 def render_object(obj: Any, media: str, context: Any) -> bytes:
     """A non-entity JSON document (type lists, subscriptions...)."""
     if media == LD and isinstance(obj, Mapping):

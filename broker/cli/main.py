@@ -18,7 +18,6 @@ from ..errors import BrokerError
 GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database")
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:

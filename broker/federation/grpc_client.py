@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import ssl
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,8 +349,3 @@ class AuthorityClient:
             return reply.version, reply.jws
         finally:
             await channel.close()
-
-
-def endpoints_of(member_endpoints: Sequence[str]) -> str:
-    """The first endpoint of a member (several are listed for failover; one is used)."""
-    return member_endpoints[0] if member_endpoints else ""

@@ -111,9 +111,6 @@ class TermMap:
             return name  # an absolute IRI already
         return self.vocab + name
 
-    def expand_type(self, name: str) -> str:
-        return self.expand(name)
-
     # -- compaction -------------------------------------------------------------------------
     def compact(self, iri: str, type_iris: Sequence[str] = ()) -> str:
         """The short name of an IRI in this context, or the IRI when it has none."""
@@ -138,10 +135,6 @@ class TermMap:
                 if compact not in self.terms and not iri[len(base):].startswith("//"):
                     return compact
         return iri
-
-    def compact_type(self, iri: str) -> str:
-        return self.compact(iri)
-
 
 class TermMaps:
     """Builds and caches ``TermMap`` per context; the only place that asks pyld about terms."""

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 
 from .filters import Comparison, Geo
 
-AGGREGATE_FUNCTIONS = ("count", "sum", "avg", "min", "max")
-
 
 @dataclass(frozen=True)
 class Routing:
