@@ -266,3 +266,19 @@ def test_peer_channels_the_directory_and_policy_requests_are_built_in_one_place(
                     and BUILT_IN_ONE_PLACE.get(item.func.id, where) != where):
                 offenders.append(f"{where}:{item.lineno} builds a {item.func.id}")
     assert offenders == []
+
+
+def test_grpc_servicers_translate_errors_at_one_boundary() -> None:
+    # Every servicer method is wrapped by ``unary`` or ``streaming``; none catches on its own.
+    tree = ast.parse((ROOT / "broker/federation/grpc_server.py").read_text(encoding="utf-8"))
+    unwrapped, catching = [], []
+    for cls in [n for n in tree.body if isinstance(n, ast.ClassDef)
+                and n.name.endswith("Servicer")]:
+        for method in [n for n in cls.body if isinstance(n, ast.AsyncFunctionDef)
+                       and n.name[:1].isupper()]:
+            names = {d.id for d in method.decorator_list if isinstance(d, ast.Name)}
+            if not names & {"unary", "streaming"}:
+                unwrapped.append(f"{cls.name}.{method.name}")
+            if any(isinstance(n, ast.Try) for n in ast.walk(method)):
+                catching.append(f"{cls.name}.{method.name}")
+    assert unwrapped == [] and catching == []

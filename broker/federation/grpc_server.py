@@ -1,17 +1,19 @@
 """The gRPC server of a node: thin servicers, health, reflection and graceful shutdown.
 
 Each servicer method decodes, takes the caller from the auth interceptor's context variable,
-calls one service method and encodes; errors are mapped in ``status.py``. Shutdown sets the
+calls one service method and encodes; errors are translated at one boundary (the ``unary``
+and ``streaming`` decorators), mapped in ``status.py``. Shutdown sets the
 health service to NOT_SERVING first, so that load balancers stop sending new calls, then gives
 in-flight calls a grace period.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -39,6 +41,38 @@ from .interceptors import TokenAuthInterceptor, current_caller
 from .status import abort
 
 log = logging.getLogger("renkei.federation.server")
+S = TypeVar("S")
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+
+def unary(method: Callable[[S, Q, Any], Awaitable[R]]
+          ) -> Callable[[S, Q, Any], Coroutine[Any, Any, R]]:
+    """The one error boundary of a unary method: any exception ends the call with its
+    mapped status and reason (``status.abort``)."""
+    @functools.wraps(method)
+    async def call(self: S, request: Q, context: Any) -> R:
+        try:
+            return await method(self, request, context)
+        except Exception as exc:
+            await abort(context, exc)
+
+    return call
+
+
+def streaming(method: Callable[[S, Q, Any], AsyncIterator[R]]
+              ) -> Callable[[S, Q, Any], AsyncIterator[R]]:
+    """The same boundary for a streaming method: what was sent stays sent, then the error
+    ends the stream with its mapped status."""
+    @functools.wraps(method)
+    async def call(self: S, request: Q, context: Any) -> AsyncIterator[R]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except Exception as exc:
+            await abort(context, exc)
+
+    return call
 
 
 class ProviderApi(Protocol):
@@ -77,75 +111,59 @@ class FederationServicer(pb_grpc.FederationServicer):
         self._agreements = agreements
         self._hops = hop_limit
 
+    @streaming
     async def Query(self, request: pb.QueryRequest, context: Any) -> AsyncIterator[Any]:
-        try:
-            query = codec.query_from_pb(request, self._hops)
-            async for item in self._provider.query(current_caller(), query):
-                if isinstance(item, EntityBatch):
-                    yield pb.QueryResponse(batch=pb.EntityBatch(entities=list(item.entities)))
-                else:
-                    yield pb.QueryResponse(summary=pb.QuerySummary(
-                        count=item.count, next_page_token=item.next_page_token,
-                        receipt=pb.Receipt(jws=item.receipt)))
-        except Exception as exc:
-            await abort(context, exc)
+        query = codec.query_from_pb(request, self._hops)
+        async for item in self._provider.query(current_caller(), query):
+            if isinstance(item, EntityBatch):
+                yield pb.QueryResponse(batch=pb.EntityBatch(entities=list(item.entities)))
+            else:
+                yield pb.QueryResponse(summary=pb.QuerySummary(
+                    count=item.count, next_page_token=item.next_page_token,
+                    receipt=pb.Receipt(jws=item.receipt)))
 
+    @unary
     async def GetEntity(self, request: pb.GetEntityRequest, context: Any) -> Any:
-        try:
-            result = await self._provider.get_entity(current_caller(),
-                                                     codec.get_from_pb(request, self._hops))
-            return pb.GetEntityResponse(entity=result.entity,
-                                        receipt=pb.Receipt(jws=result.receipt))
-        except Exception as exc:
-            await abort(context, exc)
+        result = await self._provider.get_entity(current_caller(),
+                                                 codec.get_from_pb(request, self._hops))
+        return pb.GetEntityResponse(entity=result.entity,
+                                    receipt=pb.Receipt(jws=result.receipt))
 
+    @unary
     async def Aggregate(self, request: pb.AggregateRequest, context: Any) -> Any:
-        try:
-            result = await self._provider.aggregate(current_caller(),
-                                                    codec.aggregate_from_pb(request, self._hops),
-                                                    context.time_remaining())
-            return codec.aggregate_result_to_pb(result)
-        except Exception as exc:
-            await abort(context, exc)
+        result = await self._provider.aggregate(current_caller(),
+                                                codec.aggregate_from_pb(request, self._hops),
+                                                context.time_remaining())
+        return codec.aggregate_result_to_pb(result)
 
+    @streaming
     async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> AsyncIterator[Any]:
-        try:
-            async for event in self._provider.subscribe(current_caller(),
-                                                        codec.subscribe_from_pb(request)):
-                yield codec.change_to_pb(event)
-        except Exception as exc:
-            await abort(context, exc)
+        async for event in self._provider.subscribe(current_caller(),
+                                                    codec.subscribe_from_pb(request)):
+            yield codec.change_to_pb(event)
 
+    @unary
     async def Catalog(self, request: pb.CatalogRequest, context: Any) -> Any:
-        try:
-            return codec.catalog_to_pb(await self._provider.catalog(current_caller(),
-                                                                    request.purpose))
-        except Exception as exc:
-            await abort(context, exc)
+        return codec.catalog_to_pb(await self._provider.catalog(current_caller(),
+                                                                request.purpose))
 
+    @unary
     async def ProposeAgreement(self, request: pb.AgreementEnvelope, context: Any) -> Any:
-        try:
-            reply = await self._agreements.receive_proposal(current_caller(),
-                                                            codec.agreement_from_pb(request))
-            return codec.agreement_to_pb(reply)
-        except Exception as exc:
-            await abort(context, exc)
+        reply = await self._agreements.receive_proposal(current_caller(),
+                                                        codec.agreement_from_pb(request))
+        return codec.agreement_to_pb(reply)
 
+    @unary
     async def CountersignAgreement(self, request: pb.AgreementEnvelope, context: Any) -> Any:
-        try:
-            reply = await self._agreements.receive_countersignature(
-                current_caller(), codec.agreement_from_pb(request))
-            return codec.agreement_to_pb(reply)
-        except Exception as exc:
-            await abort(context, exc)
+        reply = await self._agreements.receive_countersignature(
+            current_caller(), codec.agreement_from_pb(request))
+        return codec.agreement_to_pb(reply)
 
+    @unary
     async def RevokeAgreement(self, request: pb.RevokeAgreementRequest, context: Any) -> Any:
-        try:
-            reply = await self._agreements.receive_revocation(
-                current_caller(), request.agreement_id, request.reason, request.revocation_jws)
-            return codec.agreement_to_pb(reply)
-        except Exception as exc:
-            await abort(context, exc)
+        reply = await self._agreements.receive_revocation(
+            current_caller(), request.agreement_id, request.reason, request.revocation_jws)
+        return codec.agreement_to_pb(reply)
 
 
 class WitnessApi(Protocol):
@@ -169,36 +187,30 @@ class WitnessServicer(pb_grpc.WitnessServicer):
         self._witness = witness
         self._audit = audit
 
+    @unary
     async def AddCheckpoint(self, request: pb.AddCheckpointRequest, context: Any) -> Any:
-        try:
-            line = await self._witness.add_checkpoint(current_caller().member_id, request.body)
-            return pb.AddCheckpointResponse(cosignatures=line.encode(),
-                                            witness_key=self._witness.statement)
-        except Exception as exc:
-            await abort(context, exc)
+        line = await self._witness.add_checkpoint(current_caller().member_id, request.body)
+        return pb.AddCheckpointResponse(cosignatures=line.encode(),
+                                        witness_key=self._witness.statement)
 
+    @unary
     async def ListCosigned(self, request: pb.ListCosignedRequest, context: Any) -> Any:
-        try:
-            current_caller()
-            page = await self._witness.list_cosigned(request.origin[:256], request.min_size,
-                                                     request.limit)
-            return pb.ListCosignedResponse(checkpoints=[c.encode() for c in page.checkpoints],
-                                           witness_key=page.witness_key, more=page.more)
-        except Exception as exc:
-            await abort(context, exc)
+        current_caller()
+        page = await self._witness.list_cosigned(request.origin[:256], request.min_size,
+                                                 request.limit)
+        return pb.ListCosignedResponse(checkpoints=[c.encode() for c in page.checkpoints],
+                                       witness_key=page.witness_key, more=page.more)
 
+    @unary
     async def GetConsistencyProof(self, request: pb.ConsistencyProofRequest,
                                   context: Any) -> Any:
-        try:
-            current_caller()
-            checkpoint = await self._audit.checkpoint_at(request.new_size)
-            if checkpoint is None:
-                raise NotFound(f"this log signed no checkpoint of size {request.new_size}")
-            proof = await self._audit.consistency_proof(request.old_size, request.new_size)
-            return pb.ConsistencyProofResponse(proof=proof,
-                                               checkpoint=checkpoint.format().encode())
-        except Exception as exc:
-            await abort(context, exc)
+        current_caller()
+        checkpoint = await self._audit.checkpoint_at(request.new_size)
+        if checkpoint is None:
+            raise NotFound(f"this log signed no checkpoint of size {request.new_size}")
+        proof = await self._audit.consistency_proof(request.old_size, request.new_size)
+        return pb.ConsistencyProofResponse(proof=proof,
+                                           checkpoint=checkpoint.format().encode())
 
 
 class AuthorityServicer(pb_grpc.AuthorityServicer):
@@ -207,14 +219,12 @@ class AuthorityServicer(pb_grpc.AuthorityServicer):
     def __init__(self, source: DirectorySource) -> None:
         self._source = source
 
+    @unary
     async def GetDirectory(self, request: pb.GetDirectoryRequest, context: Any) -> Any:
-        try:
-            version, jws = await self._source(request.known_version)
-            if not jws:
-                raise BadRequest("the authority has not published a directory yet")
-            return pb.SignedDirectory(jws=jws, version=version)
-        except Exception as exc:
-            await abort(context, exc)
+        version, jws = await self._source(request.known_version)
+        if not jws:
+            raise BadRequest("the authority has not published a directory yet")
+        return pb.SignedDirectory(jws=jws, version=version)
 
 
 @dataclass(frozen=True)
