@@ -26,6 +26,8 @@ from .errors import PeerError, StoreError
 from .federation.backoff import PeerBackoff
 from .federation.directory_sync import DirectorySync, authority_key, open_directory
 from .federation.fanout import FanOut
+from .federation.feed_client import FederatedChange, SubscriptionSpec
+from .federation.feeds import Subscriptions
 from .federation.forwarding import AggregateForwarding
 from .federation.grpc_server import (
     FederationServicer,
@@ -35,8 +37,6 @@ from .federation.grpc_server import (
 )
 from .federation.interceptors import TokenAuthInterceptor
 from .federation.peers import PeerPool, PeerTokens
-from .federation.subscription import FederatedChange, SubscriptionSpec
-from .federation.subscriptions import Subscriptions
 from .federation.witnessing import CheckpointWitnessing
 from .identity import NodeIdentity, load_identity
 from .ngsi.scope import Federation

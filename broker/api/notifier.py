@@ -46,9 +46,9 @@ from ..ngsi.triggers import AttributeDelta, fires
 from ..service.changes import ChangeSignal
 from ..store.base import Change, Store
 from .deps import ChangeFeed, PeerChange
-from .egress import notification_session, refusal, refused_connection
 from .metrics import ApiMetrics
 from .negotiation import CONTEXT_REL, LD, link_header, response_context
+from .notification_client import notification_session, refusal, refused_connection
 
 log = logging.getLogger("renkei.api.notifier")
 STATE = "ngsi_notifier"

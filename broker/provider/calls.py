@@ -57,10 +57,10 @@ from ..service.model import (
 from ..service.query import any_of
 from ..store.base import Store
 from .admission import Admission
+from .change_stream import change_stream
 from .entity_index import EntityIndex
 from .limits import CallLimits, StoreGroupMemory, budget_exhausted
 from .query import EntityQuery, run_query
-from .subscribe import change_stream
 
 log = logging.getLogger("renkei.provider")
 DEFAULT_PAGE = 1000

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
 from fedtools import NANAO, SUZU, WAJIMA, federation, occupancy, seed, spec, until  # noqa: E402
 
 from broker.demo.harness import LocalFederation  # noqa: E402
-from broker.federation.subscription import (  # noqa: E402
+from broker.federation.feed_client import (  # noqa: E402
     CallbackSink,
     FederatedChange,
     MirrorSink,

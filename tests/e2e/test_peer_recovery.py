@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
 from fedtools import AGENCY, NANAO, SITE_ATTRS, seed_child, site, spec, until  # noqa: E402
 
 from broker.demo.harness import LocalFederation  # noqa: E402
-from broker.federation.subscription import Subscription, SubscriptionSpec  # noqa: E402
+from broker.federation.feed_client import Subscription, SubscriptionSpec  # noqa: E402
 from broker.node import Node  # noqa: E402
 from broker.service.model import FederatedQuery  # noqa: E402
 

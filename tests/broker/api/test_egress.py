@@ -7,7 +7,7 @@ import socket
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from broker.api.egress import GuardedResolver, RefusedAddress
+from broker.api.notification_client import GuardedResolver, RefusedAddress
 from broker.ngsi.egress import EgressPolicy, header_refusal
 
 

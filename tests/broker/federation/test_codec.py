@@ -7,7 +7,7 @@ import pytest
 from broker.errors import BadRequest
 from broker.federation import codec
 from broker.federation._pb import federation_pb2 as pb
-from broker.federation.subscription import split_q
+from broker.federation.feed_client import split_q
 from broker.service.filters import Comparison, Near, Range, Within
 from broker.service.model import FederatedQuery, Routing, SubscribeRequest
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import orjson
 
-from broker.provider.subscribe import change_stream
+from broker.provider.change_stream import change_stream
 from broker.service.changes import ChangeSignal
 from broker.service.entity_write import entity_write
 from broker.service.model import SubscribeRequest

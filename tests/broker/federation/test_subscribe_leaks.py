@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from broker.provider.subscribe import change_stream
+from broker.provider.change_stream import change_stream
 from broker.service.changes import ChangeSignal
 from broker.service.entity_write import entity_write
 from broker.service.model import ChangeEvent, SubscribeRequest

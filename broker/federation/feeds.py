@@ -21,14 +21,14 @@ from ..service.agreement_book import AgreementBook
 from ..service.filters import Comparison
 from ..store.base import Store
 from .backoff import PeerBackoff
-from .grpc_client import PeerChannel
-from .subscription import (
+from .feed_client import (
     ChangeSink,
     FederatedChange,
     MirrorSink,
     Subscription,
     SubscriptionSpec,
 )
+from .grpc_client import PeerChannel
 
 log = logging.getLogger("renkei.federation.subscriptions")
 REFRESH_SECONDS = 30.0

@@ -6,7 +6,7 @@ only once the change was applied. Whatever ends the stream, it reconnects from t
 cursor, so nothing is missed:
 
 - the provider ends every stream when the token it was opened with expires (by design, see
-  ``provider/subscribe.py``): reconnect at once, with a fresh token;
+  ``provider/change_stream.py``): reconnect at once, with a fresh token;
 - the provider is unreachable, restarting or silent (no event, not even a heartbeat, for three
   heartbeat periods): reconnect after the per-peer backoff (shared with the fan-out and kept in
   the store, so a restart does not hammer a peer that is down);
