@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import os
 import secrets
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,3 +87,40 @@ def pg_schema(pg_dsn: str) -> Iterator[str]:
     name = f"{PG_SCHEMA_PREFIX}_{next(_schema_counter)}"
     yield name
     _run_sync(_pg_execute(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+
+
+# -- stores ----------------------------------------------------------------------------------
+# One open store per test, shared by every module that needs one (a module that seeds it
+# overrides ``store`` with a fixture that takes this one).
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Any]:
+    """An open SQLite store in the test's directory."""
+    from broker.store.sqlite import SqliteStore
+
+    s = SqliteStore(tmp_path / "node.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store_on_each_backend(request: pytest.FixtureRequest, tmp_path: Path
+                                ) -> AsyncIterator[Any]:
+    """An open store, once on SQLite and once on PostgreSQL (a schema of its own)."""
+    from broker.store.postgres import PostgresStore
+    from broker.store.sqlite import SqliteStore
+
+    s: Any
+    if request.param == "postgres":
+        s = PostgresStore(request.getfixturevalue("pg_dsn"),
+                          schema=request.getfixturevalue("pg_schema"))
+    else:
+        s = SqliteStore(tmp_path / "node.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()

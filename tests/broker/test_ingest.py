@@ -10,10 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from broker.ingest import Ingestor
 from broker.store.sqlite import SqliteStore
@@ -21,16 +18,6 @@ from mappings.loader import bundled_rules, bundled_sample
 from trust.clock import SystemClock
 
 NANAO = bundled_sample("nanao_evacuation_sites")
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "node.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def source_rows() -> list[dict[str, str]]:

@@ -4,7 +4,6 @@ and kept in the store so that a restarted node does not hammer a peer that is do
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,6 @@ from trust.clock import ManualClock, SystemClock
 
 CONFIG = FederationConfig(backoff_min_seconds=1.0, backoff_multiplier=2.0,
                           backoff_max_seconds=10.0, backoff_jitter=0.0)
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "node.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_delays_grow_to_the_maximum_and_a_success_resets(store: SqliteStore) -> None:

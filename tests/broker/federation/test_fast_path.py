@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -126,14 +124,10 @@ QUERIES = [
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "node.db")
-    await s.open()
-    await s.upsert_entities([entity_write(e) for e in corpus()], time.time())
-    try:
-        yield s
-    finally:
-        await s.close()
+async def store(store: SqliteStore) -> SqliteStore:
+    """The shared store (tests/conftest.py), seeded with the corpus."""
+    await store.upsert_entities([entity_write(e) for e in corpus()], time.time())
+    return store
 
 
 async def both(store: SqliteStore, index: EntityIndex, query: EntityQuery, mask: FieldMask,

@@ -4,8 +4,6 @@ subscriptions): hashes, events and heartbeat cursors, on SQLite and PostgreSQL."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,8 +14,6 @@ from broker.service.changes import ChangeSignal
 from broker.service.entity_write import entity_write
 from broker.service.model import ChangeEvent, SubscribeRequest
 from broker.store.base import Store
-from broker.store.postgres import PostgresStore
-from broker.store.sqlite import SqliteStore
 from trust.clock import ManualClock
 from trust.enforce import FieldMask
 from trust.errors import PolicyDenied
@@ -36,19 +32,10 @@ def site(n: int, *, phone: str = "0767-00-0000", cap: int = 10, lon: float = 136
                                                           "coordinates": [lon, 37.0]}}}
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store
-    if request.param == "postgres":
-        s = PostgresStore(request.getfixturevalue("pg_dsn"),
-                          schema=request.getfixturevalue("pg_schema"))
-    else:
-        s = SqliteStore(tmp_path / "n.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+@pytest.fixture
+def store(store_on_each_backend: Store) -> Store:
+    """SQLite and PostgreSQL (tests/conftest.py)."""
+    return store_on_each_backend
 
 
 async def write(store: Store, *entities: dict[str, Any], now: float = 1.0) -> None:

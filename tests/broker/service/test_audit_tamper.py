@@ -5,8 +5,7 @@ database access can do)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -38,19 +37,10 @@ def record(n: int, caller: str = "jp-gov-bousai") -> AuditRecord:
                        result_count=n)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store
-    if request.param == "postgres":
-        s = PostgresStore(request.getfixturevalue("pg_dsn"),
-                          schema=request.getfixturevalue("pg_schema"))
-    else:
-        s = SqliteStore(tmp_path / "node.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+@pytest.fixture
+def store(store_on_each_backend: Store) -> Store:
+    """SQLite and PostgreSQL (tests/conftest.py)."""
+    return store_on_each_backend
 
 
 def audit_log(store: Store, key: NodeKey) -> AuditLog:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,14 +77,10 @@ CASES: list[tuple[dict[str, Any], list[str]]] = [
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "node.db")
-    await s.open()
-    await s.upsert_entities([entity_write(e) for e in CORPUS], time.time())
-    try:
-        yield s
-    finally:
-        await s.close()
+async def store(store: SqliteStore) -> SqliteStore:
+    """The shared store (tests/conftest.py), seeded with the corpus."""
+    await store.upsert_entities([entity_write(e) for e in CORPUS], time.time())
+    return store
 
 
 @pytest.mark.parametrize(("selects", "expected"), CASES)
