@@ -159,14 +159,7 @@ class Node:
         self._grpc.add_witness(WitnessServicer(self.witness, self.audit))
         await self._grpc.start()
         if self.config.http.enabled:
-            self.http = HttpServer(ApiDeps(
-                node_id=self.id, http=self.config.http, contexts=self.config.contexts,
-                store=self.store, clock=self.clock, changes=self.changes,
-                directory_version=lambda: self.directory.version,
-                federation=Federation(self.agreements, self.peers, self.fanout,
-                                      self.config.federation.deadline_seconds),
-                loops=self.loops, temporal=self.config.temporal,
-                federated_changes=self.federated_changes))
+            self.http = HttpServer(self.api_deps())
             await self.http.start()
         self.loops.start("housekeeping", self._housekeeping)
         self.loops.start("witnessing", self.witnessing.run)
@@ -182,6 +175,17 @@ class Node:
         if listen is not None:
             self.loops.start("agreement-reload", self._reload_agreements)
             await listen(self._on_store_change)
+
+    def api_deps(self) -> ApiDeps:
+        """The parts of this node the NGSI-LD API is built from."""
+        return ApiDeps(
+            node_id=self.id, http=self.config.http, contexts=self.config.contexts,
+            store=self.store, clock=self.clock, changes=self.changes,
+            directory_version=lambda: self.directory.version,
+            federation=Federation(self.agreements, self.peers, self.fanout,
+                                  self.config.federation.deadline_seconds),
+            loops=self.loops, temporal=self.config.temporal,
+            federated_changes=self.federated_changes)
 
     def _on_store_change(self, topic: str) -> None:
         if topic == "entities":

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
 
-from .conftest import ApiClient, Receiver, site
+from broker.api.server import HttpServer
+
+from .conftest import RENKEI_LINK, ApiClient, Receiver, site
 
 E = "/ngsi-ld/v1/entities"
 S = "/ngsi-ld/v1/subscriptions"
@@ -89,29 +93,34 @@ class _Change:
 
 async def test_federated_subscription_consumes_the_node_change_source(
         renkei: ApiClient, receiver: Receiver) -> None:
-    """The notifier's side of ``node.federated_changes``, fed by a stand-in source so that a
-    peer's change in a given shape reaches the notifier; the real gRPC path is exercised end
-    to end in test_federated_subscription.py."""
-    api = renkei  # peers' changes come in Renkei's names
+    """The notifier's side of ``node.federated_changes``: a second API server over the same
+    node's parts (its ``ApiDeps``) is handed a stand-in change feed, so that a peer's change in
+    a given shape reaches the notifier; the real gRPC path is exercised end to end in
+    tests/e2e/test_federation_subscribe.py."""
     asked: list[tuple[Any, ...]] = []
     peer_entity = {**site(7, 70), "id": "urn:ngsi-ld:EvacuationSite:jp-372013:7"}
 
-    async def federated_changes(types: tuple[str, ...], q: tuple[Any, ...], purpose: str,
-                                name: str = ""):
+    async def federated_changes(types: Sequence[str], q: Sequence[Any] = (), purpose: str = "",
+                                *, name: str = "") -> AsyncIterator[_Change]:
         asked.append((types, q, purpose))
         yield _Change("updated", peer_entity)
 
-    api.node.federated_changes = federated_changes  # type: ignore[attr-defined]
+    node = renkei.node
+    server = HttpServer(dataclasses.replace(node.api_deps(),
+                                            federated_changes=federated_changes))
+    await server.start()
     try:
+        api = renkei.speaking(RENKEI_LINK)  # peers' changes come in Renkei's names
+        api.url = server.url  # the node's tokens hold for it: the token key is in the store
         r = await api.post(S, subscription(receiver.url, q="capacity<100"))
         assert r.status == 201
         _, note = await receiver.next()
         assert note["data"][0]["id"] == peer_entity["id"]
         (types, q, purpose), = asked
-        assert types == ("EvacuationSite",) and purpose == "disaster_response"
+        assert tuple(types) == ("EvacuationSite",) and purpose == "disaster_response"
         assert q[0].attribute == "capacity" and q[0].op == "<"
     finally:
-        del api.node.federated_changes  # type: ignore[attr-defined]
+        await server.stop()
 
 
 async def test_an_ingest_notifies_subscribers_like_an_api_write(renkei: ApiClient,
