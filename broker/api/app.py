@@ -22,9 +22,9 @@ from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
 from ..ngsi.reads import EntityReads
 from ..ngsi.scope import FederationScope
+from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.temporal import TemporalReads
 from ..ngsi.temporal_writes import TemporalWrites
-from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api

@@ -23,11 +23,11 @@ from ..ngsi.projection import projection_of
 from ..ngsi.reads import EntityReads
 from ..ngsi.render import FORMATS, OutputOptions
 from ..ngsi.scope import FederationScope
-from ..ngsi.temporal import TemporalReads
-from ..service.loops import Loops
-from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.subscriptions import SubscriptionStore
+from ..ngsi.temporal import TemporalReads
+from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMap, TermMaps, Translator
+from ..service.loops import Loops
 from ..store.base import Store
 from .auth import Caller, ClientRegistry, TokenService
 from .errors import InvalidRequest, PayloadTooLarge, TooManyResults

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from . import _pg
 from .base import (
     EntityFilter,
     InstanceWindow,
@@ -69,7 +70,7 @@ def _count(status: str) -> int:
 class PostgresHistory:
     """The ``Store`` methods of entity history (``_db`` is the store's ``_pg.Connections``)."""
 
-    _db: Any
+    _db: _pg.Connections
 
     async def record_temporal(self, entity: TemporalEntityWrite,
                               instances: Sequence[InstanceWrite], now: float) -> bool:

@@ -20,6 +20,7 @@ from .base import (
 )
 from .history import history_of
 from .history_sql import scan_sql, window_sql
+from .sqlite_reader import SqliteReader
 
 _UPSERT_HEAD = (
     "INSERT INTO temporal_entities (id, type, doc, created_at, modified_at)"
@@ -123,7 +124,7 @@ class SqliteHistory:
     ``_run`` on the writer and ``_reader`` for reads)."""
 
     _run: Any
-    _reader: Any
+    _reader: SqliteReader
 
     async def record_temporal(self, entity: TemporalEntityWrite,
                               instances: Sequence[InstanceWrite], now: float) -> bool:
