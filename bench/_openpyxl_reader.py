@@ -1,7 +1,8 @@
 """The former xlsx reader (openpyxl in read-only mode), kept as bench/mapping.py's baseline.
 
 Not the product's reader (mappings/sources/xlsx_source.py reads with calamine); kept verbatim
-so that the benchmark measures the speed-up against what it replaced, in the same run.
+so that the benchmark measures the speed-up against what it replaced, in the same run. Cells
+become text through the product's ``cell_text``, so both readers yield the same records.
 
 An xlsx file is a zip of XML parts. Before openpyxl opens it, the zip directory is checked:
 the total uncompressed size and each large part's compression ratio must stay under the limits,
@@ -11,32 +12,15 @@ dimension is not trusted either: at most ``max_columns`` columns are read.
 
 from __future__ import annotations
 
-import datetime as dt
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from mappings.errors import RecordError, SourceError
 from mappings.sources.records import Position, SourceLimits, SourceRecord
-from mappings.sources.xlsx_source import check_zip
+from mappings.sources.xlsx_source import cell_text, check_zip
 
 __all__ = ["read_xlsx"]
-
-def _text(value: Any) -> str:
-    # Cells become text as a person reading the sheet would write them.
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
-
 
 def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position | None,
               sheet: str | None = None) -> Iterator[SourceRecord]:
@@ -68,7 +52,7 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             return
         width = min(declared or len(first), limits.max_columns)
         rows = ws.iter_rows(min_row=2, values_only=True, max_col=width)
-        header = tuple(_text(h).strip() for h in first)
+        header = tuple(cell_text(h).strip() for h in first)
         while header and not header[-1]:
             header = header[:-1]
         start = start_after.row if start_after is not None and start_after.row > 1 else 1
@@ -76,7 +60,7 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             rows = ws.iter_rows(min_row=start + 1, values_only=True, max_col=width)
         max_cell = limits.max_cell_chars
         for row, cells in enumerate(rows, start + 1):
-            texts = [c if c.__class__ is str else _text(c) for c in cells]
+            texts = [c if c.__class__ is str else cell_text(c) for c in cells]
             if not any(texts):
                 continue  # an empty row holds no record
             values = dict(zip(header, texts))  # noqa: B905 - extra cells handled below

@@ -21,7 +21,7 @@ from ..errors import AlreadyExists, BadRequest, NotFound
 from ..service.changes import ChangeSignal
 from ..service.entity_write import entity_write
 from ..store.base import Store, StoredEntity
-from .merge import MergeResult, merge, update
+from .merge import MergeResult, append, merge
 
 T = TypeVar("T")
 # Called with (entity id, stored bytes before the write or None) just before a write.
@@ -159,54 +159,53 @@ class EntityService:
 
     async def batch_merge(self, items: Sequence[BatchItem]) -> BatchOutcome:
         """Merge each entity (5.6.20): attributes merged member by member, Nulls delete."""
-        out = BatchOutcome()
-        for item in items:
-            if item.error is not None or item.entity is None:
-                out.errors.append((item.entity_id, item.error or BadRequest("invalid entity")))
-                continue
-            fragment = item.entity
 
-            def change(old: dict[str, Any], f: dict[str, Any] = fragment
-                       ) -> tuple[dict[str, Any], None]:
+        def change(f: dict[str, Any]) -> Callable[[dict[str, Any]], tuple[dict[str, Any], None]]:
+            def apply(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
                 new = merge(old, f).entity
                 if "type" in f:
                     new["type"] = f["type"]
                 return new, None
+            return apply
 
-            try:
-                await self.modify(item.entity_id, change)
-            except (NotFound, BadRequest) as exc:
-                out.errors.append((item.entity_id, exc))
-                continue
-            out.success.append(item.entity_id)
-        return out
+        return await self._batch_modify(items, change)
 
     async def batch_update(self, items: Sequence[BatchItem], *,
                            no_overwrite: bool) -> BatchOutcome:
-        """Update attributes of existing entities (``noOverwrite``: only add new ones)."""
-        from .merge import append
+        """Update attributes of existing entities (``noOverwrite``: only add new ones).
 
+        Unlike a single-entity update (6.6.3.3), a batch update also adds the attributes an
+        entity does not have yet, so both cases are an append."""
+
+        def change(f: dict[str, Any]
+                   ) -> Callable[[dict[str, Any]], tuple[dict[str, Any], MergeResult]]:
+            def apply(old: dict[str, Any]) -> tuple[dict[str, Any], MergeResult]:
+                result = append(old, f, no_overwrite=no_overwrite)
+                return result.entity, result
+            return apply
+
+        return await self._batch_modify(items, change)
+
+    async def _batch_modify(
+            self, items: Sequence[BatchItem],
+            change_for: Callable[[dict[str, Any]],
+                                 Callable[[dict[str, Any]],
+                                          tuple[dict[str, Any], MergeResult | None]]],
+    ) -> BatchOutcome:
+        """Apply ``change_for(fragment)`` to each existing entity of a batch, one at a time
+        under its lock; an entity that is missing, or whose change is refused, is reported in
+        the outcome's errors and the others go on."""
         out = BatchOutcome()
         for item in items:
             if item.error is not None or item.entity is None:
                 out.errors.append((item.entity_id, item.error or BadRequest("invalid entity")))
                 continue
-            fragment = item.entity
-
-            def change(old: dict[str, Any], f: dict[str, Any] = fragment
-                       ) -> tuple[dict[str, Any], MergeResult]:
-                result = append(old, f, no_overwrite=True) if no_overwrite else update(old, f)
-                if not no_overwrite:
-                    # Batch update also adds attributes the entity does not have yet.
-                    result = append(old, f, no_overwrite=False)
-                return result.entity, result
-
             try:
-                result = await self.modify(item.entity_id, change)
+                result = await self.modify(item.entity_id, change_for(item.entity))
             except (NotFound, BadRequest) as exc:
                 out.errors.append((item.entity_id, exc))
                 continue
-            if result.not_updated:
+            if result is not None and result.not_updated:
                 # noOverwrite kept some attributes: the entity is reported, naming them.
                 names = ", ".join(n["attributeName"] for n in result.not_updated)
                 out.errors.append((item.entity_id, BadRequest(

@@ -44,8 +44,8 @@ def check_zip(path: Path, file: str, limits: SourceLimits) -> None:
                               f"{limits.max_xlsx_ratio}", code="xlsx_bomb", file=file)
 
 
-def _text(value: Any) -> str:
-    # Cells become text as a person reading the sheet would write them.
+def cell_text(value: Any) -> str:
+    """A cell's value as text, as a person reading the sheet would write it."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -118,7 +118,7 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
     if first is None:
         return
     header_cells = (pad + list(first))[:width] if left else list(first[:width])
-    header = tuple(_text(h).strip() for h in header_cells)
+    header = tuple(cell_text(h).strip() for h in header_cells)
     while header and not header[-1]:
         header = header[:-1]
     start = start_after.row if start_after is not None and start_after.row > 1 else 1
@@ -128,7 +128,7 @@ def read_xlsx(path: Path, file: str, limits: SourceLimits, start_after: Position
             continue
         if left:
             cells = pad + list(cells)
-        texts = [c if c.__class__ is str else _text(c) for c in cells[:width]]
+        texts = [c if c.__class__ is str else cell_text(c) for c in cells[:width]]
         if not any(texts):
             continue  # an empty row holds no record
         values = dict(zip(header, texts))  # noqa: B905 - extra cells handled below
