@@ -4,7 +4,6 @@ every entity write records what changed in its own transaction, and windows read
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 
 from broker.store.base import EntityFilter, EntityWrite, InstanceWindow, Store
 from broker.store.history import instance_write, temporal_entity
-from broker.store.postgres import PostgresStore
 from broker.store.sqlite import SqliteStore
 
 ID = "urn:ngsi-ld:EvacuationSite:jp-1:0001"
@@ -32,19 +30,10 @@ def occupancy(value: int, at: str | None = None) -> dict[str, Any]:
     return attr
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    s: Store
-    if request.param == "postgres":
-        s = PostgresStore(request.getfixturevalue("pg_dsn"),
-                          schema=request.getfixturevalue("pg_schema"))
-    else:
-        s = SqliteStore(tmp_path / "node.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
+@pytest.fixture
+def store(store_on_each_backend: Store) -> Store:
+    """The shared two-backend store (tests/conftest.py)."""
+    return store_on_each_backend
 
 
 def values(instances: list[Any]) -> list[Any]:
