@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from broker.demo.harness import LocalFederation, NodeSpec
+from broker.demo.harness import LocalFederation
 from broker.errors import PeerRejected
 from broker.service.entity_write import entity_write
 from broker.service.filters import Within
 from broker.service.model import AggregateQuery
 
-CITY, AGENCY, PURPOSE = "jp-172022", "jp-gov-bousai", "disaster_response"
+from .conftest import AGENCY, CITY, PURPOSE, city_and_agency
+
 SHELTERS = 30
 WEST, LAT = 136.90, 37.00
 
@@ -31,15 +32,9 @@ def box(east: float) -> Within:
 
 @pytest.fixture
 async def fed(tmp_path: Path) -> AsyncIterator[LocalFederation]:
-    federation = LocalFederation(tmp_path)
-    try:
-        await federation.start_authority()
-        await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao", http=False))
-        await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet", http=False))
-        await federation.publish()
-        await federation.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-agg",
-                               purpose=PURPOSE, aggregate_only=True, k=3,
-                               types={"EvacuationSite": ["capacity", "category", "location"]})
+    async with city_and_agency(tmp_path, "agr-agg",
+                               {"EvacuationSite": ["capacity", "category", "location"]},
+                               aggregate_only=True, k=3) as federation:
         await federation.nodes[CITY].store.upsert_entities([entity_write({
             "id": f"urn:ngsi-ld:EvacuationSite:{CITY}:{i:03d}", "type": "EvacuationSite",
             "location": {"type": "GeoProperty", "value": {
@@ -48,8 +43,6 @@ async def fed(tmp_path: Path) -> AsyncIterator[LocalFederation]:
             "capacity": {"type": "Property", "value": 100 + i}}) for i in range(SHELTERS)],
             time.time())
         yield federation
-    finally:
-        await federation.stop()
 
 
 async def total(fed: LocalFederation, geo: Within | None = None, group_by: str = "") -> float:

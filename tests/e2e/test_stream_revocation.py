@@ -12,28 +12,18 @@ from pathlib import Path
 
 import pytest
 
-from broker.demo.harness import LocalFederation, NodeSpec
+from broker.demo.harness import LocalFederation
 from broker.errors import PeerRejected
 from broker.service.entity_write import entity_write
 from broker.service.model import EntityBatch, FederatedQuery, QuerySummary, SubscribeRequest
 
-CITY, AGENCY = "jp-172022", "jp-gov-bousai"
-PURPOSE = "disaster_response"
+from .conftest import AGENCY, CITY, PURPOSE, city_and_agency
 
 
 @pytest.fixture
 async def fed(tmp_path: Path) -> AsyncIterator[LocalFederation]:
-    federation = LocalFederation(tmp_path)
-    try:
-        await federation.start_authority()
-        await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao", http=False))
-        await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet", http=False))
-        await federation.publish()
-        await federation.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-1",
-                               purpose=PURPOSE, types={"EvacuationSite": ["capacity"]})
-        yield federation
-    finally:
-        await federation.stop()
+    async with city_and_agency(tmp_path, "agr-1", {"EvacuationSite": ["capacity"]}) as f:
+        yield f
 
 
 async def held_until_refused(fed: LocalFederation, revoke: object) -> PeerRejected:
@@ -93,23 +83,13 @@ SITES = 6000
 async def big(tmp_path: Path) -> AsyncIterator[LocalFederation]:
     """The city holds many shelters and sends them in small batches: a Query is a long
     stream, and the consumer below stops reading after the first batch."""
-    small = "[federation]\nbatch_size = 8\n"
-    federation = LocalFederation(tmp_path)
-    try:
-        await federation.start_authority()
-        await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao", http=False,
-                                           extra_toml=small))
-        await federation.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet", http=False))
-        await federation.publish()
-        await federation.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-1",
-                               purpose=PURPOSE, types={"EvacuationSite": ["capacity", "name"]})
+    async with city_and_agency(tmp_path, "agr-1", {"EvacuationSite": ["capacity", "name"]},
+                               city_toml="[federation]\nbatch_size = 8\n") as federation:
         await federation.nodes[CITY].store.upsert_entities([entity_write({
             "id": f"urn:ngsi-ld:EvacuationSite:{CITY}:{i:05d}", "type": "EvacuationSite",
             "name": {"type": "Property", "value": "避難所" * 40},
             "capacity": {"type": "Property", "value": i}}) for i in range(SITES)], time.time())
         yield federation
-    finally:
-        await federation.stop()
 
 
 async def query_until_refused(fed: LocalFederation, revoke: object) -> tuple[PeerRejected, int]:
