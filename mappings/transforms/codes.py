@@ -139,6 +139,18 @@ def _municipality_code(value: str) -> str | None:
     return None
 
 
+def _why_invalid(value: str) -> str:
+    # Say what is wrong and what to write, not only that the code is invalid.
+    text = unicodedata.normalize("NFKC", value).strip().removesuffix(".0")
+    if len(text) == 6 and text.isdigit():
+        right = text[:5] + municipality_check_digit(text[:5])
+        return (f"{value!r}: the last digit of a 全国地方公共団体コード is a check digit, and for "
+                f"{text[:5]} it is {right[5]}, not {text[5]}: the code is probably {right} (fix "
+                "the source, or write the 5-digit code without its check digit)")
+    return (f"{value!r} is not a 全国地方公共団体コード: write the 6-digit code (5 digits and a "
+            "check digit, e.g. 172022 for 七尾市) or the 5 digits without the check digit")
+
+
 def _build_member(args: Args, ctx: BuildContext) -> Built:
     prefix: str = args["prefix"]
     memo: dict[str, str] = {}  # a file repeats its own code on every row
@@ -151,8 +163,7 @@ def _build_member(args: Args, ctx: BuildContext) -> Built:
             return member
         code = _municipality_code(value if isinstance(value, str) else str(value))
         if code is None:
-            raise RecordError("municipality_code_invalid",
-                              f"{value!r} is not a valid 全国地方公共団体コード")
+            raise RecordError("municipality_code_invalid", _why_invalid(str(value)))
         if len(memo) < 4096 and isinstance(value, str):
             memo[value] = prefix + code
         return prefix + code

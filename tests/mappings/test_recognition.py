@@ -17,7 +17,7 @@ from mappings.engine import Mapped, Quarantined, map_records
 from mappings.errors import RuleError, SourceError
 from mappings.loader import bundled_rules, parse_rules
 from mappings.recognize import choose_rule
-from mappings.sources import open_records
+from mappings.sources import Position, SourceRecord, open_records
 
 from .conftest import compiled
 
@@ -221,3 +221,15 @@ def test_a_misspelt_bundled_rule_name_is_a_rule_error_with_a_suggestion() -> Non
     with pytest.raises(RuleError) as err:
         bundled_rules("da_aeds")
     assert "did you mean 'da_aed'" in str(err.value)
+
+
+def test_a_wrong_check_digit_says_which_digit_it_should_be() -> None:
+    [result] = map_records(compiled("da_aed"), [_record({
+        "全国地方公共団体コード": "172023", "ID": "1", "名称": "x", "緯度": "37.0", "経度": "136.9",
+        "設置位置": "1階"})])
+    assert isinstance(result, Quarantined) and result.code == "municipality_code_invalid"
+    assert "check digit" in result.message and "172022" in result.message
+
+
+def _record(values: dict[str, str]) -> SourceRecord:
+    return SourceRecord("<test>", 2, values, Position(0, 2), tuple(values))
