@@ -94,6 +94,15 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class IngestConfig:
+    """How a running node keeps its ``[[sources]]`` ingested (``[ingest]``)."""
+
+    # Seconds between looks at each source's data and rule files; a changed file (stable for
+    # one look) is ingested again, so a fixed file needs no restart. 0: ingest once at start.
+    watch_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class SubscriptionConfig:
     """A peer's changes this node follows into its mirror (``[[subscriptions]]``)."""
 
@@ -145,6 +154,7 @@ class NodeConfig:
     federation: FederationConfig = field(default_factory=FederationConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     sources: tuple[SourceConfig, ...] = ()
+    ingest: IngestConfig = field(default_factory=IngestConfig)
     contexts: Mapping[str, Path] = field(default_factory=dict)
     subscriptions: tuple[SubscriptionConfig, ...] = ()
 
@@ -362,6 +372,9 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
 
     temporal = _temporal(top)
     sources = tuple(_sources(top))
+    i = top.table("ingest")
+    ingest = IngestConfig(watch_seconds=i.number("watch_seconds", IngestConfig.watch_seconds))
+    i.done()
     contexts = _contexts(top)
     subscriptions = tuple(_subscriptions(top))
     top.done()
@@ -369,7 +382,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
         license=license_name,
         grpc=grpc, http=http, trust=trust, store=store, federation=federation, temporal=temporal,
-        sources=sources, contexts=contexts, subscriptions=subscriptions,
+        sources=sources, ingest=ingest, contexts=contexts, subscriptions=subscriptions,
     )
 
 
@@ -423,12 +436,20 @@ def _sources(top: _Section) -> list[SourceConfig]:
     raw = top._get("sources", [])
     if not isinstance(raw, list):
         raise top.error("sources", "expected an array of tables ([[sources]])")
-    out = []
+    out: list[SourceConfig] = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
             raise top.error(f"sources[{i}]", "expected a table")
         s = _Section(top.file, item, f"sources[{i}].")
-        out.append(SourceConfig(name=s.text("name"), rules=s.text("rules"), path=s.path("path"),
+        name = s.text("name")
+        if not name or any(name == seen.name for seen in out):
+            # The name keys the source's resume position, runs and quarantine in the store.
+            raise s.error("name", f"expected a non-empty name no other source has, got "
+                                  f"'{name}'")
+        rules = s.text("rules")
+        if not rules.startswith("bundled:"):
+            rules = str(resolve_path(top.file, rules))  # like every path: from the config's dir
+        out.append(SourceConfig(name=name, rules=rules, path=s.path("path"),
                                 kind=s.text("kind", None)))
         s.done()
     return out

@@ -2,6 +2,7 @@
 
     BrokerError                      code: broker_error
     ├── ConfigError                  bad_config         (names the file and the key)
+    ├── UnknownRuleSet               unknown_rule_set   (bundled:NAME that is not bundled)
     ├── Unauthenticated              missing_token      (no credentials at all)
     ├── BadRequest                   bad_request        (a request the caller can fix)
     │   ├── LimitExceeded            limit_exceeded     (body, nesting, page size)
@@ -43,6 +44,22 @@ class ConfigError(BrokerError):
         self.file = file
         self.key = key
         self.expected = expected
+
+
+class UnknownRuleSet(BrokerError):
+    """``bundled:NAME`` names no rule set shipped with Renkei; the message lists those that are."""
+
+    code = "unknown_rule_set"
+
+    def __init__(self, name: str, known: tuple[str, ...]) -> None:
+        import difflib  # only on this error path
+
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean bundled:{close[0]}? " if close else ""
+        super().__init__(f"no bundled rule set {name!r}; {hint}bundled rule sets: "
+                         f"{', '.join(known)}")
+        self.name = name
+        self.known = known
 
 
 class Unauthenticated(BrokerError):

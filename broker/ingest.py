@@ -23,12 +23,13 @@ import orjson
 from mappings.compiler import compile_rule
 from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
 from mappings.errors import RuleError, RuleProblem
-from mappings.loader import bundled_rules, load_rules
+from mappings.loader import bundled_rule_names, bundled_rules, load_rules
 from mappings.recognize import choose_rule
 from mappings.sources import open_records
 from mappings.views import Rule
 from trust.clock import Clock
 
+from .errors import UnknownRuleSet
 from .service.entity_write import entity_write
 from .store.base import EntityWrite, QuarantineRecord, Store
 
@@ -62,7 +63,10 @@ def resolve_rules(rules: str, path: Path | None = None) -> Path:
             raise RuleError("auto", [RuleProblem(0, "rules = \"auto\" needs the input file")])
         return bundled_rules(choose_rule(path)[0])
     if rules.startswith("bundled:"):
-        return bundled_rules(rules.removeprefix("bundled:"))
+        name = rules.removeprefix("bundled:")
+        if name not in bundled_rule_names():
+            raise UnknownRuleSet(name, bundled_rule_names())
+        return bundled_rules(name)
     return Path(rules)
 
 

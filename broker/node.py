@@ -53,6 +53,7 @@ from .service.audit_log import AuditLog
 from .service.changes import ChangeSignal
 from .service.filters import Comparison
 from .service.loops import Loops
+from .service.sources import SourceBoard
 from .store import open_store
 from .store.base import Store
 
@@ -71,6 +72,7 @@ class Node:
         self.identity = identity
         self.directory = directory
         self.changes = ChangeSignal()
+        self.sources = SourceBoard(tuple(s.name for s in config.sources))
         trust = config.trust
         self.audit = AuditLog(config.id, identity.key, store, clock, directory,
                               checkpoint_every=trust.audit_checkpoint_every,
@@ -184,7 +186,7 @@ class Node:
             directory_version=lambda: self.directory.version,
             federation=Federation(self.agreements, self.peers, self.fanout,
                                   self.config.federation.deadline_seconds),
-            loops=self.loops, temporal=self.config.temporal,
+            loops=self.loops, temporal=self.config.temporal, sources=self.sources,
             federated_changes=self.federated_changes)
 
     def _on_store_change(self, topic: str) -> None:

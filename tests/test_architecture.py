@@ -61,6 +61,7 @@ BROKER_LAYERS: dict[str, set[str]] = {
     "ngsi": {"federation", "service", "store", "errors"},
     "api": {"ngsi", "service", "store", "config", "errors"},
     "ingest": {"service", "store", "errors"},
+    "sources": {"ingest", "service", "store", "config", "errors"},
     "authority_server": {"federation", "config", "errors", "identity"},
 }
 COMPOSITION_ROOTS = {"node", "cli", "demo"}

@@ -156,7 +156,7 @@ async def build_api(deps: ApiDeps) -> Api:
                                        config.token_lifetime_seconds),
         clients=ClientRegistry(store, clock), metrics=metrics, scope=scope,
         reads=EntityReads(store, scope), subscriptions=subs, notifier=notifier,
-        discovery=Discovery(store), egress=egress, loops=deps.loops,
+        discovery=Discovery(store), egress=egress, loops=deps.loops, sources=deps.sources,
         temporal=TemporalReads(store, deps.temporal.max_instances_per_entity),
         temporal_writes=TemporalWrites(store, clock))
 

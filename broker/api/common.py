@@ -28,6 +28,7 @@ from ..ngsi.temporal import TemporalReads
 from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMap, TermMaps, Translator
 from ..service.loops import Loops
+from ..service.sources import SourceBoard
 from ..store.base import Store
 from .auth import Caller, ClientRegistry, TokenService
 from .errors import InvalidRequest, PayloadTooLarge, TooManyResults
@@ -60,6 +61,7 @@ class Api:
     discovery: Discovery
     egress: EgressPolicy
     loops: Loops
+    sources: SourceBoard
     temporal: TemporalReads
     temporal_writes: TemporalWrites
     terms_cache: dict[str, Terms] = field(default_factory=dict)  # by context key

@@ -19,6 +19,7 @@ from ..ngsi.scope import Federation
 from ..service.changes import ChangeSignal
 from ..service.filters import Comparison
 from ..service.loops import Loops
+from ..service.sources import SourceBoard
 from ..store.base import Store
 
 
@@ -58,4 +59,5 @@ class ApiDeps:
     federation: Federation  # for federated reads
     loops: Loops  # the node's supervised background loops (their states in /health)
     temporal: TemporalConfig  # entity history limits for the temporal API
+    sources: SourceBoard  # the state of each [[sources]] ingest (for /health and /metrics)
     federated_changes: ChangeFeed | None = None  # None: subscriptions see local changes only

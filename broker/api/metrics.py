@@ -10,11 +10,13 @@ read incrementally from the last entry seen.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ..service.sources import OK, SourceState
 from ..store.base import Store
 
 log = logging.getLogger("renkei.api.metrics")
@@ -49,6 +51,12 @@ class ApiMetrics:
                                    "reason", ["reason"], registry=r)
         self.notifications = Counter("renkei_notifications", "Subscription notifications sent",
                                      ["outcome"], registry=r)
+        self.source_up = Gauge("renkei_source_up", "1 if the source's last ingest succeeded, "
+                               "0 if it failed (or has not finished yet)", ["source"],
+                               registry=r)
+        self.source_failures = Counter("renkei_source_failed_runs", "Failed ingest runs of "
+                                       "the source", ["source"], registry=r)
+        self._source_failures: dict[str, int] = {}
         self.info = Gauge("renkei_node_info", "This node", ["node"], registry=r)
         self.info.labels(node_id).set(1)
         self._audit_seq = 0
@@ -69,6 +77,15 @@ class ApiMetrics:
         self.peer_calls.labels(peer, status).inc()
         self.peer_up.labels(peer).set(1 if status == "ok" else 0)
         self.peer_latency.labels(peer).set(elapsed_ms)
+
+    def sources(self, states: Sequence[SourceState]) -> None:
+        """Copy the node's source states (called at scrape time)."""
+        for state in states:
+            self.source_up.labels(state.name).set(1 if state.state == OK else 0)
+            counted = self._source_failures.get(state.name, 0)
+            if state.failures > counted:
+                self.source_failures.labels(state.name).inc(state.failures - counted)
+                self._source_failures[state.name] = state.failures
 
     async def refresh(self, store: Store) -> None:
         """Update the gauges read from the store (called at scrape time)."""

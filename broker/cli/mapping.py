@@ -16,10 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mappings.errors import MappingError
 from mappings.report import MapReport, check_rules, run_map
 
-from ..errors import BadRequest
+from ..errors import BadRequest, BrokerError
 from ..ingest import Ingestor, resolve_rules
+from ..sources import failure_code, failure_message
 from ..store import open_store
 from .common import add_config, config_of, run
 
@@ -45,9 +47,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     rules = sub.add_parser("rules", help="mapping rule files")
     cmds = rules.add_subparsers(dest="rules_command", metavar="SUBCOMMAND", required=True)
-    p = cmds.add_parser("check", help="validate a rule file; problems are reported with "
-                                      "their line numbers")
-    p.add_argument("rules", help="rule file, or bundled:NAME")
+    p = cmds.add_parser("check", help="validate a rule file (problems with their line "
+                                      "numbers), or with --config every [[sources]] entry")
+    p.add_argument("rules", nargs="?", help="rule file, or bundled:NAME")
+    p.add_argument("--config", "-c", metavar="FILE",
+                   help="check every [[sources]] of this node config: each rule, and that "
+                        "each data file exists and its header fits the rule")
     p.set_defaults(handler=cmd_rules_check)
 
     quarantine = sub.add_parser("quarantine", help="records that could not be mapped")
@@ -156,13 +161,21 @@ async def _ingest(args: argparse.Namespace) -> int:
             if not sources:
                 raise BadRequest(f"no [[sources]] named {args.source!r} in {config.file}"
                                  if args.source else f"no [[sources]] in {config.file}")
+        failed = 0
         for name, rules, path, kind in sources:
             if args.retry_quarantine:
                 fixed, still = await ingestor.retry_quarantine(name, rules)
                 print(f"{name}: re-mapped {fixed} quarantined record(s); {still} still "
                       "quarantined")
                 continue
-            report = await ingestor.ingest(name, rules, path, kind=kind)
+            try:
+                report = await ingestor.ingest(name, rules, path, kind=kind)
+            except (BrokerError, MappingError, OSError) as exc:
+                # One source failing does not stop the others; the exit status says it.
+                failed += 1
+                print(f"{name}: FAILED: {failure_message(exc)} [{failure_code(exc)}]",
+                      file=sys.stderr)
+                continue
             print(f"{name}: {path.name}: read {report.read} = mapped {report.mapped} + "
                   f"quarantined {report.quarantined} (created {report.created}, updated "
                   f"{report.updated}, unchanged {report.unchanged})")
@@ -170,15 +183,38 @@ async def _ingest(args: argparse.Namespace) -> int:
                 print(f"  quarantined: {reason}")
     finally:
         await store.close()
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
     """Every problem of the rule file, one ``file:line: message`` each; exit 1 if any."""
+    if args.config:
+        return _check_config_sources(args)
+    if not args.rules:
+        raise BadRequest("give RULES (a rule file or bundled:NAME), or --config FILE")
     check = check_rules(resolve_rules(args.rules))
     for line in check.lines():
         print(line, file=sys.stdout if check.ok else sys.stderr)
     return 0 if check.ok else 1
+
+
+def _check_config_sources(args: argparse.Namespace) -> int:
+    """Every problem of every configured source, each ending with its stable code."""
+    from ..sources import check_sources
+
+    config = config_of(args)
+    if args.rules:
+        raise BadRequest("give RULES or --config, not both")
+    problems = check_sources(config, data=True)
+    for problem in problems:
+        print(problem.line(config.file), file=sys.stderr)
+    bad = {p.index for p in problems}
+    for index, source in enumerate(config.sources):
+        if index not in bad:
+            print(f"{config.file}: source {source.name!r}: ok ({source.rules}, {source.path})")
+    if not config.sources:
+        print(f"{config.file}: no [[sources]]")
+    return 1 if problems else 0
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:

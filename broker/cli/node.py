@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 
-from ..errors import BadRequest
+from ..errors import BadRequest, ConfigError
 from ..identity import init_identity, join_request, load_identity
 from ..node import Node
 from .common import add_config, config_of, run
@@ -118,12 +118,25 @@ async def _serve(config: object, *, ingest: bool) -> int:
     if config.grpc.insecure_dev:
         print("WARNING: --insecure-dev: gRPC WITHOUT TLS; never use this outside development",
               file=sys.stderr)
+    if ingest and config.sources:
+        # A bad rule is a bad config: refuse it before binding a port, naming every problem.
+        # (A bad data file is not: the node reports it and serves everything else.)
+        from ..sources import check_sources
+
+        problems = await asyncio.to_thread(check_sources, config)
+        if problems:
+            for problem in problems:
+                print(f"renkei: error: {problem.line(config.file)}", file=sys.stderr)
+            raise ConfigError(str(config.file), "sources",
+                              f"{len(problems)} source rule problem(s) above; fix them (check "
+                              f"with `renkei rules check --config {config.file}`)")
     node = await Node.start(config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    watch: asyncio.Task[None] | None = None
     try:
         try:
             version = await node.refresh_directory()
@@ -134,17 +147,22 @@ async def _serve(config: object, *, ingest: bool) -> int:
         tls = "plaintext" if config.grpc.insecure_dev else "TLS"
         print(f"renkei node {node.id}: gRPC {node.grpc_endpoint} ({tls}){http}; "
               f"directory v{version}", flush=True)
-        if ingest:
+        if ingest and config.sources:
             from ..ingest import Ingestor  # the mapping engine loads only when needed
+            from ..sources import SourceWatch
 
-            ingestor = Ingestor(node.store, node.clock, node.changes.notify)
-            for source in config.sources:
-                report = await ingestor.ingest(source.name, source.rules, source.path,
-                                               kind=source.kind)
-                print(f"ingest {source.name}: read {report.read}, mapped {report.mapped}, "
-                      f"quarantined {report.quarantined}", flush=True)
+            sources = SourceWatch(config.sources,
+                                  Ingestor(node.store, node.clock, node.changes.notify),
+                                  node.sources, node.clock,
+                                  watch_seconds=config.ingest.watch_seconds,
+                                  console=lambda line: print(line, flush=True))
+            watch = asyncio.create_task(sources.run(), name=f"{node.id}:sources")
         await stop.wait()
         print(f"renkei node {node.id}: stopping", flush=True)
     finally:
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         await node.stop()
     return 0

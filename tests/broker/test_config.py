@@ -110,3 +110,15 @@ def test_a_context_copy_that_differs_from_the_bundled_one_names_its_key(tmp_path
     with pytest.raises(ConfigError) as info:
         load_config(write(tmp_path, GOOD + f'\n[contexts]\n"{url}" = "core.jsonld"\n'))
     assert info.value.key == f"contexts.{url}" and "differs from the bundled" in str(info.value)
+
+
+def test_sources_need_unique_names_and_rule_paths_are_relative_to_the_config(
+        tmp_path: Path) -> None:
+    source = '\n[[sources]]\nname = "a"\nrules = "rules/a.yaml"\npath = "a.csv"\n'
+    config = load_config(write(tmp_path, GOOD + source + "\n[ingest]\nwatch_seconds = 2\n"))
+    assert config.sources[1].rules == str(tmp_path / "rules" / "a.yaml")
+    assert config.sources[1].path == tmp_path / "a.csv"
+    assert config.ingest.watch_seconds == 2.0
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD + source + source))
+    assert info.value.key == "sources[2].name"

@@ -26,20 +26,26 @@ async def health(request: web.Request) -> web.Response:
     except Exception:
         version = 0
     # A background loop that failed (housekeeping: directory polling, agreement reload and
-    # expiry) makes the node degraded too: it still answers, but no longer keeps up.
+    # expiry) makes the node degraded too: it still answers, but no longer keeps up. A failed
+    # source leaves everything else served: degraded too, naming the source and its code.
+    # 503 only when the node cannot serve (its store) or a loop failed.
     loops = api.loops
+    sources = api.sources
     ok = store_ok and loops.healthy()
-    body = {"status": "ok" if ok else "degraded", "node": api.node_id,
+    status = "ok" if ok and not sources.degraded else "degraded"
+    body = {"status": status, "node": api.node_id,
             "directoryVersion": version, "changeCursor": cursor,
             "loops": loops.report(),
             "devOpenReadOnLoopback": api.config.dev_open_read_on_loopback,
-            "devOpenOnLoopback": api.config.dev_open_on_loopback}
+            "devOpenOnLoopback": api.config.dev_open_on_loopback,
+            "sources": [s.public() for s in sources.states()]}
     return json_response(body, status=200 if ok else 503)
 
 
 async def metrics(request: web.Request) -> web.Response:
     api = api_of(request)
     await api.metrics.refresh(api.store)
+    api.metrics.sources(api.sources.states())
     return web.Response(body=api.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -1,0 +1,69 @@
+"""What a running node knows about each of its ``[[sources]]``: the one place ``/health``,
+``/metrics`` and the log read it from.
+
+The ingest side (``broker.sources.SourceWatch``) writes a ``SourceState`` per source as it
+ingests; readers take a snapshot. A failed source is a degraded node, not a dead one: the node
+keeps serving what it has, and the state says which source failed, with the stable code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+PENDING, INGESTING, OK, FAILED = "pending", "ingesting", "ok", "failed"
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """One source as last seen: ``state`` is pending, ingesting, ok or failed."""
+
+    name: str
+    state: str = PENDING
+    code: str = ""  # the stable code of the last failure (empty unless failed)
+    message: str = ""  # the failure as the operator's log shows it (names file and row)
+    since: float = 0.0  # when the source entered this state (clock seconds)
+    read: int = 0  # counts of the last finished run
+    mapped: int = 0
+    quarantined: int = 0
+    failures: int = 0  # failed runs since the node started
+
+    def public(self) -> dict[str, object]:
+        """The open ``/health`` detail: state and code, never file paths or row contents."""
+        out: dict[str, object] = {"name": self.name, "state": self.state}
+        if self.code:
+            out["code"] = self.code
+        if self.state == OK:
+            out.update(read=self.read, mapped=self.mapped, quarantined=self.quarantined)
+        return out
+
+
+class SourceBoard:
+    """The current ``SourceState`` of every configured source, in config order."""
+
+    def __init__(self, names: tuple[str, ...] = ()) -> None:
+        self._states = {name: SourceState(name) for name in names}
+
+    def states(self) -> tuple[SourceState, ...]:
+        return tuple(self._states.values())
+
+    def get(self, name: str) -> SourceState:
+        return self._states.get(name) or SourceState(name)
+
+    def ingesting(self, name: str, now: float) -> None:
+        self._states[name] = replace(self.get(name), state=INGESTING, since=now)
+
+    def succeeded(self, name: str, now: float, read: int, mapped: int,
+                  quarantined: int) -> None:
+        self._states[name] = replace(self.get(name), state=OK, code="", message="", since=now,
+                                     read=read, mapped=mapped, quarantined=quarantined)
+
+    def failed(self, name: str, now: float, code: str, message: str) -> SourceState:
+        old = self.get(name)
+        new = replace(old, state=FAILED, code=code, message=message, failures=old.failures + 1,
+                      since=now)
+        self._states[name] = new
+        return new
+
+    @property
+    def degraded(self) -> bool:
+        return any(s.state == FAILED for s in self._states.values())
