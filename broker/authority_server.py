@@ -16,6 +16,7 @@ from trust.clock import Clock
 from trust.keys import write_private_file
 from trust.tls import certificate_fingerprint, make_node_certificate
 
+from .federation.access import CallObserver
 from .federation.grpc_server import AuthorityServicer, GrpcServer, TlsIdentity
 
 AUTHORITY_NAME = "authority"  # TLS name the nodes expect (ssl target name override)
@@ -66,7 +67,7 @@ class AuthorityService:
         files = AuthorityFiles(Path(state_dir))
         tls = None if insecure else TlsIdentity(files.tls_key.read_bytes(),
                                                 files.cert.read_bytes())
-        self._server = GrpcServer(listen, 4 * 1024 * 1024, tls)
+        self._server = GrpcServer(listen, 4 * 1024 * 1024, tls, observer=CallObserver("authority"))
         self._server.add_authority(AuthorityServicer(self._directory))
         self.port = 0
 

@@ -23,6 +23,7 @@ from .api.deps import ApiDeps
 from .api.server import HttpServer
 from .config import NodeConfig
 from .errors import PeerError, StoreError
+from .federation.access import CallObserver
 from .federation.backoff import PeerBackoff
 from .federation.directory_sync import DirectorySync, authority_key, open_directory
 from .federation.fanout import FanOut
@@ -73,6 +74,7 @@ class Node:
         self.directory = directory
         self.changes = ChangeSignal()
         self.sources = SourceBoard(tuple(s.name for s in config.sources))
+        self.calls = CallObserver(config.id)  # every gRPC call served and made: access log, metrics
         trust = config.trust
         self.audit = AuditLog(config.id, identity.key, store, clock, directory,
                               checkpoint_every=trust.audit_checkpoint_every,
@@ -82,7 +84,7 @@ class Node:
             TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds))
         self.peers = PeerPool(config.id, directory, self.tokens,
                               max_message_bytes=config.grpc.max_message_bytes,
-                              insecure=config.grpc.insecure_dev)
+                              insecure=config.grpc.insecure_dev, observer=self.calls)
         self.directory_sync = DirectorySync(config, directory, store, clock,
                                             lambda _: self.agreements.refresh())
         self.verifier = TokenVerifier(
@@ -151,7 +153,8 @@ class Node:
         tls = None if self.config.grpc.insecure_dev else TlsIdentity(
             self.identity.tls_key_pem, self.identity.cert_pem)
         self._grpc = GrpcServer(self.config.grpc.listen, self.config.grpc.max_message_bytes,
-                                tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded))
+                                tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded),
+                                observer=self.calls)
         self._grpc.add_federation(servicer)
         witness_key = await load_witness_key(self.store)
         self.witness = AuditWitness(

@@ -52,17 +52,18 @@ def test_generated_protobuf_is_imported_only_by_the_wire_adapters() -> None:
 # they answer.
 BROKER_LAYERS: dict[str, set[str]] = {
     "errors": set(),
+    "logs": set(),
     "config": {"errors"},
     "identity": {"config", "errors"},
     "store": {"config", "errors"},
-    "service": {"store", "errors"},
-    "provider": {"service", "store", "errors"},
-    "federation": {"service", "store", "config", "errors"},
-    "ngsi": {"federation", "service", "store", "errors"},
-    "api": {"ngsi", "service", "store", "config", "errors"},
-    "ingest": {"service", "store", "errors"},
-    "sources": {"ingest", "service", "store", "config", "errors"},
-    "authority_server": {"federation", "config", "errors", "identity"},
+    "service": {"store", "errors", "logs"},
+    "provider": {"service", "store", "errors", "logs"},
+    "federation": {"service", "store", "config", "errors", "logs"},
+    "ngsi": {"federation", "service", "store", "errors", "logs"},
+    "api": {"ngsi", "service", "store", "config", "errors", "logs"},
+    "ingest": {"service", "store", "errors", "logs"},
+    "sources": {"ingest", "service", "store", "config", "errors", "logs"},
+    "authority_server": {"federation", "config", "errors", "identity", "logs"},
 }
 COMPOSITION_ROOTS = {"node", "cli", "demo"}
 

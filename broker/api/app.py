@@ -17,6 +17,7 @@ from aiohttp import web
 from mappings.contexts import FrozenDocumentLoader
 
 from ..errors import BadRequest, NotFound, Unauthenticated
+from ..logs import fields
 from ..ngsi.discovery import Discovery
 from ..ngsi.egress import EgressPolicy
 from ..ngsi.entities import EntityService
@@ -37,6 +38,7 @@ from .problems import problem_response
 from .routes import batch, discovery, entities, ops, subscriptions, temporal
 
 log = logging.getLogger("renkei.api")
+access_log = logging.getLogger("renkei.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN_PATHS = frozenset({"/health", "/metrics", ops.TOKEN_PATH})
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -77,6 +79,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     api = request.app[API]
     started = time.perf_counter()
     caller = None
+    reason = ""
     try:
         caller = _authenticate(request, api)
         request[CALLER] = caller  # type: ignore[misc]
@@ -84,18 +87,43 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
     except web.HTTPException as exc:
         response = _http_problem(exc, request)
+        reason = {404: "not_found", 405: "method_not_allowed",
+                  413: "payload_too_large"}.get(exc.status, "")
     except Exception as exc:
         if isinstance(exc, Unauthenticated | InsufficientScope):
             api.metrics.api_denials.labels(getattr(exc, "code", "denied")).inc()
         response = problem_response(exc, request.path)
+        reason = str(getattr(exc, "code", "") or "internal_error")
     if caller is not None and caller.dev_open:
         response.headers[DEV_HEADER] = ("open-on-loopback (no token checked)"
                                         if caller.can("write")
                                         else "open-read-on-loopback (no token checked)")
     route = request.match_info.route.resource
-    label = route.canonical if route is not None else "unmatched"
-    api.metrics.observe(request.method, label, response.status, time.perf_counter() - started)
+    # The route template (one series per route, with or without its trailing slash).
+    label = (route.canonical.rstrip("/") or "/") if route is not None else "unmatched"
+    seconds = time.perf_counter() - started
+    api.metrics.observe(request.method, label, response.status, seconds)
+    if access_log.isEnabledFor(logging.INFO):
+        _access_line(request, response, label, caller, reason, seconds)
     return response
+
+
+def _access_line(request: web.Request, response: web.StreamResponse, route: str,
+                 caller: Caller | None, reason: str, seconds: float) -> None:
+    """One line per request: who, what, outcome; never the token or a query string (it may
+    carry values the caller filters on)."""
+    size = response.content_length if response.content_length is not None else \
+        response.body_length
+    client = caller.client_id if caller is not None else ""
+    access_log.info("http %s %s from %s: %d%s, %d B, %.1f ms", request.method, route,
+                    client or request.remote or "?", response.status,
+                    f" [{reason}]" if reason else "", size, seconds * 1000,
+                    extra=fields(kind="http", node=request.app[API].node_id,
+                                 method=request.method, route=route,
+                                 client=client, remote=request.remote or "",
+                                 status=response.status, reason=reason, bytes=size,
+                                 ms=round(seconds * 1000, 3),
+                                 unanswered=response.headers.getall("NGSILD-Warning", [])))
 
 
 def _http_problem(exc: web.HTTPException, request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from ..logs import fields
 from .app import create_app
 from .deps import ApiDeps
 
@@ -44,5 +45,7 @@ class HttpServer:
 
     async def stop(self) -> None:
         if self._runner is not None:
+            log.info("node %s: NGSI-LD API on %s stopping", self._node.id, self.url,
+                     extra=fields(server="http", url=self.url))
             runner, self._runner = self._runner, None
             await runner.cleanup()

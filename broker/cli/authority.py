@@ -70,7 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = parser("serve", "serve the published directory to nodes over gRPC (TLS)")
     p.add_argument("--listen", default="127.0.0.1:7700", metavar="HOST:PORT")
     p.add_argument("--insecure-dev", action="store_true", help="plaintext (development only)")
-    p.set_defaults(handler=cmd_serve)
+    p.set_defaults(handler=cmd_serve, serves=True)
 
 
 def cmd_init(args: argparse.Namespace) -> int:

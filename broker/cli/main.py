@@ -7,12 +7,12 @@ exit status; the traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import BrokerError
+from ..logs import FORMATS, LEVELS, configure
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
 GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database")
@@ -25,6 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="renkei",
         description="Renkei (連携): federated interoperability broker between City OS nodes.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("--log-format", choices=FORMATS,
+                        default=os.environ.get("RENKEI_LOG_FORMAT") or "text",
+                        help="log lines on standard error: text, json (JSON lines) or logfmt "
+                             "(default: $RENKEI_LOG_FORMAT, else text)")
+    parser.add_argument("--log-level", choices=LEVELS,
+                        default=os.environ.get("RENKEI_LOG_LEVEL") or None,
+                        help="least severe level logged (default: info for `node run` and "
+                             "`authority serve`, warning for other commands)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     import importlib
 
@@ -37,8 +45,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_format not in FORMATS:  # from the environment: argparse did not check it
+        parser.error(f"RENKEI_LOG_FORMAT must be one of {', '.join(FORMATS)}")
+    if args.log_level is not None and args.log_level not in LEVELS:
+        parser.error(f"RENKEI_LOG_LEVEL must be one of {', '.join(LEVELS)}")
+    # Servers log their access lines and state changes at info; one-shot commands only warn.
+    level = args.log_level or ("debug" if args.debug else
+                               "info" if getattr(args, "serves", False) else "warning")
+    configure(args.log_format, level)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

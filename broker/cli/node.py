@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--http-listen", type=_listen, metavar="HOST:PORT",
                    help="listen here for HTTP instead of [http] listen (port 0 picks a free "
                         "one)")
-    p.set_defaults(handler=cmd_run)
+    p.set_defaults(handler=cmd_run, serves=True)
 
 
 def _listen(value: str) -> str:

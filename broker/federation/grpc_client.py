@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import ssl
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ from ..service.model import (
 from . import codec
 from ._pb import federation_pb2 as pb
 from ._pb import federation_pb2_grpc as pb_grpc
+from .access import MADE, CallObserver, CallRecord, entities_in
 from .status import KNOWN_SIZE_KEY, peer_error, reason_of
 
 log = logging.getLogger("renkei.federation.client")
@@ -148,11 +150,13 @@ async def open_channel(address: PeerAddress, max_message_bytes: int,
 class PeerChannel:
     """The federation API of one peer, as seen from this node."""
 
-    def __init__(self, address: PeerAddress, tokens: TokenSource, max_message_bytes: int) -> None:
+    def __init__(self, address: PeerAddress, tokens: TokenSource, max_message_bytes: int,
+                 observer: CallObserver | None = None) -> None:
         self.address = address
         self.peer = address.member_id
         self._tokens = tokens
         self._max = max_message_bytes
+        self._observer = observer
         self._channel: grpc.aio.Channel | None = None
         self._stubs: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -208,8 +212,39 @@ class PeerChannel:
         if channel is not None:
             await channel.close()
 
+    def _record(self, method: str, agreement_id: str, started: float, entities: int,
+                size: int, error: BaseException | None) -> None:
+        """The access line and metrics of one call made (whatever its outcome)."""
+        if self._observer is None:
+            return
+        if error is None:
+            status, reason = "OK", ""
+        elif isinstance(error, PeerRejected):
+            status, reason = error.status, error.reason
+        elif isinstance(error, PeerDeadlineExceeded):
+            status, reason = "DEADLINE_EXCEEDED", error.code
+        elif isinstance(error, PeerError):
+            status, reason = "UNAVAILABLE", error.code
+        elif isinstance(error, asyncio.CancelledError | GeneratorExit):
+            status, reason = "CANCELLED", ""  # this node stopped reading (deadline, enough)
+        else:
+            status, reason = "UNKNOWN", type(error).__name__
+        self._observer.record(CallRecord(MADE, method, self.peer, agreement_id, status, reason,
+                                         entities, size, time.perf_counter() - started))
+
     async def _unary(self, method: str, request: Any, timeout: float, agreement_id: str,
                      service: str = "Federation") -> Any:
+        started = time.perf_counter()
+        try:
+            reply = await self._unary_call(method, request, timeout, agreement_id, service)
+        except BaseException as exc:
+            self._record(method, agreement_id, started, 0, 0, exc)
+            raise
+        self._record(method, agreement_id, started, entities_in(reply), reply.ByteSize(), None)
+        return reply
+
+    async def _unary_call(self, method: str, request: Any, timeout: float, agreement_id: str,
+                          service: str) -> Any:
         for attempt in (1, 2):
             stub = await self._stub(timeout, service)
             try:
@@ -224,6 +259,20 @@ class PeerChannel:
 
     async def _stream(self, method: str, request: Any, timeout: float | None,
                       agreement_id: str) -> AsyncIterator[Any]:
+        started = time.perf_counter()
+        entities = size = 0
+        try:
+            async for item in self._stream_call(method, request, timeout, agreement_id):
+                entities += entities_in(item)
+                size += item.ByteSize()
+                yield item
+        except BaseException as exc:
+            self._record(method, agreement_id, started, entities, size, exc)
+            raise
+        self._record(method, agreement_id, started, entities, size, None)
+
+    async def _stream_call(self, method: str, request: Any, timeout: float | None,
+                           agreement_id: str) -> AsyncIterator[Any]:
         for attempt in (1, 2):
             stub = await self._stub(timeout)
             call = getattr(stub, method)(request, timeout=timeout,

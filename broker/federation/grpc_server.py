@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from ..errors import BadRequest, NotFound
+from ..logs import fields
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -36,6 +37,7 @@ from ..service.model import (
 from . import codec
 from ._pb import federation_pb2 as pb
 from ._pb import federation_pb2_grpc as pb_grpc
+from .access import AccessInterceptor, CallObserver
 from .grpc_client import channel_options
 from .interceptors import TokenAuthInterceptor, current_caller
 from .status import abort
@@ -237,11 +239,18 @@ class GrpcServer:
     """One grpc.aio server with the federation (or authority) services, health and reflection."""
 
     def __init__(self, listen: str, max_message_bytes: int, tls: TlsIdentity | None,
-                 interceptor: TokenAuthInterceptor | None = None) -> None:
+                 interceptor: TokenAuthInterceptor | None = None,
+                 observer: CallObserver | None = None) -> None:
         self._listen = listen
         self._tls = tls
+        # The access interceptor first: it sees (and logs) the calls the token check refuses.
+        interceptors: list[grpc.aio.ServerInterceptor] = []
+        if observer is not None:
+            interceptors.append(AccessInterceptor(observer))
+        if interceptor is not None:
+            interceptors.append(interceptor)
         self._server = grpc.aio.server(
-            interceptors=[interceptor] if interceptor else [],
+            interceptors=interceptors,
             options=channel_options(max_message_bytes) + [
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -281,5 +290,8 @@ class GrpcServer:
         return self.port
 
     async def stop(self, grace: float) -> None:
+        log.info("gRPC server on %s (port %d) stopping: NOT_SERVING, %.1f s for calls in "
+                 "flight", self._listen, self.port, grace,
+                 extra=fields(server="grpc", listen=self._listen, port=self.port))
         await self._health.enter_graceful_shutdown()
         await self._server.stop(grace)

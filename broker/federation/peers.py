@@ -16,6 +16,7 @@ from trust.directory import DirectoryHolder
 from trust.errors import DirectoryError
 from trust.tokens import TokenIssuer
 
+from .access import CallObserver
 from .grpc_client import PeerAddress, PeerChannel
 
 
@@ -38,8 +39,10 @@ class PeerPool:
     """A channel per other member with an endpoint, rebuilt when the directory changes."""
 
     def __init__(self, node_id: str, directory: DirectoryHolder, tokens: PeerTokens, *,
-                 max_message_bytes: int, insecure: bool) -> None:
+                 max_message_bytes: int, insecure: bool,
+                 observer: CallObserver | None = None) -> None:
         self._node_id = node_id
+        self._observer = observer  # every call made: access line and metrics
         self._directory = directory
         self._tokens = tokens
         self._max_message_bytes = max_message_bytes
@@ -64,7 +67,8 @@ class PeerPool:
                                       insecure=self._insecure)
                 kept = old.get(m.id)
                 self._channels[m.id] = kept if kept is not None and kept.address == address \
-                    else PeerChannel(address, self._tokens, self._max_message_bytes)
+                    else PeerChannel(address, self._tokens, self._max_message_bytes,
+                                     self._observer)
             self._version = directory.version
             for member_id, channel in old.items():
                 if self._channels.get(member_id) is not channel:

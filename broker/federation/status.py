@@ -8,6 +8,7 @@ code only. Client side: ``peer_error`` turns a ``grpc.RpcError`` back into a ``P
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from typing import NoReturn
 
@@ -45,6 +46,9 @@ REASON_KEY = "renkei-reason"
 # with it in the body); the log rebuilds its consistency proof from there.
 KNOWN_SIZE_KEY = "renkei-known-size"
 SC = grpc.StatusCode
+# What ``abort`` answered the current call (status name, reason code): the access log reads it.
+ABORTED: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar(
+    "renkei_aborted", default=None)
 # Witness refusals by reason, as tlog-witness distinguishes them (404, 403, 400, 409, 422).
 _WITNESS: dict[str, grpc.StatusCode] = {
     "unknown_log": SC.NOT_FOUND,
@@ -100,6 +104,7 @@ async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> NoRetu
     if isinstance(exc, WitnessError) and exc.code == "size_conflict":
         trailing.append((KNOWN_SIZE_KEY, str(exc.known_size)))
     context.set_trailing_metadata(tuple(trailing))
+    ABORTED.set((status.name, code))
     await context.abort(status, message)
     raise AssertionError("unreachable")  # context.abort always raises
 

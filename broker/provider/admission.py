@@ -24,6 +24,7 @@ from trust.tokens import VerifiedCaller
 from ..errors import LoopDetected
 from ..service.agreement_book import AgreementBook
 from ..service.audit_log import AuditLog
+from ..service.call_notes import AGREEMENT
 from ..service.filters import Comparison, Geo
 from ..service.model import Routing
 from .limits import CallLimits
@@ -91,6 +92,7 @@ class Admission:
             attributes=attributes or None, geo=policy_geo(geo), purpose=purpose,
             agreement_id=agreement_id or caller.agreement_id or None, provider=self._node_id,
             filters=filter_attributes(q, geo)), self._clock.now())
+        AGREEMENT.set(decision.agreement_id or "")  # the access line names the agreement
         if not decision.allowed:
             await self._audit.record(caller.member_id, decision.agreement_id or "",
                                      operation.value, digest, False, decision.reason, 0)

@@ -31,6 +31,7 @@ from trust.keys import NodeKey
 from trust.policy import AgreementSet
 
 from ..errors import NotFound
+from ..logs import fields
 from ..store.base import AgreementRow, Store
 
 log = logging.getLogger("renkei.agreements")
@@ -75,6 +76,7 @@ class AgreementBook:
         # the store and then rebuild; serialized, a reload never rebuilds from rows read before
         # a save and so never hides the agreement just saved.
         self._lock = asyncio.Lock()
+        self._loaded = False  # the first load is the starting point, not a change
 
     @property
     def as_provider(self) -> AgreementSet:
@@ -156,10 +158,32 @@ class AgreementBook:
             else:
                 views[s.agreement.id] = AgreementView(
                     s, agreement_state(s, directory, now) if directory else "unverified")
-        self._views = views
+        old, self._views = self._views, views
+        if self._loaded:
+            self._log_changes(old)
+        self._loaded = True
         self._as_provider = AgreementSet(
             v.signed.agreement for v in self._views.values()
             if v.state == "active" and v.signed.agreement.provider == self.node_id)
+
+    def _log_changes(self, old: dict[str, AgreementView]) -> None:
+        """A WARNING for every agreement whose state changed (an operator must see an
+        agreement stop, or start, serving), INFO for one this node had not seen."""
+        for agreement_id, view in self._views.items():
+            before = old.get(agreement_id)
+            if before is not None and before.state == view.state:
+                continue
+            a = view.signed.agreement
+            role = "provider" if a.provider == self.node_id else "consumer"
+            peer = a.consumer if role == "provider" else a.provider
+            extra = fields(agreement=agreement_id, peer=peer, role=role, purpose=a.purpose,
+                           state=view.state, previous=before.state if before else "")
+            if before is None:
+                log.info("agreement %s with %s (%s, %s): %s", agreement_id, peer, role,
+                         a.purpose, view.state, extra=extra)
+            else:
+                log.warning("agreement %s with %s (%s, %s): %s -> %s", agreement_id, peer,
+                            role, a.purpose, before.state, view.state, extra=extra)
 
     async def _save(self, signed: SignedAgreement) -> AgreementView:
         a = signed.agreement

@@ -1,0 +1,168 @@
+"""Every gRPC call a node serves and makes, observed once: one access log line and the call
+metrics (listeners), with method, peer, agreement, status, reason, entities, bytes, duration.
+
+``CallObserver.record`` is the one place both sides report to: the server side from
+``AccessInterceptor`` (outermost, so it also sees calls the token check refused), the client
+side from ``PeerChannel``. A record holds ids, codes and counts only: never a token, an
+entity or a masked value. A stream is one record when it ends (a Subscribe stream may run for
+hours: its line comes when it closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from ..logs import fields
+from ..service.call_notes import AGREEMENT
+from .interceptors import CALLER
+from .status import ABORTED
+
+log = logging.getLogger("renkei.access")
+SERVED, MADE = "served", "made"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One finished gRPC call, as the access log and the metrics see it."""
+
+    side: str  # served | made
+    method: str  # Query, GetEntity, ... (the method name without its service)
+    peer: str  # the other member's id (the peer address if it never authenticated)
+    agreement: str
+    status: str  # gRPC status name: OK, PERMISSION_DENIED, UNAVAILABLE, ...
+    reason: str  # the stable reason code of a refusal ('' when OK)
+    entities: int
+    bytes: int  # response bytes (protobuf size of the messages answered)
+    seconds: float
+
+
+Listener = Callable[[CallRecord], None]
+
+
+class CallObserver:
+    """Writes the access line of each call and hands the record to the listeners."""
+
+    def __init__(self, node_id: str = "") -> None:
+        self.node_id = node_id  # several nodes may share a process (tests, the demo)
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def record(self, call: CallRecord) -> None:
+        if log.isEnabledFor(logging.INFO):
+            arrow = "from" if call.side == SERVED else "to"
+            reason = f" [{call.reason}]" if call.reason else ""
+            log.info("grpc %s %s %s %s: %s%s, %d entities, %d B, %.1f ms", call.side,
+                     call.method, arrow, call.peer or "?", call.status, reason, call.entities,
+                     call.bytes, call.seconds * 1000,
+                     extra=fields(kind="grpc", node=self.node_id, side=call.side,
+                                  method=call.method, peer=call.peer,
+                                  agreement=call.agreement, status=call.status,
+                                  reason=call.reason, entities=call.entities, bytes=call.bytes,
+                                  ms=round(call.seconds * 1000, 3)))
+        for listener in self._listeners:
+            try:
+                listener(call)
+            except Exception:  # a metrics bug must not fail the call it observes
+                log.exception("call listener failed")
+
+
+def entities_in(message: Any) -> int:
+    """Entities a response message carries (by message type; 0 for the rest)."""
+    name = type(message).__name__
+    if name == "QueryResponse":
+        return len(message.batch.entities) if message.HasField("batch") else 0
+    if name == "ChangeEvent":
+        return 1 if message.entity_id else 0
+    if name == "GetEntityResponse":
+        return 1 if message.entity else 0
+    return 0
+
+
+def _method(full: str) -> str:
+    return full.rpartition("/")[2] or full
+
+
+class AccessInterceptor(grpc.aio.ServerInterceptor):
+    """Records every call the server answers (put it first: outside the token check)."""
+
+    def __init__(self, observer: CallObserver) -> None:
+        self._observer = observer
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        method = _method(details.method)
+        if handler is None or method in ("Check", "Watch", "ServerReflectionInfo"):
+            return handler  # health probes and reflection: no access line per probe
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(
+                self._unary(handler.unary_unary, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(
+                self._stream(handler.unary_stream, method),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer)
+        return handler
+
+    def _finish(self, method: str, request: Any, context: grpc.aio.ServicerContext,
+                started: float, entities: int, size: int, error: BaseException | None) -> None:
+        caller = CALLER.get(None)
+        aborted = ABORTED.get()
+        if aborted is not None:
+            status, reason = aborted
+        elif error is None:
+            status, reason = "OK", ""
+        elif isinstance(error, asyncio.CancelledError):
+            status, reason = "CANCELLED", ""  # the caller went away (or the server stops)
+        else:
+            status, reason = "UNKNOWN", "internal"  # what grpc answers an unmapped exception
+        # The agreement the request names, else the one the caller's token is bound to.
+        agreement = AGREEMENT.get() or str(getattr(request, "agreement_id", "") or "") or \
+            (caller.agreement_id or "" if caller is not None else "")
+        self._observer.record(CallRecord(
+            SERVED, method, caller.member_id if caller is not None else context.peer(),
+            agreement, status, reason, entities, size, time.perf_counter() - started))
+
+    def _unary(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            try:
+                reply = await behavior(request, context)
+            except BaseException as exc:
+                self._finish(method, request, context, started, 0, 0, exc)
+                raise
+            self._finish(method, request, context, started, entities_in(reply),
+                         reply.ByteSize() if reply is not None else 0, None)
+            return reply
+
+        return call
+
+    def _stream(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            started = time.perf_counter()
+            entities = size = 0
+            try:
+                async for item in behavior(request, context):
+                    entities += entities_in(item)
+                    size += item.ByteSize()
+                    yield item
+            except BaseException as exc:
+                self._finish(method, request, context, started, entities, size, exc)
+                raise
+            self._finish(method, request, context, started, entities, size, None)
+
+        return call
