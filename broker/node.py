@@ -190,7 +190,7 @@ class Node:
             federation=Federation(self.agreements, self.peers, self.fanout,
                                   self.config.federation.deadline_seconds),
             loops=self.loops, temporal=self.config.temporal, sources=self.sources,
-            federated_changes=self.federated_changes)
+            federated_changes=self.federated_changes, watch_calls=self.calls.add_listener)
 
     def _on_store_change(self, topic: str) -> None:
         if topic == "entities":

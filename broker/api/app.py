@@ -169,6 +169,8 @@ async def build_api(deps: ApiDeps) -> Api:
     store, clock = deps.store, deps.clock
     terms = TermMaps(FrozenDocumentLoader(extra=dict(deps.contexts)))
     metrics = ApiMetrics(deps.node_id)
+    if deps.watch_calls is not None:
+        deps.watch_calls(metrics.grpc_call)
     subs = SubscriptionStore(store, clock)
     egress = EgressPolicy(config.notification_allow)
     notifier = Notifier(deps.node_id, store, clock, deps.changes, deps.federated_changes,

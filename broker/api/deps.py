@@ -16,6 +16,7 @@ from trust.clock import Clock
 
 from ..config import HttpConfig, TemporalConfig
 from ..ngsi.scope import Federation
+from ..service.call_notes import CallRecord
 from ..service.changes import ChangeSignal
 from ..service.filters import Comparison
 from ..service.loops import Loops
@@ -61,3 +62,6 @@ class ApiDeps:
     temporal: TemporalConfig  # entity history limits for the temporal API
     sources: SourceBoard  # the state of each [[sources]] ingest (for /health and /metrics)
     federated_changes: ChangeFeed | None = None  # None: subscriptions see local changes only
+    # Registers a listener for every gRPC call this node serves and makes (its metrics);
+    # None: the API's /metrics has no gRPC series.
+    watch_calls: Callable[[Callable[[CallRecord], None]], None] | None = None

@@ -14,13 +14,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
+from ..service.call_notes import CallRecord
 from ..service.sources import OK, SourceState
 from ..store.base import Store
 
 log = logging.getLogger("renkei.api.metrics")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+GRPC_BUCKETS = (.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60)
 
 
 class ApiMetrics:
@@ -39,10 +50,35 @@ class ApiMetrics:
                                   "peer and outcome", ["peer", "status"], registry=r)
         self.peer_up = Gauge("renkei_peer_up", "1 if the last federated call to the peer "
                              "succeeded", ["peer"], registry=r)
-        self.peer_latency = Gauge("renkei_peer_last_call_ms", "Duration of the last federated "
-                                  "call to the peer", ["peer"], registry=r)
-        self.ingest = Gauge("renkei_ingest_records", "Records of recent ingest runs (up to 50 "
-                            "runs), by source and outcome", ["source", "outcome"], registry=r)
+        self.peer_latency = Gauge("renkei_peer_last_call_seconds", "Duration of the last "
+                                  "federated call to the peer", ["peer"], registry=r)
+        self.ingest = Counter("renkei_ingest_records", "Records this node's ingests read, "
+                              "mapped and quarantined, by source and outcome",
+                              ["source", "outcome"], registry=r)
+        self._ingested: dict[tuple[str, str], int] = {}
+        calls = ["method", "peer", "code"]
+        self.grpc_served = Counter("renkei_grpc_server_handled", "gRPC calls this node "
+                                   "answered, by method, calling member and status code", calls,
+                                   registry=r)
+        self.grpc_served_seconds = Histogram("renkei_grpc_server_handling_seconds", "Time to "
+                                             "answer a gRPC call (a stream: until it ended)",
+                                             ["method"], registry=r, buckets=GRPC_BUCKETS)
+        self.grpc_sent = Counter("renkei_grpc_server_sent_entities", "Entities this node sent "
+                                 "in answers, by method and member", ["method", "peer"],
+                                 registry=r)
+        self.grpc_sent_bytes = Counter("renkei_grpc_server_sent_bytes", "Bytes of the answers "
+                                       "this node sent", ["method", "peer"], registry=r)
+        self.grpc_made = Counter("renkei_grpc_client_handled", "gRPC calls this node made to "
+                                 "peers, by method, peer and status code", calls, registry=r)
+        self.grpc_made_seconds = Histogram("renkei_grpc_client_handling_seconds", "Duration of "
+                                           "gRPC calls this node made", ["method", "peer"],
+                                           registry=r, buckets=GRPC_BUCKETS)
+        self.grpc_received = Counter("renkei_grpc_client_received_entities", "Entities peers "
+                                     "sent this node", ["method", "peer"], registry=r)
+        # The process's own health: CPU, memory, open files, GC, Python version.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.quarantine = Gauge("renkei_quarantine_open", "Unresolved quarantined records",
                                 ["source"], registry=r)
         self.denials = Counter("renkei_policy_denials", "Requests this node denied by policy, "
@@ -76,12 +112,35 @@ class ApiMetrics:
     def peer_status(self, peer: str, status: str, elapsed_ms: float) -> None:
         self.peer_calls.labels(peer, status).inc()
         self.peer_up.labels(peer).set(1 if status == "ok" else 0)
-        self.peer_latency.labels(peer).set(elapsed_ms)
+        self.peer_latency.labels(peer).set(elapsed_ms / 1000)
+
+    def grpc_call(self, call: CallRecord) -> None:
+        """Count one gRPC call served or made (a ``CallObserver`` listener)."""
+        # A caller that never authenticated is named by its address: not a label value.
+        peer = call.peer if ":" not in call.peer else "unauthenticated"
+        if call.side == "served":
+            self.grpc_served.labels(call.method, peer, call.status).inc()
+            self.grpc_served_seconds.labels(call.method).observe(call.seconds)
+            if call.entities:
+                self.grpc_sent.labels(call.method, peer).inc(call.entities)
+            if call.bytes:
+                self.grpc_sent_bytes.labels(call.method, peer).inc(call.bytes)
+        else:
+            self.grpc_made.labels(call.method, peer, call.status).inc()
+            self.grpc_made_seconds.labels(call.method, peer).observe(call.seconds)
+            if call.entities:
+                self.grpc_received.labels(call.method, peer).inc(call.entities)
 
     def sources(self, states: Sequence[SourceState]) -> None:
         """Copy the node's source states (called at scrape time)."""
         for state in states:
             self.source_up.labels(state.name).set(1 if state.state == OK else 0)
+            for outcome, total in (("read", state.total_read), ("mapped", state.total_mapped),
+                                   ("quarantined", state.total_quarantined)):
+                seen = self._ingested.get((state.name, outcome), 0)
+                if total > seen:
+                    self.ingest.labels(state.name, outcome).inc(total - seen)
+                    self._ingested[state.name, outcome] = total
             counted = self._source_failures.get(state.name, 0)
             if state.failures > counted:
                 self.source_failures.labels(state.name).inc(state.failures - counted)
@@ -90,15 +149,6 @@ class ApiMetrics:
     async def refresh(self, store: Store) -> None:
         """Update the gauges read from the store (called at scrape time)."""
         try:
-            runs = await store.list_runs(50)
-            totals: dict[tuple[str, str], int] = {}
-            for run in runs:
-                for outcome in ("read", "mapped", "quarantined", "created", "updated",
-                                "unchanged"):
-                    key = (run.source, outcome)
-                    totals[key] = totals.get(key, 0) + int(getattr(run, outcome))
-            for (source, outcome), value in totals.items():
-                self.ingest.labels(source, outcome).set(value)
             open_by_source: dict[str, int] = {}
             for q in await store.list_quarantine(limit=100_000):
                 open_by_source[q.source] = open_by_source.get(q.source, 0) + 1

@@ -14,33 +14,17 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
 from ..logs import fields
-from ..service.call_notes import AGREEMENT
+from ..service.call_notes import AGREEMENT, CallRecord
 from .interceptors import CALLER
 from .status import ABORTED
 
 log = logging.getLogger("renkei.access")
 SERVED, MADE = "served", "made"
-
-
-@dataclass(frozen=True)
-class CallRecord:
-    """One finished gRPC call, as the access log and the metrics see it."""
-
-    side: str  # served | made
-    method: str  # Query, GetEntity, ... (the method name without its service)
-    peer: str  # the other member's id (the peer address if it never authenticated)
-    agreement: str
-    status: str  # gRPC status name: OK, PERMISSION_DENIED, UNAVAILABLE, ...
-    reason: str  # the stable reason code of a refusal ('' when OK)
-    entities: int
-    bytes: int  # response bytes (protobuf size of the messages answered)
-    seconds: float
 
 
 Listener = Callable[[CallRecord], None]

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from trust.tls import certificate_fingerprint
 
 from ..errors import PeerDeadlineExceeded, PeerError, PeerRejected, PeerUnavailable
+from ..service.call_notes import CallRecord
 from ..service.model import (
     AggregateQuery,
     AggregateResult,
@@ -41,7 +42,7 @@ from ..service.model import (
 from . import codec
 from ._pb import federation_pb2 as pb
 from ._pb import federation_pb2_grpc as pb_grpc
-from .access import MADE, CallObserver, CallRecord, entities_in
+from .access import MADE, CallObserver, entities_in
 from .status import KNOWN_SIZE_KEY, peer_error, reason_of
 
 log = logging.getLogger("renkei.federation.client")

@@ -26,6 +26,9 @@ class SourceState:
     mapped: int = 0
     quarantined: int = 0
     failures: int = 0  # failed runs since the node started
+    total_read: int = 0  # records of every run since the node started (metrics counters)
+    total_mapped: int = 0
+    total_quarantined: int = 0
 
     def public(self) -> dict[str, object]:
         """The open ``/health`` detail: state and code, never file paths or row contents."""
@@ -54,8 +57,12 @@ class SourceBoard:
 
     def succeeded(self, name: str, now: float, read: int, mapped: int,
                   quarantined: int) -> None:
-        self._states[name] = replace(self.get(name), state=OK, code="", message="", since=now,
-                                     read=read, mapped=mapped, quarantined=quarantined)
+        old = self.get(name)
+        self._states[name] = replace(old, state=OK, code="", message="", since=now,
+                                     read=read, mapped=mapped, quarantined=quarantined,
+                                     total_read=old.total_read + read,
+                                     total_mapped=old.total_mapped + mapped,
+                                     total_quarantined=old.total_quarantined + quarantined)
 
     def failed(self, name: str, now: float, code: str, message: str) -> SourceState:
         old = self.get(name)
