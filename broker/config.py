@@ -49,6 +49,10 @@ class HttpConfig:
     # CIDRs that subscriptions may notify although they are not public addresses (loopback,
     # private, link-local...): empty, notifications only go to public addresses.
     notification_allow: tuple[str, ...] = ()
+    # PEM certificate (chain) and key: the API speaks HTTPS. Without them it speaks plain HTTP
+    # (loopback, or behind a TLS proxy) and warns at start when it listens beyond loopback.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -312,10 +316,18 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         dev_open_on_loopback=h.flag("dev_open_on_loopback", False),
         token_lifetime_seconds=h.integer("token_lifetime_seconds", 300, minimum=10),
         notification_allow=_networks(h, "notification_allow"),
+        tls_cert=h.path("tls_cert", None),
+        tls_key=h.path("tls_key", None),
     )
     if http.dev_open_on_loopback and not _is_loopback_listen(http.listen):
         raise h.error("dev_open_on_loopback", "is only allowed when [http] listen is a loopback "
                                               f"address (127.0.0.1 or [::1]), not '{http.listen}'")
+    if (http.tls_cert is None) != (http.tls_key is None):
+        raise h.error("tls_key" if http.tls_key is None else "tls_cert",
+                      "tls_cert and tls_key go together (a PEM certificate and its key)")
+    for key, value in (("tls_cert", http.tls_cert), ("tls_key", http.tls_key)):
+        if value is not None and not value.is_file():
+            raise h.error(key, f"file {value} does not exist")
     h.done()
 
     if "trust" not in raw:
