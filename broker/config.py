@@ -7,6 +7,7 @@ against the directory of the config file, so a node directory can be moved as a 
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import tomllib
 from collections.abc import Mapping
@@ -259,7 +260,9 @@ class _Section:
     def done(self) -> None:
         unknown = sorted(set(self.data) - self._seen)
         if unknown:
-            raise self.error(unknown[0], "unknown key (check the spelling)")
+            close = difflib.get_close_matches(unknown[0], sorted(self._seen), n=1, cutoff=0.7)
+            hint = f"; did you mean '{self._key(close[0])}'?" if close else ""
+            raise self.error(unknown[0], f"unknown key (check the spelling){hint}")
 
 
 def resolve_path(config_file: Path, value: str) -> Path:

@@ -18,6 +18,7 @@ from trust.clock import SystemClock
 
 from ..config import load_config
 from ..store import open_store
+from .common import add_config
 
 
 def register(subparsers: Any) -> None:
@@ -30,14 +31,14 @@ def register(subparsers: Any) -> None:
                      help="purpose of its federated reads (must match agreements)")
     add.add_argument("--write", action="store_true",
                      help="also grant the write scope (create/update/delete, subscriptions)")
-    add.add_argument("--config", required=True, help="the node's renkei.toml")
+    add_config(add)
     add.set_defaults(handler=_add)
     ls = sub.add_parser("list", help="list registered clients (never their secrets)")
-    ls.add_argument("--config", required=True, help="the node's renkei.toml")
+    add_config(ls)
     ls.set_defaults(handler=_list)
     off = sub.add_parser("disable", help="stop a client from getting new tokens")
     off.add_argument("client_id")
-    off.add_argument("--config", required=True, help="the node's renkei.toml")
+    add_config(off)
     off.set_defaults(handler=_disable)
 
 

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
@@ -87,8 +88,12 @@ def _map_file(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     rules = "auto" if args.rules == "auto" else resolve_rules(args.rules)
     out: IO[bytes] | None = None
+    partial: Path | None = None
     if args.out and not args.dry_run:
-        out = args.out.open("wb")
+        # Written beside the target and renamed on success: an interrupted or failed run
+        # (Ctrl-C, a file that stops at a bad row) leaves no half-written --out file.
+        partial = args.out.with_name(f".{args.out.name}.partial-{os.getpid()}")
+        out = partial.open("wb")
     elif not args.dry_run:
         out = sys.stdout.buffer
     try:
@@ -96,9 +101,14 @@ def _map_file(args: argparse.Namespace) -> int:
             task = progress.add_task("mapping", total=None)
             report = run_map(rules, args.input, params=_params(args.param), out=out,
                              progress=lambda done, total: progress.update(task, completed=done))
-    finally:
-        if out is not None and args.out and not args.dry_run:
+    except BaseException:
+        if out is not None and partial is not None:
             out.close()
+            partial.unlink(missing_ok=True)
+        raise
+    if out is not None and partial is not None:
+        out.close()
+        os.replace(partial, args.out)
     _summary(console, report)
     return 0
 

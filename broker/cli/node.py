@@ -10,6 +10,8 @@ import logging
 import signal
 import sys
 
+from trust.errors import DirectoryError
+
 from ..errors import BadRequest, ConfigError
 from ..identity import init_identity, join_request, load_identity
 from ..node import Node
@@ -143,6 +145,7 @@ async def _serve(config: object, *, ingest: bool) -> int:
         except Exception as exc:  # the node still serves health; peers come with the directory
             log.warning("directory not fetched yet: %s", exc)
             version = node.directory.version
+        _warn_unless_admitted(node)
         http = f", HTTP {node.http.url}" if node.http is not None else ""
         tls = "plaintext" if config.grpc.insecure_dev else "TLS"
         print(f"renkei node {node.id}: gRPC {node.grpc_endpoint} ({tls}){http}; "
@@ -166,3 +169,21 @@ async def _serve(config: object, *, ingest: bool) -> int:
                 await watch
         await node.stop()
     return 0
+
+
+def _warn_unless_admitted(node: Node) -> None:
+    """Say so when this node is not (or no longer) a member of the directory it holds: peers
+    would refuse its calls and never call it."""
+    try:
+        directory = node.directory.current
+    except DirectoryError:
+        log.warning("node %s holds no member directory yet: no peer can be called until the "
+                    "authority at [trust] authority_endpoint answers", node.id)
+        return
+    member = directory.members.get(node.id)
+    if member is None or member.revoked:
+        state = "revoked in" if member is not None else "not in"
+        log.warning("node %s is %s member directory v%d: peers refuse its calls and never call "
+                    "it. Give `renkei node join-request --config %s --endpoint HOST:PORT` to "
+                    "the authority (renkei authority admit, then publish)", node.id, state,
+                    directory.version, node.config.file)

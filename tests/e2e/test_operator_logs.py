@@ -133,6 +133,8 @@ async def test_node_run_writes_json_lines_with_an_access_line_per_request(
     await fed.start_authority()
     config = fed.write_config(NodeSpec(CITY, "city", "七尾市", "Nanao"))
     init_identity(load_config(config))
+    # A directory is published, but this node was never admitted: it must say so.
+    fed.authority.authority.publish(fed.clock.now())  # type: ignore[union-attr]
     log = tmp_path / "node.log"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "broker.cli.main", "--log-format", "json", "node", "run",
@@ -164,3 +166,6 @@ async def test_node_run_writes_json_lines_with_an_access_line_per_request(
     assert secret not in text and "EvacuationSite" not in text  # no token, no query string
     assert any(d["msg"].startswith("gRPC server") and "stopping" in d["msg"] for d in lines)
     assert any("NGSI-LD API" in d["msg"] and "stopping" in d["msg"] for d in lines)
+    admitted = [d for d in lines if "is not in member directory v1" in d["msg"]]
+    assert admitted and admitted[0]["level"] == "warning"
+    assert "renkei node join-request" in admitted[0]["msg"]
