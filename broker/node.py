@@ -174,8 +174,9 @@ class Node:
             self.subscriptions.start(SubscriptionSpec(
                 peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,
                 name=sub.name, heartbeat_seconds=sub.heartbeat_seconds))
-        # Replicas sharing one store: another replica's commits wake this one's streams and
-        # reload its agreements. Optional on the store (SQLite: one process, nothing to hear).
+        # Another process's commits (a replica on PostgreSQL; the CLI or `renkei map --config`
+        # beside this node on either backend) wake this node's streams and reload its
+        # agreements at once: `renkei agreement sign` is served within a second.
         listen = getattr(self.store, "listen_changes", None)
         if listen is not None:
             self.loops.start("agreement-reload", self._reload_agreements)

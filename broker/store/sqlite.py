@@ -11,6 +11,7 @@ The entity reads the NGSI-LD API serves go to a second, read-only connection on 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +58,7 @@ class SqliteStore(SqliteHistory):
         self._db: sqlite3.Connection | None = None
         self.applied_migrations: list[Migration] = []  # by the last open()
         self._reader = SqliteReader(self.path)
+        self._watch: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -83,7 +85,40 @@ class SqliteStore(SqliteHistory):
         await asyncio.get_running_loop().run_in_executor(self._pool, connect)
         await self._reader.open()  # after the migrations: the file and WAL exist
 
+    async def listen_changes(self, callback: Callable[[str], None],
+                             every: float = 0.5) -> None:
+        """Call ``callback(topic)`` after another process commits to this file: the CLI
+        countersigning an agreement, ``renkei map --config`` ingesting beside a running node.
+
+        Topics as on PostgreSQL: ``agreements`` and ``entities``. SQLite's ``data_version``
+        changes only when another connection commits, so the poll (every ``every`` seconds)
+        costs one pragma while nobody else writes."""
+        if self._watch is None:
+            start = await self._run(_file_state)
+            self._watch = asyncio.create_task(self._follow_file(callback, every, start),
+                                              name=f"sqlite-watch:{self.path.name}")
+
+    async def _follow_file(self, callback: Callable[[str], None], every: float,
+                           seen: tuple[int, Any, int]) -> None:
+        while True:
+            await asyncio.sleep(every)
+            try:
+                now = await self._run(_file_state)
+            except StoreError:
+                continue  # busy or closing: look again next time
+            if now[0] != seen[0]:
+                if now[1] != seen[1]:
+                    callback("agreements")
+                if now[2] != seen[2]:
+                    callback("entities")
+                seen = now
+
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         await self._reader.close()
         if self._db is not None:
             db, self._db = self._db, None
@@ -438,8 +473,6 @@ class SqliteStore(SqliteHistory):
         ).fetchall())
         return {r[0]: orjson.loads(r[1]) for r in rows}
 
-    async def listen_changes(self, callback: Callable[[str], None]) -> None:
-        """Nothing to listen to: one process owns the file and wakes its own streams."""
 
 
 def _scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]]:
@@ -481,3 +514,12 @@ def _agreement(row: Sequence[Any]) -> AgreementRow:
         return AgreementRow(row[0], row[1], row[2], row[3], {}, row[5], row[6],
                             damage="its signatures are not JSON")
     return AgreementRow(row[0], row[1], row[2], row[3], signatures, row[5], row[6])
+
+
+def _file_state(db: sqlite3.Connection) -> tuple[int, Any, int]:
+    """(data_version, agreements' shape, newest change cursor): what another process's commit
+    changes."""
+    version = db.execute("PRAGMA data_version").fetchone()[0]
+    agreements = db.execute("SELECT count(*), max(updated_at) FROM agreements").fetchone()
+    cursor = db.execute("SELECT coalesce(max(cursor), 0) FROM changes").fetchone()[0]
+    return int(version), tuple(agreements), int(cursor)
