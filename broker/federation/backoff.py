@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, fields
 from trust.clock import Clock
 
 from ..config import FederationConfig
+from ..logs import fields as fields_
 from ..store.base import Store
 
 log = logging.getLogger("renkei.federation.backoff")
@@ -108,15 +109,26 @@ class PeerBackoff:
         delay *= 1 + self._rng.uniform(-c.backoff_jitter, c.backoff_jitter)
         state = BackoffState(failures, now + delay, error, now)
         await self._save(peer, state)
-        log.info("peer[%s] failed (%s); backing off %.1fs (failure %d of this outage)",
-                 peer, error, delay, failures)
+        if failures == 1:  # a state change the operator must see: ok -> backing off
+            log.warning("peer[%s] state ok -> backing_off: %s; next attempt in %.1fs, health "
+                        "probe every %.1fs", peer, error, delay, self._config.probe_seconds,
+                        extra=fields_(peer=peer, state="backing_off", previous="ok",
+                                      error=error, retry_in=round(delay, 3)))
+        else:
+            log.info("peer[%s] failed (%s); backing off %.1fs (failure %d of this outage)",
+                     peer, error, delay, failures)
         self._start_probe(peer)
         return state
 
     async def succeeded(self, peer: str) -> None:
         """The peer answered: clear its backoff and wake everyone waiting for it."""
-        if (await self.state(peer)).failures:
-            log.info("peer[%s] reachable again; backoff reset", peer)
+        previous = await self.state(peer)
+        if previous.failures:
+            down = max(0.0, self._clock.now() - previous.failed_at)
+            log.warning("peer[%s] state backing_off -> ok: reachable again after %d failure(s)"
+                        "; backoff cleared", peer, previous.failures,
+                        extra=fields_(peer=peer, state="ok", previous="backing_off",
+                                      failures=previous.failures, since_failure=round(down, 3)))
             await self._save(peer, BackoffState())
             self._wake(peer)
 

@@ -169,3 +169,38 @@ async def test_node_run_writes_json_lines_with_an_access_line_per_request(
     admitted = [d for d in lines if "is not in member directory v1" in d["msg"]]
     assert admitted and admitted[0]["level"] == "warning"
     assert "renkei node join-request" in admitted[0]["msg"]
+
+
+async def test_a_peer_going_down_and_coming_back_is_a_warning_each_way(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    fed = LocalFederation(tmp_path)
+    try:
+        await fed.start_authority()
+        await fed.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao", http=False))
+        agency = await fed.add_node(NodeSpec(AGENCY, "agency", "内閣府", "Cabinet", http=False))
+        await fed.publish()
+        await fed.agree(provider=CITY, consumer=AGENCY, agreement_id="agr-peer",
+                        purpose=PURPOSE, types={"EvacuationSite": ["capacity"]})
+        await fed.stop_node(CITY)
+        caplog.clear()
+        query = FederatedQuery(types=("EvacuationSite",), purpose=PURPOSE)
+        down = await agency.fanout.query(query, deadline=5)
+        assert [s.status for s in down.statuses] != ["ok"]
+
+        def changes() -> list[tuple[str, str]]:
+            return [(str(fields_of(r)["previous"]), str(fields_of(r)["state"]))
+                    for r in caplog.records if r.name == "renkei.federation.backoff"
+                    and r.levelno == logging.WARNING and fields_of(r).get("peer") == CITY]
+
+        assert changes() == [("ok", "backing_off")], caplog.text
+        await fed.start_node(CITY)
+        for _ in range(100):  # the health probe (every second) sees it back
+            if len(changes()) == 2:
+                break
+            await asyncio.sleep(0.1)
+        assert changes() == [("ok", "backing_off"), ("backing_off", "ok")], caplog.text
+    finally:
+        await fed.stop()
+        if fed.authority is not None:
+            await fed.authority.stop()
