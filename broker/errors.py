@@ -13,6 +13,7 @@
     ├── PeerError                    peer_error         (a call to another node failed)
     │   ├── PeerUnavailable          peer_unavailable
     │   ├── PeerDeadlineExceeded     deadline_exceeded
+    │   ├── DeliveryPending          delivery_pending   (stored here, not yet at the peer)
     │   └── PeerRejected             peer_rejected      (carries the peer's reason code)
     └── StoreError                   store_error
 
@@ -124,6 +125,13 @@ class PeerDeadlineExceeded(PeerError):
     """The peer did not answer before the deadline."""
 
     code = "deadline_exceeded"
+
+
+class DeliveryPending(PeerError):
+    """An agreement message is stored and signed here but did not reach the peer yet; the
+    running node resends it with backoff (``renkei agreement send ID`` resends it now)."""
+
+    code = "delivery_pending"
 
 
 class PeerRejected(PeerError):

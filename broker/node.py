@@ -22,7 +22,7 @@ from trust.witness import make_witness_statement
 from .api.deps import ApiDeps
 from .api.server import HttpServer
 from .config import NodeConfig
-from .errors import PeerError, StoreError
+from .errors import NotFound, PeerError, StoreError
 from .federation.access import CallObserver
 from .federation.backoff import PeerBackoff
 from .federation.directory_sync import DirectorySync, authority_key, open_directory
@@ -108,7 +108,9 @@ class Node:
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
                                       store, self.agreements, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
-                                          config.federation.deadline_seconds)
+                                          config.federation.deadline_seconds, store, clock,
+                                          retry_min=config.federation.backoff_min_seconds,
+                                          retry_max=config.federation.backoff_max_seconds)
         self.subscriptions = Subscriptions(config.id, store, self.peers, self.backoff, federation,
                                            self.agreements)
         self.witnessing = CheckpointWitnessing(self.audit, store, self.peers, self.witnesses,
@@ -168,6 +170,7 @@ class Node:
             await self.http.start()
         self.loops.start("housekeeping", self._housekeeping)
         self.loops.start("witnessing", self.witnessing.run)
+        self.loops.start("agreement-outbox", self._deliver_agreements)
         if self.provider.index is not None:
             self.loops.start("index", self._follow_index)
         for sub in self.config.subscriptions:
@@ -296,6 +299,16 @@ class Node:
                     await index.sync()
                 except Exception:  # the next query syncs (and reports) anyway
                     log.exception("index follow failed")
+
+    async def _deliver_agreements(self) -> None:
+        """Resend agreement messages a peer did not get (down when proposed, countersigned or
+        revoked, here or by the CLI), each on its own backoff, until the peer has them."""
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self.exchange.resend_due()
+            except (StoreError, TrustError, NotFound) as exc:
+                log.warning("agreement outbox: %s", exc)
 
     async def _housekeeping(self) -> None:
         """Poll the directory; reload agreements (the CLI may have changed them) and let

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -54,7 +55,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_config(p)
     p.add_argument("id")
     p.add_argument("--no-send", action="store_true")
+    p.add_argument("--allow-unknown", action="store_true",
+                   help="countersign although this node holds no entity of a proposed type "
+                        "or attribute (yet)")
     p.set_defaults(handler=cmd_sign)
+
+    p = cmds.add_parser("send", help="send this node's last message about an agreement again "
+                                     "(a proposal, countersignature or revocation the peer "
+                                     "did not get)")
+    add_config(p)
+    p.add_argument("id")
+    p.set_defaults(handler=cmd_send)
 
     p = cmds.add_parser("show", help="show one agreement, its signatures and state")
     add_config(p)
@@ -101,10 +112,29 @@ def parse_area(args: argparse.Namespace) -> Area | None:
     return None
 
 
+def _check_member(ctx: NodeContext, member_id: str) -> None:
+    """Refuse a party that is not a current member of the directory this node holds."""
+    directory = ctx.directory.current
+    member = directory.members.get(member_id)
+    if member is None or member.revoked:
+        known = ", ".join(sorted(m for m, v in directory.members.items()
+                                 if m != ctx.config.id and not v.revoked))
+        state = "revoked in" if member is not None else "not a member of"
+        raise BadRequest(f"{member_id} is {state} the member directory v{directory.version}; "
+                         f"members: {known or 'none'}", code="not_a_member")
+
+
+def _same_terms(new: Agreement, old: Agreement) -> bool:
+    """Equal but for the validity window and directory version a re-run moves."""
+    return dataclasses.replace(new, not_before=old.not_before, not_after=old.not_after,
+                               directory_version=old.directory_version).digest() == old.digest()
+
+
 def cmd_propose(args: argparse.Namespace) -> int:
     async def go(ctx: NodeContext) -> None:
         now = int(time.time())
         types = parse_types(args.types)
+        _check_member(ctx, args.provider)
         try:
             agreement = Agreement(
                 id=args.id or f"agr-{uuid.uuid4().hex[:12]}", provider=args.provider,
@@ -117,6 +147,15 @@ def cmd_propose(args: argparse.Namespace) -> int:
                 directory_version=ctx.directory.version)
         except AgreementError as exc:
             raise BadRequest(f"invalid agreement: {exc.message}") from None
+        if args.id and args.id in {v.id for v in ctx.agreements.views()}:
+            # Proposing again (the provider was down, the shell history re-ran): the same id
+            # and terms are the same proposal, its validity from the first time.
+            held = ctx.agreements.get(args.id).signed.agreement
+            if not _same_terms(agreement, held):
+                raise BadRequest(f"{args.id} exists with different terms (see `renkei "
+                                 f"agreement show {args.id}`); choose another --id",
+                                 code="already_exists")
+            agreement = held
         if args.no_send:
             view = await ctx.agreements.sign(SignedAgreement(agreement))
         else:
@@ -126,8 +165,42 @@ def cmd_propose(args: argparse.Namespace) -> int:
     return _with_context(args, go)
 
 
+async def offer_problems(ctx: NodeContext, agreement: Agreement) -> list[str]:
+    """What the proposal names that this provider does not hold: a type none of its
+    entities has, an attribute no entity of the type has (with the closest name)."""
+    import difflib
+
+    from ..ngsi.discovery import Discovery
+
+    held = await Discovery(ctx.store).types()
+    problems = []
+    for type_name in sorted(agreement.entity_types):
+        info = held.get(type_name)
+        if info is None:
+            close = difflib.get_close_matches(type_name, list(held), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"type {type_name!r}: this node holds no such entities{hint}; "
+                            f"types held: {', '.join(held) or 'none'}")
+            continue
+        for attr in sorted(agreement.attributes.get(type_name, frozenset())):
+            if attr in ("id", "type") or attr in info.attributes:
+                continue
+            close = difflib.get_close_matches(attr, list(info.attributes), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{type_name} attribute {attr!r}: no entity of the type has it"
+                            f"{hint}")
+    return problems
+
+
 def cmd_sign(args: argparse.Namespace) -> int:
     async def go(ctx: NodeContext) -> None:
+        agreement = ctx.agreements.get(args.id).signed.agreement
+        if agreement.provider == ctx.config.id and not args.allow_unknown:
+            problems = await offer_problems(ctx, agreement)
+            if problems:
+                raise BadRequest(f"not countersigned: {args.id} asks for what this node does "
+                                 f"not hold: {'; '.join(problems)} (--allow-unknown to sign "
+                                 "anyway)", code="unknown_offer")
         if args.no_send:
             view = await ctx.agreements.sign(ctx.agreements.get(args.id).signed)
         else:
@@ -137,12 +210,22 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return _with_context(args, go)
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    async def go(ctx: NodeContext) -> None:
+        view, delivery = await ctx.exchange.send(args.id)
+        print(f"sent {delivery.kind} of {view.id} to {delivery.peer} ({view.state})")
+
+    return _with_context(args, go)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     async def go(ctx: NodeContext) -> None:
         view = ctx.agreements.get(args.id)
+        delivery = await ctx.exchange.delivery(args.id)
         print(json.dumps({"state": view.state, "agreement": view.signed.agreement.to_document(),
                           "signed_by": sorted(view.signed.signatures),
-                          "revoked": view.signed.revocation is not None},
+                          "revoked": view.signed.revocation is not None,
+                          "delivery": delivery.describe() if delivery else "delivered"},
                          ensure_ascii=False, indent=2))
 
     return _with_context(args, go)
@@ -155,7 +238,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         if not views and not unreadable:
             print("no agreements")
         for view in views:
-            line = describe(view.signed.agreement, view.state)
+            delivery = await ctx.exchange.delivery(view.id)
+            pending = f" | {delivery.describe()}" if delivery else ""
+            line = describe(view.signed.agreement, view.state) + pending
             print(f"{line} | damaged: {view.damage}" if view.damage else line)
         for row in unreadable:  # listed, not hidden: an operator must see what broke
             print(f"{row.id} [damaged] {row.provider} -> {row.consumer} | unreadable: "

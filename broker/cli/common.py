@@ -35,6 +35,9 @@ def read_text_arg(value: str) -> str:
     if value.startswith("@"):
         return Path(value[1:]).read_text(encoding="utf-8")
     path = Path(value)
-    if len(value) < 4096 and path.is_file():
-        return path.read_text(encoding="utf-8")
+    try:
+        if len(value) < 4096 and path.is_file():
+            return path.read_text(encoding="utf-8")
+    except OSError:  # ENAMETOOLONG: a join request given inline is longer than a file name
+        pass
     return value

@@ -59,7 +59,8 @@ async def node_context(config: NodeConfig) -> AsyncIterator[NodeContext]:
                           AuditLog(config.id, identity.key, store, clock, holder,
                                    checkpoint_every=config.trust.audit_checkpoint_every),
                           AgreementExchange(config.id, book, peers,
-                                            config.federation.deadline_seconds), peers)
+                                            config.federation.deadline_seconds, store, clock),
+                          peers)
     finally:
         if peers is not None:
             await peers.close()

@@ -65,3 +65,12 @@ def test_map_out_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
     bad = _map(RULES, str(broken), "--out", str(tmp_path / "broken.jsonl"), cwd=tmp_path)
     assert bad.returncode == 1 and "row_too_large" in bad.stderr, bad.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.csv", "sites.jsonl"]
+
+
+def test_a_long_inline_value_is_the_value_not_a_file_name(tmp_path: Path) -> None:
+    from broker.cli.common import read_text_arg
+
+    request = "eyJ" + "A" * 1200 + ".eyJ" + "B" * 900 + ".sig"  # a join request, inline
+    assert read_text_arg(request) == request  # was OSError: [Errno 36] File name too long
+    (tmp_path / "req.jws").write_text("from-file", encoding="utf-8")
+    assert read_text_arg(str(tmp_path / "req.jws")) == "from-file"
