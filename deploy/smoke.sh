@@ -23,6 +23,7 @@ cd "$(dirname "$0")/.."
 IMAGE=${RENKEI_SMOKE_IMAGE:-renkei:smoke}
 BASE=${RENKEI_SMOKE_BASE:-renkei-base:bookworm}
 MIRROR=${RENKEI_SMOKE_MIRROR:-http://deb.debian.org/debian}
+HOST_CA=${RENKEI_SMOKE_CA:-/etc/ssl/certs/ca-certificates.crt}
 PG_DSN=${RENKEI_SMOKE_PG_DSN:-postgresql://postgres@127.0.0.1:5432/test}
 TAG="smoke$$"
 SCHEMA="renkei_${TAG}"
@@ -83,8 +84,12 @@ else
     bookworm "$rootfs" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 \
     || { tail -20 "$WORK/debootstrap.log"; fail "debootstrap"; }
   rm -rf "$rootfs/var/cache/apt/archives/"*.deb "$rootfs/var/lib/apt/lists/"*
+  # The image trusts what this host trusts (a site's TLS-inspecting proxy to PyPI included):
+  # the host's bundle is Debian's plus the site's own authorities.
+  if [ -f "$HOST_CA" ]; then cp "$HOST_CA" "$rootfs/etc/ssl/certs/ca-certificates.crt"; fi
   tar -C "$rootfs" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt' \
     --change 'ENV LANG=C.UTF-8' - "$BASE"
   rm -rf "$rootfs"
 fi
