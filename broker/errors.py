@@ -56,7 +56,7 @@ class UnknownRuleSet(BrokerError):
         import difflib  # only on this error path
 
         close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean bundled:{close[0]}? " if close else ""
+        hint = f"did you mean {close[0]!r} (bundled:{close[0]})? " if close else ""
         super().__init__(f"no bundled rule set {name!r}; {hint}bundled rule sets: "
                          f"{', '.join(known)}")
         self.name = name

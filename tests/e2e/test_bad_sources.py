@@ -76,7 +76,7 @@ async def test_node_run_refuses_bad_source_rules_before_binding_and_names_them_a
     assert len(lines) == 3, err
     typo, yaml_error, gone = lines
     assert "sources[0].rules" in typo and typo.endswith("[unknown_rule_set]")
-    assert "did you mean bundled:nanao_evacuation_sites?" in typo
+    assert "did you mean 'nanao_evacuation_sites'" in typo
     assert "takamatsu_aed" in typo  # the names that do exist
     assert "sources[1].rules" in yaml_error and yaml_error.endswith("[rule_invalid]")
     assert "broken.yaml:3: YAML" in yaml_error  # file and line of the YAML error
@@ -110,7 +110,7 @@ async def test_map_with_a_misspelled_bundled_name_lists_the_bundled_names(
     code, out, err = await renkei("map", "bundled:takamatsu_ade", str(SAMPLE), "--dry-run")
     assert code == 1
     assert "internal error" not in err and "KeyError" not in err
-    assert "did you mean bundled:takamatsu_aed?" in err and "nanao_open_shelters" in err
+    assert "did you mean 'takamatsu_aed'" in err and "nanao_open_shelters" in err
     assert err.rstrip().endswith("[unknown_rule_set]")
 
 
