@@ -101,7 +101,7 @@ async def test_rules_check_config_reports_every_rule_and_data_problem(tmp_path: 
                      ("sources[1].rules", "yaml", "rule_invalid"),
                      ("sources[2].rules", "gone", "rule_file_missing"),
                      ("sources[4].path", "nofile", "source_missing"),
-                     ("sources[5].path", "header", "missing_column")], err
+                     ("sources[5].path", "header", "wrong_dataset")], err
     assert "source 'good': ok" in out
 
 
@@ -158,7 +158,7 @@ async def test_a_bad_data_file_is_reported_while_the_node_serves_and_a_fix_is_pi
         assert status == 200 and body["status"] == "degraded"
         by_name = {s["name"]: s for s in body["sources"]}
         assert by_name["late"]["code"] == "source_missing"
-        assert by_name["header"]["code"] == "missing_column"
+        assert by_name["header"]["code"] == "wrong_dataset"
         assert by_name["good"]["mapped"] > 0
         assert str(tmp_path) not in str(body)  # the open endpoint names no paths
         async with session.get(f"{url}/metrics") as resp:
@@ -168,7 +168,7 @@ async def test_a_bad_data_file_is_reported_while_the_node_serves_and_a_fix_is_pi
         assert 'renkei_source_failed_runs_total{source="header"} 1.0' in metrics
         text = log.read_text(errors="replace")
         assert re.search(r"WARNING .*source late failed: .*late\.csv.* \[source_missing\]", text)
-        assert re.search(r"WARNING .*source header failed: .* \[missing_column\]", text)
+        assert re.search(r"WARNING .*source header failed: .* \[wrong_dataset\]", text)
         assert proc.returncode is None  # still running
 
         # The operator fixes both files; the running node ingests them, no restart.
