@@ -143,9 +143,10 @@ async def test_a_bad_data_file_is_reported_while_the_node_serves_and_a_fix_is_pi
                {"name": "header", "rules": GOOD_RULES, "path": str(header)}]
     fed, config = await city_config(tmp_path, sources, "\n[ingest]\nwatch_seconds = 0.2\n")
     log = tmp_path / "node.log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker.cli.main", "node", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=log.open("wb"))
+    with log.open("wb") as stderr:  # the child holds its own copy; ours closes here
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "broker.cli.main", "node", "run", "--config", str(config),
+            stdout=asyncio.subprocess.PIPE, stderr=stderr)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     try:
         assert proc.stdout is not None

@@ -136,9 +136,10 @@ async def test_node_run_writes_json_lines_with_an_access_line_per_request(
     # A directory is published, but this node was never admitted: it must say so.
     fed.authority.authority.publish(fed.clock.now())  # type: ignore[union-attr]
     log = tmp_path / "node.log"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker.cli.main", "--log-format", "json", "node", "run",
-        "--config", str(config), stdout=asyncio.subprocess.PIPE, stderr=log.open("wb"))
+    with log.open("wb") as stderr:  # the child holds its own copy; ours closes here
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "broker.cli.main", "--log-format", "json", "node", "run",
+            "--config", str(config), stdout=asyncio.subprocess.PIPE, stderr=stderr)
     secret = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzcHkifQ.c2lnbmF0dXJlLW5vdC1yZWFs"
     try:
         assert proc.stdout is not None
