@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import resource
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,12 +27,26 @@ DEFAULT_ALGORITHMS = ("ES256", "EdDSA")
 KNOWN_ALGORITHMS = ("ES256", "ES384", "EdDSA")
 
 
+def default_connection_cap() -> int:
+    """Half the process's soft descriptor limit (at least 64): the default global connection
+    cap of the HTTP and gRPC servers, so that a flood of connections leaves descriptors for
+    the store, the peers and health probes."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(64, soft // 2)
+
+
 @dataclass(frozen=True)
 class GrpcConfig:
     listen: str = "127.0.0.1:0"
     max_message_bytes: int = 4 * 1024 * 1024
     insecure_dev: bool = False
     shutdown_grace_seconds: float = 2.0
+    # A connection must finish its TLS/HTTP2 handshake within this; at most max_connections
+    # open at once (0: half the process's descriptor limit).
+    handshake_timeout_seconds: float = 10.0
+    max_connections: int = 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,14 @@ class HttpConfig:
     # client or test suite that sends no token). Refused unless [http] listen is a loopback host.
     dev_open_on_loopback: bool = False
     token_lifetime_seconds: int = 300
+    # Connection limits (broker/api/connections.py): a request's headers must be complete
+    # within header_timeout_seconds, its body within body_timeout_seconds; at most
+    # max_connections_per_address from one client address and max_connections in all
+    # (0: half the process's descriptor limit).
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 30.0
+    max_connections_per_address: int = 128
+    max_connections: int = 0
     # CIDRs that subscriptions may notify although they are not public addresses (loopback,
     # private, link-local...): empty, notifications only go to public addresses.
     notification_allow: tuple[str, ...] = ()
@@ -138,6 +161,8 @@ class FederationConfig:
     # Entities the provider keeps pre-serialized in memory for fast streaming (0: never).
     index_max_entities: int = 200_000
     max_streams_per_peer: int = 16
+    # A stream whose reader has not taken a message for this long is ended (its slot freed).
+    stream_stall_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -304,6 +329,9 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
                                     minimum=1024),
         insecure_dev=g.flag("insecure_dev", False),
         shutdown_grace_seconds=g.number("shutdown_grace_seconds", 2.0),
+        handshake_timeout_seconds=g.number("handshake_timeout_seconds",
+                                           GrpcConfig.handshake_timeout_seconds, minimum=0.1),
+        max_connections=g.integer("max_connections", 0, minimum=0),
     )
     g.done()
 
@@ -318,6 +346,14 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         dev_open_read_on_loopback=h.flag("dev_open_read_on_loopback", False),
         dev_open_on_loopback=h.flag("dev_open_on_loopback", False),
         token_lifetime_seconds=h.integer("token_lifetime_seconds", 300, minimum=10),
+        header_timeout_seconds=h.number("header_timeout_seconds",
+                                        HttpConfig.header_timeout_seconds, minimum=0.1),
+        body_timeout_seconds=h.number("body_timeout_seconds", HttpConfig.body_timeout_seconds,
+                                      minimum=0.1),
+        max_connections_per_address=h.integer("max_connections_per_address",
+                                              HttpConfig.max_connections_per_address,
+                                              minimum=1),
+        max_connections=h.integer("max_connections", 0, minimum=0),
         notification_allow=_networks(h, "notification_allow"),
         tls_cert=h.path("tls_cert", None),
         tls_key=h.path("tls_key", None),
@@ -382,6 +418,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         forward_aggregates=f.flag("forward_aggregates", False),
         index_max_entities=f.integer("index_max_entities", 200_000),
         max_streams_per_peer=f.integer("max_streams_per_peer", 16, minimum=1),
+        stream_stall_seconds=f.number("stream_stall_seconds", 30.0, minimum=0.1),
     )
     f.done()
 

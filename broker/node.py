@@ -151,12 +151,16 @@ class Node:
         servicer = FederationServicer(
             ProviderFacade(self.provider, self.catalog, self.audit,
                            max_streams_per_peer=self.config.federation.max_streams_per_peer),
-            self.exchange, self.config.federation.hop_limit)
+            self.exchange, self.config.federation.hop_limit,
+            stall_seconds=self.config.federation.stream_stall_seconds)
         tls = None if self.config.grpc.insecure_dev else TlsIdentity(
             self.identity.tls_key_pem, self.identity.cert_pem)
-        self._grpc = GrpcServer(self.config.grpc.listen, self.config.grpc.max_message_bytes,
+        grpc_config = self.config.grpc
+        self._grpc = GrpcServer(grpc_config.listen, grpc_config.max_message_bytes,
                                 tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded),
-                                observer=self.calls)
+                                observer=self.calls,
+                                handshake_timeout_seconds=grpc_config.handshake_timeout_seconds,
+                                max_connections=grpc_config.max_connections)
         self._grpc.add_federation(servicer)
         witness_key = await load_witness_key(self.store)
         self.witness = AuditWitness(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,7 +32,7 @@ from ..service.loops import Loops
 from ..service.sources import SourceBoard
 from ..store.base import Store
 from .auth import Caller, ClientRegistry, TokenService
-from .errors import InvalidRequest, PayloadTooLarge, TooManyResults
+from .errors import BodyTimeout, InvalidRequest, PayloadTooLarge, TooManyResults
 from .metrics import ApiMetrics
 from .negotiation import body_context, body_media_type, link_context
 from .notifier import Notifier
@@ -116,11 +117,18 @@ async def read_json(request: web.Request, *, allow_merge_patch: bool = False
         raise PayloadTooLarge(f"request body larger than {config.max_body_bytes} bytes")
     chunks = []
     size = 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > config.max_body_bytes:
-            raise PayloadTooLarge(f"request body larger than {config.max_body_bytes} bytes")
-        chunks.append(chunk)
+    try:
+        # A body trickled byte by byte must not hold the handler (and the connection) open.
+        async with asyncio.timeout(config.body_timeout_seconds):
+            async for chunk in request.content.iter_chunked(65536):
+                size += len(chunk)
+                if size > config.max_body_bytes:
+                    raise PayloadTooLarge(
+                        f"request body larger than {config.max_body_bytes} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(f"request body not received within {config.body_timeout_seconds:g} "
+                          "s") from None
     raw = b"".join(chunks)
     if not raw.strip():
         raise InvalidRequest("the request needs a JSON body")

@@ -5,6 +5,7 @@
     │   ├── InvalidRequest        invalid_request         (a body that is not JSON)
     │   ├── NotAcceptable         not_acceptable          (406)
     │   ├── UnsupportedMediaType  unsupported_media_type  (415)
+    │   ├── BodyTimeout           body_timeout            (408)
     │   └── LimitExceeded
     │       ├── PayloadTooLarge   payload_too_large       (413)
     │       └── TooManyResults    too_many_results        (403, as NGSI-LD 1.8 says)
@@ -34,6 +35,12 @@ class UnsupportedMediaType(BadRequest):
     """The request body's media type is not one the operation accepts."""
 
     code = "unsupported_media_type"
+
+
+class BodyTimeout(BadRequest):
+    """The request body did not arrive within the configured time."""
+
+    code = "body_timeout"
 
 
 class PayloadTooLarge(LimitExceeded):

@@ -36,6 +36,7 @@ from ..errors import (
     Unauthenticated,
 )
 from .errors import (
+    BodyTimeout,
     InsufficientScope,
     InvalidRequest,
     MethodNotAllowed,
@@ -66,6 +67,7 @@ _TABLE: dict[type[BaseException], Problem] = {
     UnsupportedMediaType: Problem(415, RENKEI + "UnsupportedMediaType",
                                   "Unsupported media type"),
     PayloadTooLarge: Problem(413, RENKEI + "PayloadTooLarge", "Payload too large"),
+    BodyTimeout: Problem(408, RENKEI + "RequestTimeout", "Request body timeout"),
     TooManyResults: Problem(403, NGSI + "TooManyResults", "Too many results"),
     InsufficientScope: Problem(403, RENKEI + "InsufficientScope", "Insufficient scope"),
     MethodNotAllowed: Problem(405, RENKEI + "MethodNotAllowed", "Method not allowed"),

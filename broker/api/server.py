@@ -1,16 +1,21 @@
-"""``HttpServer``: the node's NGSI-LD API listening on ``[http] listen`` (port 0 = any)."""
+"""``HttpServer``: the node's NGSI-LD API listening on ``[http] listen`` (port 0 = any),
+behind the connection limits of ``connections.py``."""
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import ssl
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from ..config import default_connection_cap
 from ..logs import fields
 from .app import create_app
+from .connections import ConnectionGuard
 from .deps import ApiDeps
 
 log = logging.getLogger("renkei.api")
@@ -22,6 +27,8 @@ class HttpServer:
     def __init__(self, deps: ApiDeps) -> None:
         self._deps = deps
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
+        self.guard: ConnectionGuard | None = None
         self.app: web.Application | None = None
         self.host = ""
         self.port = 0
@@ -36,10 +43,17 @@ class HttpServer:
         self.host = host.strip("[]")
         tls = _tls_context(config.tls_cert, config.tls_key) if config.tls_cert else None
         self.scheme = "https" if tls is not None else "http"
-        site = web.TCPSite(self._runner, self.host, int(port), backlog=1024, ssl_context=tls)
-        await site.start()
-        server = site._server  # aiohttp keeps the bound sockets here; port 0 needs them
-        sockets = getattr(server, "sockets", None) or []
+        assert self._runner.server is not None
+        # Our own listener instead of web.TCPSite, so that every connection passes the guard
+        # before aiohttp's protocol sees it.
+        self.guard = ConnectionGuard(
+            self._runner.server, header_seconds=config.header_timeout_seconds,
+            per_address=config.max_connections_per_address,
+            total=config.max_connections or default_connection_cap())
+        self._listener = await asyncio.get_running_loop().create_server(
+            self.guard, self.host or None, int(port), backlog=1024, reuse_address=True,
+            ssl=tls)
+        sockets: tuple[Any, ...] = tuple(self._listener.sockets or ())
         self.port = sockets[0].getsockname()[1] if sockets else int(port)
         log.info("node %s: NGSI-LD API on %s", self._deps.node_id, self.url)
         if tls is None and not _loopback(self.host):
@@ -55,6 +69,9 @@ class HttpServer:
         return f"{self.scheme}://{host}:{self.port}"
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            listener.close()  # no new connections; open ones are shut down by the runner
         if self._runner is not None:
             log.info("node %s: NGSI-LD API on %s stopping", self._deps.node_id, self.url,
                      extra=fields(server="http", url=self.url))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -136,17 +136,36 @@ class AccessInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
         return call
 
     def _stream(self, behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
-        async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # The federation's streaming methods write each message with context.write (under a
+        # stall limit, grpc_server.streaming), so the handler is a coroutine: what it sends
+        # is counted on the way through a context that forwards everything else.
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> None:
             started = time.perf_counter()
-            entities = size = 0
+            counted = _CountingContext(context)
             try:
-                async for item in behavior(request, context):
-                    entities += entities_in(item)
-                    size += item.ByteSize()
-                    yield item
+                await behavior(request, counted)
             except BaseException as exc:
-                self._finish(method, request, context, started, entities, size, exc)
+                self._finish(method, request, context, started, counted.entities,
+                             counted.size, exc)
                 raise
-            self._finish(method, request, context, started, entities, size, None)
+            self._finish(method, request, context, started, counted.entities, counted.size,
+                         None)
 
         return call
+
+
+class _CountingContext:
+    """A servicer context that counts the entities and bytes written through it."""
+
+    def __init__(self, context: grpc.aio.ServicerContext) -> None:
+        self._context = context
+        self.entities = 0
+        self.size = 0
+
+    async def write(self, message: Any) -> None:
+        await self._context.write(message)
+        self.entities += entities_in(message)
+        self.size += message.ByteSize()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)

@@ -9,6 +9,8 @@ in-flight calls a grace period.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
@@ -19,7 +21,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ..errors import BadRequest, NotFound
+from ..config import default_connection_cap
+from ..errors import BadRequest, LimitExceeded, NotFound
 from ..logs import fields
 from ..service.model import (
     AggregateQuery,
@@ -62,15 +65,35 @@ def unary(method: Callable[[S, Q, Any], Awaitable[R]]
     return call
 
 
-def streaming(method: Callable[[S, Q, Any], AsyncIterator[R]]
-              ) -> Callable[[S, Q, Any], AsyncIterator[R]]:
-    """The same boundary for a streaming method: what was sent stays sent, then the error
-    ends the stream with its mapped status."""
+class _Streams(Protocol):
+    stall_seconds: float  # a write the reader takes nothing of for this long ends the stream
+
+
+T = TypeVar("T", bound=_Streams)
+
+
+def streaming(method: Callable[[T, Q, Any], AsyncIterator[R]]
+              ) -> Callable[[T, Q, Any], Coroutine[Any, Any, None]]:
+    """The same boundary for a streaming method, which also writes its messages: each with
+    ``context.write`` under ``stall_seconds``, because a reader that stops reading blocks the
+    write under HTTP/2 flow control and would hold its stream slot for ever; such a stream
+    ends with ``RESOURCE_EXHAUSTED`` ``stream_stalled``. What was sent stays sent, then an
+    error ends the stream with its mapped status."""
     @functools.wraps(method)
-    async def call(self: S, request: Q, context: Any) -> AsyncIterator[R]:
+    async def call(self: T, request: Q, context: Any) -> None:
         try:
-            async for item in method(self, request, context):
-                yield item
+            items = method(self, request, context)
+            async with contextlib.aclosing(items):  # type: ignore[type-var]
+                async for item in items:
+                    try:
+                        async with asyncio.timeout(self.stall_seconds):
+                            await context.write(item)
+                    except TimeoutError:
+                        log.warning("peer[%s] stream ended: its reader took nothing for %g s",
+                                    current_caller().member_id, self.stall_seconds)
+                        raise LimitExceeded(
+                            f"the stream's reader took nothing for {self.stall_seconds:g} s",
+                            code="stream_stalled") from None
         except Exception as exc:
             await abort(context, exc)
 
@@ -108,10 +131,16 @@ DirectorySource = Callable[[int], Awaitable[tuple[int, str]]]
 
 
 class FederationServicer(pb_grpc.FederationServicer):
-    def __init__(self, provider: ProviderApi, agreements: AgreementApi, hop_limit: int) -> None:
+    """Streams write each message with a time limit (``stall_seconds``): a reader that stops
+    reading blocks the write under HTTP/2 flow control, and the stream is then ended
+    (``RESOURCE_EXHAUSTED`` ``stream_stalled``), which frees the caller's stream slot."""
+
+    def __init__(self, provider: ProviderApi, agreements: AgreementApi, hop_limit: int, *,
+                 stall_seconds: float = 30.0) -> None:
         self._provider = provider
         self._agreements = agreements
         self._hops = hop_limit
+        self.stall_seconds = stall_seconds
 
     @streaming
     async def Query(self, request: pb.QueryRequest, context: Any) -> AsyncIterator[Any]:
@@ -240,7 +269,8 @@ class GrpcServer:
 
     def __init__(self, listen: str, max_message_bytes: int, tls: TlsIdentity | None,
                  interceptor: TokenAuthInterceptor | None = None,
-                 observer: CallObserver | None = None) -> None:
+                 observer: CallObserver | None = None, *,
+                 handshake_timeout_seconds: float = 10.0, max_connections: int = 0) -> None:
         self._listen = listen
         self._tls = tls
         # The access interceptor first: it sees (and logs) the calls the token check refuses.
@@ -254,6 +284,11 @@ class GrpcServer:
             options=channel_options(max_message_bytes) + [
                 ("grpc.keepalive_permit_without_calls", 1),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                # A connection that never finishes its handshake is closed (the default is
+                # two minutes), and connections are capped below the descriptor limit.
+                ("grpc.server_handshake_timeout_ms", int(handshake_timeout_seconds * 1000)),
+                ("grpc.max_allowed_incoming_connections",
+                 max_connections or default_connection_cap()),
             ],
             maximum_concurrent_rpcs=1000)
         self._health = health.aio.HealthServicer()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -109,10 +109,11 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  #
 
     def _stream(self, behavior: Callable[..., Any], token: str | None,
                 decode: _Decoder) -> Callable[..., Any]:
-        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        # The federation's streaming servicers write with context.write (each write under a
+        # time limit), so the wrapped handler is a coroutine, not a generator.
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> None:
             request = await self._admit(token, raw, decode, context)
-            async for item in behavior(request, context):
-                yield item
+            await behavior(request, context)
 
         return call
 
