@@ -163,6 +163,9 @@ class FederationConfig:
     max_streams_per_peer: int = 16
     # A stream whose reader has not taken a message for this long is ended (its slot freed).
     stream_stall_seconds: float = 30.0
+    # Refused calls a member may make per minute (any reason, with or without an agreement)
+    # before its calls are refused as rate_limited without being decided (issue 12).
+    refused_calls_per_minute: int = 60
 
 
 @dataclass(frozen=True)
@@ -419,6 +422,9 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         index_max_entities=f.integer("index_max_entities", 200_000),
         max_streams_per_peer=f.integer("max_streams_per_peer", 16, minimum=1),
         stream_stall_seconds=f.number("stream_stall_seconds", 30.0, minimum=0.1),
+        refused_calls_per_minute=f.integer("refused_calls_per_minute",
+                                           FederationConfig.refused_calls_per_minute,
+                                           minimum=1),
     )
     f.done()
 

@@ -97,8 +97,10 @@ class Node:
         self.fanout = FanOut(self.peers, self.backoff, federation.per_peer_concurrency,
                              on_receipt=self.audit.record_receipt, node_id=config.id,
                              hop_limit=federation.hop_limit)
+        limits = CallLimits(store, clock,
+                            refused_per_minute=federation.refused_calls_per_minute)
         self.provider = ProviderService(
-            config.id, store, self.agreements, self.audit, CallLimits(store, clock), clock,
+            config.id, store, self.agreements, self.audit, limits, clock,
             self.changes, federation.batch_size,
             forwarder=AggregateForwarding(config.id, self.fanout, self.agreements)
             if federation.forward_aggregates else None,
@@ -106,7 +108,7 @@ class Node:
             index=EntityIndex(store, federation.index_max_entities)
             if federation.index_max_entities else None)
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
-                                      store, self.agreements, clock)
+                                      store, self.agreements, limits, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,
                                           config.federation.deadline_seconds, store, clock,
                                           retry_min=config.federation.backoff_min_seconds,

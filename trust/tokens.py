@@ -10,8 +10,8 @@ Verification (:meth:`TokenVerifier.verify`) runs every check or none; there is n
    unknown or revoked members and keys are refused before any cryptography;
 3. the signature (PyJWT's algorithm implementation, with the key's own algorithm);
 4. claims: ``aud`` is this node, ``exp``/``nbf``/``iat`` against the injected clock with
-   leeway, lifetime at most ``max_lifetime_seconds``, ``sub`` is the issuer or a provider
-   member, optional TLS pinning of the issuer;
+   leeway, lifetime at most ``max_lifetime_seconds``, ``sub`` is the issuer (the directory
+   names no member acting for another), optional TLS pinning of the issuer;
 5. replay: the ``jti`` is remembered in the (persistent) replay cache together with the channel
    binding it was first presented on.
 
@@ -63,13 +63,12 @@ class TokenIssuer:
         self._clock = clock
         self._lifetime = lifetime_seconds
 
-    def issue(self, audience: str, agreement_id: str | None = None,
-              subject: str | None = None) -> str:
-        """A token for ``audience``; ``subject`` is the provider this node acts for, if any."""
+    def issue(self, audience: str, agreement_id: str | None = None) -> str:
+        """A token for ``audience`` (its ``sub`` is this node: it acts for no one else)."""
         now = int(self._clock.now())
         claims: dict[str, Any] = {
             "iss": self._member_id,
-            "sub": subject or self._member_id,
+            "sub": self._member_id,
             "aud": audience,
             "iat": now,
             "nbf": now,
@@ -233,6 +232,11 @@ class TokenVerifier:
                      peer_fingerprint: str | None) -> VerifiedCaller:
         policy = self._policy
         leeway = policy.leeway_seconds
+        if len(token) > policy.max_token_bytes:
+            # A token no node issues is malformed, whatever part of it is oversized (a 10 kB
+            # kid, a 100 kB payload): one stable reason for peers (issue 12).
+            raise AuthenticationError(
+                "malformed_token", f"token exceeds {policy.max_token_bytes} bytes")
         parsed = parse_compact(token, max_bytes=policy.max_token_bytes,
                                algorithms=policy.algorithms, allowed_headers=_ALLOWED_HEADERS)
         if parsed.header.get("typ", TOKEN_TYP) != TOKEN_TYP:
@@ -268,10 +272,9 @@ class TokenVerifier:
         jti = _claim_str(claims, "jti", _MAX_JTI)
         subject = _claim_str(claims, "sub", 64)
         if subject != issuer:
-            acting_for = directory.member(subject)
-            if acting_for is None or acting_for.revoked or acting_for.role != "provider":
-                raise AuthenticationError(
-                    "issuer_mismatch", "sub must be the issuer or a provider member")
+            # The signed directory states no member acting for another, so a token that
+            # names another member is refused rather than accepted with its sub ignored.
+            raise AuthenticationError("issuer_mismatch", "sub must be the issuer")
         agreement = claims.get("agr")
         if agreement is not None and (not isinstance(agreement, str) or len(agreement) > 128):
             raise AuthenticationError("malformed_token", "claim 'agr' must be a short string")
@@ -306,10 +309,6 @@ class TokenVerifier:
                                       leeway=self._policy.leeway_seconds)
             except AuthenticationError:
                 continue
-            if caller.subject != caller.member_id:
-                acting_for = directory.member(caller.subject)
-                if acting_for is None or acting_for.revoked:
-                    continue
             keep[token] = entry
         self._cache = keep
         self._directory_version = directory.version

@@ -49,6 +49,7 @@ log = logging.getLogger("renkei.federation.server")
 S = TypeVar("S")
 Q = TypeVar("Q")
 R = TypeVar("R")
+MAX_METADATA_BYTES = 256 * 1024  # per call; tokens are refused above 4 KiB anyway
 
 
 def unary(method: Callable[[S, Q, Any], Awaitable[R]]
@@ -289,6 +290,11 @@ class GrpcServer:
                 ("grpc.server_handshake_timeout_ms", int(handshake_timeout_seconds * 1000)),
                 ("grpc.max_allowed_incoming_connections",
                  max_connections or default_connection_cap()),
+                # gRPC's own 8 KiB metadata limit would refuse an oversized token with a bare
+                # RESOURCE_EXHAUSTED; let it reach the token verifier, whose size limit
+                # answers UNAUTHENTICATED malformed_token with the stable reason.
+                ("grpc.max_metadata_size", MAX_METADATA_BYTES),
+                ("grpc.absolute_max_metadata_size", MAX_METADATA_BYTES),
             ],
             maximum_concurrent_rpcs=1000)
         self._health = health.aio.HealthServicer()

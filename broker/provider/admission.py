@@ -1,11 +1,12 @@
 """One admission step for every call a peer makes on this node's data.
 
 Query, get, aggregate and subscribe all pass through ``Admission.admit`` before anything is
-read: the loop guard (a request that already passed through this node, or has no hop left),
-then ``trust.policy.decide`` (the whole policy, filters on hidden attributes included), then
-the agreement's call-rate limits. Every refusal is audited with its stable reason before the
-caller gets it. What is admitted carries the decision, the agreement and the request's digest
-(the audit entry's request hash), and gives the field mask for the call.
+read: the caller's budget of refused calls (``limits.CallLimits``), the loop guard (a request
+that already passed through this node, or has no hop left), then ``trust.policy.decide`` (the
+whole policy, filters on hidden attributes included), then the agreement's call-rate limits.
+Every refusal is audited with its stable reason before the caller gets it, and counted
+against the caller's limits. What is admitted carries the decision, the agreement and the
+request's digest (the audit entry's request hash), and gives the field mask for the call.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class Admission:
                     agreement_id: str = "", routing: Routing | None = None) -> Admitted:
         """Let ``request`` in or raise the refusal (audited). ``routing`` None: the call is
         not forwarded between nodes (subscribe), so there is no loop to guard."""
+        # A caller whose refused calls of this minute are spent is refused before any work.
+        self._limits.check_refusals(caller.member_id)
         digest = self._audit.digest_request(operation.value, request)
         if routing is not None:
             await self._guard_loop(caller, operation, routing, digest)
@@ -96,6 +99,8 @@ class Admission:
         if not decision.allowed:
             await self._audit.record(caller.member_id, decision.agreement_id or "",
                                      operation.value, digest, False, decision.reason, 0)
+            await self._limits.count_refusal(
+                caller.member_id, self._agreements.as_provider.get(decision.agreement_id or ""))
             log.info("peer[%s] %s denied: %s", caller.member_id, operation.value,
                      decision.reason)
             decision.raise_if_denied()
@@ -113,6 +118,8 @@ class Admission:
         """Audit a refusal found after admission (a k-threshold or differencing check)."""
         await self._audit.record(admitted.caller.member_id, admitted.agreement_id,
                                  admitted.operation.value, admitted.digest, False, exc.code, 0)
+        # Counted against the agreement already when it was admitted.
+        await self._limits.count_refusal(admitted.caller.member_id, None)
 
     async def check_routing(self, caller: VerifiedCaller, operation: Operation,
                             request: object, routing: Routing) -> None:
@@ -134,5 +141,6 @@ class Admission:
             return
         await self._audit.record(caller.member_id, caller.agreement_id or "", operation.value,
                                  digest, False, error.code, 0)
+        await self._limits.count_refusal(caller.member_id, None)
         log.info("peer[%s] %s refused: %s", caller.member_id, operation.value, error)
         raise error

@@ -2,7 +2,9 @@
 
 The catalog must not say more than the agreement lets the caller see: entity counts are those
 inside the agreed area, and under an aggregate-only agreement a count below the k-threshold is
-withheld (reported as 0), since it is itself a small aggregate.
+withheld (reported as 0), since it is itself a small aggregate. A catalog call counts against
+the request rate of every agreement it lists (it is a call under them, and its entity counts
+cost a query each): over any of them it is refused as ``rate_limited``.
 """
 
 from __future__ import annotations
@@ -17,29 +19,38 @@ from ..service.agreement_book import AgreementBook
 from ..service.model import Catalog, CatalogDataset
 from ..service.query import any_of
 from ..store.base import Store
+from .limits import CallLimits
 from .query import EntityQuery, count_matches
 
 
 class CatalogService:
     def __init__(self, node_id: str, publisher: str, license_name: str, store: Store,
-                 agreements: AgreementBook, clock: Clock) -> None:
+                 agreements: AgreementBook, limits: CallLimits, clock: Clock) -> None:
         self._node_id = node_id
         self._publisher = publisher
         self._license = license_name
         self._store = store
         self._agreements = agreements
+        self._limits = limits
         self._clock = clock
 
     async def catalog(self, caller: str, purpose: str = "") -> Catalog:
-        counts = await self._store.entity_types()
-        runs = await self._store.list_runs(limit=20)
-        modified = max((r.finished_at or r.started_at for r in runs), default=None)
-        datasets = []
+        """The caller's datasets; ``RateLimited`` when a listed agreement's rate is spent."""
+        self._limits.check_refusals(caller)
+        listed = []
         for view in self._agreements.views():
             a = view.signed.agreement
             if (view.state != "active" or a.provider != self._node_id or a.consumer != caller
                     or (purpose and a.purpose != purpose) or "catalog" not in a.operations):
                 continue
+            listed.append(a)
+        for a in listed:  # before any counting work
+            await self._limits.before_call(caller, a)
+        counts = await self._store.entity_types()
+        runs = await self._store.list_runs(limit=20)
+        modified = max((r.finished_at or r.started_at for r in runs), default=None)
+        datasets = []
+        for a in listed:
             for entity_type in sorted(a.entity_types):
                 count = await self._count(a, entity_type, counts.get(entity_type, 0))
                 datasets.append(CatalogDataset(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
+from trust.errors import PolicyDenied
 from trust.tokens import VerifiedCaller
 
 from ..errors import LimitExceeded
@@ -79,10 +80,14 @@ class ProviderFacade:
                 yield event
 
     async def catalog(self, caller: VerifiedCaller, purpose: str) -> Catalog:
-        catalog = await self._catalog.catalog(caller.member_id, purpose)
-        await self._audit.record(caller.member_id, "", "catalog",
-                                 self._audit.digest_request("catalog", {"purpose": purpose}),
-                                 True, "allowed", len(catalog.datasets))
+        digest = self._audit.digest_request("catalog", {"purpose": purpose})
+        try:
+            catalog = await self._catalog.catalog(caller.member_id, purpose)
+        except PolicyDenied as exc:  # rate_limited: audited like every refusal
+            await self._audit.record(caller.member_id, "", "catalog", digest, False, exc.code, 0)
+            raise
+        await self._audit.record(caller.member_id, "", "catalog", digest, True, "allowed",
+                                 len(catalog.datasets))
         return catalog
 
 

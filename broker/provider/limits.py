@@ -63,14 +63,55 @@ class StoreGroupMemory:
 
 
 class CallLimits:
-    """Request and entity budgets of each (agreement, caller)."""
+    """Request and entity budgets of each (agreement, caller), and each caller's budget of
+    refused calls.
 
-    def __init__(self, store: Store, clock: Clock) -> None:
-        self._limiter = RateLimiter(StoreCounters(store), clock)
+    Refused calls count too (issue 12): a refusal under an agreement counts against that
+    agreement's requests per minute, and every refusal against the caller's
+    ``refused_per_minute``, shared by replicas through the store. Once that is spent, the
+    caller's calls are refused as ``rate_limited`` before anything is decided or digested, so
+    a member without an agreement cannot make the node work for it at any rate it likes.
+    """
+
+    def __init__(self, store: Store, clock: Clock, *, refused_per_minute: int = 60) -> None:
+        self._counters = StoreCounters(store)
+        self._limiter = RateLimiter(self._counters, clock)
+        self._clock = clock
+        self._refused_per_minute = refused_per_minute
+        # caller -> end of the minute its refusal budget was found spent in: the fast path
+        # of every admitted call is this dict lookup, not a store round trip.
+        self._blocked: dict[str, float] = {}
 
     async def before_call(self, caller: str, agreement: Agreement) -> None:
         """Count the request; refuse when the minute's requests or the day's entities are spent."""
         await self._limiter.check(agreement, caller, 0)
+
+    def check_refusals(self, caller: str) -> None:
+        """Refuse (``rate_limited``) a caller whose refusal budget of this minute is spent."""
+        until = self._blocked.get(caller)
+        if until is None:
+            return
+        now = self._clock.now()
+        if now >= until:
+            del self._blocked[caller]
+            return
+        raise RateLimited("rate_limited", f"more than {self._refused_per_minute} refused calls "
+                          "per minute", retry_after=until - now)
+
+    async def count_refusal(self, caller: str, agreement: Agreement | None) -> None:
+        """Count one refused call of ``caller`` (and against ``agreement``'s request rate)."""
+        if agreement is not None:
+            try:
+                await self._limiter.check(agreement, caller, 0)
+            except RateLimited:
+                pass  # the call is refused already; the count is what matters
+        minute = int(self._clock.now() // 60) * 60
+        refused = await self._counters.increment(f"refused|{caller}", minute, 1)
+        if refused >= self._refused_per_minute:
+            self._blocked[caller] = minute + 60.0
+            if len(self._blocked) > 10_000:  # callers are directory members: few; stay bounded
+                now = self._clock.now()
+                self._blocked = {c: t for c, t in self._blocked.items() if t > now}
 
     async def charge(self, caller: str, agreement: Agreement | None, entities: int) -> int:
         """Charge entities about to be sent; return how many the day's budget still allows."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from fedkit import AGENCY, FINGERPRINT, NANAO, T0, TAKAMATSU, Federation, b64, craft
+from fedkit import AGENCY, FINGERPRINT, NANAO, PROVIDER, T0, TAKAMATSU, Federation, b64, craft
 
 from trust.directory import DirectoryHolder, sign_directory
 from trust.errors import AuthenticationError, DirectoryError, TrustError
@@ -185,6 +185,16 @@ async def oversized_token(c: Ctx) -> object:
     return await c.verify(c.signed(claims=c.claims(pad="x" * 5000)))
 
 
+async def oversized_kid(c: Ctx) -> object:
+    return await c.verify(c.signed(header=c.header(kid="k" * 10_000)))
+
+
+async def subject_naming_another_member(c: Ctx) -> object:
+    # The directory says no member acts for another: a sub other than iss is refused, not
+    # accepted and ignored (issue 12).
+    return await c.verify(c.signed(claims=c.claims(sub=PROVIDER)))
+
+
 async def truncated_signature(c: Ctx) -> object:
     return await c.verify(c.signed()[:-10])
 
@@ -256,7 +266,9 @@ CATALOGUE: list[tuple[Attack, type[TrustError], str]] = [
     (x5u_header, AuthenticationError, "header_not_allowed"),
     (crit_header, AuthenticationError, "header_not_allowed"),
     (unknown_header, AuthenticationError, "header_not_allowed"),
-    (oversized_token, AuthenticationError, "token_too_large"),
+    (oversized_token, AuthenticationError, "malformed_token"),
+    (oversized_kid, AuthenticationError, "malformed_token"),
+    (subject_naming_another_member, AuthenticationError, "issuer_mismatch"),
     (truncated_signature, AuthenticationError, "bad_signature"),
     (ecdsa_all_zero_signature, AuthenticationError, "bad_signature"),
     (tampered_claims, AuthenticationError, "bad_signature"),

@@ -110,14 +110,18 @@ async def test_revocation_in_a_newer_directory_invalidates_the_cache(fed: Federa
     assert await _code(verifier.verify(other, binding="c")) == "member_revoked"
 
 
-async def test_node_may_act_for_a_provider_member_only(fed: Federation) -> None:
+async def test_a_sub_other_than_the_issuer_is_refused(fed: Federation) -> None:
+    # Issue 12: a sub naming another member (a provider, an agency, an unknown id) was
+    # accepted and ignored; the directory says no member acts for another, so it is refused.
     verifier = _verifier(fed)
-    caller = await verifier.verify(_issuer(fed).issue(NANAO, subject=PROVIDER), binding="b")
-    assert (caller.member_id, caller.subject) == (TAKAMATSU, PROVIDER)
-    assert await _code(verifier.verify(_issuer(fed).issue(NANAO, subject=AGENCY),
-                                       binding="b")) == "issuer_mismatch"
-    assert await _code(verifier.verify(_issuer(fed).issue(NANAO, subject="jp-000000"),
-                                       binding="b")) == "issuer_mismatch"
+    for subject in (PROVIDER, AGENCY, "jp-000000"):
+        claims = {"iss": TAKAMATSU, "sub": subject, "aud": NANAO, "iat": T0, "exp": T0 + 60,
+                  "jti": f"j-{subject}"}
+        token = craft({"alg": "ES256", "kid": fed.keys[TAKAMATSU].kid, "typ": "JWT"}, claims,
+                      key=fed.keys[TAKAMATSU])
+        assert await _code(verifier.verify(token, binding="b")) == "issuer_mismatch", subject
+    caller = await verifier.verify(_issuer(fed).issue(NANAO), binding="b")
+    assert (caller.member_id, caller.subject) == (TAKAMATSU, TAKAMATSU)
 
 
 async def test_tls_certificate_must_be_pinned_for_the_issuer(fed: Federation) -> None:
