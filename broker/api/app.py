@@ -30,7 +30,7 @@ from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
 from .deps import ApiDeps
-from .errors import InsufficientScope, MethodNotAllowed, PayloadTooLarge
+from .errors import InsufficientScope, InvalidToken, MethodNotAllowed, PayloadTooLarge
 from .metrics import ApiMetrics
 from .notifier import Notifier
 from .parameters import check_parameters
@@ -49,7 +49,7 @@ LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 DEV_HEADER = "Renkei-Dev-Mode"
 
 
-def _authenticate(request: web.Request, api: Api) -> Caller | None:
+async def _authenticate(request: web.Request, api: Api) -> Caller | None:
     path = request.path.rstrip("/") or "/"
     if path in OPEN_PATHS:
         return None
@@ -60,6 +60,10 @@ def _authenticate(request: web.Request, api: Api) -> Caller | None:
             raise Unauthenticated("use an Authorization: Bearer token from "
                                   f"{ops.TOKEN_PATH}", code="invalid_token")
         caller = api.tokens.verify(token.strip())
+        # The client's record, read from the store on every request, not the token alone: a
+        # client disabled (on any replica, or by the CLI) loses its live tokens at once.
+        if not await api.clients.active(caller.client_id):
+            raise InvalidToken("the API client of this token is disabled or removed")
     elif api.config.dev_open_on_loopback and request.remote in LOOPBACK:
         caller = Caller("dev-loopback", None, frozenset({"read", "write"}), dev_open=True)
     elif (api.config.dev_open_read_on_loopback and request.method in READ_METHODS
@@ -81,7 +85,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     caller = None
     reason = ""
     try:
-        caller = _authenticate(request, api)
+        caller = await _authenticate(request, api)
         request[CALLER] = caller  # type: ignore[misc]
         check_parameters(request)
         response = await handler(request)

@@ -5,7 +5,9 @@ City OS applications and service providers are registered by the operator
 under) and scopes (``read``, ``write``). Only a salted hash of the secret is stored. The token
 endpoint implements the OAuth2 client-credentials grant with authlib and issues short-lived
 HS256 JWTs signed with a key this node keeps in its store (so that replicas sharing the store
-accept each other's tokens). Verification is one call, cached until the token expires.
+accept each other's tokens). Verification is one call, cached until the token expires; the
+client's record is read on every request besides, so disabling a client ends its live tokens
+at once on every replica.
 """
 
 from __future__ import annotations
@@ -90,6 +92,11 @@ class ClientRegistry:
             return None
         record = await self._store.get_state(CLIENTS, client_id)
         return record if isinstance(record, dict) else None
+
+    async def active(self, client_id: str) -> bool:
+        """Whether ``client_id`` is registered and not disabled (its tokens are accepted)."""
+        record = await self.get(client_id)
+        return record is not None and not record.get("disabled")
 
     async def list(self) -> dict[str, Any]:
         return await self._store.list_state(CLIENTS)

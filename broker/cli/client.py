@@ -36,7 +36,8 @@ def register(subparsers: Any) -> None:
     ls = sub.add_parser("list", help="list registered clients (never their secrets)")
     add_config(ls)
     ls.set_defaults(handler=_list)
-    off = sub.add_parser("disable", help="stop a client from getting new tokens")
+    off = sub.add_parser("disable", help="disable a client: no new tokens, its live tokens "
+                         "refused at once")
     off.add_argument("client_id")
     add_config(off)
     off.set_defaults(handler=_disable)

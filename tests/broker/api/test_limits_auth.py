@@ -117,3 +117,27 @@ async def test_health_and_metrics(api: ApiClient) -> None:
         in metrics
     assert "renkei_http_request_seconds_bucket" in metrics
     assert "renkei_policy_denials" in metrics and "renkei_peer_calls" in metrics
+
+
+async def test_disabling_a_client_ends_its_live_tokens_at_once(
+        federation: LocalFederation, city, session) -> None:
+    # Issue 12: a disabled client's tokens kept working until they expired (300 s). The CLI
+    # disables it in the store from its own process (as on another replica); the token
+    # already verified and cached by the running node is refused on its next request.
+    token = await client_token(city, session, name="kiosk")
+    api = ApiClient(city, session, token)
+    assert (await api.get(E, params={"type": "EvacuationSite"})).status == 200
+    (client_id,) = [c for c, r in (await city.store.list_state("http_clients")).items()
+                    if r["name"] == "kiosk"]
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    client_cli.register(parser.add_subparsers())
+    args = parser.parse_args(["client", "disable", client_id, "--config",
+                              str(federation.config_files[CITY])])
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert await asyncio.to_thread(args.handler, args) == 0
+    for path in (E + "?type=EvacuationSite", "/ngsi-ld/v1/types"):
+        r = await api.get(path)
+        assert r.status == 401, (path, r.status)
+        assert r.json()["code"] == "invalid_token"
