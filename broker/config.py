@@ -92,6 +92,10 @@ class TrustConfig:
     # The audit log signs a checkpoint at least every this many entries; `renkei audit
     # verify` requires one at least that often (a longer gap means deleted checkpoints).
     audit_checkpoint_every: int = 100
+    # Checkpoints this node, as a witness, takes from one member per minute (each costs a
+    # signature and proof check and a stored row); the log's submitter sends only its newest,
+    # so a refused one is covered by the next.
+    witness_checkpoints_per_minute: int = 60
 
 
 @dataclass(frozen=True)
@@ -392,6 +396,9 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         max_token_bytes=t.integer("max_token_bytes", 4096, minimum=512),
         directory_poll_seconds=t.integer("directory_poll_seconds", 300, minimum=1),
         audit_checkpoint_every=t.integer("audit_checkpoint_every", 100, minimum=1),
+        witness_checkpoints_per_minute=t.integer(
+            "witness_checkpoints_per_minute", TrustConfig.witness_checkpoints_per_minute,
+            minimum=1),
     )
     t.done()
 

@@ -168,7 +168,7 @@ class Node:
         self.witness = AuditWitness(
             self.id, self.store, self._directory, witness_key,
             make_witness_statement(self.identity.key, self.id, witness_key, self.clock.now()),
-            self.clock)
+            self.clock, per_minute=self.config.trust.witness_checkpoints_per_minute)
         self._grpc.add_witness(WitnessServicer(self.witness, self.audit))
         await self._grpc.start()
         if self.config.http.enabled:

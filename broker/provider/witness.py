@@ -5,7 +5,9 @@ this node cosigned; ``trust.witness.cosign`` decides, and the store records the 
 compare-and-set before the cosignature is returned. Because the record lives in the store, a
 witness refuses a smaller or forked tree also after its own restart, and replicas of one node
 share one record. A member may submit only its own log (origin ``renkei.audit/<member>``),
-signed by one of its non-revoked directory keys.
+signed by one of its non-revoked directory keys, and at most ``per_minute`` checkpoints a
+minute (a store counter, shared by replicas): past that, ``rate_limited`` before any parsing
+or signature check, so a member cannot make its witness verify and store without end.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 from trust.checkpoint import TreeHead, log_verifiers, member_of_origin
 from trust.clock import Clock
 from trust.directory import Directory
-from trust.errors import AuditError, WitnessError
+from trust.errors import AuditError, RateLimited, WitnessError
 from trust.keys import NodeKey
 from trust.witness import cosign, parse_add_checkpoint, witness_name
 
@@ -36,7 +38,8 @@ class CosignedPage:
 
 class AuditWitness:
     def __init__(self, node_id: str, store: Store, directory: Callable[[], Directory],
-                 witness_key: NodeKey, statement: str, clock: Clock) -> None:
+                 witness_key: NodeKey, statement: str, clock: Clock, *,
+                 per_minute: int = 60) -> None:
         self._node_id = node_id
         self._store = store
         self._directory = directory
@@ -44,10 +47,17 @@ class AuditWitness:
         self.name = witness_name(node_id)
         self.statement = statement
         self._clock = clock
+        self._per_minute = per_minute
 
     async def add_checkpoint(self, caller: str, body: bytes) -> str:
         """Cosign the caller's checkpoint; returns the cosignature line. Raises
-        ``WitnessError`` with the tlog-witness reason."""
+        ``WitnessError`` with the tlog-witness reason, ``RateLimited`` past ``per_minute``."""
+        now = self._clock.now()
+        minute = int(now // 60) * 60
+        if await self._store.increment_counter(f"witness|{caller}", minute, 1) \
+                > self._per_minute:
+            raise RateLimited("rate_limited", f"more than {self._per_minute} checkpoints per "
+                              "minute: the next one covers this one", retry_after=minute + 60 - now)
         request = parse_add_checkpoint(body)
         try:
             origin = TreeHead.parse(request.checkpoint.text).origin

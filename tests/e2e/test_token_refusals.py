@@ -1,4 +1,5 @@
-"""Token edge cases over real gRPC on loopback (issue 12, smaller holes)."""
+"""Refusals over real gRPC on loopback (issue 12): token edge cases, and the budgets of
+calls (Catalog, refused calls, witness checkpoints)."""
 
 from __future__ import annotations
 
@@ -129,3 +130,22 @@ async def test_refused_calls_count_against_the_callers_limits(tmp_path: Path) ->
         assert (await _catalog(federation, STRANGER)) == ("RESOURCE_EXHAUSTED", "rate_limited")
     finally:
         await federation.stop()
+
+
+async def test_a_witness_takes_at_most_its_budget_of_checkpoints_a_minute(
+        fed: LocalFederation) -> None:
+    # Issue 12: AddCheckpoint had no rate limit: a member could make its witness parse,
+    # verify and store checkpoints without end. Past [trust] witness_checkpoints_per_minute
+    # (60) they are refused before parsing. The agency's own witnessing loop may have
+    # submitted one already this minute, hence "at most".
+    channel = fed.nodes[AGENCY].peers()[CITY]
+    outcomes = []
+    for n in range(70):
+        try:
+            await channel.add_checkpoint(b"not a checkpoint %d" % n, 5.0)
+            outcomes.append(("OK", ""))
+        except PeerRejected as exc:
+            outcomes.append((exc.status, exc.reason))
+    invalid = outcomes.count(("INVALID_ARGUMENT", "invalid_request"))
+    assert 55 <= invalid <= 60 and outcomes[:invalid] == [outcomes[0]] * invalid, outcomes
+    assert outcomes[invalid:] == [("RESOURCE_EXHAUSTED", "rate_limited")] * (70 - invalid)
