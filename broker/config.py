@@ -70,6 +70,8 @@ class HttpConfig:
     body_timeout_seconds: float = 30.0
     max_connections_per_address: int = 128
     max_connections: int = 0
+    # A request (token check, body, work, federated reads) taking longer ends with 503.
+    request_timeout_seconds: float = 60.0
     # CIDRs that subscriptions may notify although they are not public addresses (loopback,
     # private, link-local...): empty, notifications only go to public addresses.
     notification_allow: tuple[str, ...] = ()
@@ -361,6 +363,8 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
                                               HttpConfig.max_connections_per_address,
                                               minimum=1),
         max_connections=h.integer("max_connections", 0, minimum=0),
+        request_timeout_seconds=h.number("request_timeout_seconds",
+                                         HttpConfig.request_timeout_seconds, minimum=0.1),
         notification_allow=_networks(h, "notification_allow"),
         tls_cert=h.path("tls_cert", None),
         tls_key=h.path("tls_key", None),

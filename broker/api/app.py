@@ -8,6 +8,7 @@ NGSI-LD clients send both (ngsildclient POSTs to ``/entities/``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,13 @@ from ..ngsi.terms import TermMaps
 from .auth import Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
 from .deps import ApiDeps
-from .errors import InsufficientScope, InvalidToken, MethodNotAllowed, PayloadTooLarge
+from .errors import (
+    InsufficientScope,
+    InvalidToken,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RequestTimeLimit,
+)
 from .metrics import ApiMetrics
 from .notifier import Notifier
 from .parameters import check_parameters
@@ -84,11 +91,23 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     caller = None
     reason = ""
+    # One time limit for the whole request (token check, body, work, federated reads): a
+    # request that waits on anything longer ends with 503 and frees its handler.
+    limit = asyncio.timeout(api.config.request_timeout_seconds)
     try:
-        caller = await _authenticate(request, api)
-        request[CALLER] = caller  # type: ignore[misc]
-        check_parameters(request)
-        response = await handler(request)
+        async with limit:
+            caller = await _authenticate(request, api)
+            request[CALLER] = caller  # type: ignore[misc]
+            check_parameters(request)
+            response = await handler(request)
+    except TimeoutError as exc:
+        error: BaseException = exc
+        if limit.expired():
+            error = RequestTimeLimit(f"the request took longer than "
+                                     f"{api.config.request_timeout_seconds:g} s "
+                                     "([http] request_timeout_seconds)")
+            reason = RequestTimeLimit.code
+        response = problem_response(error, request.path)
     except web.HTTPException as exc:
         response = _http_problem(exc, request)
         reason = {404: "not_found", 405: "method_not_allowed",

@@ -11,7 +11,8 @@
     │       └── TooManyResults    too_many_results        (403, as NGSI-LD 1.8 says)
     ├── Unauthenticated           missing_token / invalid_token  (401)
     ├── InsufficientScope         insufficient_scope      (403)
-    └── MethodNotAllowed          method_not_allowed      (405)
+    ├── MethodNotAllowed          method_not_allowed      (405)
+    └── RequestTimeLimit          request_time_limit      (503)
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ class BodyTimeout(BadRequest):
     """The request body did not arrive within the configured time."""
 
     code = "body_timeout"
+
+
+class RequestTimeLimit(BrokerError):
+    """The request took longer than [http] request_timeout_seconds."""
+
+    code = "request_time_limit"
 
 
 class PayloadTooLarge(LimitExceeded):

@@ -42,6 +42,7 @@ from .errors import (
     MethodNotAllowed,
     NotAcceptable,
     PayloadTooLarge,
+    RequestTimeLimit,
     TooManyResults,
     UnsupportedMediaType,
 )
@@ -68,6 +69,7 @@ _TABLE: dict[type[BaseException], Problem] = {
                                   "Unsupported media type"),
     PayloadTooLarge: Problem(413, RENKEI + "PayloadTooLarge", "Payload too large"),
     BodyTimeout: Problem(408, RENKEI + "RequestTimeout", "Request body timeout"),
+    RequestTimeLimit: Problem(503, RENKEI + "RequestTimeLimit", "Request time limit"),
     TooManyResults: Problem(403, NGSI + "TooManyResults", "Too many results"),
     InsufficientScope: Problem(403, RENKEI + "InsufficientScope", "Insufficient scope"),
     MethodNotAllowed: Problem(405, RENKEI + "MethodNotAllowed", "Method not allowed"),

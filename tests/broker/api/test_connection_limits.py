@@ -120,3 +120,39 @@ async def test_a_trickled_body_is_408(node: Node) -> None:
         assert status.split()[1] == b"408", status
         health = await api.get("/health")
         assert health.status == 200
+
+
+class SlowBodyFederation(LocalFederation):
+    """A node whose requests have 1 s in all, while a body may take 20 s to arrive."""
+
+    def write_config(self, spec: NodeSpec) -> Path:
+        path = super().write_config(spec)
+        path.write_text(path.read_text(encoding="utf-8").replace(
+            "[http]\n", "[http]\nrequest_timeout_seconds = 1.0\nbody_timeout_seconds = 20.0\n"),
+            encoding="utf-8")
+        return path
+
+
+async def test_a_request_past_its_time_limit_is_503(tmp_path: Path) -> None:
+    # Issue 12: no per-request time limit; only the body read had one. A request that is
+    # still waiting after [http] request_timeout_seconds ends with 503 RequestTimeLimit,
+    # whatever it waits on (here: a body that never completes, under a longer body limit).
+    federation = SlowBodyFederation(tmp_path, insecure=True)
+    try:
+        await federation.start_authority()
+        node = await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao"))
+        await federation.publish()
+        async with aiohttp.ClientSession() as session:
+            api = ApiClient(node, session, await client_token(node, session))
+            reader, writer = await asyncio.open_connection("127.0.0.1", node.http.port)
+            writer.write(b"POST /ngsi-ld/v1/entities HTTP/1.1\r\nHost: node\r\n"
+                         b"Authorization: Bearer " + api.token.encode()  # type: ignore[union-attr]
+                         + b"\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.read(4096), 10)
+            writer.close()
+            assert head.split()[1] == b"503", head
+            assert b"RequestTimeLimit" in head and b"request_timeout_seconds" in head, head
+            assert (await api.get("/health")).status == 200
+    finally:
+        await federation.stop()
