@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from trust.agreement_model import Agreement
 from trust.clock import Clock, SystemClock
 from trust.directory import Directory, DirectoryHolder
 from trust.errors import DirectoryError, TrustError
@@ -219,7 +220,8 @@ class Node:
 
     def federated_changes(self, types: Sequence[str], q: Sequence[Comparison] = (),
                           purpose: str = "", *, peers: Sequence[str] | None = None,
-                          name: str = "", start: str = "now", heartbeat_seconds: int = 15
+                          name: str = "", start: str = "now", heartbeat_seconds: int = 15,
+                          usable: Callable[[Agreement], bool] | None = None
                           ) -> AsyncIterator[FederatedChange]:
         """Changes of ``types`` from the peers that share them with this node for ``purpose``.
 
@@ -235,7 +237,7 @@ class Node:
         """
         return self.subscriptions.follow(
             tuple(types), tuple(q), purpose, peers=tuple(peers) if peers is not None else None,
-            name=name, start=start, heartbeat_seconds=heartbeat_seconds)
+            name=name, start=start, heartbeat_seconds=heartbeat_seconds, usable=usable)
 
     async def stop(self) -> None:
         await self.subscriptions.stop()

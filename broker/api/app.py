@@ -28,7 +28,7 @@ from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.temporal import TemporalReads
 from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMaps
-from .auth import Caller, ClientRegistry, TokenService
+from .auth import DEV_CLIENT, Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
 from .deps import ApiDeps
 from .errors import (
@@ -66,16 +66,18 @@ async def _authenticate(request: web.Request, api: Api) -> Caller | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use an Authorization: Bearer token from "
                                   f"{ops.TOKEN_PATH}", code="invalid_token")
-        caller = api.tokens.verify(token.strip())
         # The client's record, read from the store on every request, not the token alone: a
-        # client disabled (on any replica, or by the CLI) loses its live tokens at once.
-        if not await api.clients.active(caller.client_id):
+        # client disabled (on any replica, or by the CLI) loses its live tokens at once, and
+        # its agreement bindings apply as they are now.
+        current = await api.clients.active(api.tokens.verify(token.strip()))
+        if current is None:
             raise InvalidToken("the API client of this token is disabled or removed")
+        caller = current
     elif api.config.dev_open_on_loopback and request.remote in LOOPBACK:
-        caller = Caller("dev-loopback", None, frozenset({"read", "write"}), dev_open=True)
+        caller = Caller(DEV_CLIENT, None, frozenset({"read", "write"}), dev_open=True)
     elif (api.config.dev_open_read_on_loopback and request.method in READ_METHODS
           and request.remote in LOOPBACK):
-        caller = Caller("dev-loopback", None, frozenset({"read"}), dev_open=True)
+        caller = Caller(DEV_CLIENT, None, frozenset({"read"}), dev_open=True)
     else:
         raise Unauthenticated(f"this API needs a bearer token (OAuth2 client credentials at "
                               f"{ops.TOKEN_PATH})")

@@ -12,6 +12,7 @@ at once on every replica.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -31,6 +32,7 @@ from trust.agreements import PURPOSES
 from trust.clock import Clock
 
 from ..errors import BadRequest
+from ..ngsi.scope import Audience
 from ..store.base import Store
 from .errors import InvalidToken
 
@@ -39,20 +41,30 @@ CLIENTS = "http_clients"
 API_STATE = "http_api"
 SCOPES = ("read", "write")
 ISSUER_PREFIX = "renkei-http:"
+# The caller of the loopback dev modes ([http] dev_open*_on_loopback): no registered client.
+DEV_CLIENT = "dev-loopback"
 
 
 @dataclass(frozen=True)
 class Caller:
-    """The authenticated caller of one request."""
+    """The authenticated caller of one request. ``agreements`` and ``third_party`` come from
+    the client's record, read on every request (see ``ClientRegistry.active``)."""
 
     client_id: str
     purpose: str | None
     scopes: frozenset[str]
     expires_at: float = 0.0
     dev_open: bool = False
+    agreements: frozenset[str] | None = None  # None: any agreement for its purpose
+    third_party: bool = False
 
     def can(self, scope: str) -> bool:
         return scope in self.scopes
+
+    @property
+    def audience(self) -> Audience:
+        """Who the rows of this caller's federated reads go to."""
+        return Audience(self.purpose, self.agreements, self.third_party)
 
 
 def _hash(secret: str, salt: str) -> str:
@@ -68,13 +80,20 @@ class ClientRegistry:
         self._store = store
         self._clock = clock
 
-    async def add(self, name: str, purpose: str, scopes: tuple[str, ...] = ("read",)
+    async def add(self, name: str, purpose: str, scopes: tuple[str, ...] = ("read",), *,
+                  agreements: tuple[str, ...] = (), third_party: bool = False
                   ) -> tuple[str, str]:
-        """Register a client; returns ``(client_id, secret)``. The secret is not kept."""
+        """Register a client; returns ``(client_id, secret)``. The secret is not kept.
+
+        ``agreements``: the only agreements its federated reads may use (empty: any for its
+        purpose). ``third_party``: not this member's own application; rows fetched under an
+        agreement that forbids onward sharing never go to it."""
         if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
             raise BadRequest("a client name is 1-64 letters, digits, '-', '_' or '.'")
         if purpose not in PURPOSES:
             raise BadRequest(f"unknown purpose {purpose!r}; one of {sorted(PURPOSES)}")
+        if any(not a or len(a) > 128 for a in agreements):
+            raise BadRequest("an agreement id is 1-128 characters")
         bad = [s for s in scopes if s not in SCOPES]
         if bad:
             raise BadRequest(f"unknown scope {bad[0]!r}; one of {list(SCOPES)}")
@@ -84,7 +103,7 @@ class ClientRegistry:
         await self._store.put_state(CLIENTS, client_id, {
             "name": name, "purpose": purpose, "scopes": list(scopes), "salt": salt,
             "secret_sha256": _hash(secret, salt), "created_at": self._clock.now(),
-            "disabled": False})
+            "disabled": False, "agreements": list(agreements), "third_party": third_party})
         return client_id, secret
 
     async def get(self, client_id: str) -> dict[str, Any] | None:
@@ -93,10 +112,23 @@ class ClientRegistry:
         record = await self._store.get_state(CLIENTS, client_id)
         return record if isinstance(record, dict) else None
 
-    async def active(self, client_id: str) -> bool:
-        """Whether ``client_id`` is registered and not disabled (its tokens are accepted)."""
-        record = await self.get(client_id)
-        return record is not None and not record.get("disabled")
+    async def active(self, caller: Caller) -> Caller | None:
+        """``caller`` with its client's current bindings, or None when the client is disabled
+        or removed (its tokens are refused)."""
+        record = await self.get(caller.client_id)
+        if record is None or record.get("disabled"):
+            return None
+        bound = record.get("agreements") or ()
+        return dataclasses.replace(caller, agreements=frozenset(bound) if bound else None,
+                                   third_party=bool(record.get("third_party")))
+
+    async def audience(self, client_id: str, purpose: str | None) -> Audience:
+        """Who rows fetched for ``client_id``'s subscriptions go to, as registered now (a
+        disabled or removed client: no agreement at all; the loopback dev caller: any)."""
+        if client_id == DEV_CLIENT:
+            return Audience(purpose)
+        caller = await self.active(Caller(client_id, purpose, frozenset()))
+        return caller.audience if caller is not None else Audience(purpose, frozenset())
 
     async def list(self) -> dict[str, Any]:
         return await self._store.list_state(CLIENTS)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from trust.agreement_model import Agreement
 from trust.clock import Clock
 
 from ..config import HttpConfig, TemporalConfig
@@ -40,10 +41,12 @@ class PeerChange(Protocol):
 class ChangeFeed(Protocol):
     """Changes of ``types`` from the peers that share them for ``purpose`` (``q``: only those
     matching); ``name`` keeps the feed's cursors apart from other feeds' (see
-    ``Node.federated_changes``)."""
+    ``Node.federated_changes``); ``usable``: only agreements it accepts (the subscription
+    owner's bindings and onward sharing)."""
 
     def __call__(self, types: Sequence[str], q: Sequence[Comparison] = (), purpose: str = "",
-                 *, name: str = "") -> AsyncIterator[PeerChange]: ...
+                 *, name: str = "", usable: Callable[[Agreement], bool] | None = None
+                 ) -> AsyncIterator[PeerChange]: ...
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from ..ngsi.terms import TermMaps, Translator
 from ..ngsi.triggers import AttributeDelta, fires
 from ..service.changes import ChangeSignal
 from ..store.base import Change, Store
+from .auth import ClientRegistry
 from .deps import ChangeFeed, PeerChange
 from .metrics import ApiMetrics
 from .negotiation import CONTEXT_REL, LD, link_header, response_context
@@ -70,6 +71,7 @@ class Notifier:
         self._egress = egress
         self._store = store
         self._subs = subs
+        self._clients = ClientRegistry(store, clock)
         self._metrics = metrics
         self._terms = terms
         self._attempts = attempts
@@ -341,10 +343,15 @@ class Notifier:
                 continue
             types = tuple(sorted({s["type"] for s in sub.get("entities") or []}))
             q = q_is_conjunction(parse_q(sub["q"])) if sub.get("q") else ()
+            # Rows go to the subscription's owner: only agreements its client may receive
+            # rows of (its bindings; onward sharing for a third party), as registered now.
+            audience = await self._clients.audience(str(record.get("owner") or ""),
+                                                    record.get("purpose") or None)
             # The subscription id names the feed, so that its cursors are its own and survive
             # a restart of this node.
             self._federated[sub_id] = asyncio.create_task(self._consume(
-                record, source(types, q or (), record.get("purpose") or "", name=sub_id)))
+                record, source(types, q or (), record.get("purpose") or "", name=sub_id,
+                               usable=audience.may_use)))
 
     async def _consume(self, record: Mapping[str, Any], stream: AsyncIterator[PeerChange]
                        ) -> None:

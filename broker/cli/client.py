@@ -1,10 +1,17 @@
 """``renkei client``: credentials for City OS applications and service providers.
 
-    renkei client add NAME --purpose P --config FILE [--write]
+    renkei client add NAME --purpose P --config FILE [--write] [--agreement ID ...]
+                      [--third-party]
     renkei client list --config FILE
     renkei client disable CLIENT_ID --config FILE
 
 ``add`` prints the client id and secret once; the node keeps only a salted hash.
+
+Who counts as the member's own: an application this member runs or has built for its own
+work (its City OS dashboards, its staff's tools). A client registered for anyone else (a
+service provider, another organisation, a public app of a third party) is ``--third-party``:
+rows this node fetched from a peer under an agreement with ``onward_sharing = false`` never go
+to it. ``--agreement`` binds a client to the only agreements its federated reads may use.
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ def register(subparsers: Any) -> None:
                      help="purpose of its federated reads (must match agreements)")
     add.add_argument("--write", action="store_true",
                      help="also grant the write scope (create/update/delete, subscriptions)")
+    add.add_argument("--agreement", action="append", default=[], metavar="ID",
+                     help="the only agreement(s) its federated reads may use (repeatable; "
+                          "default: any for its purpose)")
+    add.add_argument("--third-party", action="store_true",
+                     help="not this member's own application: never receives rows of "
+                          "agreements that forbid onward sharing")
     add_config(add)
     add.set_defaults(handler=_add)
     ls = sub.add_parser("list", help="list registered clients (never their secrets)")
@@ -56,11 +69,17 @@ async def _with_registry(config_file: str, action: Any) -> Any:
 def _add(args: argparse.Namespace) -> int:
     scopes = ("read", "write") if args.write else ("read",)
     client_id, secret = asyncio.run(_with_registry(
-        args.config, lambda r: r.add(args.name, args.purpose, scopes)))
+        args.config, lambda r: r.add(args.name, args.purpose, scopes,
+                                     agreements=tuple(args.agreement),
+                                     third_party=args.third_party)))
     print(f"client_id:     {client_id}")
     print(f"client_secret: {secret}")
     print(f"purpose:       {args.purpose}")
     print(f"scopes:        {' '.join(scopes)}")
+    print(f"agreements:    {' '.join(args.agreement) or 'any for its purpose'}")
+    third = ("yes (no rows of agreements without onward sharing)" if args.third_party
+             else "no (one of this member's own applications)")
+    print(f"third party:   {third}")
     print("The secret is shown only this once; the node stores a hash of it.")
     print("Get a token: curl -u CLIENT_ID:SECRET -d grant_type=client_credentials "
           "http://NODE/oauth2/token")

@@ -16,6 +16,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 
+from trust.agreement_model import Agreement
+
 from ..config import FederationConfig
 from ..service.agreement_book import AgreementBook
 from ..service.filters import Comparison
@@ -71,23 +73,26 @@ class Subscriptions:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def providers(self, types: tuple[str, ...], purpose: str) -> dict[str, str]:
+    def providers(self, types: tuple[str, ...], purpose: str,
+                  usable: Callable[[Agreement], bool] | None = None) -> dict[str, str]:
         """provider -> agreement id: the active agreements that let this node follow
-        ``types`` for ``purpose`` (any purpose if empty)."""
+        ``types`` for ``purpose`` (any purpose if empty), and that ``usable`` accepts (the
+        reader's bindings and onward sharing, ``ngsi.scope.Audience.may_use``)."""
         out: dict[str, str] = {}
         for view in self.agreements.views() if self.agreements is not None else ():
             a = view.signed.agreement
             if (view.state == "active" and a.consumer == self.node_id
                     and (not purpose or a.purpose == purpose)
                     and frozenset(types) <= a.entity_types and not a.aggregate_only
-                    and "subscribe" in a.operations):
+                    and "subscribe" in a.operations and (usable is None or usable(a))):
                 out.setdefault(a.provider, a.id)
         return out
 
     async def follow(self, types: tuple[str, ...], q: tuple[Comparison, ...] = (),
                      purpose: str = "", *, peers: tuple[str, ...] | None = None,
                      name: str = "", start: str = "now", heartbeat_seconds: int = 15,
-                     refresh_seconds: float = REFRESH_SECONDS
+                     refresh_seconds: float = REFRESH_SECONDS,
+                     usable: Callable[[Agreement], bool] | None = None
                      ) -> AsyncIterator[FederatedChange]:
         """Changes of ``types`` from every peer that shares them with this node (or ``peers``).
 
@@ -107,7 +112,7 @@ class Subscriptions:
                 log.exception("follow %s failed", subscription.key)
 
         def refresh() -> None:
-            wanted = self.providers(types, purpose)
+            wanted = self.providers(types, purpose, usable)
             if peers is not None:
                 wanted = {p: a for p, a in wanted.items() if p in peers}
             for pair in [p for p in pumps if p not in wanted.items()]:

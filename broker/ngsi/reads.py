@@ -26,7 +26,7 @@ from .order import sort_rows
 from .q import q_is_conjunction
 from .query import NgsiQuery, local_page
 from .render import OutputOptions, render_entity
-from .scope import FederationScope, ScopeResult, merge
+from .scope import Audience, FederationScope, ScopeResult, merge
 from .terms import Translator
 
 
@@ -58,15 +58,15 @@ class EntityReads:
         self._store = store
         self._scope = scope
 
-    def federates(self, purpose: str | None, query: NgsiQuery) -> bool:
+    def federates(self, audience: Audience, query: NgsiQuery) -> bool:
         """Whether a (non-local) query asks peers: some peer shares one of its types."""
-        return bool(self._scope.plan(purpose, query.type_names))
+        return bool(self._scope.plan(audience, query.type_names))
 
     async def query(self, query: NgsiQuery, output: OutputOptions, translator: Translator,
-                    *, purpose: str | None, local: bool, shape: Shape = Shape()) -> EntityPage:
-        if local or not self.federates(purpose, query):
+                    *, audience: Audience, local: bool, shape: Shape = Shape()) -> EntityPage:
+        if local or not self.federates(audience, query):
             return await self._local(query, output, translator, shape)
-        return await self._federated(query, output, translator, purpose)
+        return await self._federated(query, output, translator, audience)
 
     async def _fetch(self, entity_id: str
                      ) -> tuple[dict[str, Any], float | None, float | None] | None:
@@ -104,13 +104,13 @@ class EntityReads:
         return out
 
     async def _federated(self, query: NgsiQuery, output: OutputOptions,
-                         translator: Translator, purpose: str | None) -> EntityPage:
+                         translator: Translator, audience: Audience) -> EntityPage:
         """One page of local and remote matches merged; ``more`` if a match follows it."""
         want = query.offset + query.limit
         # One beyond the page, here and at each peer, tells whether a next page exists.
         page = await local_page(self._store, replace(query, offset=0, limit=want + 1))
         local = {h.stored.id: h for h in page.hits}
-        result = await self._scope.query(purpose, wire_query(query, output, want + 1))
+        result = await self._scope.query(audience, wire_query(query, output, want + 1))
         # Peers answered what the wire form could carry; the rest of the filter runs here.
         remote = [e for e in result.entities if query.matches(e)]
         merged = merge([h.decoded() for h in page.hits], remote)
@@ -136,7 +136,7 @@ class EntityReads:
                           more=len(merged) > want or result.more, warnings=result.warnings)
 
     async def retrieve(self, entity_id: str, output: OutputOptions, translator: Translator,
-                       *, purpose: str | None, local: bool, types: TypeExpr | None = None
+                       *, audience: Audience, local: bool, types: TypeExpr | None = None
                        ) -> tuple[dict[str, Any] | list[dict[str, Any]] | None,
                                   list[PeerStatus]]:
         """The entity rendered (None when neither here nor at a peer, or not of ``types``;
@@ -145,8 +145,8 @@ class EntityReads:
         stored = await self._store.get_entity(entity_id)
         entity = orjson.loads(stored.doc) if stored else None
         result = ScopeResult()
-        if not local and self._scope.plan(purpose):
-            result = await self._scope.query(purpose, FederatedQuery(
+        if not local and self._scope.plan(audience):
+            result = await self._scope.query(audience, FederatedQuery(
                 ids=(entity_id,), attrs=output.projection.wanted_attrs, limit=1))
             remote = [e for e in result.entities if e.get("id") == entity_id]
             if remote:

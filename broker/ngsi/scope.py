@@ -1,11 +1,13 @@
 """Federation scope of NGSI-LD reads: which peers to ask, under which agreement, and merging.
 
 A read without ``local=true`` also asks every peer that provides to this node under an active
-agreement for the caller's purpose (a caller without a purpose, the loopback dev mode, uses
-any active agreement). Peers are asked through the gRPC fan-out with one deadline; whatever
-a peer could not answer (denied, unreachable, too slow) comes back as a ``PeerStatus`` for the
-response's warning headers, never as an error of the whole request. Local data wins: an
-entity known here and at a peer keeps the peer's attributes only where we have none.
+agreement the reader may use (``Audience``): one for the caller's purpose (a caller without a
+purpose, the loopback dev mode, uses any active agreement), among the agreements the API
+client is bound to, if any, and never, for a third-party client, one that forbids onward
+sharing. Peers are asked through the gRPC fan-out with one deadline; whatever a peer could not
+answer (denied, unreachable, too slow) comes back as a ``PeerStatus`` for the response's
+warning headers, never as an error of the whole request. Local data wins: an entity known here
+and at a peer keeps the peer's attributes only where we have none.
 """
 
 from __future__ import annotations
@@ -15,12 +17,35 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from trust.agreement_model import Agreement
+
 from ..federation.fanout import FanOut, PeerStatus
 from ..service.agreement_book import AgreementBook
 from ..service.model import FederatedQuery
 from .render import merge_local_wins
 
 StatusSink = Callable[[PeerStatus], None]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who the rows of a federated read go to, as the operator registered the API client.
+
+    ``purpose``: the client's purpose (None: any, the loopback dev mode); ``agreements``: the
+    agreements it is bound to (None: any for its purpose); ``third_party``: the client is not
+    one of this member's own applications (a service provider, another organisation), so rows
+    fetched under an agreement with ``onward_sharing = false`` never reach it.
+    """
+
+    purpose: str | None
+    agreements: frozenset[str] | None = None
+    third_party: bool = False
+
+    def may_use(self, agreement: Agreement) -> bool:
+        """Whether rows fetched under ``agreement`` may go to this reader."""
+        if self.agreements is not None and agreement.id not in self.agreements:
+            return False
+        return agreement.onward_sharing or not self.third_party
 
 
 @dataclass
@@ -55,11 +80,12 @@ class FederationScope:
         self._deadline = federation.deadline_seconds
         self._on_status = on_status
 
-    def plan(self, purpose: str | None, types: Sequence[str] = ()) -> dict[str, dict[str, str]]:
+    def plan(self, audience: Audience, types: Sequence[str] = ()) -> dict[str, dict[str, str]]:
         """purpose -> {peer: agreement id} for the peers worth asking."""
         plan: dict[str, dict[str, str]] = {}
         for peer in sorted(self._peers()):
-            views = self._agreements.active_with(peer, purpose, frozenset())
+            views = [v for v in self._agreements.active_with(peer, audience.purpose, frozenset())
+                     if audience.may_use(v.signed.agreement)]
             if types:
                 # A peer is worth asking if one of the wanted types is shared.
                 views = [v for v in views if set(types) & v.signed.agreement.entity_types]
@@ -68,10 +94,10 @@ class FederationScope:
                 plan.setdefault(agreement.purpose, {})[peer] = agreement.id
         return plan
 
-    async def query(self, purpose: str | None, request: FederatedQuery) -> ScopeResult:
+    async def query(self, audience: Audience, request: FederatedQuery) -> ScopeResult:
         """Ask the planned peers; entities come back de-duplicated by id."""
         result = ScopeResult()
-        plan = self.plan(purpose, request.types)
+        plan = self.plan(audience, request.types)
         if not plan:
             return result
         calls = [self._fanout.query(replace(request, purpose=p), self._deadline,

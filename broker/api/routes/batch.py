@@ -156,7 +156,7 @@ async def query(request: web.Request) -> web.Response:
     output = _body_output(body, output_options(request, terms), terms)
     # A Query body is answered from local data (README: federated reads are GETs).
     page = await api.reads.query(q, output, terms.outward,
-                                 purpose=caller_of(request).purpose, local=True,
+                                 audience=caller_of(request).audience, local=True,
                                  shape=Shape(raw=False))
     headers = {"NGSILD-Results-Count": str(page.count)} if page.count is not None else {}
     return entities_response(page.entities or [], media, terms, output, headers, [])

@@ -63,7 +63,7 @@ async def query_entities(request: web.Request) -> web.Response:
     parsed = parsed_query(request, terms)
     query = parsed.query
     page = await api.reads.query(query, parsed.output, terms.outward,
-                                 purpose=caller_of(request).purpose, local=parsed.local,
+                                 audience=caller_of(request).audience, local=parsed.local,
                                  shape=Shape(raw=media != GEO, array=media == JSON))
     headers = {"NGSILD-Results-Count": str(page.count)} if page.count is not None else {}
     links = page_links(request, query.offset, query.limit, page.more)
@@ -106,7 +106,7 @@ async def retrieve_entity(request: web.Request) -> web.Response:
     output = output_options(request, terms)
     wanted = request.query.get("type")
     rendered, warnings = await api.reads.retrieve(
-        entity_id, output, terms.outward, purpose=caller_of(request).purpose,
+        entity_id, output, terms.outward, audience=caller_of(request).audience,
         local=flag(request, "local"), types=parse_types(wanted, terms.type) if wanted else None)
     if rendered is None:
         resp = problem_response(NotFound(f"entity {entity_id[:256]} not found"),

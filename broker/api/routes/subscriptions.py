@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ...ngsi.q import rename_q
+from ...ngsi.scope import Audience
 from ...ngsi.subscriptions import Names, representation, validate
 from ..common import (
     Api,
@@ -79,7 +80,8 @@ async def create(request: web.Request) -> web.Response:
 def _render(api: Api, record: dict[str, Any], terms: Terms) -> dict[str, Any]:
     sub = _outward(representation(record, api.clock.now()), terms)
     status = api.notifier.federation_status(record)
-    if status not in ("local_only", "no_peers") and api.scope.plan(record.get("purpose")):
+    if status not in ("local_only", "no_peers") and api.scope.plan(
+            Audience(record.get("purpose") or None)):
         sub["renkeiFederation"] = {"status": status}
     return sub
 

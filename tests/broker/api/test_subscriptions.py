@@ -101,7 +101,8 @@ async def test_federated_subscription_consumes_the_node_change_source(
     peer_entity = {**site(7, 70), "id": "urn:ngsi-ld:EvacuationSite:jp-372013:7"}
 
     async def federated_changes(types: Sequence[str], q: Sequence[Any] = (), purpose: str = "",
-                                *, name: str = "") -> AsyncIterator[_Change]:
+                                *, name: str = "", usable: Any = None
+                                ) -> AsyncIterator[_Change]:
         asked.append((types, q, purpose))
         yield _Change("updated", peer_entity)
 
