@@ -164,6 +164,7 @@ class Notifier:
                 continue  # notified every timeInterval, not on changes
             try:
                 hit = fires(sub, change.kind, entity, changed, change.entity_id,
+                            entity.get("type", change.entity_type) if entity else
                             change.entity_type, delta)
             except Exception:
                 log.exception("subscription %s: matching failed", sub.get("id"))
@@ -179,8 +180,11 @@ class Notifier:
         (attributeDeleted), previous values with showChanges (5.8.6)."""
         show = bool(sub["notification"].get("showChanges"))
         if entity is None or change.kind == "deleted":
-            data = {"id": change.entity_id, "type": change.entity_type, "deletedAt": iso(now)}
-            last = orjson.loads(change.doc) if show and change.doc is not None else {}
+            last = orjson.loads(change.doc) if change.doc is not None else {}
+            data = {"id": change.entity_id, "type": last.get("type", change.entity_type),
+                    "deletedAt": iso(now)}
+            if not show:
+                last = {}
             return {**data, **deleted_as_null(last, list(last), show_changes=True)}
         data = entity
         if delta is not None and delta.deleted and "attributeDeleted" in (

@@ -26,6 +26,14 @@ _QUERY = _ENTITY_READ | frozenset({
     "id", "idPattern", "q", "csf", "georel", "geometry", "coordinates", "scopeQ", "limit",
     "offset", "count", "orderBy", "expandValues", "doNotCompact"})
 _WRITE = _LOCAL | frozenset({"options", "format"})
+# The temporal API (5.7.3, 5.7.4): what broker.api.temporal_params reads.
+_TEMPORAL_READ = _LOCAL | _FORMAT | frozenset({
+    "attrs", "pick", "omit", "datasetId", "timerel", "timeAt", "endTimeAt", "timeproperty",
+    "lastN", "aggrMethods", "aggrPeriodDuration"})
+_TEMPORAL_QUERY = _TEMPORAL_READ | frozenset({
+    "id", "idPattern", "type", "q", "georel", "geometry", "coordinates", "geoproperty",
+    "limit", "offset"})
+TEMPORAL = f"{V1}/temporal/entities"
 
 ALLOWED: Mapping[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V1}/entities"): _LOCAL,
@@ -59,6 +67,17 @@ ALLOWED: Mapping[tuple[str, str], frozenset[str]] = {
     ("GET", f"{V1}/types/{{type}}"): _LOCAL,
     ("GET", f"{V1}/attributes"): _LOCAL | frozenset({"details", "limit", "offset"}),
     ("GET", f"{V1}/attributes/{{attr}}"): _LOCAL,
+    ("POST", TEMPORAL): _LOCAL,
+    ("GET", TEMPORAL): _TEMPORAL_QUERY,
+    ("POST", f"{V1}/temporal/entityOperations/query"): _LOCAL | frozenset({
+        "limit", "offset"}),
+    ("GET", f"{TEMPORAL}/{{entity_id}}"): _TEMPORAL_READ,
+    ("DELETE", f"{TEMPORAL}/{{entity_id}}"): _LOCAL,
+    ("POST", f"{TEMPORAL}/{{entity_id}}/attrs"): _LOCAL,
+    ("DELETE", f"{TEMPORAL}/{{entity_id}}/attrs/{{attr}}"): _LOCAL | frozenset({
+        "datasetId", "deleteAll"}),
+    ("DELETE", f"{TEMPORAL}/{{entity_id}}/attrs/{{attr}}/{{instance_id}}"): _LOCAL,
+    ("PATCH", f"{TEMPORAL}/{{entity_id}}/attrs/{{attr}}/{{instance_id}}"): _LOCAL,
 }
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from ..store.base import EntityFilter, Store
-from .model import ENTITY_MEMBERS
+from .model import ENTITY_MEMBERS, entity_types
 
 
 @dataclass
@@ -41,17 +41,19 @@ class Discovery:
     async def _scan(self) -> dict[str, TypeInfo]:
         out: dict[str, TypeInfo] = {}
         async for stored in self._store.scan_entities(EntityFilter(), 1000):
-            info = out.setdefault(stored.type, TypeInfo())
-            info.count += 1
             entity: dict[str, Any] = orjson.loads(stored.doc)
-            for name, attr in entity.items():
-                if name in ENTITY_MEMBERS:
-                    continue
-                kinds = info.attributes.setdefault(name, set())
-                for inst in attr if isinstance(attr, list) else [attr]:
-                    if isinstance(inst, Mapping) and isinstance(inst.get("type"), str):
-                        kinds.add(inst["type"])
-                info.attribute_counts[name] = info.attribute_counts.get(name, 0) + 1
+            # A multi-typed entity counts under each of its types.
+            for type_name in entity_types(entity) or (stored.type,):
+                info = out.setdefault(type_name, TypeInfo())
+                info.count += 1
+                for name, attr in entity.items():
+                    if name in ENTITY_MEMBERS:
+                        continue
+                    kinds = info.attributes.setdefault(name, set())
+                    for inst in attr if isinstance(attr, list) else [attr]:
+                        if isinstance(inst, Mapping) and isinstance(inst.get("type"), str):
+                            kinds.add(inst["type"])
+                    info.attribute_counts[name] = info.attribute_counts.get(name, 0) + 1
         return dict(sorted(out.items()))
 
     async def attributes(self) -> dict[str, dict[str, Any]]:

@@ -147,7 +147,6 @@ class EntityService:
                 new = item.entity
             else:
                 new = merge(previous, item.entity).entity
-                new["type"] = item.entity.get("type", previous["type"])
             merged[item.entity_id] = new
             if item.entity_id not in out.success:
                 out.success.append(item.entity_id)
@@ -162,10 +161,7 @@ class EntityService:
 
         def change(f: dict[str, Any]) -> Callable[[dict[str, Any]], tuple[dict[str, Any], None]]:
             def apply(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
-                new = merge(old, f).entity
-                if "type" in f:
-                    new["type"] = f["type"]
-                return new, None
+                return merge(old, f).entity, None
             return apply
 
         return await self._batch_modify(items, change)

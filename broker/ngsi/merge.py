@@ -111,10 +111,28 @@ def _append_scope(result: MergeResult, fragment: Mapping[str, Any], no_overwrite
     result.updated.append("scope")
 
 
+def add_types(old: Any, new: Any) -> Any:
+    """The entity's types after a fragment names ``new`` (4.16): the types it lacks are
+    added after its own (update, append and merge only add; Replace Entity replaces)."""
+    names = list(dict.fromkeys([*_type_names(old), *_type_names(new)]))
+    return names[0] if len(names) == 1 else names
+
+
+def _type_names(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [t for t in value or () if isinstance(t, str)]
+
+
+def _add_types(result: MergeResult, fragment: Mapping[str, Any]) -> None:
+    if "type" in fragment:
+        result.entity["type"] = add_types(result.entity.get("type"), fragment["type"])
+
+
 def append(entity: Mapping[str, Any], fragment: Mapping[str, Any], *,
            no_overwrite: bool = False) -> MergeResult:
-    """Append Entity Attributes (POST .../attrs): add, or replace unless ``noOverwrite``."""
+    """Append Entity Attributes (POST .../attrs): add, or replace unless ``noOverwrite``;
+    types are added."""
     result = MergeResult(dict(entity))
+    _add_types(result, fragment)
     _append_scope(result, fragment, no_overwrite)
     for name, attr in attributes(fragment).items():
         existing = result.entity.get(name)
@@ -130,8 +148,9 @@ def update(entity: Mapping[str, Any], fragment: Mapping[str, Any]) -> MergeResul
     """Update Entity Attributes (PATCH .../attrs): the instances given replace those with
     their datasetId, attributes the entity lacks are added (as the ETSI suite, 011_01_03,
     expects), NGSI-LD Nulls delete instances; a scope replaces the entity's only when it
-    has one (4.18)."""
+    has one (4.18); types are added."""
     result = MergeResult(dict(entity))
+    _add_types(result, fragment)
     if "scope" in fragment:
         if "scope" in result.entity:
             _append_scope(result, fragment, False)
@@ -147,8 +166,9 @@ def update(entity: Mapping[str, Any], fragment: Mapping[str, Any]) -> MergeResul
 
 def merge(entity: Mapping[str, Any], fragment: Mapping[str, Any]) -> MergeResult:
     """Merge Entity (PATCH /entities/{id}): attributes merged member by member; a value of
-    ``urn:ngsi-ld:null`` deletes the attribute (or sub-attribute)."""
+    ``urn:ngsi-ld:null`` deletes the attribute (or sub-attribute); types are added."""
     result = MergeResult(dict(entity))
+    _add_types(result, fragment)
     for name, attr in attributes(fragment).items():
         if _delete_nulls(result, name, attr):
             continue

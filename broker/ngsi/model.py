@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ..errors import BadRequest, NotSupported
+from ..errors import BadRequest
 
 ATTRIBUTE_TYPES = {
     "Property": "value", "Relationship": "object", "GeoProperty": "value",
@@ -84,11 +84,23 @@ def normalize_entity(raw: Any, *, require_id: bool = True, require_type: bool = 
     return out
 
 
-def _normalize_type(value: Any) -> str:
-    if isinstance(value, list) and len(value) == 1:
-        value = value[0]
+MAX_TYPES = 64  # types of one entity
+
+
+def _normalize_type(value: Any) -> str | list[str]:
+    """One type name, or the list of a multi-typed entity (4.16: its order kept, duplicates
+    dropped; a list of one is that name)."""
     if isinstance(value, list):
-        raise NotSupported("entities with several types are not supported by this broker")
+        if not value:
+            raise BadRequest("entity type must be a name or a non-empty list of names")
+        if len(value) > MAX_TYPES:
+            raise BadRequest(f"an entity may have at most {MAX_TYPES} types")
+        names = list(dict.fromkeys(_type_name(v) for v in value))
+        return names[0] if len(names) == 1 else names
+    return _type_name(value)
+
+
+def _type_name(value: Any) -> str:
     if not isinstance(value, str) or not value:
         raise BadRequest("entity type must be a non-empty string")
     check_name(value, "type")

@@ -7,7 +7,7 @@ and deleted).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,13 +20,15 @@ from .q import parse_geo, parse_q
 DEFAULT_TRIGGERS = ("attributeCreated", "attributeUpdated")
 
 
-def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str) -> bool:
-    """Whether an entity is in the subscription's entities / watched scope."""
+def selects(sub: Mapping[str, Any], entity_id: str, entity_type: str | Sequence[str]) -> bool:
+    """Whether an entity is in the subscription's entities / watched scope (a multi-typed
+    entity, ``entity_type`` a list: when a selector names any of its types)."""
     selectors = sub.get("entities")
     if not selectors:
         return True
+    types = (entity_type,) if isinstance(entity_type, str) else tuple(entity_type)
     for s in selectors:
-        if s.get("type") != entity_type:
+        if s.get("type") not in types:
             continue
         if "id" in s and s["id"] != entity_id:
             continue
@@ -59,7 +61,7 @@ class AttributeDelta:
 
 
 def fires(sub: Mapping[str, Any], kind: str, entity: Mapping[str, Any] | None,
-          changed: set[str] | None, entity_id: str, entity_type: str,
+          changed: set[str] | None, entity_id: str, entity_type: str | Sequence[str],
           delta: AttributeDelta | None = None) -> bool:
     """Whether a change fires the subscription.
 

@@ -186,10 +186,15 @@ class ProviderService:
         agreement, agreement_id = admitted.agreement, admitted.agreement_id
         stored = await self._store.get_entity(req.id)
         masked = None
-        if stored is not None and stored.type in admitted.mask((), req.attrs).types:
+        if stored is not None:
             entity = orjson.loads(stored.doc)
-            if decision.area is None or entity_in_area(entity, decision.area):
-                masked = admitted.mask((stored.type,), req.attrs).apply(entity)
+            # A multi-typed entity: the mask keeps its allowed types only (None if none is).
+            t = entity.get("type")
+            types = tuple(x for x in t if isinstance(x, str)) if isinstance(t, list) else (
+                (t,) if isinstance(t, str) else ())
+            if set(types) & admitted.mask((), req.attrs).types and (
+                    decision.area is None or entity_in_area(entity, decision.area)):
+                masked = admitted.mask(types, req.attrs).apply(entity)
         if masked is None:
             # The same answer for "absent" and "not yours".
             await self._audit.record(caller.member_id, agreement_id, "get", digest, True,

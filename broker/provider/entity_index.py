@@ -61,13 +61,16 @@ def _key_bytes(key: str) -> bytes:
 class _Entry:
     """One entity, parsed once: fragments, where it is, and its masked forms."""
 
-    __slots__ = ("hash", "type", "doc_type", "items", "keys", "where", "bbox", "masked")
+    __slots__ = ("hash", "types", "doc_type", "items", "keys", "where", "bbox", "masked")
 
     def __init__(self, doc: bytes, content_hash: str, stored_type: str) -> None:
         entity = orjson.loads(doc)
         self.hash = content_hash
-        self.type = stored_type
         self.doc_type = entity.get("type")
+        # Every type the entity is indexed under (a multi-typed entity: each of its types).
+        self.types: tuple[str, ...] = (
+            tuple(dict.fromkeys(t for t in self.doc_type if isinstance(t, str)))
+            if isinstance(self.doc_type, list) and self.doc_type else (stored_type,))
         dumps = orjson.dumps
         # ``id`` first, as FieldMask.apply orders a masked copy (the same bytes either way).
         self.items = tuple(sorted(((key, _key_bytes(key) + dumps(value))
@@ -218,19 +221,19 @@ class EntityIndex:
         self._entries[entity_id] = entry
         self._generation += 1
         self._forget_area_verdicts(entity_id)
-        if old is not None and old.type == stored_type:
+        if old is not None and old.types == entry.types:
             return
         if old is not None:
-            self._leave(old.type, entity_id)
-        members = self._by_type.setdefault(stored_type, set())
-        members.add(entity_id)
-        self._sorted.pop(stored_type, None)
+            self._leave(old.types, entity_id)
+        for entity_type in entry.types:
+            self._by_type.setdefault(entity_type, set()).add(entity_id)
+            self._sorted.pop(entity_type, None)
 
     def _drop(self, entity_id: str) -> None:
         old = self._entries.pop(entity_id, None)
         if old is not None:
             self._generation += 1
-            self._leave(old.type, entity_id)
+            self._leave(old.types, entity_id)
             self._forget_area_verdicts(entity_id)
 
     def _forget_area_verdicts(self, entity_id: str) -> None:
@@ -253,11 +256,12 @@ class EntityIndex:
         slot = self._area_slot(area)
         return None if slot is None else self._areas[slot][1:]
 
-    def _leave(self, entity_type: str, entity_id: str) -> None:
-        members = self._by_type.get(entity_type)
-        if members is not None:
-            members.discard(entity_id)
-            self._sorted.pop(entity_type, None)
+    def _leave(self, types: tuple[str, ...], entity_id: str) -> None:
+        for entity_type in types:
+            members = self._by_type.get(entity_type)
+            if members is not None:
+                members.discard(entity_id)
+                self._sorted.pop(entity_type, None)
 
     def _ids(self, entity_type: str) -> list[str]:
         ids = self._sorted.get(entity_type)
@@ -366,6 +370,13 @@ class EntityIndex:
                                      if any(i in m for m in members)))
             return
         lists = [window(self._ids(t)) for t in types]
-        if lists:
-            yield from lists[0] if len(lists) == 1 else heapq.merge(*lists)
+        if len(lists) == 1:
+            yield from lists[0]
+        elif lists:
+            # A multi-typed entity is in several lists: once in the answer, as in the store.
+            last = None
+            for entity_id in heapq.merge(*lists):
+                if entity_id != last:
+                    yield entity_id
+                last = entity_id
 

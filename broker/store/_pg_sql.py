@@ -59,30 +59,45 @@ def entity_groups(writes: Sequence[EntityWrite]) -> Iterator[list[EntityWrite]]:
 
 def scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]]:
     """One keyset page in id order: the same filters and semantics as the SQLite store."""
-    where = ["e.id > $1"]
-    args: list[Any] = [after]
+    args: list[Any] = []
 
     def arg(value: Any) -> str:
         args.append(value)
         return f"${len(args)}"
 
+    if len(flt.types) == 1:
+        # Off the type table's (type, id) key: rows come in id order and the LIMIT stops the
+        # scan after one page instead of sorting every entity of the type.
+        source = "entity_types t JOIN entities e ON e.id = t.id"
+        key = "t.id"
+        where = [f"t.type = {arg(flt.types[0])}", f"t.id > {arg(after)}"]
+    else:
+        source, key = "entities e", "e.id"
+        where = [f"e.id > {arg(after)}"]
+        if flt.types:
+            # Any of several types: an entity having two of them is still one row.
+            where.append("e.id IN (SELECT id FROM entity_types WHERE type ="
+                         f" ANY({arg(list(flt.types))}::text[]))")
     if flt.bbox is not None:
         # Box overlap (touching counts), answered by the GiST index; exact check runs above.
         where.append("e.bbox && " + _BOX.format(*(arg(float(v)) for v in flt.bbox)))
-    if len(flt.types) == 1:
-        # Equality, not ANY: then the (type, id) index yields rows in id order and the LIMIT
-        # stops the scan after one page instead of sorting every entity of the type.
-        where.append(f"e.type = {arg(flt.types[0])}")
-    elif flt.types:
-        where.append(f"e.type = ANY({arg(list(flt.types))}::text[])")
     if flt.ids:
-        where.append(f"e.id = ANY({arg(list(flt.ids))}::text[])")
+        where.append(f"{key} = ANY({arg(list(flt.ids))}::text[])")
     if flt.id_prefix:
         low, high = arg(flt.id_prefix), arg(flt.id_prefix + chr(0x10FFFF))
-        where.append(f"e.id >= {low} AND e.id < {high}")
-    sql = (f"SELECT {ENTITY_COLS} FROM entities e WHERE {' AND '.join(where)}"
-           f" ORDER BY e.id LIMIT {arg(chunk)}")
+        where.append(f"{key} >= {low} AND {key} < {high}")
+    sql = (f"SELECT {ENTITY_COLS} FROM {source} WHERE {' AND '.join(where)}"
+           f" ORDER BY {key} LIMIT {arg(chunk)}")
     return sql, args
+
+
+# Replace the type rows of the entities just written (``$1`` ids, ``$2`` the types of each
+# as a JSON array text): delete, then insert.
+DELETE_TYPES = "DELETE FROM entity_types WHERE id = ANY($1::text[])"
+INSERT_TYPES = (
+    "INSERT INTO entity_types (type, id) SELECT DISTINCT t, w.id"
+    " FROM unnest($1::text[], $2::text[]) AS w(id, types),"
+    " json_array_elements_text(w.types::json) AS t")
 
 
 def entity_row(row: asyncpg.Record) -> StoredEntity:

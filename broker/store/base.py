@@ -21,19 +21,27 @@ BBox = tuple[float, float, float, float]  # min lon, min lat, max lon, max lat
 
 @dataclass(frozen=True)
 class EntityWrite:
-    """An entity to create or upsert: its compact JSON bytes plus what the index needs."""
+    """An entity to create or upsert: its compact JSON bytes plus what the index needs.
+
+    ``type`` is the first type; ``more_types`` the others of a multi-typed entity (the type
+    index holds them all)."""
 
     id: str
     type: str
     doc: bytes
     content_hash: str
     bbox: BBox | None = None
+    more_types: tuple[str, ...] = ()
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return (self.type, *self.more_types)
 
 
 @dataclass(frozen=True)
 class StoredEntity:
     id: str
-    type: str
+    type: str  # the first type (a multi-typed entity's others are in ``doc``)
     doc: bytes
     content_hash: str
     created_at: float
@@ -45,7 +53,7 @@ class StoredEntity:
 class EntityFilter:
     """What the store can filter by index; finer filters (q, exact geometry) run above it."""
 
-    types: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()  # entities having any of these among their types
     ids: tuple[str, ...] = ()
     id_prefix: str = ""
     bbox: BBox | None = None
@@ -77,7 +85,8 @@ class Change:
     cursor: int
     kind: str  # created | updated | deleted
     entity_id: str
-    entity_type: str
+    entity_type: str  # the first type (``changes_after`` by types also returns every change
+    # of a multi-typed entity: the reader checks its types in ``doc``)
     content_hash: str
     doc: bytes | None
     prev_doc: bytes | None = None
@@ -263,9 +272,11 @@ class Store(Protocol):
     def scan_entities(self, flt: EntityFilter, chunk: int = 500) -> AsyncIterator[StoredEntity]:
         """Entities matching ``flt`` in id order, fetched in chunks (constant memory)."""
 
-    async def count_entities(self, types: Sequence[str] = ()) -> int: ...
+    async def count_entities(self, types: Sequence[str] = ()) -> int:
+        """Entities having any of ``types`` (all entities without)."""
 
-    async def entity_types(self) -> dict[str, int]: ...
+    async def entity_types(self) -> dict[str, int]:
+        """Each type and how many entities have it (a multi-typed entity counts for each)."""
 
     async def changes_after(self, cursor: int, types: Sequence[str] = (),
                             limit: int = 500) -> list[Change]: ...

@@ -34,8 +34,10 @@ from ..errors import AlreadyExists
 from . import _pg, _pg_audit
 from ._pg_sql import (
     AGREEMENT_COLS,
+    DELETE_TYPES,
     ENTITY_COLS,
     INSERT_ENTITY,
+    INSERT_TYPES,
     RUN_COLS,
     UPSERT_ENTITIES,
     agreement_row,
@@ -63,6 +65,8 @@ from .migrations import Migration
 from .released_groups import release_postgres
 
 JTI_PURGE_SECONDS = 60.0
+# A change-feed row: entity id, first type, kind, content hash, previous doc, multi-typed.
+ChangeRow = tuple[str, str, str, str, bytes | None, bool]
 
 
 class PostgresStore(PostgresHistory):
@@ -95,30 +99,29 @@ class PostgresStore(PostgresHistory):
         """
         await self._db.listen(self._channel, callback)
 
-    async def _record_changes(self, conn: asyncpg.Connection,
-                              rows: Sequence[tuple[str, str, str, str, bytes | None]],
+    async def _record_changes(self, conn: asyncpg.Connection, rows: Sequence[ChangeRow],
                               now: float) -> None:
-        """Append (entity_id, type, kind, hash, previous doc) rows to the feed: last in the
-        transaction."""
+        """Append (entity_id, type, kind, hash, previous doc, multi-typed) rows to the feed:
+        last in the transaction."""
         if not rows:
             return
         await conn.execute("SELECT pg_advisory_xact_lock($1)", self._changes_lock)
-        ids, types, kinds, hashes, prev = (list(c) for c in zip(*rows, strict=True))
+        ids, types, kinds, hashes, prev, multi = (list(c) for c in zip(*rows, strict=True))
         # ORDER BY ord: cursors follow the order of the writes within the batch.
         await conn.execute(
-            "INSERT INTO changes (entity_id, entity_type, kind, content_hash, at, last_doc)"
-            " SELECT i, t, k, h, $5, p FROM unnest($1::text[], $2::text[], $3::text[],"
-            " $4::text[], $6::bytea[]) WITH ORDINALITY AS c(i, t, k, h, p, ord) ORDER BY ord",
-            ids, types, kinds, hashes, now, prev)
+            "INSERT INTO changes (entity_id, entity_type, kind, content_hash, at, last_doc,"
+            " multi_typed) SELECT i, t, k, h, $5, p, m FROM unnest($1::text[], $2::text[],"
+            " $3::text[], $4::text[], $6::bytea[], $7::bool[])"
+            " WITH ORDINALITY AS c(i, t, k, h, p, m, ord) ORDER BY ord",
+            ids, types, kinds, hashes, now, prev, multi)
         await conn.execute("SELECT pg_notify($1, 'entities')", self._channel)
 
     # -- entities ---------------------------------------------------------------------------
     async def _upsert(self, conn: asyncpg.Connection, writes: Sequence[EntityWrite],
-                      now: float
-                      ) -> tuple[UpsertCounts, list[tuple[str, str, str, str, bytes | None]]]:
+                      now: float) -> tuple[UpsertCounts, list[ChangeRow]]:
         """Upsert, and (``history``) record what each change adds to the entity history."""
         created = updated = 0
-        changes: list[tuple[str, str, str, str, bytes | None]] = []
+        changes: list[ChangeRow] = []
         history: list[tuple[str, str, bytes | None, bytes | None]] = []
         for group in entity_groups(writes):
             ordered = sorted(group, key=lambda w: w.id)  # one lock order for every writer
@@ -128,12 +131,14 @@ class PostgresStore(PostgresHistory):
                 [w.doc for w in ordered], [w.content_hash for w in ordered], now,
                 *([b[i] for b in boxes] for i in range(4)))}
             written = {i: r["created"] for i, r in rows.items()}
-            for w in group:
-                if w.id in written:
-                    kind = "created" if written[w.id] else "updated"
-                    prev = None if written[w.id] else rows[w.id]["prev_doc"]
-                    changes.append((w.id, w.type, kind, w.content_hash, prev))
-                    history.append((w.id, w.type, prev, w.doc))
+            changed = [w for w in group if w.id in written]
+            await self._write_types(conn, changed, [w.id for w in changed if not written[w.id]])
+            for w in changed:
+                kind = "created" if written[w.id] else "updated"
+                prev = None if written[w.id] else rows[w.id]["prev_doc"]
+                multi = bool(w.more_types) or prev is not None and b'"type":[' in prev
+                changes.append((w.id, w.type, kind, w.content_hash, prev, multi))
+                history.append((w.id, w.type, prev, w.doc))
             created += sum(1 for c in written.values() if c)
             updated += sum(1 for c in written.values() if not c)
         if self.history:
@@ -154,10 +159,12 @@ class PostgresStore(PostgresHistory):
             if not await conn.fetchval(INSERT_ENTITY, write.id, write.type, write.doc,
                                        write.content_hash, now, *box):
                 raise AlreadyExists(f"entity {write.id} already exists")
+            await self._write_types(conn, [write], [])
             if self.history:
                 await record_writes(conn, [(write.id, write.type, None, write.doc)], now)
-            await self._record_changes(
-                conn, [(write.id, write.type, "created", write.content_hash, None)], now)
+            await self._record_changes(conn, [(write.id, write.type, "created",
+                                               write.content_hash, None,
+                                               bool(write.more_types))], now)
 
         await self._db.tx(run)
 
@@ -169,8 +176,8 @@ class PostgresStore(PostgresHistory):
                 return False
             if self.history:
                 await record_writes(conn, [(entity_id, row[0], row[2], None)], now)
-            await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1], None)],
-                                       now)
+            await self._record_changes(conn, [(entity_id, row[0], "deleted", row[1], None,
+                                               b'"type":[' in row[2])], now)
             # Still under the feed lock taken above: the newest row of this entity is ours.
             await conn.execute("UPDATE changes SET last_doc = $2 WHERE cursor = (SELECT"
                                " max(cursor) FROM changes WHERE entity_id = $1)",
@@ -217,15 +224,24 @@ class PostgresStore(PostgresHistory):
         row = (await self._db.fetch(sql, *args, offset, limit))[0]
         return bytes(row[0]), bool(row[1])
 
+    async def _write_types(self, conn: asyncpg.Connection, writes: Sequence[EntityWrite],
+                           updated: Sequence[str]) -> None:
+        """The type rows of entities just written (``updated``: ids whose old rows go)."""
+        if updated:
+            await conn.execute(DELETE_TYPES, list(updated))
+        if writes:
+            await conn.execute(INSERT_TYPES, [w.id for w in writes],
+                               [orjson.dumps(w.types).decode() for w in writes])
+
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
-            return int(await self._db.val("SELECT count(*) FROM entities WHERE type = ANY($1)",
-                                          list(types)))
+            return int(await self._db.val(
+                "SELECT count(DISTINCT id) FROM entity_types WHERE type = ANY($1)", list(types)))
         return int(await self._db.val("SELECT count(*) FROM entities"))
 
     async def entity_types(self) -> dict[str, int]:
         rows = await self._db.fetch(
-            "SELECT type, count(*) FROM entities GROUP BY type ORDER BY type")
+            "SELECT type, count(*) FROM entity_types GROUP BY type ORDER BY type")
         return {r[0]: r[1] for r in rows}
 
     async def changes_after(self, cursor: int, types: Sequence[str] = (),
@@ -236,7 +252,7 @@ class PostgresStore(PostgresHistory):
                " FROM changes c LEFT JOIN entities e ON e.id = c.entity_id WHERE c.cursor > $1")
         args: list[Any] = [cursor, limit]
         if types:
-            sql += " AND c.entity_type = ANY($3)"
+            sql += " AND (c.entity_type = ANY($3) OR c.multi_typed)"
             args.append(list(types))
         rows = await self._db.fetch(sql + " ORDER BY c.cursor LIMIT $2", *args)
         return [Change(r[0], r[1], r[2], r[3], r[4], r[6] if r[1] == "deleted" else r[5],

@@ -40,7 +40,7 @@ from .migrations import Migration
 from .released_groups import release_sqlite
 from .sqlite_reader import SqliteReader
 from .sqlite_temporal import SqliteHistory, record_writes
-from .sqlite_writes import migrate, upsert
+from .sqlite_writes import migrate, upsert, was_multi_typed
 
 T = TypeVar("T")
 _ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at, " \
@@ -145,9 +145,10 @@ class SqliteStore(SqliteHistory):
                 return False
             db.execute("DELETE FROM entities WHERE rid = ?", (row[0],))
             db.execute("DELETE FROM entities_geo WHERE rid = ?", (row[0],))
+            db.execute("DELETE FROM entity_types WHERE rid = ?", (row[0],))
             db.execute("INSERT INTO changes (entity_id, entity_type, kind, content_hash, at,"
-                       " last_doc) VALUES (?, ?, 'deleted', ?, ?, ?)",
-                       (entity_id, row[1], row[2], now, row[3]))
+                       " last_doc, multi_typed) VALUES (?, ?, 'deleted', ?, ?, ?, ?)",
+                       (entity_id, row[1], row[2], now, row[3], int(was_multi_typed(row[3]))))
             if self.history:
                 record_writes(db, [(entity_id, row[1], row[3], None)], now)
             return True
@@ -211,14 +212,15 @@ class SqliteStore(SqliteHistory):
     async def count_entities(self, types: Sequence[str] = ()) -> int:
         if types:
             marks = ",".join("?" * len(types))
-            sql, args = f"SELECT count(*) FROM entities WHERE type IN ({marks})", tuple(types)
+            sql, args = (f"SELECT count(DISTINCT rid) FROM entity_types WHERE type IN ({marks})",
+                         tuple(types))
         else:
             sql, args = "SELECT count(*) FROM entities", ()
         return int(await self._reader.run(lambda db: db.execute(sql, args).fetchone()[0]))
 
     async def entity_types(self) -> dict[str, int]:
         rows = await self._run(lambda db: db.execute(
-            "SELECT type, count(*) FROM entities GROUP BY type ORDER BY type").fetchall())
+            "SELECT type, count(*) FROM entity_types GROUP BY type ORDER BY type").fetchall())
         return {r[0]: r[1] for r in rows}
 
     async def changes_after(self, cursor: int, types: Sequence[str] = (),
@@ -230,7 +232,7 @@ class SqliteStore(SqliteHistory):
                "FROM changes c LEFT JOIN entities e ON e.id = c.entity_id WHERE c.cursor > ?")
         args: list[Any] = [cursor]
         if types:
-            sql += f" AND c.entity_type IN ({','.join('?' * len(types))})"
+            sql += f" AND (c.entity_type IN ({','.join('?' * len(types))}) OR c.multi_typed)"
             args.extend(types)
         sql += " ORDER BY c.cursor LIMIT ?"
         args.append(limit)
@@ -476,24 +478,35 @@ class SqliteStore(SqliteHistory):
 
 
 def _scan_sql(flt: EntityFilter, after: str, chunk: int) -> tuple[str, list[Any]]:
-    sql = f"SELECT {_ENTITY_COLS} FROM entities e"
-    where = ["e.id > ?"]
-    args: list[Any] = [after]
+    if len(flt.types) == 1:
+        # Off the type table's (type, id) key: one page in id order, the LIMIT stops the
+        # scan after it instead of sorting every entity of the type.
+        sql = f"SELECT {_ENTITY_COLS} FROM entity_types t JOIN entities e ON e.rid = t.rid"
+        key = "t.id"
+        where = ["t.type = ?", "t.id > ?"]
+        args: list[Any] = [flt.types[0], after]
+    else:
+        sql = f"SELECT {_ENTITY_COLS} FROM entities e"
+        key = "e.id"
+        where = ["e.id > ?"]
+        args = [after]
+        if flt.types:
+            # Any of several types: an entity having two of them is still one row.
+            where.append("e.rid IN (SELECT rid FROM entity_types WHERE type IN"
+                         f" ({','.join('?' * len(flt.types))}))")
+            args.extend(flt.types)
     if flt.bbox is not None:
         sql += " JOIN entities_geo g ON g.rid = e.rid"
         minx, miny, maxx, maxy = flt.bbox
         where.append("g.minx <= ? AND g.maxx >= ? AND g.miny <= ? AND g.maxy >= ?")
         args.extend([maxx, minx, maxy, miny])
-    if flt.types:
-        where.append(f"e.type IN ({','.join('?' * len(flt.types))})")
-        args.extend(flt.types)
     if flt.ids:
-        where.append(f"e.id IN ({','.join('?' * len(flt.ids))})")
+        where.append(f"{key} IN ({','.join('?' * len(flt.ids))})")
         args.extend(flt.ids)
     if flt.id_prefix:
-        where.append("e.id >= ? AND e.id < ?")
+        where.append(f"{key} >= ? AND {key} < ?")
         args.extend([flt.id_prefix, flt.id_prefix + "\U0010ffff"])
-    sql += " WHERE " + " AND ".join(where) + " ORDER BY e.id LIMIT ?"
+    sql += " WHERE " + " AND ".join(where) + f" ORDER BY {key} LIMIT ?"
     args.append(chunk)
     return sql, args
 

@@ -178,7 +178,6 @@ async def _multi_status(request: web.Request, result: ngsi_merge.MergeResult
 async def append_attrs(request: web.Request) -> web.Response:
     fragment, terms = await _fragment(request)
     no_overwrite = "noOverwrite" in options_of(request)
-    fragment.pop("type", None)
 
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], ngsi_merge.MergeResult]:
         result = ngsi_merge.append(old, fragment, no_overwrite=no_overwrite)
@@ -190,7 +189,6 @@ async def append_attrs(request: web.Request) -> web.Response:
 
 async def update_attrs(request: web.Request) -> web.Response:
     fragment, terms = await _fragment(request, allow_null=True)
-    fragment.pop("type", None)
 
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], ngsi_merge.MergeResult]:
         result = ngsi_merge.update(old, fragment)
@@ -204,10 +202,7 @@ async def merge_entity(request: web.Request) -> web.Response:
     fragment, _terms = await _fragment(request, allow_null=True, merge_patch=True)
 
     def change(old: dict[str, Any]) -> tuple[dict[str, Any], None]:
-        new = ngsi_merge.merge(old, fragment).entity
-        if "type" in fragment:
-            new["type"] = fragment["type"]
-        return new, None
+        return ngsi_merge.merge(old, fragment).entity, None
 
     await api_of(request).entities.modify(path_id(request, "entity_id"), change)
     return web.Response(status=204)

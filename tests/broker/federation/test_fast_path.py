@@ -120,6 +120,8 @@ QUERIES = [
                      "urn:ngsi-ld:EvacuationSite:jp-172022:02001",
                      "urn:ngsi-ld:EvacuationSite:jp-172022:00010", "urn:nope"), limit=0),
     EntityQuery(types=any_of(("PointOfInterest",)), limit=0),
+    # A multi-typed entity is in the pages of each of its types, once in a union of them.
+    EntityQuery(types=any_of(("EvacuationSite", "PointOfInterest")), limit=0),
 ]
 
 
@@ -169,6 +171,25 @@ async def test_the_index_follows_changes_in_the_store(store: SqliteStore) -> Non
     assert fast == naive
     ids = [i for i, _ in fast]
     assert site(7, None)["id"] not in ids and site(9999, None)["id"] in ids
+
+
+async def test_a_multi_typed_entity_is_found_by_each_of_its_types_once(
+        store: SqliteStore) -> None:
+    index = EntityIndex(store)
+    multi = site(3000, None)["id"]
+    mask = FieldMask({"EvacuationSite": ["name"], "PointOfInterest": ["name"]})
+    for types in (("PointOfInterest",), ("EvacuationSite",),
+                  ("EvacuationSite", "PointOfInterest")):
+        naive, fast = await both(store, index, EntityQuery(types=any_of(types), limit=0),
+                                 mask, None)
+        assert fast == naive
+        ids = [i for i, _ in fast]
+        assert ids.count(multi) == 1, types
+    # Retyped to one type, it leaves the other type's pages (the index follows the feed).
+    await store.upsert_entities([entity_write(site(3000, point(136.95, 37.02)))], time.time())
+    naive, fast = await both(store, index, EntityQuery(types=any_of(("PointOfInterest",)),
+                                                       limit=0), mask, None)
+    assert fast == naive == []
 
 
 async def test_a_node_too_large_for_the_index_streams_from_the_store(
