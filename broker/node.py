@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -55,6 +56,7 @@ from .service.audit_log import AuditLog
 from .service.changes import ChangeSignal
 from .service.filters import Comparison
 from .service.loops import Loops
+from .service.retention import retention_loop
 from .service.sources import SourceBoard
 from .store import open_store
 from .store.base import Store
@@ -180,6 +182,12 @@ class Node:
         self.loops.start("agreement-outbox", self._deliver_agreements)
         if self.provider.index is not None:
             self.loops.start("index", self._follow_index)
+        temporal = self.config.temporal
+        if temporal.retention_days > 0 or any(d > 0 for d in
+                                                temporal.retention_days_by_type.values()):
+            self.loops.start("temporal-retention", functools.partial(
+                retention_loop, self.store, self.clock, temporal.retention_days,
+                temporal.retention_days_by_type, temporal.prune_interval_seconds))
         for sub in self.config.subscriptions:
             self.subscriptions.start(SubscriptionSpec(
                 peer=sub.peer, types=sub.types, purpose=sub.purpose, agreement_id=sub.agreement,

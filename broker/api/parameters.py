@@ -32,7 +32,7 @@ _TEMPORAL_READ = _LOCAL | _FORMAT | frozenset({
     "lastN", "aggrMethods", "aggrPeriodDuration"})
 _TEMPORAL_QUERY = _TEMPORAL_READ | frozenset({
     "id", "idPattern", "type", "q", "georel", "geometry", "coordinates", "geoproperty",
-    "limit", "offset"})
+    "limit", "offset", "orderBy"})
 TEMPORAL = f"{V1}/temporal/entities"
 
 ALLOWED: Mapping[tuple[str, str], frozenset[str]] = {

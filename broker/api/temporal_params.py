@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ..errors import BadRequest
 from ..ngsi.model import is_uri
+from ..ngsi.order import parse_order_by
 from ..ngsi.q import parse_geo, parse_q
 from ..ngsi.query import NgsiQuery
 from ..ngsi.temporal import TimeWindow, parse_window
@@ -112,10 +113,12 @@ def selection(params: Mapping[str, Any], terms: Terms, *, limit: int, offset: in
     if not (types or attrs or q is not None or geo is not None or local):
         raise BadRequest("a temporal query needs at least one of type, attrs, q or a "
                          "geo-query (or local=true)")
+    order_by = parse_order_by(str(params["orderBy"]), terms.attr) \
+        if params.get("orderBy") else ()
     return NgsiQuery(types=types, ids=ids, id_pattern=str(params.get("idPattern") or ""), q=q,
                      geo=geo, geoproperty=terms.attr(str(params.get("geoproperty")
                                                          or "location")),
-                     attrs=attrs, limit=limit, offset=offset)
+                     attrs=attrs, limit=limit, offset=offset, order_by=order_by)
 
 
 def query_of_request(request: web.Request, terms: Terms) -> tuple[NgsiQuery, TimeWindow,

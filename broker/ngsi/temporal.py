@@ -12,7 +12,7 @@ Temporal data is local to the node: nothing here reaches peers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,7 @@ from ..store.base import (
     TemporalEntityRow,
 )
 from .model import parse_datetime
+from .order import MAX_ORDERED, OrderKey, sort_rows
 
 TIMERELS = ("before", "after", "between")
 TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
@@ -197,15 +198,48 @@ class TemporalReads:
 
 
     async def query(self, selection: Selection, window: TimeWindow, *, limit: int,
-                    offset: int = 0) -> tuple[list[TemporalEntity], bool]:
-        """One page of the temporal entities ``selection`` selects, in id order, and whether
-        more follow. An entity is selected when its latest view in the window matches (and,
-        with ``attrs``, has one of them)."""
-        flt = selection.index_filter()
-        if flt is None:
-            return [], False
+                    offset: int = 0, order_by: tuple[OrderKey, ...] = ()
+                    ) -> tuple[list[TemporalEntity], bool]:
+        """One page of the temporal entities ``selection`` selects, in id order (or in
+        ``order_by`` order, 4.23), and whether more follow. An entity is selected when its
+        latest view in the window matches (and, with ``attrs``, has one of them)."""
+        if order_by:
+            return await self._ordered(selection, window, limit, offset, order_by)
         out: list[TemporalEntity] = []
         skipped = 0
+        async for entity in self._matches(selection, window):
+            if skipped < offset:
+                skipped += 1
+                continue
+            if len(out) == limit:
+                return out, True
+            out.append(entity)
+        return out, False
+
+    async def _ordered(self, selection: Selection, window: TimeWindow, limit: int,
+                       offset: int, order_by: tuple[OrderKey, ...]
+                       ) -> tuple[list[TemporalEntity], bool]:
+        """Every match sorted by its latest view (its entity's times for createdAt and
+        modifiedAt), at most ``MAX_ORDERED`` of them (more is a 400, never a partial order);
+        only the page's entities keep their instances."""
+        views: list[tuple[TemporalEntityRow, dict[str, Any]]] = []
+        async for entity in self._matches(selection, window):
+            views.append((entity.row, entity.latest_view(window.timeproperty)))
+            if len(views) > MAX_ORDERED:
+                raise BadRequest(f"orderBy sorts at most {MAX_ORDERED} matching temporal "
+                                 "entities: narrow the query")
+        ordered = sort_rows(views, order_by, lambda v: v[1],
+                            lambda v: (v[0].created_at, v[0].modified_at))
+        page = ordered[offset:offset + limit]
+        return ([await self._load(row, window) for row, _ in page],
+                len(ordered) > offset + limit)
+
+    async def _matches(self, selection: Selection, window: TimeWindow
+                       ) -> AsyncIterator[TemporalEntity]:
+        """The selected temporal entities with their window's instances, in id order."""
+        flt = selection.index_filter()
+        if flt is None:
+            return
         after = ""
         while True:
             rows = await self._store.scan_temporal(
@@ -219,14 +253,9 @@ class TemporalReads:
                     continue
                 if not selection.accepts_content(entity.latest_view(window.timeproperty)):
                     continue
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                if len(out) == limit:
-                    return out, True
-                out.append(entity)
+                yield entity
             if len(rows) < SCAN_CHUNK:
-                return out, False
+                return
             after = rows[-1].id
 
 

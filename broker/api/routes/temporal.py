@@ -101,7 +101,8 @@ async def _answer(request: web.Request, terms: Terms, selection: Any, win: TimeW
                   shape: TemporalOutput) -> web.Response:
     media = response_type(request.headers.get("Accept"))
     entities, more = await api_of(request).temporal.query(
-        selection, win, limit=selection.limit, offset=selection.offset)
+        selection, win, limit=selection.limit, offset=selection.offset,
+        order_by=selection.order_by)
     docs = [orjson.dumps(_render(e, shape, win, terms)) for e in entities]
     cut = query_range(entities, win)
     headers = {"Content-Range": cut.header()} if cut else {}
