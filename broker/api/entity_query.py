@@ -19,6 +19,7 @@ from ..ngsi.q import parse_geo, parse_q
 from ..ngsi.query import NgsiQuery
 from ..ngsi.render import OutputOptions
 from ..service.query import parse_types
+from ..service.scopes import parse_scope_query
 from .common import (
     Terms,
     api_of,
@@ -54,6 +55,7 @@ def parse_query(request: web.Request, terms: Terms) -> NgsiQuery:
         q=parse_q(q["q"], terms.attr) if q.get("q") else None, geo=geo,
         geoproperty=terms.attr(q.get("geoproperty", "location")),
         attrs=tuple(terms.attr(a) for a in attrs),
+        scope_q=parse_scope_query(q["scopeQ"]) if "scopeQ" in q else None,
         limit=page_size(request), offset=int_param(request, "offset", 0),
         count=flag(request, "count") or "count" in options_of(request),
         order_by=parse_order_by(q["orderBy"], terms.attr) if q.get("orderBy") else ())

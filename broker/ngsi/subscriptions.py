@@ -17,6 +17,7 @@ from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..service.query import id_pattern
+from ..service.scopes import parse_scope_query
 from ..store.base import Store
 from .egress import EgressPolicy, check_receiver_info
 from .model import is_uri, iso, parse_datetime
@@ -87,6 +88,8 @@ def validate(raw: Any, names: Names, egress: EgressPolicy, *, partial: bool = Fa
         if not isinstance(sub["q"], str):
             raise BadRequest("q must be a string")
         sub["q"] = rename_q(sub["q"], names.attr)  # validates, and stores stored names
+    if "scopeQ" in sub:
+        parse_scope_query(sub["scopeQ"])  # validates (4.19); matched on each change
     if "geoQ" in sub:
         g = sub["geoQ"]
         if not isinstance(g, Mapping):

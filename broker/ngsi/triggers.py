@@ -13,6 +13,7 @@ from typing import Any
 
 from ..service.filters import geo_matches
 from ..service.query import id_pattern
+from ..service.scopes import parse_scope_query
 from .model import ENTITY_MEMBERS
 from .q import parse_geo, parse_q
 
@@ -106,6 +107,8 @@ def matches(sub: Mapping[str, Any], entity: Mapping[str, Any]) -> bool:
     if not any(selects(sub, str(entity.get("id", "")), str(t)) for t in names):
         return False
     if sub.get("q") and not parse_q(sub["q"]).matches(entity):
+        return False
+    if sub.get("scopeQ") and not parse_scope_query(sub["scopeQ"]).matches(entity):
         return False
     g = sub.get("geoQ")
     if g:

@@ -14,7 +14,9 @@ from typing import Any
 
 from shapely.errors import ShapelyError
 from shapely.geometry import Point, shape
+from shapely.ops import unary_union
 from shapely.prepared import prep
+from shapely.validation import make_valid
 
 from ..errors import BadRequest
 from .patterns import compile_pattern
@@ -194,7 +196,12 @@ class Near:
 
 @dataclass(frozen=True)
 class Within:
-    """Inside (or on the boundary of) a GeoJSON Polygon or MultiPolygon."""
+    """Inside (or on the boundary of) a GeoJSON Polygon or MultiPolygon.
+
+    A polygon that is not valid (a ring crossing itself, as hand-drawn areas often do) is
+    repaired, not refused: the area is every region its rings enclose (shapely's
+    ``make_valid``, as PostGIS's ``ST_MakeValid``), which is what the caller drew. One that
+    encloses no area at all (all its points on a line) is refused."""
 
     geometry: Mapping[str, Any]
 
@@ -203,8 +210,12 @@ class Within:
             shp = shape(self.geometry)
         except Exception as exc:  # shapely raises several types for bad GeoJSON
             raise BadRequest(f"invalid geometry: {exc}") from None
-        if shp.geom_type not in ("Polygon", "MultiPolygon") or not shp.is_valid:
-            raise BadRequest("within needs a valid Polygon or MultiPolygon")
+        if shp.geom_type not in ("Polygon", "MultiPolygon"):
+            raise BadRequest("within needs a Polygon or MultiPolygon")
+        if not shp.is_valid:
+            shp = _polygonal(make_valid(shp))
+            if shp is None:
+                raise BadRequest("within: the polygon encloses no area")
         object.__setattr__(self, "_shape", shp)
         object.__setattr__(self, "_prepared", prep(shp))
 
@@ -218,6 +229,15 @@ class Within:
         except Exception:
             return False
         return bool(self._prepared.covers(target))  # type: ignore[attr-defined]
+
+
+def _polygonal(geometry: Any) -> Any:
+    """The polygons of a repaired geometry (lines and points a repair leaves go), or None."""
+    parts = [g for g in getattr(geometry, "geoms", [geometry])
+             if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else unary_union(parts)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from ..errors import BadRequest
 from ..store.base import BBox, EntityFilter, Store, StoredEntity
 from .filters import geo_matches
 from .patterns import compile_pattern
+from .scopes import ScopeQuery
 
 SCAN_CHUNK = 500
 # The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).
@@ -210,6 +211,7 @@ class Selection:
     geo: Any = None
     geoproperty: str = INDEXED_GEOPROPERTY
     attrs: tuple[str, ...] = ()  # entities must have at least one of these
+    scope_q: ScopeQuery | None = None
 
     @functools.cached_property
     def pattern(self) -> IdPattern | None:
@@ -224,6 +226,7 @@ class Selection:
     def decodes(self) -> bool:
         """Whether entities must be decoded and checked beyond their id and the index."""
         return bool(self.q is not None or self.geo is not None or self.attrs
+                    or self.scope_q is not None
                     or (self.types is not None and not self.types.plain_union()))
 
     @property
@@ -260,13 +263,15 @@ class Selection:
         return pattern is None or pattern.matches(entity_id)
 
     def accepts_content(self, entity: Mapping[str, Any]) -> bool:
-        """The checks on the decoded entity (its id aside): types, attrs, geo, q."""
+        """The checks on the decoded entity (its id aside): types, attrs, scopeQ, geo, q."""
         if self.types is not None and not self.types.plain_union():
             t = entity.get("type")
             names = tuple(t) if isinstance(t, list) else (str(t),)
             if not self.types.matches(names):
                 return False
         if self.attrs and self.attr_set.isdisjoint(entity):
+            return False
+        if self.scope_q is not None and not self.scope_q.matches(entity):
             return False
         if self.geo is not None and not geo_matches(entity, self.geo, self.geoproperty):
             return False

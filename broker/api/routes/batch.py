@@ -24,6 +24,7 @@ from ...ngsi.query import NgsiQuery
 from ...ngsi.reads import Shape
 from ...ngsi.render import OutputOptions
 from ...service.query import parse_types
+from ...service.scopes import parse_scope_query
 from ..common import (
     MAX_LIST_ITEMS,
     Terms,
@@ -151,6 +152,7 @@ async def query(request: web.Request) -> web.Response:
         q=parse_q(body["q"], terms.attr) if body.get("q") else None, geo=geo,
         geoproperty=terms.attr(str((geo_q or {}).get("geoproperty", "location"))),
         attrs=tuple(terms.attr(a) for a in attrs),
+        scope_q=parse_scope_query(body["scopeQ"]) if "scopeQ" in body else None,
         limit=page_size(request), offset=int_param(request, "offset", 0),
         count=request.query.get("count") == "true")
     output = _body_output(body, output_options(request, terms), terms)

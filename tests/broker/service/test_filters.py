@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from broker.service.filters import Near, haversine_m
+from broker.errors import BadRequest
+from broker.service.filters import Near, Within, haversine_m
 
 
 @pytest.mark.parametrize(("lon", "lat", "distance"), [
@@ -35,3 +36,17 @@ def _destination(lon: float, lat: float, bearing: float, distance: float
     l2 = l1 + math.atan2(math.sin(bearing) * math.sin(d) * math.cos(p1),
                          math.cos(d) - math.sin(p1) * math.sin(p2))
     return math.degrees(l2), math.degrees(p2)
+
+
+def test_within_a_self_crossing_polygon_covers_what_its_rings_enclose() -> None:
+    # A bow tie: the ring crosses itself at (1, 1). Both triangles are the area drawn.
+    bow_tie = {"type": "Polygon", "coordinates": [[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]]}
+    within = Within(bow_tie)
+    assert within.matches_geometry({"type": "Point", "coordinates": [0.2, 1.0]})  # left
+    assert within.matches_geometry({"type": "Point", "coordinates": [1.8, 1.0]})  # right
+    assert not within.matches_geometry({"type": "Point", "coordinates": [1.0, 1.8]})  # top
+    assert not within.matches_geometry({"type": "Point", "coordinates": [1.0, 0.2]})
+    assert within.bbox() == (0.0, 0.0, 2.0, 2.0)
+    # A "polygon" whose points are all on one line encloses nothing: refused.
+    with pytest.raises(BadRequest):
+        Within({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [2, 2], [0, 0]]]})
