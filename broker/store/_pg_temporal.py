@@ -28,8 +28,12 @@ _INSERT_INSTANCES = (
 
 
 async def record(conn: asyncpg.Connection, entity: TemporalEntityWrite | None, entity_id: str,
-                 entity_type: str, instances: Sequence[InstanceWrite], now: float) -> bool:
-    """Create or touch the temporal entity (unless None) and add instances; True if new."""
+                 entity_type: str, instances: Sequence[InstanceWrite], now: float, *,
+                 replace_observations: bool = False) -> bool:
+    """Create or touch the temporal entity (unless None) and add instances; True if new.
+    With ``replace_observations`` (the temporal API's writes, as in SQLite) an instance
+    observed at the same time as one held (same attribute and datasetId) replaces that
+    one's value: it is the same observation, sent again."""
     created = False
     if entity is not None:
         created = bool(await conn.fetchval(
@@ -37,6 +41,19 @@ async def record(conn: asyncpg.Connection, entity: TemporalEntityWrite | None, e
             " VALUES ($1, $2, $3, $4, $4) ON CONFLICT (id) DO UPDATE SET type = excluded.type,"
             " doc = excluded.doc, modified_at = excluded.modified_at"
             " RETURNING (xmax = 0)", entity.id, entity.type, entity.doc, now))
+    if replace_observations:
+        kept = []
+        for i in instances:
+            if i.observed_at is not None and i.deleted_at is None:
+                status = await conn.execute(
+                    "UPDATE temporal_instances SET doc = $1, modified_at = $2"
+                    " WHERE entity_id = $3 AND attr = $4 AND dataset_id = $5"
+                    " AND observed_at = $6 AND deleted_at IS NULL",
+                    i.doc, now, entity_id, i.attr, i.dataset_id, i.observed_at)
+                if status != "UPDATE 0":
+                    continue
+            kept.append(i)
+        instances = kept
     if instances:
         await conn.execute(
             _INSERT_INSTANCES, [i.instance_id for i in instances], entity_id, entity_type, now,
@@ -75,7 +92,8 @@ class PostgresHistory:
     async def record_temporal(self, entity: TemporalEntityWrite,
                               instances: Sequence[InstanceWrite], now: float) -> bool:
         async def run(conn: asyncpg.Connection) -> bool:
-            return await record(conn, entity, entity.id, entity.type, instances, now)
+            return await record(conn, entity, entity.id, entity.type, instances, now,
+                                replace_observations=True)
 
         return bool(await self._db.tx(run))
 

@@ -353,7 +353,9 @@ class Store(Protocol):
     # -- entity history (NGSI-LD temporal API) ---------------------------------------------
     async def record_temporal(self, entity: TemporalEntityWrite,
                               instances: Sequence[InstanceWrite], now: float) -> bool:
-        """Create or touch the temporal entity and add instances; True if it was new."""
+        """Create or touch the temporal entity and add instances; True if it was new. An
+        instance with the ``observed_at`` of one held for the same attribute and datasetId
+        replaces that one's doc (same instanceId and createdAt): the same observation again."""
 
     async def temporal_entity(self, entity_id: str) -> TemporalEntityRow | None: ...
 

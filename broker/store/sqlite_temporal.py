@@ -31,15 +31,26 @@ _INSERT_INSTANCE = (
     " observed_at, created_at, modified_at, deleted_at, doc)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
+# The temporal API's writes: a known observation (attribute, datasetId, observedAt) again.
+_REPLACE_OBSERVATION = (
+    "UPDATE temporal_instances SET doc = ?, modified_at = ? WHERE entity_id = ? AND attr = ?"
+    " AND dataset_id = ? AND observed_at = ? AND deleted_at IS NULL")
+
 
 def record(db: sqlite3.Connection, entity: TemporalEntityWrite | None, entity_id: str,
            entity_type: str, instances: Sequence[InstanceWrite], now: float) -> bool:
-    """Create or touch the temporal entity (unless None) and add instances; True if new."""
+    """Create or touch the temporal entity (unless None) and add instances; True if new.
+    An instance observed at the same time as one held (same attribute and datasetId)
+    replaces that one's value: it is the same observation, sent again."""
     created = False
     if entity is not None:
         created = db.execute("SELECT 1 FROM temporal_entities WHERE id = ?",
                              (entity.id,)).fetchone() is None
         db.execute(_UPSERT_HEAD, (entity.id, entity.type, entity.doc, now, now))
+    instances = [i for i in instances if not (
+        i.observed_at is not None and i.deleted_at is None and db.execute(
+            _REPLACE_OBSERVATION, (i.doc, now, entity_id, i.attr, i.dataset_id, i.observed_at)
+        ).rowcount)]
     db.executemany(
         _INSERT_INSTANCE,
         [(i.instance_id, entity_id, i.attr, i.dataset_id, entity_type, i.observed_at, now, now,

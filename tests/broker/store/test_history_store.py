@@ -100,6 +100,29 @@ async def test_window_filters_last_n_order_and_limit(store: Store) -> None:
     assert head is not None and orjson.loads(head.doc) == {"type": ["EvacuationSite", "School"]}
 
 
+async def test_a_temporal_write_of_a_known_observation_replaces_it(store: Store) -> None:
+    entity = temporal_entity({"id": ID, "type": "EvacuationSite"})
+    first = instance_write("occupancy", "", occupancy(10, "2026-01-01T00:00:00Z"))
+    await store.record_temporal(entity, [
+        first, instance_write("occupancy", "urn:ds:1", {**occupancy(1, "2026-01-01T00:00:00Z"),
+                                                        "datasetId": "urn:ds:1"}),
+        instance_write("occupancy", "", occupancy(20, "2026-01-02T00:00:00Z"))], now=100.0)
+    # The same observation time again (the default instance), a new one, and an instance
+    # without observedAt (never "the same observation").
+    await store.record_temporal(entity, [
+        instance_write("occupancy", "", occupancy(11, "2026-01-01T00:00:00Z")),
+        instance_write("occupancy", "", occupancy(30, "2026-01-03T00:00:00Z")),
+        instance_write("occupancy", "", occupancy(40)),
+        instance_write("occupancy", "", occupancy(41))], now=200.0)
+    held = await store.temporal_instances(ID, InstanceWindow(attrs=("occupancy",),
+                                                             timeproperty="createdAt"))
+    by_value = {orjson.loads(i.doc)["value"]: i for i in held}
+    assert sorted(by_value) == [1, 11, 20, 30, 40, 41]
+    replaced = by_value[11]
+    assert (replaced.instance_id, replaced.created_at, replaced.modified_at) == (
+        first.instance_id, 100.0, 200.0)
+
+
 async def test_instances_patch_delete_scan_and_prune(store: Store) -> None:
     other = "urn:ngsi-ld:EvacuationSite:jp-1:0002"
     one = instance_write("occupancy", "", occupancy(1, "2026-01-01T00:00:00Z"))
