@@ -203,17 +203,17 @@ async def build_api(deps: ApiDeps) -> Api:
     scope = FederationScope(deps.federation,
                             on_status=lambda s: metrics.peer_status(s.peer, s.status,
                                                                     s.elapsed_ms))
+    entities = EntityService(store, deps.changes, clock, observer=notifier.observe)
     return Api(
         node_id=deps.node_id, clock=clock, directory_version=deps.directory_version,
-        config=config, store=store, terms=terms,
-        entities=EntityService(store, deps.changes, clock, observer=notifier.observe),
+        config=config, store=store, terms=terms, entities=entities,
         tokens=await TokenService.open(deps.node_id, store, clock,
                                        config.token_lifetime_seconds),
         clients=ClientRegistry(store, clock), metrics=metrics, scope=scope,
         reads=EntityReads(store, scope), subscriptions=subs, notifier=notifier,
         discovery=Discovery(store), egress=egress, loops=deps.loops, sources=deps.sources,
         temporal=TemporalReads(store, deps.temporal.max_instances_per_entity),
-        temporal_writes=TemporalWrites(store, clock))
+        temporal_writes=TemporalWrites(store, clock, entities))
 
 
 async def create_app(deps: ApiDeps) -> web.Application:

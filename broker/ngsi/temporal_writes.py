@@ -3,12 +3,15 @@ to a temporal representation, add attribute instances, delete an attribute's ins
 one instance, patch an instance, delete the representation.
 
 Payloads are temporal entities: each attribute a list of instances (or one instance), each
-instance a normalized (or concise) attribute. These writes touch the history only, never the
-entity's current state; writes through the core API reach the history through the store.
+instance a normalized (or concise) attribute. Creating the representation of an entity the
+node does not hold creates the entity too (its newest instances); otherwise these writes touch
+the history only, never the entity's current state. Writes through the core API reach the
+history through the store.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,10 +19,11 @@ import orjson
 
 from trust.clock import Clock
 
-from ..errors import BadRequest, NotFound
+from ..errors import AlreadyExists, BadRequest, NotFound
 from ..store.base import InstanceWrite, Store
 from ..store.history import instance_write, parse_time, temporal_entity
-from .model import ENTITY_MEMBERS, check_name, is_uri, normalize_attribute
+from .entities import EntityService
+from .model import ENTITY_MEMBERS, check_name, is_uri, normalize_attribute, normalize_entity
 
 # Instances of one request (a temporal payload can carry a long history at once).
 MAX_INSTANCES = 10_000
@@ -78,18 +82,64 @@ def _rows(payload: Mapping[str, Any]) -> list[InstanceWrite]:
     return rows
 
 
-class TemporalWrites:
-    """Temporal API writes on one node's store."""
+# Members of an instance that are its own, not the attribute's value.
+_INSTANCE_MEMBERS = ("instanceId", "createdAt", "modifiedAt", "deletedAt")
 
-    def __init__(self, store: Store, clock: Clock) -> None:
+
+def current_state(payload: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the entity as its newest instances show it, the payload without the instances that
+    entity holds and that lack an observedAt). Newest: per attribute and datasetId, the
+    latest ``observedAt`` (the last one given among equals or without any). An instance
+    without observedAt is recorded by the entity's own creation, so it leaves the payload
+    (else it would be in the history twice); one with observedAt is deduplicated by it."""
+    entity: dict[str, Any] = {k: payload[k] for k in ("id", "type", "scope") if k in payload}
+    rest: dict[str, Any] = dict(entity)
+    for name, instances in payload.items():
+        if name in ENTITY_MEMBERS:
+            continue
+        newest: dict[Any, int] = {}
+        for i, instance in enumerate(instances):
+            key = instance.get("datasetId")
+            held = newest.get(key)
+            at = parse_time(instance.get("observedAt"))
+            if held is None or at is None or (
+                    parse_time(instances[held].get("observedAt")) or float("-inf")) <= at:
+                newest[key] = i
+        values = [{k: v for k, v in instances[i].items() if k not in _INSTANCE_MEMBERS}
+                  for i in newest.values()]
+        entity[name] = values[0] if len(values) == 1 else values
+        dropped = {i for i in newest.values() if instances[i].get("observedAt") is None}
+        kept = [inst for i, inst in enumerate(instances) if i not in dropped]
+        if kept:
+            rest[name] = kept
+    return entity, rest
+
+
+class TemporalWrites:
+    """Temporal API writes on one node's store. With ``entities`` (the NGSI-LD API's entity
+    service), creating the temporal representation of an entity the node does not hold also
+    creates that entity from its newest instances: one entity behind both APIs, as the
+    other NGSI-LD brokers keep it. Every other temporal write touches the history only."""
+
+    def __init__(self, store: Store, clock: Clock, entities: EntityService | None = None
+                 ) -> None:
         self._store = store
         self._clock = clock
+        self._entities = entities
 
     async def create_or_add(self, payload: Mapping[str, Any]) -> bool:
         """Create the temporal representation, or add the instances to the one held;
         True when it was created (201), False when added to (204)."""
-        return await self._store.record_temporal(temporal_entity(payload), _rows(payload),
-                                                 self._clock.now())
+        entity_id = str(payload["id"])
+        new = await self._store.temporal_entity(entity_id) is None
+        if new and self._entities is not None \
+                and await self._store.get_entity(entity_id) is None:
+            current, payload = current_state(payload)
+            with contextlib.suppress(AlreadyExists):  # created meanwhile: it stays as it is
+                await self._entities.create(normalize_entity(current))
+        await self._store.record_temporal(temporal_entity(payload), _rows(payload),
+                                          self._clock.now())
+        return new
 
     async def add_attributes(self, entity_id: str, fragment: Mapping[str, Any]) -> None:
         row = await self._store.temporal_entity(entity_id)

@@ -78,9 +78,12 @@ async def test_temporal_writes_add_replace_and_delete_instances(api: ApiClient) 
     r = await api.post(f"{T}/{CAR}/attrs", {"fuel": [_speed(50, "2024-01-03T00:00:00Z")]})
     assert r.status == 204, r.body
     body = (await api.get(f"{T}/{CAR}")).json()
+    # Each observation once: the entity the creation made recorded none twice.
     assert _values(body) == [1, 2, 3] and _values(body, "fuel") == [50]
-    # Writes through the temporal API change the history only, never the current entity.
-    assert (await api.get(f"{E}/{CAR}")).status == 404
+    # Creating the representation of an unknown entity created the entity, from its newest
+    # instances; later temporal writes change the history only.
+    current = (await api.get(f"{E}/{CAR}")).json()
+    assert current["speed"]["value"] == 2 and "fuel" not in current
     first = body["speed"][0]["instanceId"]
     r = await api.call("PATCH", f"{T}/{CAR}/attrs/speed/{first}",
                        json={"speed": [_speed(100, "2024-01-01T00:00:00Z")]})
@@ -95,6 +98,36 @@ async def test_temporal_writes_add_replace_and_delete_instances(api: ApiClient) 
     assert (await api.call("DELETE", f"{T}/{CAR}")).status == 204
     r = await api.get(f"{T}/{CAR}")
     assert r.status == 404 and r.json()["type"] == NGSI + "ResourceNotFound"
+
+
+async def test_a_temporal_creation_makes_an_entity_the_core_api_changes(api: ApiClient) -> None:
+    r = await api.post(T, {"id": CAR, "type": "Car",
+                           "speed": [_speed(2, "2024-01-02T00:00:00Z"),
+                                     _speed(1, "2024-01-01T00:00:00Z")],
+                           "name": [{"type": "Property", "value": "old"},
+                                    {"type": "Property", "value": "new"}]})
+    assert r.status == 201, r.body
+    current = (await api.get(f"{E}/{CAR}")).json()
+    # The latest observation, not the last listed; without observedAt, the last listed.
+    assert current["speed"]["value"] == 2 and current["name"]["value"] == "new"
+    r = await api.get(f"{T}/{CAR}?attrs=name&timeproperty=createdAt")
+    assert sorted(_values(r.json(), "name")) == ["new", "old"]  # each once
+    # A core deletion of an attribute is in the history as a deletedAt instance.
+    assert (await api.call("DELETE", f"{E}/{CAR}/attrs/speed")).status == 204
+    r = await api.get(f"{T}/{CAR}?timeproperty=deletedAt")
+    assert r.status == 200, r.body
+    deleted = r.json()["speed"]
+    deleted = deleted if isinstance(deleted, list) else [deleted]
+    assert len(deleted) == 1 and "deletedAt" in deleted[0]
+    # An entity the node holds is not touched by a temporal creation.
+    other = "urn:ngsi-ld:Car:2"
+    r = await api.post(E, {"id": other, "type": "Car", "speed": _speed(9, "2024-02-01T00:00:00Z")})
+    assert r.status == 201, r.body
+    assert (await api.call("DELETE", f"{T}/{other}")).status == 204
+    r = await api.post(T, {"id": other, "type": "Car",
+                           "speed": [_speed(5, "2024-03-01T00:00:00Z")]})
+    assert r.status == 201, r.body
+    assert (await api.get(f"{E}/{other}")).json()["speed"]["value"] == 9
 
 
 async def _ids(api: ApiClient, params: str) -> list[str]:
