@@ -284,13 +284,17 @@ def _one(request: web.Request, name: str) -> str | None:
 
 
 def page_links(request: web.Request, offset: int, limit: int, more: bool) -> list[str]:
-    """``Link`` values of the next and previous pages (RFC 8288 ``rel="next"``/``"prev"``):
-    the same request with another ``offset``."""
+    """``Link`` values of the next and previous pages (6.3.13, RFC 8288 ``rel="next"``/
+    ``"prev"``): the same request with another ``offset``, in the form the ETSI suite
+    compares byte for byte (``<...&limit=L&offset=O>;rel="next";type="application/ld+json"``,
+    the path without a trailing slash)."""
     links = []
     if more and limit:
-        links.append(f'<{_with_offset(request, offset + limit, limit)}>; rel="next"')
+        links.append(f'<{_with_offset(request, offset + limit, limit)}>;rel="next";'
+                     'type="application/ld+json"')
     if offset > 0 and limit:
-        links.append(f'<{_with_offset(request, max(0, offset - limit), limit)}>; rel="prev"')
+        links.append(f'<{_with_offset(request, max(0, offset - limit), limit)}>;rel="prev";'
+                     'type="application/ld+json"')
     return links
 
 
@@ -298,8 +302,8 @@ def _with_offset(request: web.Request, offset: int, limit: int) -> str:
     # The raw query string is rebuilt by hand: its other parameters stay byte for byte.
     kept = [p for p in request.rel_url.raw_query_string.split("&")
             if p and not p.startswith(("offset=", "limit="))]
-    kept.append(f"offset={offset}&limit={limit}")
-    return f"{request.rel_url.raw_path}?{'&'.join(kept)}"
+    kept.append(f"limit={limit}&offset={offset}")
+    return f"{request.rel_url.raw_path.rstrip('/') or '/'}?{'&'.join(kept)}"
 
 
 def flag(request: web.Request, name: str) -> bool:

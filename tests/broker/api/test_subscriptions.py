@@ -151,3 +151,26 @@ async def test_an_ingest_notifies_subscribers_like_an_api_write(renkei: ApiClien
     assert received == expected
     assert all(e["capacity"]["value"] >= 10000
                for _, note in receiver.received for e in note["data"])
+
+
+async def test_subscription_pages_link_to_their_neighbours(api: ApiClient,
+                                                           receiver: Receiver) -> None:
+    for _ in range(3):
+        assert (await api.post(S, subscription(receiver.url))).status == 201
+    everything = [s["id"] for s in (await api.get(f"{S}?limit=10")).json()]
+    # Asked with a trailing slash, the links name the collection itself.
+    r = await api.get(f"{S}/?limit=1&offset=1", headers={"Accept": "application/ld+json"})
+    assert [s["id"] for s in r.json()] == everything[1:2]
+    links = {}
+    for value in ",".join(r.headers.getall("Link")).split(","):
+        target, *params = value.strip().split(";")
+        rel = next(p.split("=", 1)[1].strip('"') for p in params if p.startswith("rel="))
+        links[rel] = target.strip("<>")
+        assert 'type="application/ld+json"' in params
+    assert set(links) == {"prev", "next"}
+    assert links["prev"] == f"{S}?limit=1&offset=0"
+    assert [s["id"] for s in (await api.get(links["prev"])).json()] == everything[:1]
+    assert [s["id"] for s in (await api.get(links["next"])).json()] == everything[2:3]
+    last = await api.get(links["next"], headers={"Accept": "application/ld+json"})
+    values = last.headers.getall("Link")
+    assert not any('rel="next"' in v for v in values) and any('rel="prev"' in v for v in values)
