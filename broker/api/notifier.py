@@ -42,7 +42,7 @@ from ..ngsi.periodic import is_periodic, period_entities
 from ..ngsi.q import parse_q, q_is_conjunction
 from ..ngsi.subscriptions import SubscriptionStore, state
 from ..ngsi.terms import TermMaps, Translator
-from ..ngsi.triggers import AttributeDelta, fires
+from ..ngsi.triggers import AttributeDelta, deleted_watched, fires
 from ..service.changes import ChangeSignal
 from ..store.base import Change, Store
 from .auth import ClientRegistry
@@ -183,6 +183,11 @@ class Notifier:
             last = orjson.loads(change.doc) if change.doc is not None else {}
             data = {"id": change.entity_id, "type": last.get("type", change.entity_type),
                     "deletedAt": iso(now)}
+            triggers = sub.get("notificationTrigger") or ()
+            if "entityDeleted" not in triggers and "attributeDeleted" in triggers:
+                # attributeDeleted by the entity's deletion: its watched attributes as Nulls.
+                return {**data, **deleted_as_null(last, deleted_watched(sub, last),
+                                                  show_changes=show)}
             if not show:
                 last = {}
             return {**data, **deleted_as_null(last, list(last), show_changes=True)}

@@ -74,7 +74,12 @@ def fires(sub: Mapping[str, Any], kind: str, entity: Mapping[str, Any] | None,
         return False
     triggers = set(sub.get("notificationTrigger") or DEFAULT_TRIGGERS)
     if kind == "deleted":
-        return "entityDeleted" in triggers
+        if "entityDeleted" in triggers:
+            return True
+        # Deleting an entity deletes its attributes: attributeDeleted fires for the watched
+        # ones it had (any, without watchedAttributes), when its last state matched.
+        return "attributeDeleted" in triggers and entity is not None and bool(
+            deleted_watched(sub, entity)) and matches(sub, entity)
     if kind == "created" and not triggers & {"entityCreated", "attributeCreated"}:
         return False  # a new entity's attributes are created with it
     if kind == "updated" and not triggers & {"entityUpdated", "attributeCreated",
@@ -98,6 +103,12 @@ def fires(sub: Mapping[str, Any], kind: str, entity: Mapping[str, Any] | None,
     if entity is None:
         return False
     return matches(sub, entity)
+
+
+def deleted_watched(sub: Mapping[str, Any], entity: Mapping[str, Any]) -> list[str]:
+    """The attributes of a deleted entity (its last state) that ``sub`` watches."""
+    watched = sub.get("watchedAttributes")
+    return [k for k in entity if k not in CORE and (not watched or k in watched)]
 
 
 def matches(sub: Mapping[str, Any], entity: Mapping[str, Any]) -> bool:

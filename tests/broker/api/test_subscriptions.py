@@ -174,3 +174,29 @@ async def test_subscription_pages_link_to_their_neighbours(api: ApiClient,
     last = await api.get(links["next"], headers={"Accept": "application/ld+json"})
     values = last.headers.getall("Link")
     assert not any('rel="next"' in v for v in values) and any('rel="prev"' in v for v in values)
+
+
+async def test_deleting_an_entity_fires_attribute_deleted_for_its_watched_attributes(
+        api: ApiClient, receiver: Receiver) -> None:
+    r = await api.post(S, subscription(receiver.url, entities=[{"type": "Thing"}],
+                                       watchedAttributes=["name"],
+                                       notificationTrigger=["attributeDeleted"]))
+    assert r.status == 201, r.body
+    with_name = {"id": "urn:ngsi-ld:Thing:1", "type": "Thing",
+                 "name": {"type": "Property", "value": "a"},
+                 "height": {"type": "Property", "value": 3}}
+    without = {"id": "urn:ngsi-ld:Thing:2", "type": "Thing",
+               "height": {"type": "Property", "value": 4}}
+    for entity in (without, with_name):
+        assert (await api.post("/ngsi-ld/v1/entities", entity)).status == 201
+    # Neither creation is an attribute deletion; deleting the entity without the watched
+    # attribute deletes nothing watched.
+    assert (await api.call("DELETE", "/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:2")).status == 204
+    assert (await api.call("DELETE", "/ngsi-ld/v1/entities/urn:ngsi-ld:Thing:1")).status == 204
+    _headers, note = await receiver.next()
+    (data,) = note["data"]
+    assert data["id"] == "urn:ngsi-ld:Thing:1" and "deletedAt" in data
+    assert data["name"] == {"type": "Property", "value": "urn:ngsi-ld:null"}
+    assert "height" not in data
+    await asyncio.sleep(0.5)
+    assert len(receiver.received) == 1
