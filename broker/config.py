@@ -82,6 +82,19 @@ class HttpConfig:
 
 
 @dataclass(frozen=True)
+class ConsoleConfig:
+    """The operator console at ``/console`` on the HTTP port (``broker.console``)."""
+
+    enabled: bool = True
+    # The console sends passwords and session cookies: on a non-loopback [http] listen it
+    # starts only with [http] tls_cert/tls_key or a TLS-terminating proxy in front.
+    behind_tls_proxy: bool = False
+    session_seconds: int = 8 * 3600
+    # Failed sign-ins of one operator name per 5 minutes before further tries are refused.
+    max_failed_logins: int = 10
+
+
+@dataclass(frozen=True)
 class TrustConfig:
     authority_jwk: Path
     authority_endpoint: str = ""
@@ -189,6 +202,7 @@ class NodeConfig:
     license: str = "CC-BY-4.0"
     grpc: GrpcConfig = field(default_factory=GrpcConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
@@ -379,6 +393,7 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         if value is not None and not value.is_file():
             raise h.error(key, f"file {value} does not exist")
     h.done()
+    console = _console(top, http)
 
     if "trust" not in raw:
         raise top.error("trust", "is required for a node (the pinned authority key)")
@@ -450,8 +465,9 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     return NodeConfig(
         file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
         license=license_name,
-        grpc=grpc, http=http, trust=trust, store=store, federation=federation, temporal=temporal,
-        sources=sources, ingest=ingest, contexts=contexts, subscriptions=subscriptions,
+        grpc=grpc, http=http, console=console, trust=trust, store=store, federation=federation,
+        temporal=temporal, sources=sources, ingest=ingest, contexts=contexts,
+        subscriptions=subscriptions,
     )
 
 
@@ -461,6 +477,26 @@ def _listen(section: _Section, key: str, default: str) -> str:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise section.error(key, f"expected HOST:PORT (port 0 picks a free one), got '{value}'")
     return value
+
+
+def _console(top: _Section, http: HttpConfig) -> ConsoleConfig:
+    c = top.table("console")
+    console = ConsoleConfig(
+        enabled=c.flag("enabled", True),
+        behind_tls_proxy=c.flag("behind_tls_proxy", False),
+        session_seconds=c.integer("session_seconds", ConsoleConfig.session_seconds, minimum=60),
+        max_failed_logins=c.integer("max_failed_logins", ConsoleConfig.max_failed_logins,
+                                    minimum=1),
+    )
+    if (console.enabled and http.enabled and not console.behind_tls_proxy
+            and http.tls_cert is None and not _is_loopback_listen(http.listen)):
+        # Passwords and session cookies must not cross a network in clear text.
+        raise c.error("enabled", f"the console would serve sign-ins over plain HTTP on "
+                                 f"'{http.listen}': give [http] tls_cert and tls_key, set "
+                                 "[console] behind_tls_proxy = true when a TLS-terminating "
+                                 "proxy is in front, or enabled = false")
+    c.done()
+    return console
 
 
 def _is_loopback_listen(listen: str) -> bool:

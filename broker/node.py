@@ -22,8 +22,12 @@ from trust.tokens import TokenIssuer, TokenPolicy, TokenVerifier
 from trust.witness import make_witness_statement
 
 from .api.deps import ApiDeps
+from .api.metrics import ApiMetrics
 from .api.server import HttpServer
 from .config import NodeConfig
+from .console.app import PREFIX as CONSOLE_PREFIX
+from .console.app import create_console
+from .console.deps import ConsoleDeps
 from .errors import NotFound, PeerError, StoreError
 from .federation.access import CallObserver
 from .federation.backoff import PeerBackoff
@@ -130,6 +134,7 @@ class Node:
         self._directory_polled_at = 0.0  # kept across restarts of the housekeeping loop
         self._agreements_changed = asyncio.Event()
         self.http: HttpServer | None = None
+        self.metrics = ApiMetrics(config.id)
 
     # -- lifecycle --------------------------------------------------------------------------
     @classmethod
@@ -175,7 +180,9 @@ class Node:
         self._grpc.add_witness(WitnessServicer(self.witness, self.audit))
         await self._grpc.start()
         if self.config.http.enabled:
-            self.http = HttpServer(self.api_deps())
+            mounts = {CONSOLE_PREFIX: lambda: create_console(self.console_deps())} \
+                if self.config.console.enabled else {}
+            self.http = HttpServer(self.api_deps(), mounts)
             await self.http.start()
         self.loops.start("housekeeping", self._housekeeping)
         self.loops.start("witnessing", self.witnessing.run)
@@ -209,7 +216,27 @@ class Node:
             federation=Federation(self.agreements, self.peers, self.fanout,
                                   self.config.federation.deadline_seconds),
             loops=self.loops, temporal=self.config.temporal, sources=self.sources,
-            federated_changes=self.federated_changes, watch_calls=self.calls.add_listener)
+            federated_changes=self.federated_changes, watch_calls=self.calls.add_listener,
+            metrics=self.metrics)
+
+    def console_deps(self) -> ConsoleDeps:
+        """The parts of this node the operator console is built from."""
+        return ConsoleDeps(
+            node_id=self.id, node_name=self.config.name_en or self.config.name_ja or self.id,
+            config=self.config.console, store=self.store, clock=self.clock,
+            directory=self._directory, agreements=self.agreements, exchange=self.exchange,
+            audit=self.audit, peer_state=self.backoff.state, retry_peer=self.retry_peer,
+            metrics=self.metrics.registry)
+
+    async def retry_peer(self, peer: str) -> bool:
+        """Probe ``peer`` now (an operator's "retry"): an answer clears its backoff, silence
+        counts as a failure of the outage, as a failed call would."""
+        started = self.backoff.now()
+        if await self._peer_serving(peer):
+            await self.backoff.succeeded(peer)
+            return True
+        await self.backoff.failed(peer, "health probe: not serving", since=started)
+        return False
 
     def _on_store_change(self, topic: str) -> None:
         if topic == "entities":

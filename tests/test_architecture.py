@@ -45,7 +45,7 @@ def test_generated_protobuf_is_imported_only_by_the_wire_adapters() -> None:
 
 
 # Inside the broker, layers read from the folders and depend one way only:
-#   api → ngsi → federation | provider → service → store → config/errors
+#   api | console → ngsi → federation | provider → service → store → config/errors
 # The composition roots (node, cli, demo) and the entry programs above them may use any layer;
 # no layer may use them. ``federation`` and ``provider`` are siblings: the provider answers
 # peers' calls without knowing the transport, the federation calls peers without knowing how
@@ -61,6 +61,8 @@ BROKER_LAYERS: dict[str, set[str]] = {
     "federation": {"service", "store", "config", "errors", "logs"},
     "ngsi": {"federation", "service", "store", "errors", "logs"},
     "api": {"ngsi", "service", "store", "config", "errors", "logs"},
+    # The operator console sits beside the API (mounted on its port, importing nothing of it).
+    "console": {"federation", "service", "store", "config", "errors", "logs"},
     "ingest": {"service", "store", "errors", "logs"},
     "sources": {"ingest", "service", "store", "config", "errors", "logs"},
     "authority_server": {"federation", "config", "errors", "identity", "logs"},

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
@@ -54,6 +54,9 @@ READ_POSTS = ("/ngsi-ld/v1/entityOperations/query",
               "/ngsi-ld/v1/temporal/entityOperations/query")
 LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 DEV_HEADER = "Renkei-Dev-Mode"
+# Mounted applications (the operator console) guard their own requests: no bearer token, no
+# NGSI-LD parameter checks, no ProblemDetails.
+MOUNTED_PREFIXES = ("/console",)
 
 
 async def _authenticate(request: web.Request, api: Api) -> Caller | None:
@@ -89,6 +92,10 @@ async def _authenticate(request: web.Request, api: Api) -> Caller | None:
 
 @web.middleware
 async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path.startswith(MOUNTED_PREFIXES):
+        path = request.path
+        if any(path == p or path.startswith(p + "/") for p in MOUNTED_PREFIXES):
+            return await handler(request)
     api = request.app[API]
     started = time.perf_counter()
     caller = None
@@ -193,7 +200,7 @@ async def build_api(deps: ApiDeps) -> Api:
     config = deps.http
     store, clock = deps.store, deps.clock
     terms = TermMaps(FrozenDocumentLoader(extra=dict(deps.contexts)))
-    metrics = ApiMetrics(deps.node_id)
+    metrics = deps.metrics or ApiMetrics(deps.node_id)
     if deps.watch_calls is not None:
         deps.watch_calls(metrics.grpc_call)
     subs = SubscriptionStore(store, clock)
@@ -216,8 +223,10 @@ async def build_api(deps: ApiDeps) -> Api:
         temporal_writes=TemporalWrites(store, clock, entities))
 
 
-async def create_app(deps: ApiDeps) -> web.Application:
-    """The NGSI-LD application over the node's parts (not yet listening)."""
+async def create_app(deps: ApiDeps,
+                     mounts: Mapping[str, web.Application] | None = None) -> web.Application:
+    """The NGSI-LD application over the node's parts (not yet listening), with ``mounts``
+    (prefix -> application, e.g. the operator console at ``/console``) beside it."""
     api = await build_api(deps)
     # The body limit is enforced by the routes (413 as ProblemDetails); aiohttp's own limit
     # only stops a client that lies about Content-Length.
@@ -233,6 +242,9 @@ async def create_app(deps: ApiDeps) -> web.Application:
     async def stop_notifier(app: web.Application) -> None:
         await api.notifier.stop()
 
+    for prefix, sub in (mounts or {}).items():
+        assert prefix in MOUNTED_PREFIXES, f"{prefix}: add it to MOUNTED_PREFIXES"
+        app.add_subapp(prefix, sub)
     app.on_startup.append(start_notifier)
     app.on_cleanup.append(stop_notifier)
     if api.config.dev_open_on_loopback:

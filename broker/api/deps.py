@@ -23,6 +23,7 @@ from ..service.filters import Comparison
 from ..service.loops import Loops
 from ..service.sources import SourceBoard
 from ..store.base import Store
+from .metrics import ApiMetrics
 
 
 class PeerChange(Protocol):
@@ -68,3 +69,4 @@ class ApiDeps:
     # Registers a listener for every gRPC call this node serves and makes (its metrics);
     # None: the API's /metrics has no gRPC series.
     watch_calls: Callable[[Callable[[CallRecord], None]], None] | None = None
+    metrics: ApiMetrics | None = None  # the node's (the console reads them too); None: new

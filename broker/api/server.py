@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import logging
 import ssl
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,10 @@ log = logging.getLogger("renkei.api")
 class HttpServer:
     """Starts and stops the aiohttp application of one node."""
 
-    def __init__(self, deps: ApiDeps) -> None:
+    def __init__(self, deps: ApiDeps,
+                 mounts: Mapping[str, Callable[[], web.Application]] | None = None) -> None:
         self._deps = deps
+        self._mounts = dict(mounts or {})  # prefix -> builds the application mounted there
         self._runner: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self.guard: ConnectionGuard | None = None
@@ -35,7 +38,8 @@ class HttpServer:
         self.scheme = "http"
 
     async def start(self) -> None:
-        self.app = await create_app(self._deps)
+        self.app = await create_app(self._deps,
+                                    {prefix: build() for prefix, build in self._mounts.items()})
         self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await self._runner.setup()
         config = self._deps.http

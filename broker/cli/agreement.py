@@ -7,16 +7,22 @@ import dataclasses
 import datetime as dt
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from trust.agreement_model import PURPOSES, Agreement, RateLimits
+from trust.agreement_model import PURPOSES, Agreement
 from trust.agreements import SignedAgreement
-from trust.errors import AgreementError, GeometryError
+from trust.errors import GeometryError
 from trust.geo import Area
 
 from ..errors import BadRequest
+from ..service.agreement_terms import (
+    Terms,
+    check_party,
+    draft_agreement,
+    parse_bbox,
+    parse_type_attributes,
+)
 from .common import add_config, config_of, run
 from .context import NodeContext, node_context
 
@@ -84,16 +90,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(handler=cmd_revoke)
 
 
-def parse_types(values: list[str]) -> dict[str, frozenset[str]]:
-    out: dict[str, frozenset[str]] = {}
-    for value in values:
-        name, _, attrs = value.partition(":")
-        if not name:
-            raise BadRequest(f"--type {value!r}: expected TYPE[:ATTR,ATTR...]")
-        out[name] = frozenset(a.strip() for a in attrs.split(",") if a.strip())
-    return out
-
-
 def parse_area(args: argparse.Namespace) -> Area | None:
     if args.area is not None:
         try:
@@ -103,25 +99,8 @@ def parse_area(args: argparse.Namespace) -> Area | None:
         except GeometryError as exc:
             raise BadRequest(f"--area {args.area}: {exc.message}") from None
     if args.bbox:
-        try:
-            return Area([float(v) for v in args.bbox.split(",")])
-        except ValueError:
-            raise BadRequest("--bbox: expected four numbers west,south,east,north") from None
-        except GeometryError as exc:
-            raise BadRequest(f"--bbox: {exc.message}") from None
+        return parse_bbox(args.bbox)
     return None
-
-
-def _check_member(ctx: NodeContext, member_id: str) -> None:
-    """Refuse a party that is not a current member of the directory this node holds."""
-    directory = ctx.directory.current
-    member = directory.members.get(member_id)
-    if member is None or member.revoked:
-        known = ", ".join(sorted(m for m, v in directory.members.items()
-                                 if m != ctx.config.id and not v.revoked))
-        state = "revoked in" if member is not None else "not a member of"
-        raise BadRequest(f"{member_id} is {state} the member directory v{directory.version}; "
-                         f"members: {known or 'none'}", code="not_a_member")
 
 
 def _same_terms(new: Agreement, old: Agreement) -> bool:
@@ -132,21 +111,16 @@ def _same_terms(new: Agreement, old: Agreement) -> bool:
 
 def cmd_propose(args: argparse.Namespace) -> int:
     async def go(ctx: NodeContext) -> None:
-        now = int(time.time())
-        types = parse_types(args.types)
-        _check_member(ctx, args.provider)
-        try:
-            agreement = Agreement(
-                id=args.id or f"agr-{uuid.uuid4().hex[:12]}", provider=args.provider,
-                consumer=ctx.config.id, purpose=args.purpose, entity_types=frozenset(types),
-                attributes=types, area=parse_area(args), not_before=now,
-                not_after=now + args.days * 86400, freshness_seconds=args.freshness_seconds,
-                rate_limits=RateLimits(args.requests_per_minute, args.entities_per_day),
-                aggregate_only=args.aggregate_only, k_threshold=args.k,
-                onward_sharing=args.onward_sharing, retention_days=args.retention_days,
-                directory_version=ctx.directory.version)
-        except AgreementError as exc:
-            raise BadRequest(f"invalid agreement: {exc.message}") from None
+        check_party(ctx.directory.current, ctx.config.id, args.provider)
+        terms = Terms(
+            provider=args.provider, purpose=args.purpose,
+            types=parse_type_attributes(args.types), area=parse_area(args),
+            agreement_id=args.id or "", days=args.days,
+            requests_per_minute=args.requests_per_minute,
+            entities_per_day=args.entities_per_day, aggregate_only=args.aggregate_only,
+            k=args.k, freshness_seconds=args.freshness_seconds,
+            retention_days=args.retention_days, onward_sharing=args.onward_sharing)
+        agreement = draft_agreement(terms, ctx.config.id, ctx.directory.version, time.time())
         if args.id and args.id in {v.id for v in ctx.agreements.views()}:
             # Proposing again (the provider was down, the shell history re-ran): the same id
             # and terms are the same proposal, its validity from the first time.

@@ -15,7 +15,8 @@ from ..errors import BrokerError
 from ..logs import FORMATS, LEVELS, configure
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
-GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database")
+GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database",
+          "operator")
 
 EXIT_ERROR = 1
 

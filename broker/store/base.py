@@ -165,6 +165,27 @@ class AgreementRow:
 
 
 @dataclass(frozen=True)
+class OperatorRow:
+    """An operator account of the console (not an API client)."""
+
+    name: str
+    role: str  # viewer | admin
+    password_hash: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A signed-in console session; ``token_hash`` is the SHA-256 of the cookie's value."""
+
+    token_hash: str
+    operator: str
+    csrf: str
+    created_at: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class TemporalEntityWrite:
     """The entity part of a temporal representation: its id, first type (indexed) and
     ``doc``, the JSON of its ``type`` (one name or a list) and ``scope``."""
@@ -408,6 +429,25 @@ class Store(Protocol):
     async def put_directory(self, version: int, jws: str, now: float) -> None: ...
 
     async def latest_directory(self) -> tuple[int, str] | None: ...
+
+    # -- console operators and their sessions ----------------------------------------------
+    async def add_operator(self, row: OperatorRow) -> None:
+        """Raises ``AlreadyExists`` when an operator of that name exists."""
+
+    async def get_operator(self, name: str) -> OperatorRow | None: ...
+
+    async def list_operators(self) -> list[OperatorRow]: ...
+
+    async def delete_operator(self, name: str) -> bool:
+        """Remove the operator and end its sessions; False when there was none."""
+
+    async def add_session(self, session: ConsoleSession) -> None:
+        """Keep a new session (and forget the expired ones)."""
+
+    async def get_session(self, token_hash: str, now: float) -> ConsoleSession | None:
+        """The session, unless it is unknown or expired at ``now``."""
+
+    async def delete_session(self, token_hash: str) -> None: ...
 
     # -- small named state (cursors, backoff, client credentials, subscriptions) ------------
     async def get_state(self, namespace: str, key: str) -> Any | None: ...

@@ -38,6 +38,7 @@ from .base import (
 )
 from .migrations import Migration
 from .released_groups import release_sqlite
+from .sqlite_console import SqliteConsole
 from .sqlite_reader import SqliteReader
 from .sqlite_temporal import SqliteHistory, record_writes
 from .sqlite_writes import migrate, upsert, was_multi_typed
@@ -47,7 +48,7 @@ _ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at
                "e.minx, e.miny, e.maxx, e.maxy"
 
 
-class SqliteStore(SqliteHistory):
+class SqliteStore(SqliteHistory, SqliteConsole):
     """``Store`` on one SQLite file; ``history``: entity writes add to the entity history
     (the temporal API's instances) in their own transaction."""
 
