@@ -24,6 +24,7 @@ demo: $(VENV)/.installed-run
 	$(BIN)/renkei demo $(DEMO_ARGS)
 
 test: $(VENV)/.installed-test
+	sh deploy/install-chromium.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test

@@ -24,7 +24,7 @@ from .deps import ConsoleDeps
 from .layout import CSRF_FIELD, page
 from .markup import el
 from .pages import agreements, audit, data, federation, traffic
-from .sessions import COOKIE, SessionBook, same_token
+from .sessions import SessionBook, cookie_names, same_token
 
 log = logging.getLogger("renkei.console")
 PREFIX = "/console"
@@ -79,7 +79,7 @@ async def _guarded(request: web.Request, handler: Handler, console: Console,
         raise Refused(413, "form too large")
     if sub in OPEN:
         return await handler(request)
-    who = await console.sessions.find(request.cookies.get(COOKIE, ""))
+    who = await console.sessions.find(request.cookies.get(console.cookie, ""))
     if who is None:
         if request.method == "GET":
             raise web.HTTPSeeOther(f"{PREFIX}/login")
@@ -122,7 +122,8 @@ def _refusal(console: Console, exc: Refused) -> web.Response:
 def create_console(deps: ConsoleDeps) -> web.Application:
     """The console application (mount it at ``/console``)."""
     console = Console(deps, OperatorAccounts(deps.store, deps.clock),
-                      SessionBook(deps.store, deps.clock, deps.config.session_seconds))
+                      SessionBook(deps.store, deps.clock, deps.config.session_seconds),
+                      *cookie_names(deps.node_id))
     routes: list[Route] = [*signin.routes(), *federation.routes(), *agreements.routes(),
                            *data.routes(), *audit.routes(), *traffic.routes()]
     roles = {(r.method, PREFIX + r.path): r.role for r in routes}

@@ -23,6 +23,8 @@ class Console:
     deps: ConsoleDeps
     accounts: OperatorAccounts
     sessions: SessionBook
+    cookie: str  # the session cookie's name (sessions.cookie_names)
+    login_cookie: str
     notices: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property

@@ -17,11 +17,18 @@ from trust.clock import Clock
 
 from ..store.base import ConsoleSession, OperatorRow, Store
 
+# Cookies are not kept apart by port: two nodes on one host (a demo) each name theirs after
+# the node, so that signing in to one does not sign the operator out of the other.
 COOKIE = "renkei_console"
 # Before sign-in there is no session yet: the sign-in form's CSRF token is a double-submit
 # value in a cookie of its own.
 LOGIN_COOKIE = "renkei_console_login"
 PATH = "/console"
+
+
+def cookie_names(node_id: str) -> tuple[str, str]:
+    """(session cookie, sign-in cookie) of a node (member ids are cookie-name safe)."""
+    return f"{COOKIE}_{node_id}", f"{LOGIN_COOKIE}_{node_id}"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from aiohttp import web
 from .context import Route, console_of, html_response, who_of
 from .layout import CSRF_FIELD, csrf_input, page
 from .markup import el
-from .sessions import COOKIE, LOGIN_COOKIE, clear_cookie, same_token, set_cookie
+from .sessions import clear_cookie, same_token, set_cookie
 
 log = logging.getLogger("renkei.console")
 WINDOW_SECONDS = 300
@@ -28,7 +28,8 @@ async def home(request: web.Request) -> web.StreamResponse:
 
 
 def _form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
-    deps = console_of(request).deps
+    console = console_of(request)
+    deps = console.deps
     token = secrets.token_urlsafe(24)
     body = el("form",
               csrf_input(None, token),
@@ -43,7 +44,7 @@ def _form(request: web.Request, error: str = "", status: int = 200) -> web.Respo
     notice = ("error", error) if error else None
     response = html_response(page("Sign in", body, node_id=deps.node_id,
                                   node_name=deps.node_name, who=None, notice=notice), status)
-    set_cookie(response, LOGIN_COOKIE, token, 600)
+    set_cookie(response, console.login_cookie, token, 600)
     return response
 
 
@@ -54,7 +55,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 async def login(request: web.Request) -> web.StreamResponse:
     console = console_of(request)
     form = await request.post()
-    if not same_token(str(form.get(CSRF_FIELD, "")), request.cookies.get(LOGIN_COOKIE, "")):
+    if not same_token(str(form.get(CSRF_FIELD, "")), request.cookies.get(console.login_cookie, "")):
         return _form(request, "The sign-in form expired or did not come from this console: "
                               "sign in again.", 403)
     name = str(form.get("name", ""))[:64]
@@ -73,13 +74,14 @@ async def login(request: web.Request) -> web.StreamResponse:
     token = await console.sessions.open(operator)
     log.info("console: %s signed in from %s", operator.name, request.remote)
     response = web.HTTPSeeOther(HOME)
-    set_cookie(response, COOKIE, token, deps.config.session_seconds)
-    clear_cookie(response, LOGIN_COOKIE)
+    set_cookie(response, console.cookie, token, deps.config.session_seconds)
+    clear_cookie(response, console.login_cookie)
     raise response
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
-    await console_of(request).sessions.close(who_of(request))
+    console = console_of(request)
+    await console.sessions.close(who_of(request))
     response = web.HTTPSeeOther("/console/login")
-    clear_cookie(response, COOKIE)
+    clear_cookie(response, console.cookie)
     raise response

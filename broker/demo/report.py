@@ -133,6 +133,12 @@ class Report:
             self.line(f"  {node_id:<14} entries {seq:>4}  head {head[:24]}…  "
                       f"{'verified' if ok else 'BROKEN'}")
 
+    def console_logins(self, logins: Sequence[tuple[str, str, str, str]]) -> None:
+        self.line()
+        self.line("Operator consoles (sign in with the login printed here, made for this run):")
+        for name, url, operator, password in logins:
+            self.line(f"  {name:<38} {url}   operator {operator}  password {password}")
+
     def urls(self, fed: Any) -> None:
         from mappings.contexts import RENKEI_CONTEXT_URL
 

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from mappings.loader import bundled_sample
 
+from ..console.accounts import OperatorAccounts, new_password
 from ..ingest import Ingestor, IngestReport
 from ..service.filters import Comparison, Near
 from ..service.model import AggregateQuery, FederatedQuery
@@ -50,6 +51,7 @@ TAKAMATSU_AREA = {"type": "Polygon", "coordinates": [[
 # Points of the federated query: JR Nanao station and JR Takamatsu station.
 QUERY_POINTS = [("Nanao Station", 136.9669, 37.0433), ("Takamatsu Station", 134.0465, 34.3505)]
 MIN_CAPACITY = 300
+DEMO_OPERATOR = "demo-admin"
 
 
 async def run_demo(out: TextIO, *, data_dir: Path | None = None, keep_running: bool = False,
@@ -112,6 +114,7 @@ async def run_demo(out: TextIO, *, data_dir: Path | None = None, keep_running: b
 
         if keep_running:
             report.urls(fed)
+            report.console_logins(await _console_logins(fed))
             await (stop_event or asyncio.Event()).wait()
         report.line("Stopping every node and the authority.")
         return 0
@@ -119,6 +122,21 @@ async def run_demo(out: TextIO, *, data_dir: Path | None = None, keep_running: b
         await fed.stop()
         if data_dir is None and not keep_running:
             shutil.rmtree(root, ignore_errors=True)
+
+
+async def _console_logins(fed: LocalFederation) -> list[tuple[str, str, str, str]]:
+    """An admin operator per node with a password made for this run and printed once:
+    (node, console URL, name, password). A kept data directory gets new passwords."""
+    logins = []
+    for node in fed.nodes.values():
+        if node.http is None or not node.config.console.enabled:
+            continue
+        password = new_password()
+        await node.store.delete_operator(DEMO_OPERATOR)  # ends an earlier run's sessions
+        await OperatorAccounts(node.store, node.clock).add(DEMO_OPERATOR, "admin", password)
+        logins.append((node.config.name_en or node.id, f"{node.http.url}/console",
+                       DEMO_OPERATOR, password))
+    return logins
 
 
 async def _agreements(fed: LocalFederation) -> None:

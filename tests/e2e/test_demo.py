@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 from broker.demo.report import SECTIONS
@@ -52,11 +54,47 @@ def test_ctrl_c_stops_every_server_cleanly(tmp_path: Path) -> None:
     assert proc.stdout is not None
     deadline = time.monotonic() + 240
     lines = []
+    logins: list[tuple[str, str, str]] = []
     for line in proc.stdout:
         lines.append(line)
-        if "keep running" in line or time.monotonic() > deadline:
+        login = CONSOLE_LOGIN.search(line)
+        if login:
+            logins.append((login["url"], login["name"], login["password"]))
+        if len(logins) == 4 or time.monotonic() > deadline:
             break
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        # Each node's console URL and a login made for this run; the login signs in.
+        assert len(logins) == 4, "".join(lines)
+        url, name, password = logins[0]
+        assert _console_sign_in(url, name, password) == 303
+        assert _console_sign_in(url, name, "wrong password!") == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err[-3000:]
     assert "Stopping every node" in out
+
+
+CONSOLE_LOGIN = re.compile(r"(?P<url>http://127\.0\.0\.1:\d+/console)\s+operator "
+                           r"(?P<name>\S+)\s+password (?P<password>\S+)")
+
+
+def _console_sign_in(url: str, name: str, password: str) -> int:
+    """Sign in as a browser would (the form's token and its cookie); the status."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        conn.request("GET", "/console/login")
+        page = conn.getresponse()
+        body = page.read().decode()
+        cookie = page.headers["Set-Cookie"].split(";")[0]
+        token = re.search(r'name="csrf" value="([^"]+)"', body)
+        assert token, body[:300]
+        form = urllib.parse.urlencode({"csrf": token[1], "name": name, "password": password})
+        conn.request("POST", "/console/login", form, {
+            "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+        answer = conn.getresponse()
+        answer.read()
+        return answer.status
+    finally:
+        conn.close()

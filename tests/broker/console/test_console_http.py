@@ -56,7 +56,7 @@ async def test_pages_need_a_session_and_sign_in_sets_strict_cookies(
     status, _, headers = await client.post("/console/agreements/revoke", {"id": "x"})
     assert status == 401
     await client.sign_in("admin1", PASSWORD)
-    session = [h for h in client.set_cookie_headers if h.startswith("renkei_console=")]
+    session = [h for h in client.set_cookie_headers if h.startswith(f"renkei_console_{CITY}=")]
     assert session, client.set_cookie_headers
     flags = session[-1].lower()
     assert "secure" in flags and "httponly" in flags and "samesite=strict" in flags
@@ -75,14 +75,14 @@ async def test_wrong_password_and_unknown_name_are_refused_alike(
         status, text, _ = await client.post("/console/login", {
             "csrf": token, "name": name, "password": password})
         assert status == 401 and "Wrong operator name or password" in text
-    assert "renkei_console" not in client.cookies
+    assert f"renkei_console_{CITY}" not in client.cookies
 
 
 async def test_sign_in_without_the_form_token_is_refused(client: ConsoleClient) -> None:
     await client.get("/console/login")
     status, _, _ = await client.post("/console/login", {"name": "admin1",
                                                          "password": PASSWORD})
-    assert status == 403 and "renkei_console" not in client.cookies
+    assert status == 403 and f"renkei_console_{CITY}" not in client.cookies
 
 
 async def test_a_post_without_or_with_a_wrong_csrf_token_changes_nothing(
@@ -148,11 +148,11 @@ async def test_attacker_text_in_entity_names_and_quarantined_values_is_escaped(
 
 async def test_signing_out_ends_the_session_on_the_server(client: ConsoleClient) -> None:
     await client.sign_in("admin1", PASSWORD)
-    stolen = client.cookies["renkei_console"]
+    stolen = client.cookies[f"renkei_console_{CITY}"]
     token = await client.csrf("/console/federation")
     status, _, _ = await client.post("/console/logout", {"csrf": token})
     assert status == 303
-    client.cookies["renkei_console"] = stolen  # replaying the old cookie
+    client.cookies[f"renkei_console_{CITY}"] = stolen  # replaying the old cookie
     status, _, headers = await client.get("/console/federation")
     assert status == 303 and headers["Location"] == "/console/login"
 

@@ -196,7 +196,9 @@ def city_config(fed: LocalFederation, dsn: str, schema: str) -> Path:
     listen addresses (each replica here overrides them on its command line), fast polling."""
     path = fed.write_config(NodeSpec(
         CITY, "city", "七尾市", "Nanao City",
-        extra_toml=f'[store]\nbackend = "postgresql"\ndsn = "{dsn}"\nschema = "{schema}"\n'))
+        extra_toml=f'[store]\nbackend = "postgresql"\ndsn = "{dsn}"\nschema = "{schema}"\n'
+                   # Replicas sit behind a load balancer that terminates TLS.
+                   '[console]\nbehind_tls_proxy = true\n'))
     text = path.read_text(encoding="utf-8")
     for old, new in (('[grpc]\nlisten = "127.0.0.1:0"', '[grpc]\nlisten = "0.0.0.0:50051"'),
                      ('listen = "127.0.0.1:0"\ndev_open', 'listen = "0.0.0.0:8080"\ndev_open'),
