@@ -55,7 +55,9 @@ async def test_plain_http_beyond_loopback_warns_at_start(
     caplog.set_level(logging.WARNING)
     fed = LocalFederation(tmp_path)
     await fed.start_authority()
-    path = fed.write_config(NodeSpec(CITY, "city", "七尾市", "Nanao"))
+    # The console refuses plain HTTP beyond loopback; this test is about the API's warning.
+    path = fed.write_config(NodeSpec(CITY, "city", "七尾市", "Nanao",
+                                     extra_toml="[console]\nenabled = false\n"))
     init_identity(load_config(path))
     node = await Node.start(load_config(path))  # 127.0.0.1: no warning
     await node.stop()
