@@ -1,4 +1,4 @@
-"""Operator accounts and console sessions on both store backends (migration 0006)."""
+"""Operator accounts and console sessions on both store backends (migration 0007)."""
 
 from __future__ import annotations
 
