@@ -33,8 +33,8 @@ def post_form(action: str, who: SignedIn, *fields: object, button: str,
 
 
 def page(title: str, body: object, *, node_id: str, node_name: str,
-         who: SignedIn | None, current: str = "", notice: tuple[str, str] | None = None
-         ) -> Markup:
+         who: SignedIn | None, current: str = "", notice: tuple[str, str] | None = None,
+         maps: bool = False) -> Markup:
     nav: list[Markup] = []
     if who is not None:
         nav = [el("a", label, href=f"/console/{key}",
@@ -48,7 +48,12 @@ def page(title: str, body: object, *, node_id: str, node_name: str,
            el("meta", name="viewport", content="width=device-width, initial-scale=1"),
            el("title", f"{title} · {node_name} · Renkei console"),
            el("link", rel="stylesheet", href="/console/static/console.css"),
-           el("script", src="/console/static/console.js", defer=True)),
+           el("link", rel="stylesheet", href="/console/static/leaflet/leaflet.css")
+           if maps else "",
+           el("script", src="/console/static/console.js", defer=True),
+           join(el("script", src="/console/static/leaflet/leaflet.js", defer=True),
+                el("script", src="/console/static/console-map.js", defer=True))
+           if maps else ""),
         el("body",
            el("header", el("strong", "Renkei ", el("span", node_name, class_="node"),
                            " ", el("code", node_id)), el("nav", nav)),

@@ -33,6 +33,8 @@ from fedtools import FAST, site  # noqa: E402
 
 CITY, AGENCY = "jp-172022", "jp-gov-fdma"
 PASSWORD = "browser test password"
+XSS = '<img src=x onerror="window.__pwned = 1">'
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("RENKEI_TEST_ARTIFACTS", REPO / "test-artifacts")) / "console"
 T = TypeVar("T")
@@ -60,6 +62,7 @@ def browser() -> Iterator[Any]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "chromium"
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1400,1000", "--no-first-run", "--disable-extensions",
                 "--disable-background-networking", "--disable-component-update"):
@@ -112,6 +115,15 @@ class Operator:
             self.driver.switch_to.alert.accept()
         WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
 
+    def map_drawn(self, map_id: str) -> str:
+        """How many features the page's map drew, once console-map.js is done."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        element = self.driver.find_element("id", map_id)
+        WebDriverWait(self.driver, 30).until(lambda d: element.get_attribute("data-ready"))
+        assert element.get_attribute("data-ready") == "yes", element.text
+        return str(element.get_attribute("data-drawn"))
+
     def notice(self) -> str:
         return str(self.driver.find_element("css selector", "p.notice").text)
 
@@ -136,6 +148,13 @@ async def test_operators_run_an_agreement_through_the_console(tmp_path: Path,
         await fed.publish()
         await city.store.upsert_entities([entity_write(site(CITY, n, capacity=50 + n))
                                           for n in range(3)], time.time())
+        # Attacker text that reaches the map's labels (Leaflet would take a string as HTML).
+        await city.store.upsert_entities([entity_write({
+            "id": f"urn:ngsi-ld:PointOfInterest:{CITY}:x", "type": "PointOfInterest",
+            "name": {"type": "Property", "value": XSS},
+            "location": {"type": "GeoProperty",
+                         "value": {"type": "Point", "coordinates": [136.97, 37.05]}}})],
+            time.time())
         run = await city.store.start_run("shelters", "shelters.csv", time.time())
         await city.store.commit_batch(run, "shelters", [], [QuarantineRecord(
             "shelters", "shelters.csv", 12, "収容人数", "約100", "not_a_number",
@@ -162,6 +181,7 @@ async def test_operators_run_an_agreement_through_the_console(tmp_path: Path,
             at_agency.fill("types", "EvacuationSite:name,capacity,location")
             at_agency.fill("agreement_id", "agr-browser")
             at_agency.fill("rpm", "120")
+            at_agency.fill("bbox", "136.9,37.0,137.1,37.1")
             at_agency.submit(browser.find_element("css selector", "form.block button"))
             return at_agency.notice()
 
@@ -175,6 +195,7 @@ async def test_operators_run_an_agreement_through_the_console(tmp_path: Path,
 
         def countersign() -> tuple[str, str]:
             at_city.open("agreements")
+            assert at_city.map_drawn("area-map") == "1"  # the proposal's area
             row = browser.find_element("id", "agreement-agr-browser")
             shown = str(row.text)
             at_city.submit(row.find_element("xpath", ".//button[text()='Countersign']"))
@@ -185,8 +206,9 @@ async def test_operators_run_an_agreement_through_the_console(tmp_path: Path,
         assert terms.attributes["EvacuationSite"] - {"id", "type"} == frozenset(
             {"name", "capacity", "location"})
         assert terms.rate_limits.requests_per_minute == 120
+        assert terms.area is not None and terms.area.bounds == (136.9, 37.0, 137.1, 37.1)
         for value in ("capacity, location, name", f"{AGENCY}", "disaster_response",
-                      "120/min", "raw rows", "anywhere"):
+                      "120/min", "raw rows", "bbox 136.9000, 37.0000, 137.1000, 37.1000"):
             assert value in shown, (value, shown)
         assert "countersigned agr-browser: active" in notice
         assert city.agreements.get("agr-browser").state == "active"
@@ -211,13 +233,16 @@ async def test_operators_run_an_agreement_through_the_console(tmp_path: Path,
         assert AGENCY in served and "agr-browser" in served, served
 
         # -- data and audit pages against the store -----------------------------------------
-        def data() -> tuple[str, str]:
+        def data() -> tuple[str, str, str, object]:
             at_city.open("data")
+            drawn = at_city.map_drawn("entity-map")
             at_city.shot("data")
             return (str(browser.find_element("id", "quarantine").text),
-                    str(browser.find_element("id", "entity-types").text))
+                    str(browser.find_element("id", "entity-types").text), drawn,
+                    browser.execute_script("return window.__pwned"))
 
-        quarantine, types = await in_thread(data)
+        quarantine, types, drawn, pwned = await in_thread(data)
+        assert drawn == "4" and pwned is None  # 3 sites + the hostile one, its label as text
         held = await city.store.list_quarantine()
         assert held[0].message in quarantine and "約100" in quarantine
         assert "shelters.csv" in quarantine and "12" in quarantine
@@ -263,5 +288,10 @@ async def test_operators_run_an_agreement_through_the_console(tmp_path: Path,
         backoff = await city.backoff.state(AGENCY)
         assert backoff.failures >= 1 and "health probe" in backoff.last_error
         assert "backing off until" in state or "retry due" in state, state
+        # Nothing the pages did broke the Content-Security-Policy (Chromium logs each refusal).
+        logs = await in_thread(browser.get_log, "browser")
+        refused = [entry["message"] for entry in logs if "Content Security Policy" in
+                   entry.get("message", "")]
+        assert refused == [], refused
     finally:
         await fed.stop()

@@ -20,6 +20,7 @@ from ...service.agreement_terms import (
     parse_type_attributes,
 )
 from ..context import Route, console_of, who_of
+from ..geo import area_feature, map_div
 from ..layout import post_form, when
 from ..markup import Markup, el, join
 from .common import render
@@ -133,10 +134,14 @@ async def show(request: web.Request) -> web.StreamResponse:
     for row in deps.agreements.unreadable():
         sections.append(el("p", f"{row.id}: {row.provider} → {row.consumer}: unreadable "
                                 f"({row.damage})", class_="notice error"))
-    body = join(sections, el("h2", "Propose an agreement (this node as consumer)"),
+    areas = [f for f in (area_feature(v.signed.agreement) for v in deps.agreements.views()
+                         if v.state != "revoked") if f is not None]
+    body = join(el("h2", f"Agreed areas ({len(areas)}; agreements without one cover anywhere)"),
+                map_div(areas, "area-map"), sections,
+                el("h2", "Propose an agreement (this node as consumer)"),
                 _propose_form(request) if who_of(request).role == "admin"
                 else el("p", "Proposing needs the admin role."))
-    return render(request, "Agreements", "agreements", body)
+    return render(request, "Agreements", "agreements", body, maps=True)
 
 
 def _integer(form: Mapping[str, object], name: str, default: int) -> int:

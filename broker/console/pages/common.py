@@ -9,13 +9,14 @@ from ..context import console_of, html_response, who_of
 from ..layout import page
 
 
-def render(request: web.Request, title: str, current: str, body: object) -> web.Response:
+def render(request: web.Request, title: str, current: str, body: object, *,
+           maps: bool = False) -> web.Response:
     console = console_of(request)
     who = who_of(request)
     notice = console.notices.pop(who.token_hash, None)
     deps = console.deps
     return html_response(page(title, body, node_id=deps.node_id, node_name=deps.node_name,
-                              who=who, current=current, notice=notice))
+                              who=who, current=current, notice=notice, maps=maps))
 
 
 def samples(registry: CollectorRegistry, name: str) -> list[tuple[dict[str, str], float]]:

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from aiohttp import web
 
 from ...store.base import EntityFilter, IngestRun, Store
 from ..context import Route, console_of
+from ..geo import MAX_FEATURES, entity_feature, map_div
 from ..layout import when
 from ..markup import el, join, table
 from .common import render
@@ -31,19 +34,26 @@ def _name(doc: bytes) -> str:
     return str(prop.get("value", ""))
 
 
-async def _entities(store: Store) -> list[tuple[object, ...]]:
+async def _entities(store: Store) -> tuple[list[tuple[object, ...]], list[dict[str, Any]]]:
+    """The first entities' rows, and up to ``MAX_FEATURES`` located entities for the map."""
     rows: list[tuple[object, ...]] = []
-    scan = store.scan_entities(EntityFilter(), chunk=ENTITIES_SHOWN)
+    features: list[dict[str, Any]] = []
+    scan = store.scan_entities(EntityFilter(), chunk=500)
     try:
         async for entity in scan:
-            rows.append((el("code", entity.id), entity.type, _name(entity.doc)))
-            if len(rows) >= ENTITIES_SHOWN:
+            name = _name(entity.doc)
+            if len(rows) < ENTITIES_SHOWN:
+                rows.append((el("code", entity.id), entity.type, name))
+            feature = entity_feature(entity.id, name, entity.doc)
+            if feature is not None:
+                features.append(feature)
+            if len(features) >= MAX_FEATURES:
                 break
     finally:  # stop the scan's generator now, not when it is collected
         close = getattr(scan, "aclose", None)
         if close is not None:
             await close()
-    return rows
+    return rows, features
 
 
 def routes() -> list[Route]:
@@ -76,12 +86,15 @@ async def show(request: web.Request) -> web.StreamResponse:
                  el("label", "Source ", el("input", name="source", value=source or "")),
                  el("label", " Code ", el("input", name="code", value=code)),
                  el("button", "Filter", type="submit"), method="get", action="/console/data")
+    entity_rows, features = await _entities(store)
     more = f", the first {QUARANTINE_SHOWN}" if len(records) >= QUARANTINE_SHOWN else ""
     body = join(el("h2", "Last ingest per source"),
                 runs if last else el("p", "No ingest has run on this node."),
                 el("h2", "Entities by type"), types,
+                el("h2", f"Entities on the map ({len(features)} with a location)"),
+                map_div(features, "entity-map"),
                 el("h2", f"Entities (the first {ENTITIES_SHOWN} by id)"),
-                table(("Id", "Type", "Name"), await _entities(store), id="entities"),
+                table(("Id", "Type", "Name"), entity_rows, id="entities"),
                 el("h2", f"Quarantined rows ({len(records)} open{more})"),
                 filters, quarantine)
-    return render(request, "Data", "data", body)
+    return render(request, "Data", "data", body, maps=True)
