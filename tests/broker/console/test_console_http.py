@@ -172,3 +172,8 @@ def test_the_console_refuses_plain_http_off_loopback(tmp_path: Path) -> None:
     loopback = parse_config(tmp_path / "renkei.toml", {**base, "http": {
         "listen": "127.0.0.1:0"}})
     assert loopback.console.enabled
+    for name in ("api.crt", "api.key"):
+        (tmp_path / name).write_text("PEM", encoding="utf-8")  # only their presence is read
+    https = parse_config(tmp_path / "renkei.toml", {**base, "http": {
+        "listen": "0.0.0.0:8443", "tls_cert": "api.crt", "tls_key": "api.key"}})
+    assert https.console.enabled
