@@ -185,6 +185,12 @@ class FederationConfig:
     # Refused calls a member may make per minute (any reason, with or without an agreement)
     # before its calls are refused as rate_limited without being decided (issue 12).
     refused_calls_per_minute: int = 60
+    # Calls in flight at once over all peers (a national fan-out asks 1,741 cities): the rest
+    # wait for a slot within the same deadline, so connections and memory stay bounded.
+    max_concurrent_calls: int = 256
+    # A peer's channel closes its connection after this long without a call (reopened on
+    # the next call; the certificate pin is kept).
+    idle_channel_seconds: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -451,6 +457,8 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
         refused_calls_per_minute=f.integer("refused_calls_per_minute",
                                            FederationConfig.refused_calls_per_minute,
                                            minimum=1),
+        max_concurrent_calls=f.integer("max_concurrent_calls", 256, minimum=1),
+        idle_channel_seconds=f.number("idle_channel_seconds", 120.0, minimum=1.0),
     )
     f.done()
 

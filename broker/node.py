@@ -91,7 +91,8 @@ class Node:
             TokenIssuer(config.id, identity.key, clock, trust.token_lifetime_seconds))
         self.peers = PeerPool(config.id, directory, self.tokens,
                               max_message_bytes=config.grpc.max_message_bytes,
-                              insecure=config.grpc.insecure_dev, observer=self.calls)
+                              insecure=config.grpc.insecure_dev, observer=self.calls,
+                              idle_seconds=config.federation.idle_channel_seconds)
         self.directory_sync = DirectorySync(config, directory, store, clock,
                                             lambda _: self.agreements.refresh())
         self.verifier = TokenVerifier(
@@ -103,7 +104,8 @@ class Node:
         self.backoff = PeerBackoff(store, clock, federation, probe=self._peer_serving)
         self.fanout = FanOut(self.peers, self.backoff, federation.per_peer_concurrency,
                              on_receipt=self.audit.record_receipt, node_id=config.id,
-                             hop_limit=federation.hop_limit)
+                             hop_limit=federation.hop_limit,
+                             max_concurrent_calls=federation.max_concurrent_calls)
         limits = CallLimits(store, clock,
                             refused_per_minute=federation.refused_calls_per_minute)
         self.provider = ProviderService(
@@ -288,6 +290,7 @@ class Node:
         if self._grpc is not None:
             await self._grpc.stop(self.config.grpc.shutdown_grace_seconds)
         await self.peers.close()
+        await self.fanout.close()
         with contextlib.suppress(Exception):
             await self.audit.checkpoint()
         await self.store.close()

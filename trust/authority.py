@@ -250,10 +250,39 @@ class Authority:
         key_validity_seconds: int = DEFAULT_KEY_VALIDITY,
     ) -> Member:
         """Register a member directly (public JWKs given by the operator)."""
+        return self._store(self._build_member(
+            member_id, name_ja, name_en, role, endpoints, keys, tls_fingerprints,
+            key_validity_seconds))
+
+    def add_members(self, entries: Iterable[Mapping[str, Any]]) -> list[Member]:
+        """Register many members at once (enrolling a whole federation: 1,741
+        municipalities), written once. Each entry holds ``add_member``'s arguments by name;
+        nothing is registered if any entry is refused."""
+        members: dict[str, Member] = {}
+        for entry in entries:
+            member = self._build_member(**entry)
+            if member.id in members:
+                raise AuthorityError("member_exists", f"member {member.id[:64]} listed twice")
+            members[member.id] = member
+        self._members.update(members)
+        self._save()
+        return list(members.values())
+
+    def _build_member(
+        self,
+        member_id: str,
+        name_ja: str,
+        name_en: str,
+        role: str,
+        endpoints: Sequence[str] = (),
+        keys: Iterable[Mapping[str, Any]] = (),
+        tls_fingerprints: Sequence[str] = (),
+        key_validity_seconds: int = DEFAULT_KEY_VALIDITY,
+    ) -> Member:
         if member_id in self._members:
             raise AuthorityError("member_exists", f"member {member_id[:64]} already exists")
         try:
-            member = Member(
+            return Member(
                 id=member_id, name_ja=name_ja, name_en=name_en, role=role,
                 endpoints=tuple(endpoints),
                 keys=tuple(self._new_key(k, key_validity_seconds) for k in keys),
@@ -261,7 +290,6 @@ class Authority:
             )
         except DirectoryError as exc:
             raise AuthorityError("invalid_member", exc.message) from exc
-        return self._store(member)
 
     def inspect_join_request(self, join_request: str) -> JoinRequest:
         """Verify a join request (signature = proof of possession) without admitting it."""

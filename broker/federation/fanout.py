@@ -115,13 +115,15 @@ class FanOut:
     """Concurrent calls to a set of peers under one deadline.
 
     ``monotonic`` is the clock the deadline and each status's ``elapsed_ms`` are measured on
-    (seconds; ``time.monotonic`` unless a test steps it).
+    (seconds; ``time.monotonic`` unless a test steps it). ``max_concurrent_calls`` caps the
+    calls in flight over all peers.
     """
 
     def __init__(self, peers: Callable[[], Mapping[str, PeerChannel]], backoff: PeerBackoff,
                  per_peer_concurrency: int, on_receipt: ReceiptSink | None = None, *,
                  node_id: str = "", hop_limit: int = 3,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 max_concurrent_calls: int = 256) -> None:
         self._peers = peers
         self._monotonic = monotonic
         self._backoff = backoff
@@ -130,6 +132,11 @@ class FanOut:
         self._on_receipt = on_receipt
         self._node_id = node_id
         self._hop_limit = hop_limit
+        # One cap over every call of every fan-out: a national query to 1,741 cities holds
+        # at most this many calls (and new connections) at once; the others wait for a slot
+        # within the same deadline.
+        self._calls = asyncio.Semaphore(max_concurrent_calls)
+        self._recording: set[asyncio.Task[None]] = set()
 
     def _routing(self, forwarding: Routing | None) -> Routing:
         """The loop guard of an outgoing call: a fresh origin, or one more hop of a
@@ -261,7 +268,7 @@ class FanOut:
                                             message=f"retrying in {wait:.0f}s after: "
                                                     f"{state.last_error}")
                 return
-            async with self._limit(peer):
+            async with self._calls, self._limit(peer):
                 remaining = max(0.01, deadline - (self._monotonic() - started))
                 try:
                     count = await call(peer, channel, remaining)
@@ -298,6 +305,7 @@ class FanOut:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            late = []
             for task in pending:
                 peer = tasks[task]
                 if peer not in statuses:
@@ -305,7 +313,9 @@ class FanOut:
                                                 "deadline_exceeded",
                                                 "no complete answer before the deadline",
                                                 self._ms(started))
-                    await self._backoff.failed(peer, "deadline exceeded", since=since)
+                    late.append(peer)
+            if late:
+                self._fail_later(late, since)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
                     peer = tasks[task]
@@ -314,6 +324,27 @@ class FanOut:
                     statuses.setdefault(peer, PeerStatus(peer, "error", reason="internal",
                                                          message="internal error"))
         return [statuses[p] for p in sorted(statuses)]
+
+    def _fail_later(self, peers: list[str], since: float) -> None:
+        """Move the backoff of peers that ran out of time on, after the answer: a national
+        fan-out may leave hundreds of them, and a store write each would hold the answer far
+        past its deadline. Each task moves the peer's backoff on in memory at its first step
+        (the store write follows), before any later fan-out's calls run."""
+        async def fail(peer: str) -> None:
+            try:
+                await self._backoff.failed(peer, "deadline exceeded", since=since)
+            except Exception:  # a store that is closing: the backoff is only bookkeeping
+                log.exception("peer[%s] backoff not recorded", peer)
+
+        for peer in peers:
+            task = asyncio.get_running_loop().create_task(fail(peer), name=f"backoff[{peer}]")
+            self._recording.add(task)
+            task.add_done_callback(self._recording.discard)
+
+    async def close(self) -> None:
+        """Wait for the backoff records still being written (call before the store closes)."""
+        if self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     def _ms(self, t0: float) -> float:
         return round((self._monotonic() - t0) * 1000, 1)

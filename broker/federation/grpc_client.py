@@ -63,8 +63,15 @@ SERVICE_CONFIG = json.dumps({
 CONNECT_TIMEOUT = 5.0
 
 
-def channel_options(max_message_bytes: int) -> list[tuple[str, Any]]:
+IDLE_SECONDS = 120.0
+
+
+def channel_options(max_message_bytes: int, idle_seconds: float = IDLE_SECONDS
+                    ) -> list[tuple[str, Any]]:
+    """Options of every channel; after ``idle_seconds`` without a call the channel drops its
+    connection (an agency asking 1,741 cities must not hold 1,741 connections for good)."""
     return [
+        ("grpc.client_idle_timeout_ms", int(idle_seconds * 1000)),
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.keepalive_time_ms", 30_000),
@@ -110,14 +117,15 @@ async def fetch_certificate(host: str, port: int, timeout: float) -> bytes:
 
 
 async def open_channel(address: PeerAddress, max_message_bytes: int,
-                       timeout: float = 5.0) -> grpc.aio.Channel:
+                       timeout: float = 5.0, idle_seconds: float = IDLE_SECONDS
+                       ) -> grpc.aio.Channel:
     """A channel to ``address``; TLS pinned to the directory's fingerprints unless insecure.
 
     The peer's certificate is fetched first and must be one the signed directory lists; the
     channel then trusts exactly that certificate (nodes use self-signed certificates, so there
     is no CA to trust instead).
     """
-    options = channel_options(max_message_bytes)
+    options = channel_options(max_message_bytes, idle_seconds)
     if address.insecure:
         log.warning("peer[%s] PLAINTEXT channel to %s (--insecure-dev): tokens and data travel "
                     "unencrypted; never use this outside a development machine",
@@ -152,12 +160,14 @@ class PeerChannel:
     """The federation API of one peer, as seen from this node."""
 
     def __init__(self, address: PeerAddress, tokens: TokenSource, max_message_bytes: int,
-                 observer: CallObserver | None = None) -> None:
+                 observer: CallObserver | None = None,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
         self.address = address
         self.peer = address.member_id
         self._tokens = tokens
         self._max = max_message_bytes
         self._observer = observer
+        self._idle = idle_seconds
         self._channel: grpc.aio.Channel | None = None
         self._stubs: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -168,7 +178,7 @@ class PeerChannel:
             if self._channel is None:
                 self._channel = await open_channel(self.address, self._max,
                                                    min(timeout or CONNECT_TIMEOUT,
-                                                       CONNECT_TIMEOUT))
+                                                       CONNECT_TIMEOUT), self._idle)
                 self._stubs = {}
             return self._channel
 

@@ -17,7 +17,7 @@ from trust.errors import DirectoryError
 from trust.tokens import TokenIssuer
 
 from .access import CallObserver
-from .grpc_client import PeerAddress, PeerChannel
+from .grpc_client import IDLE_SECONDS, PeerAddress, PeerChannel
 
 
 class PeerTokens:
@@ -40,13 +40,15 @@ class PeerPool:
 
     def __init__(self, node_id: str, directory: DirectoryHolder, tokens: PeerTokens, *,
                  max_message_bytes: int, insecure: bool,
-                 observer: CallObserver | None = None) -> None:
+                 observer: CallObserver | None = None,
+                 idle_seconds: float = IDLE_SECONDS) -> None:
         self._node_id = node_id
         self._observer = observer  # every call made: access line and metrics
         self._directory = directory
         self._tokens = tokens
         self._max_message_bytes = max_message_bytes
         self._insecure = insecure
+        self._idle = idle_seconds
         self._channels: dict[str, PeerChannel] = {}
         self._version = -1
         self._closing: set[asyncio.Task[None]] = set()
@@ -68,7 +70,7 @@ class PeerPool:
                 kept = old.get(m.id)
                 self._channels[m.id] = kept if kept is not None and kept.address == address \
                     else PeerChannel(address, self._tokens, self._max_message_bytes,
-                                     self._observer)
+                                     self._observer, self._idle)
             self._version = directory.version
             for member_id, channel in old.items():
                 if self._channels.get(member_id) is not channel:

@@ -130,7 +130,34 @@ def merge(local: Sequence[Mapping[str, Any]], remote: Sequence[Mapping[str, Any]
     return [by_id[k] for k in sorted(by_id)]
 
 
+# Past this many peers without an answer, warnings are one line per kind of failure: a
+# national read that 190 of 1,741 cities miss would otherwise send 190 header lines (15 KB),
+# more than clients and proxies accept (aiohttp stops at 128 lines, nginx at 4-8 KB).
+MAX_WARNING_LINES = 20
+IDS_PER_WARNING = 40
+
+
 def warning_header(status: PeerStatus) -> str:
     """An ``NGSILD-Warning`` value: ``199 <peer> "<status>: <reason>"`` (quotes escaped)."""
     text = f"{status.status}: {status.reason or status.message}".replace('"', "'")
     return f'199 {status.peer} "{text[:200]}"'
+
+
+def warning_headers(statuses: Sequence[PeerStatus]) -> list[str]:
+    """``NGSILD-Warning`` values for the peers that did not answer (``ok`` ones left out):
+    one per peer up to ``MAX_WARNING_LINES``; beyond that one per status and reason, naming
+    how many peers and the first ``IDS_PER_WARNING`` of them (agent ``renkei``)."""
+    failed = [s for s in statuses if s.status != "ok"]
+    if len(failed) <= MAX_WARNING_LINES:
+        return [warning_header(s) for s in failed]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for s in failed:
+        groups.setdefault((s.status, s.reason or s.message[:80]), []).append(s.peer)
+    out = []
+    for (status, reason), peers in sorted(groups.items(), key=lambda g: (-len(g[1]), g[0])):
+        named = " ".join(sorted(peers)[:IDS_PER_WARNING])
+        more = f" (+{len(peers) - IDS_PER_WARNING} more)" if len(peers) > IDS_PER_WARNING \
+            else ""
+        text = f"{status}: {reason}: {len(peers)} peers: {named}{more}".replace('"', "'")
+        out.append(f'199 renkei "{text}"')
+    return out

@@ -150,6 +150,33 @@ def test_add_member_directly_and_errors(authority: Authority) -> None:
     assert err.value.code == "invalid_member"
 
 
+def test_add_members_enrols_many_at_once_or_none(authority: Authority, tmp_path: Path,
+                                                 clock: ManualClock) -> None:
+    keys = [NodeKey.generate() for _ in range(3)]
+    entries = [{"member_id": f"jp-90000{i}", "name_ja": f"市{i}", "name_en": f"City {i}",
+                "role": "city", "endpoints": [f"127.0.0.1:{7000 + i}"],
+                "keys": [k.public_jwk()], "tls_fingerprints": [FP]}
+               for i, k in enumerate(keys)]
+    added = authority.add_members(entries)
+    assert [m.id for m in added] == ["jp-900000", "jp-900001", "jp-900002"]
+    # Written: a reopened authority publishes all three with their keys.
+    jws = Authority.open(tmp_path / "authority", clock=clock).publish()
+    directory = verify_directory(jws, authority.public_jwk(), now=T0)
+    assert {m: directory.members[m].endpoints for m in ("jp-900001", "jp-900002")} == {
+        "jp-900001": ("127.0.0.1:7001",), "jp-900002": ("127.0.0.1:7002",)}
+    assert directory.members["jp-900000"].keys[0].jwk == keys[0].public_jwk()
+    # One bad entry (a member already there, a duplicate, a bad role): nobody is added.
+    for bad in ({**entries[0], "member_id": "jp-900003", "role": "mayor"},
+                {**entries[0], "member_id": "jp-900002"}):
+        with pytest.raises(AuthorityError):
+            authority.add_members([{**entries[0], "member_id": "jp-900004"}, bad])
+        assert "jp-900004" not in authority.members
+    with pytest.raises(AuthorityError) as err:
+        authority.add_members([{**entries[0], "member_id": "jp-900005"}] * 2)
+    assert err.value.code == "member_exists"
+    assert "jp-900005" not in authority.members
+
+
 def test_rotation_with_a_malformed_fingerprint_is_a_bad_request(authority: Authority) -> None:
     authority.admit(_join(NodeKey.generate()))
     with pytest.raises(AuthorityError) as err:

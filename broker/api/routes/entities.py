@@ -18,7 +18,7 @@ from ...ngsi.model import (
 )
 from ...ngsi.reads import Shape
 from ...ngsi.render import OutputOptions
-from ...ngsi.scope import warning_header
+from ...ngsi.scope import warning_headers
 from ...service.query import parse_types
 from ..common import (
     Terms,
@@ -76,8 +76,8 @@ async def query_entities(request: web.Request) -> web.Response:
     else:
         resp = entities_response(page.entities or [], media, terms, parsed.output, headers,
                                   links)
-    for status in page.warnings:
-        resp.headers.add("NGSILD-Warning", warning_header(status))
+    for value in warning_headers(page.warnings):
+        resp.headers.add("NGSILD-Warning", value)
     return resp
 
 
@@ -120,8 +120,8 @@ async def retrieve_entity(request: web.Request) -> web.Response:
         resp = response(orjson.dumps(body), media, terms.context)
     else:
         resp = response(render_object(rendered, media, terms.context), media, terms.context)
-    for status in warnings:
-        resp.headers.add("NGSILD-Warning", warning_header(status))
+    for value in warning_headers(warnings):
+        resp.headers.add("NGSILD-Warning", value)
     return resp
 
 
