@@ -163,6 +163,31 @@ def test_duplicate_ids_are_quarantined_every_row_naming_the_others(tmp_path: Pat
     assert report.counts.by_code == {"duplicate_id": 2}
 
 
+def test_results_held_for_the_id_check_come_back_exactly_and_not_from_memory(
+        tmp_path: Path) -> None:
+    """The whole input waits on disk for the duplicate check: every result comes back as it
+    was mapped (entity, row, position, rule; quarantined rows with their raw record), and
+    holding 20,000 rows costs little memory (held as objects they took ~7 KB a row)."""
+    import tracemalloc
+
+    rows = [{**_aed_rows()[0], "NO": str(i), "名称": f"施設{i}"} for i in range(1, 20_001)]
+    for i in (10, 500, 19_999):
+        rows[i]["緯度"] = "north"  # quarantined: not a number
+    path = _csv(tmp_path / "aed.csv", AED_OLD, rows)
+    rule = compiled("da_aed")
+    plain = list(map_records(rule, open_records(path)))
+    assert sum(isinstance(r, Quarantined) for r in plain) == 3
+    tracemalloc.start()
+    try:
+        held = map_records(rule, open_records(path), unique_ids=True)
+        first = next(held)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [first, *held] == plain
+    assert peak < 40 * 1024 * 1024, peak  # all 20,000 as objects: ~140 MB
+
+
 def test_rule_yaml_keeps_no_and_yes_as_text() -> None:
     rule = parse_rules("""
 renkei_rules: 1
