@@ -93,10 +93,13 @@ class EntityReads:
         out = EntityPage(count=page.count, more=page.more)
         if page.array is not None:
             out.array = page.array
+        elif docs_only and as_stored:
+            out.docs = page.stored_docs()
+        elif docs_only and output.passthrough:
+            out.docs = translated_docs(page.stored_docs(), output, translator)
         elif docs_only:
-            out.docs = page.stored_docs() if as_stored else [
-                orjson.dumps(r) for r in (render_entity(e, output, translator)
-                                          for e in page.entities()) if r]
+            out.docs = [orjson.dumps(r) for r in (render_entity(e, output, translator)
+                                                  for e in page.entities()) if r]
         else:
             out.entities = [r for r in (render_entity(h.decoded(), output, translator,
                                                       h.stored.created_at, h.stored.modified_at)
@@ -168,6 +171,29 @@ class EntityReads:
         rendered = render_entity(entity, output, translator, created, modified)
         # ETSI GS CIM 009 v1.8.1 4.21: nothing left after pick/omit is ResourceNotFound.
         return (rendered or None), result.warnings
+
+
+RENDERED_MAX = 20_000  # entries per context (~1 KB each): the cache stays a few tens of MB
+
+
+def translated_docs(docs: list[bytes], output: OutputOptions, translator: Translator
+                    ) -> list[bytes]:
+    """Stored entities in the caller's names, each rendered once per context: with
+    ``output.passthrough`` (normalized, no projection, no system attributes) the result
+    depends only on the stored bytes and the translator, so it is kept on the translator."""
+    cache = translator.rendered
+    out = []
+    for doc in docs:
+        hit = cache.get(doc)
+        if hit is None:
+            rendered = render_entity(orjson.loads(doc), output, translator)
+            hit = orjson.dumps(rendered) if rendered else b""
+            if len(cache) >= RENDERED_MAX:
+                cache.clear()
+            cache[doc] = hit
+        if hit:
+            out.append(hit)
+    return out
 
 
 def wire_query(query: NgsiQuery, output: OutputOptions, limit: int) -> FederatedQuery:

@@ -234,6 +234,11 @@ class Translator:
         self.identity = src is dst or src.key == dst.key
         self._memo: dict[tuple[str, tuple[str, ...]], str] = {}
         self._type_memo: dict[str, str] = {}
+        # Stored entity bytes -> the same entity in ``dst`` names as bytes (b"" when nothing
+        # is left), filled by the API's reads: a client without the Renkei context asks for
+        # the same entities over and over, and translating each costs five times sending it.
+        # Keyed by the bytes themselves, so a changed entity is a new entry, never stale.
+        self.rendered: dict[bytes, bytes] = {}
 
     def type_name(self, name: str) -> str:
         if self.identity:

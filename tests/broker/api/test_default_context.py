@@ -97,6 +97,26 @@ async def test_renkei_data_reads_as_full_iris_without_context(api: ApiClient,
     assert (await renkei.get("/ngsi-ld/v1/types")).json()["typeList"] == ["EvacuationSite"]
 
 
+async def test_pages_without_context_follow_every_change_of_an_entity(
+        api: ApiClient, renkei: ApiClient) -> None:
+    """Each entity's translation is kept per context (the stored bytes are the key): pages
+    asked again are the same, and a changed entity reads changed at once."""
+    capacity = "https://schema.org/maximumAttendeeCapacity"
+    page = {"type": RENKEI + "EvacuationSite", "local": "true"}
+    for i in (1, 2):
+        assert (await renkei.post(E, site(i, 100 * i))).status == 201
+    first = await api.get(E, params=page)
+    again = await api.get(E, params=page)
+    assert first.body == again.body
+    assert [e[capacity]["value"] for e in first.json()] == [100, 200]
+    patch = await renkei.call("PATCH", f"{E}/{site(1)['id']}/attrs", json={
+        "capacity": {"type": "Property", "value": 150}})
+    assert patch.status == 204
+    assert [e[capacity]["value"] for e in (await api.get(E, params=page)).json()] == [150, 200]
+    assert (await renkei.call("DELETE", f"{E}/{site(2)['id']}")).status == 204
+    assert [e["id"] for e in (await api.get(E, params=page)).json()] == [site(1)["id"]]
+
+
 async def test_inline_user_context_read_back_without_context(api: ApiClient) -> None:
     body = {"@context": [{"name": "http://schema.org/name"}, NGSI_LD_CORE_V1_8_URL],
             "id": "urn:ngsi-ld:T:inline", "type": "T",
