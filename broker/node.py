@@ -31,6 +31,7 @@ from .console.deps import ConsoleDeps
 from .errors import NotFound, PeerError, StoreError
 from .federation.access import CallObserver
 from .federation.backoff import PeerBackoff
+from .federation.directory_sync import FOLLOW_SECONDS as DIRECTORY_FOLLOW_SECONDS
 from .federation.directory_sync import DirectorySync, authority_key, open_directory
 from .federation.fanout import FanOut
 from .federation.feed_client import FederatedChange, SubscriptionSpec
@@ -187,6 +188,7 @@ class Node:
             self.http = HttpServer(self.api_deps(), mounts)
             await self.http.start()
         self.loops.start("housekeeping", self._housekeeping)
+        self.loops.start("directory-follow", self._follow_directory)
         self.loops.start("witnessing", self.witnessing.run)
         self.loops.start("agreement-outbox", self._deliver_agreements)
         if self.provider.index is not None:
@@ -355,6 +357,16 @@ class Node:
                 await self.exchange.resend_due()
             except (StoreError, TrustError, NotFound) as exc:
                 log.warning("agreement outbox: %s", exc)
+
+    async def _follow_directory(self) -> None:
+        """Adopt directories other replicas stored (revocations reach every replica within
+        ``FOLLOW_SECONDS``); a stored one that does not verify is logged and looked at again."""
+        while True:
+            await asyncio.sleep(DIRECTORY_FOLLOW_SECONDS)
+            try:
+                await self.directory_sync.adopt_stored()
+            except TrustError as exc:
+                log.warning("stored directory not adopted: %s", exc)
 
     async def _housekeeping(self) -> None:
         """Poll the directory; reload agreements (the CLI may have changed them) and let

@@ -5,7 +5,8 @@ directory: the authority's pinned key from ``[trust] authority_jwk``, then the n
 directory the store kept (its version is the floor: an older one is a rollback, refused
 across restarts too). ``DirectorySync`` fetches newer directories from the authority and
 installs them: verified, kept in the store, and announced (the agreement book re-checks its
-agreements against the new members).
+agreements against the new members); it also adopts, every ``FOLLOW_SECONDS``, a newer one
+another replica kept in the shared store.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from ..config import NodeConfig
 from ..errors import ConfigError
 from ..store.base import Store
 from .grpc_client import AuthorityClient, PeerAddress
+
+FOLLOW_SECONDS = 2.0  # how often a node looks for a directory another replica stored
 
 
 def authority_key(config: NodeConfig) -> Mapping[str, Any]:
@@ -68,6 +71,17 @@ class DirectorySync:
         if jws:
             await self.install(jws)
         return self._holder.version
+
+    async def adopt_stored(self) -> bool:
+        """Adopt a newer directory that another process (a replica on the same store, the
+        CLI) kept in the store; True if one was adopted. A replica that fetched a directory
+        revoking a member thus revokes it on every replica within a poll, not at each one's
+        next authority poll (``directory_poll_seconds``, five minutes)."""
+        held = await self._store.latest_directory()
+        if held is None or held[0] <= self._holder.version:
+            return False
+        self._on_install(self._holder.update(held[1], self._clock.now()))
+        return True
 
     async def install(self, jws: str) -> Directory:
         """Verify and adopt a signed directory (refusing rollback), keep it, announce it."""
