@@ -16,6 +16,7 @@
     │   ├── DeliveryPending          delivery_pending   (stored here, not yet at the peer)
     │   └── PeerRejected             peer_rejected      (carries the peer's reason code)
     └── StoreError                   store_error
+        └── StoreFull                store_full         (no space left: writes refused)
 
 ``trust.errors.TrustError`` and ``mappings.errors.MappingError`` are the other two roots; the
 transports map all three in one module each (``federation/status.py``, ``api/problems.py``).
@@ -149,3 +150,10 @@ class StoreError(BrokerError):
     """The store failed."""
 
     code = "store_error"
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full: writes are refused until space is freed, while
+    reads go on being served."""
+
+    code = "store_full"

@@ -6,17 +6,22 @@ of its last record. After a crash the next run resumes right after the last comm
 (the file's size and mtime must be unchanged), and because upserts are idempotent by id and
 content hash, re-reading a batch neither loses nor duplicates anything. Every record read is
 either mapped or quarantined (with file, row, column, raw value, reason): counts add up.
+
+A full disk pauses an ingest instead of failing it: the batch that did not fit is committed
+again every ``pause_seconds`` until space is freed (each commit is one transaction, so a retry
+neither loses nor doubles anything), with a WARNING when it pauses and when it resumes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -29,14 +34,16 @@ from mappings.sources import open_records
 from mappings.views import Rule
 from trust.clock import Clock
 
-from .errors import UnknownRuleSet
+from .errors import StoreFull, UnknownRuleSet
 from .service.entity_write import entity_write
-from .store.base import EntityWrite, QuarantineRecord, Store
+from .store.base import EntityWrite, QuarantineRecord, Store, UpsertCounts
 
 log = logging.getLogger("renkei.ingest")
 # Rows per committed batch: larger batches amortize the commit (measured: 2000 rows of ~1 KB
 # commit ~35% faster than 500) while a crash re-reads at most one batch.
 BATCH = 2000
+PAUSE_SECONDS = 2.0  # how often a paused ingest tries its batch again on a full disk
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,11 +94,33 @@ class Ingestor:
     """Runs ingests for one node's store."""
 
     def __init__(self, store: Store, clock: Clock, on_change: Callable[[], None] | None = None,
-                 batch_size: int = BATCH) -> None:
+                 batch_size: int = BATCH, pause_seconds: float = PAUSE_SECONDS) -> None:
         self._store = store
         self._clock = clock
         self._on_change = on_change or (lambda: None)
         self._batch = batch_size
+        self._pause = pause_seconds
+        self.paused: set[str] = set()  # sources waiting for disk space now
+
+    async def _write(self, source: str, write: Callable[[], Awaitable[T]]) -> T:
+        """``write()``, retried every ``pause_seconds`` while the store's disk is full."""
+        paused_at = None
+        while True:
+            try:
+                result = await write()
+            except StoreFull as exc:
+                if paused_at is None:
+                    paused_at = asyncio.get_running_loop().time()
+                    self.paused.add(source)
+                    log.warning("ingest[%s] paused: %s; it resumes by itself once space is "
+                                "freed", source, exc)
+                await asyncio.sleep(self._pause)
+                continue
+            if paused_at is not None:
+                self.paused.discard(source)
+                log.warning("ingest[%s] resumed after %.0fs paused on a full disk", source,
+                            asyncio.get_running_loop().time() - paused_at)
+            return result
 
     async def ingest(self, source: str, rules: str, path: Path, *,
                      kind: str | None = None) -> IngestReport:
@@ -106,7 +135,8 @@ class Ingestor:
             saved_doc = orjson.loads(saved)
             if saved_doc.get("fingerprint") == fingerprint and saved_doc.get("position"):
                 start_after = saved_doc["position"]
-        run_id = await self._store.start_run(source, str(path), self._clock.now())
+        run_id = await self._write(source, lambda: self._store.start_run(
+            source, str(path), self._clock.now()))
         outcomes = _outcomes(compiled, path, kind, start_after)
         reasons: list[str] = []
 
@@ -123,21 +153,26 @@ class Ingestor:
                     break
                 pending = next_batch()
                 reasons.extend(batch.reasons[:5 - len(reasons)])
-                counts = await self._store.commit_batch(run_id, source, batch.writes,
-                                                        batch.quarantine, batch.token,
-                                                        read=batch.read, now=self._clock.now())
+                counts = await self._write(source, functools.partial(
+                    self._commit, run_id, source, batch))
                 if counts.created or counts.updated:
                     self._on_change()
         finally:
             if not pending.done():  # a failed commit: let the read-ahead finish, unused
                 await asyncio.gather(pending, return_exceptions=True)
         # A finished run leaves no position: the next run of this source reads it all again.
-        await self._store.reset_source_position(source)
-        run = await self._store.finish_run(run_id, self._clock.now())
+        await self._write(source, lambda: self._store.reset_source_position(source))
+        run = await self._write(source, lambda: self._store.finish_run(run_id,
+                                                                        self._clock.now()))
         log.info("ingest[%s] %s: read %d, mapped %d, quarantined %d", source, path.name,
                  run.read, run.mapped, run.quarantined)
         return IngestReport(source, str(path), run_id, run.read, run.mapped, run.quarantined,
                             run.created, run.updated, run.unchanged, start_after, tuple(reasons))
+
+    async def _commit(self, run_id: int, source: str, batch: _Batch) -> UpsertCounts:
+        return await self._store.commit_batch(run_id, source, batch.writes, batch.quarantine,
+                                              batch.token, read=batch.read,
+                                              now=self._clock.now())
 
     async def retry_quarantine(self, source: str, rules: str) -> tuple[int, int]:
         """Map quarantined records of ``source`` again (after a rule fix).

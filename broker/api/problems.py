@@ -33,6 +33,7 @@ from ..errors import (
     NotSupported,
     PeerError,
     StoreError,
+    StoreFull,
     Unauthenticated,
 )
 from .errors import (
@@ -80,6 +81,8 @@ _TABLE: dict[type[BaseException], Problem] = {
     AlreadyExists: Problem(409, NGSI + "AlreadyExists", "Already exists"),
     NotSupported: Problem(422, NGSI + "OperationNotSupported", "Operation not supported"),
     PeerError: Problem(502, RENKEI + "PeerError", "A federation peer failed"),
+    # A full disk is not the caller's fault nor a bug: 507, naming the full disk.
+    StoreFull: Problem(507, RENKEI + "StoreFull", "Insufficient storage"),
     StoreError: INTERNAL,
     BrokerError: INTERNAL,
     # trust
@@ -131,5 +134,7 @@ def problem_response(exc: BaseException, instance: str | None = None) -> web.Res
         headers["WWW-Authenticate"] = 'Bearer realm="renkei", error="insufficient_scope"'
     if isinstance(exc, RateLimited) and exc.retry_after:
         headers["Retry-After"] = str(max(1, int(exc.retry_after)))
+    elif isinstance(exc, StoreFull):
+        headers["Retry-After"] = "30"  # no telling when an operator frees space
     return web.Response(status=status, body=orjson.dumps(body),
                         content_type="application/json", headers=headers)

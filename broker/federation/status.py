@@ -37,6 +37,7 @@ from ..errors import (
     PeerError,
     PeerRejected,
     PeerUnavailable,
+    StoreFull,
     Unauthenticated,
 )
 
@@ -77,6 +78,8 @@ _STATUS: dict[type[BaseException], grpc.StatusCode] = {
     PeerDeadlineExceeded: SC.DEADLINE_EXCEEDED,
     ContextNotAvailable: SC.FAILED_PRECONDITION,
     MappingError: SC.INVALID_ARGUMENT,
+    # The provider's disk is full: it cannot audit the call, so it refuses it for now.
+    StoreFull: SC.UNAVAILABLE,
     BrokerError: SC.INTERNAL,
 }
 

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from ..errors import StoreError
+from ..errors import StoreError, StoreFull
+from .full_disk import MESSAGE, FullDiskLog
 from .migrations import Migration, migrations_for
 
 log = logging.getLogger("renkei.store.postgres")
@@ -59,11 +60,17 @@ def safe_dsn(dsn: str) -> str:
         return "(unparseable dsn)"
 
 
+_FULL = FullDiskLog("postgresql")
+
+
 @contextlib.contextmanager
 def translate(dsn: str) -> Iterator[None]:
     """Turn driver and socket failures into ``StoreError`` at the store's boundary."""
     try:
         yield
+    except asyncpg.exceptions.DiskFullError as exc:  # SQLSTATE 53100
+        _FULL.seen(exc)
+        raise StoreFull(MESSAGE) from exc
     except asyncpg.PostgresError as exc:
         raise StoreError(f"postgresql: {type(exc).__name__}: {exc}") from exc
     except (OSError, asyncpg.InterfaceError) as exc:

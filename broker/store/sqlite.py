@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import orjson
 
-from ..errors import AlreadyExists, StoreError
-from . import sqlite_audit
+from ..errors import AlreadyExists, StoreError, StoreFull
+from . import full_disk, sqlite_audit
 from .base import (
     AgreementRow,
     AuditBuilder,
@@ -36,6 +36,7 @@ from .base import (
     StoredEntity,
     UpsertCounts,
 )
+from .full_disk import sqlite_disk_full
 from .migrations import Migration
 from .released_groups import release_sqlite
 from .sqlite_console import SqliteConsole
@@ -60,6 +61,7 @@ class SqliteStore(SqliteHistory, SqliteConsole):
         self.applied_migrations: list[Migration] = []  # by the last open()
         self._reader = SqliteReader(self.path)
         self._watch: asyncio.Task[None] | None = None
+        self._full = full_disk.FullDiskLog(str(self.path), self.path)
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -68,6 +70,9 @@ class SqliteStore(SqliteHistory, SqliteConsole):
                 with self._db:  # one transaction per call
                     return fn(self._db)
             except sqlite3.Error as exc:
+                if sqlite_disk_full(exc, self.path):
+                    self._full.seen(exc)
+                    raise StoreFull(full_disk.MESSAGE) from exc
                 raise StoreError(f"sqlite: {exc}") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._pool, call)
