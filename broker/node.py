@@ -378,7 +378,10 @@ class Node:
             self._directory_polled_at = loop.time()
         while True:
             await asyncio.sleep(tick)
-            if loop.time() - self._directory_polled_at >= trust.directory_poll_seconds - 0.5:
+            # Holding no directory (its stored copy was damaged and the authority did not
+            # answer at start), the node asks again every tick, not every poll interval.
+            every = trust.directory_poll_seconds if self.directory.holds else tick
+            if loop.time() - self._directory_polled_at >= every - 0.5:
                 self._directory_polled_at = loop.time()
                 try:
                     await self.refresh_directory()

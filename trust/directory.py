@@ -367,6 +367,11 @@ class DirectoryHolder:
         return self.current
 
     @property
+    def holds(self) -> bool:
+        """Whether a verified directory is held (``current`` does not raise)."""
+        return self._current is not None
+
+    @property
     def version(self) -> int:
         """Version held (or the high-water mark if nothing is held yet)."""
         return self._current.version if self._current is not None else self._min_version

@@ -1,4 +1,5 @@
-"""``renkei node``: create a node's identity, print its join request, run it."""
+"""``renkei node``: create a node's identity, print its join request, run it, repair its
+stored member directory."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import sys
 
 from trust.errors import DirectoryError
 
+from ..config import NodeConfig
 from ..errors import BadRequest, ConfigError
 from ..identity import init_identity, join_request, load_identity
 from ..node import Node
@@ -53,6 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="listen here for HTTP instead of [http] listen (port 0 picks a free "
                         "one)")
     p.set_defaults(handler=cmd_run, serves=True)
+
+    p = cmds.add_parser("repair-directory",
+                        help="replace a damaged member directory in the node's store by the "
+                             "authority's (verified under the pinned key)")
+    add_config(p)
+    p.set_defaults(handler=cmd_repair_directory)
 
 
 def _listen(value: str) -> str:
@@ -96,6 +104,34 @@ def cmd_join_request(args: argparse.Namespace) -> int:
         raise BadRequest(f"give --endpoint HOST:PORT: the listen address {config.grpc.listen} "
                          "is not one peers can use")
     print(join_request(config, load_identity(config), endpoints))
+    return 0
+
+
+def cmd_repair_directory(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    return run(_repair_directory(config))
+
+
+async def _repair_directory(config: NodeConfig) -> int:
+    from trust.clock import SystemClock
+
+    from ..federation.directory_sync import authority_key, repair_directory
+    from ..store import open_store
+
+    authority_key(config)  # a bad key file fails before the store is opened
+    store = await open_store(config)
+    try:
+        repair = await repair_directory(config, store, SystemClock())
+    finally:
+        await store.close()
+    if repair.dropped:
+        print("dropped damaged member directory copies: "
+              + ", ".join(f"version {v}" for v in repair.dropped))
+    else:
+        print("no damaged member directory copy in the store")
+    kept = f"version {repair.kept}" if repair.kept else "none"
+    print(f"newest intact copy kept: {kept}; installed version {repair.installed} from the "
+          "authority (a running node fetches it too, at its next directory poll)")
     return 0
 
 

@@ -430,6 +430,10 @@ class Store(Protocol):
 
     async def latest_directory(self) -> tuple[int, str] | None: ...
 
+    async def delete_directory(self, version: int) -> bool:
+        """Forget the kept copy of ``version`` (a damaged one); False if none was kept."""
+        ...
+
     # -- console operators and their sessions ----------------------------------------------
     async def add_operator(self, row: OperatorRow) -> None:
         """Raises ``AlreadyExists`` when an operator of that name exists."""

@@ -479,6 +479,11 @@ class PostgresStore(PostgresHistory, PostgresConsole):
                                     " LIMIT 1")
         return (rows[0][0], rows[0][1]) if rows else None
 
+    async def delete_directory(self, version: int) -> bool:
+        deleted = await self._db.fetch("DELETE FROM directory WHERE version = $1 RETURNING 1",
+                                       version)
+        return bool(deleted)
+
     # -- small named state ------------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         value = await self._db.val("SELECT value::text FROM state WHERE namespace = $1"

@@ -450,6 +450,10 @@ class SqliteStore(SqliteHistory, SqliteConsole):
             "SELECT version, jws FROM directory ORDER BY version DESC LIMIT 1").fetchone())
         return (row[0], row[1]) if row else None
 
+    async def delete_directory(self, version: int) -> bool:
+        return bool(await self._run(lambda db: db.execute(
+            "DELETE FROM directory WHERE version = ?", (version,)).rowcount))
+
     # -- small named state ------------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
         row = await self._run(lambda db: db.execute(

@@ -239,6 +239,9 @@ async def test_counters_and_state_survive_reopening(make_store: StoreFactory) ->
         row = await s.get_agreement("agr-1")
         assert row is not None and row.signatures == {"jp-1": "s"}
         assert await s.latest_directory() == (3, "dir-jws")
+        await s.put_directory(2, "older-jws", now=2.0)
+        assert await s.delete_directory(3) and not await s.delete_directory(3)
+        assert await s.latest_directory() == (2, "older-jws")
     finally:
         await s.close()
 
