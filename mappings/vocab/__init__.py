@@ -21,6 +21,7 @@ _HERE = Path(__file__).resolve().parent
 SCHEMA_FILES: Mapping[str, str] = {
     "EvacuationSite": "renkei/EvacuationSite.schema.json",
     "ShelterOccupancy": "renkei/ShelterOccupancy.schema.json",
+    "Event": "renkei/Event.schema.json",
     "OffStreetParking": "sdm/OffStreetParking.schema.json",
     "PointOfInterest": "sdm/PointOfInterest.schema.json",
 }

@@ -45,6 +45,20 @@ EVAC_OLD = (
     "指定避難所との重複,想定収容人数,対象となる町会・自治会,URL,備考"
 ).split(",")
 
+# イベント一覧: the older 推奨データセット headers and the current 正式版 ones.
+EVENT_OLD = (
+    "都道府県コード又は市区町村コード,NO,都道府県名,市区町村名,イベント名,イベント名_カナ,"
+    "イベント名_英語,開始日,終了日,開始時間,終了時間,開始日時特記事項,説明,料金(基本),"
+    "料金(詳細),連絡先名称,連絡先電話番号,連絡先内線番号,主催者,場所名称,住所,方書,緯度,経度,"
+    "アクセス方法,駐車場情報,定員,参加申込終了日,参加申込終了時間,参加申込方法,URL,備考"
+).split(",")
+EVENT_NEW = (
+    "全国地方公共団体コード,ID,地方公共団体名,イベント名,イベント名_カナ,イベント名_英語,開始日,"
+    "終了日,開始時間,終了時間,開始日時特記事項,説明,料金_基本,料金_詳細,連絡先名称,"
+    "連絡先電話番号,連絡先内線番号,主催者,場所名称,住所,方書,緯度,経度,アクセス方法,駐車場情報,"
+    "定員,参加申込終了日,参加申込終了時間,参加申込方法,URL,備考"
+).split(",")
+
 
 def _csv(path: Path, header: list[str], rows: list[dict[str, str]], encoding: str = "utf-8") \
         -> Path:
@@ -83,11 +97,36 @@ def test_a_toilet_file_given_to_the_aed_rule_is_refused_naming_the_toilet_rule(
 
 
 @pytest.mark.parametrize("header, rule", [(AED_OLD, "da_aed"), (TOILET_OLD, "da_toilets"),
-                                          (EVAC_OLD, "da_evacuation_sites")])
+                                          (EVAC_OLD, "da_evacuation_sites"),
+                                          (EVENT_OLD, "da_events"), (EVENT_NEW, "da_events")])
 def test_auto_recognizes_the_layout_by_its_header(tmp_path: Path, header: list[str],
                                                   rule: str) -> None:
     path = _csv(tmp_path / "x.csv", header, [{"名称": "x"}])
     assert choose_rule(path)[0] == rule
+
+
+@pytest.mark.parametrize("rule", ["da_tourism", "da_public_facilities", "da_evacuation_sites"])
+def test_an_event_list_given_to_a_place_rule_is_refused_naming_the_event_rule(
+        tmp_path: Path, rule: str) -> None:
+    row = {"全国地方公共団体コード": "172022", "ID": "E1", "イベント名": "港まつり",
+           "開始日": "2025-07-19", "料金_基本": "無料", "緯度": "37.05", "経度": "136.96"}
+    path = _csv(tmp_path / "events.csv", EVENT_NEW, [row], "cp932")
+    with pytest.raises(SourceError) as err:
+        list(map_records(compiled(rule), open_records(path)))
+    assert err.value.code == "wrong_dataset"
+    assert "bundled:da_events" in str(err.value)
+
+
+def test_auto_maps_an_event_list_in_cp932(tmp_path: Path) -> None:
+    rows = [{"都道府県コード又は市区町村コード": "172022", "NO": str(i), "イベント名": f"教室{i}",
+             "開始日": f"令和7年8月{i}日", "連絡先電話番号": "0767-53-1111"} for i in (1, 2)]
+    path = _csv(tmp_path / "events.csv", EVENT_OLD, rows, "cp932")
+    rule, _ = choose_rule(path)
+    results = list(map_records(compiled(rule), open_records(path)))
+    assert [r.entity["id"] for r in results if isinstance(r, Mapped)] == [
+        "urn:ngsi-ld:Event:jp-172022:1", "urn:ngsi-ld:Event:jp-172022:2"]
+    assert [r.entity["startDate"]["value"] for r in results if isinstance(r, Mapped)] == [
+        "2025-08-01", "2025-08-02"]
 
 
 def test_auto_stops_for_a_header_no_rule_knows(tmp_path: Path) -> None:

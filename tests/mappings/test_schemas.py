@@ -71,5 +71,5 @@ def test_remote_references_resolve_only_to_bundled_copies() -> None:
     assert resolver.lookup(common + "#/definitions/Location-Commons").contents["type"] == "object"
     with pytest.raises(Unresolvable):
         resolver.lookup("https://example.org/not-bundled.json")
-    assert set(SCHEMA_FILES) == {"EvacuationSite", "ShelterOccupancy", "OffStreetParking",
-                                 "PointOfInterest"}
+    assert set(SCHEMA_FILES) == {"EvacuationSite", "ShelterOccupancy", "Event",
+                                 "OffStreetParking", "PointOfInterest"}
