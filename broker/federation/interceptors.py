@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 
-from trust.errors import AuthenticationError
+from trust.errors import AuthenticationError, DirectoryError
 from trust.tokens import TokenVerifier, VerifiedCaller
 
 from ..errors import BadRequest, Unauthenticated
@@ -93,6 +93,8 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]  #
             caller = await self._authenticate(token, context)
         except (AuthenticationError, Unauthenticated) as exc:
             await abort(context, exc)
+        except DirectoryError as exc:  # holding no directory yet: no caller can be checked
+            await abort(context, exc)  # UNAVAILABLE no_directory: try again later
         CALLER.set(caller)
         try:
             return decode(raw, caller.member_id)
