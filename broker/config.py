@@ -147,6 +147,8 @@ class IngestConfig:
     # Seconds between looks at each source's data and rule files; a changed file (stable for
     # one look) is ingested again, so a fixed file needs no restart. 0: ingest once at start.
     watch_seconds: float = 10.0
+    # A long ingest logs how far it is (percent, rows, rate, time left) this often.
+    progress_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -465,7 +467,9 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     temporal = _temporal(top)
     sources = tuple(_sources(top))
     i = top.table("ingest")
-    ingest = IngestConfig(watch_seconds=i.number("watch_seconds", IngestConfig.watch_seconds))
+    ingest = IngestConfig(
+        watch_seconds=i.number("watch_seconds", IngestConfig.watch_seconds),
+        progress_seconds=i.number("progress_seconds", IngestConfig.progress_seconds))
     i.done()
     contexts = _contexts(top)
     subscriptions = tuple(_subscriptions(top))

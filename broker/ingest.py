@@ -27,10 +27,10 @@ import orjson
 
 from mappings.compiler import compile_rule
 from mappings.engine import Mapped, Quarantined, map_records, records_from_quarantine
-from mappings.errors import RuleError, RuleProblem
+from mappings.errors import MappingError, RuleError, RuleProblem
 from mappings.loader import bundled_rule_names, bundled_rules, load_rules
 from mappings.recognize import choose_rule
-from mappings.sources import open_records
+from mappings.sources import open_records, sniff_format
 from mappings.views import Rule
 from trust.clock import Clock
 
@@ -123,8 +123,13 @@ class Ingestor:
             return result
 
     async def ingest(self, source: str, rules: str, path: Path, *,
-                     kind: str | None = None) -> IngestReport:
-        """Ingest ``path`` with ``rules`` under the source name ``source``."""
+                     kind: str | None = None,
+                     progress: Callable[[int, int, int], None] | None = None) -> IngestReport:
+        """Ingest ``path`` with ``rules`` under the source name ``source``.
+
+        ``progress(done, total, rows)`` is called after every committed batch: ``done`` and
+        ``total`` in bytes of the file (rows for xlsx, whose total is then 0: unknown),
+        ``rows`` the records read so far in this run."""
         path = Path(path)
         compiled = await asyncio.to_thread(load_compiled, rules, path)
         stat = path.stat()
@@ -139,6 +144,8 @@ class Ingestor:
             source, str(path), self._clock.now()))
         outcomes = _outcomes(compiled, path, kind, start_after)
         reasons: list[str] = []
+        total = 0 if counts_rows(path) else stat.st_size
+        rows = 0
 
         def next_batch() -> asyncio.Future[_Batch]:
             return asyncio.ensure_future(asyncio.to_thread(
@@ -157,6 +164,9 @@ class Ingestor:
                     self._commit, run_id, source, batch))
                 if counts.created or counts.updated:
                     self._on_change()
+                rows += batch.read
+                if progress is not None:
+                    progress(batch.offset, total, rows)
         finally:
             if not pending.done():  # a failed commit: let the read-ahead finish, unused
                 await asyncio.gather(pending, return_exceptions=True)
@@ -199,6 +209,15 @@ class Ingestor:
         return len(fixed), len(still)
 
 
+def counts_rows(path: Path) -> bool:
+    """True when the reader's positions count rows, not bytes: a workbook (xlsx), whatever
+    its name says, as the reader decides."""
+    try:
+        return sniff_format(path) == "zip"
+    except (OSError, MappingError):
+        return False  # the reader reports it
+
+
 def _outcomes(compiled: Rule, path: Path, kind: str | None,
               start_after: str | None) -> Iterator[Mapped | Quarantined]:
     records = open_records(path, kind=kind, start_after=start_after)
@@ -215,6 +234,7 @@ class _Batch:
     quarantine: list[QuarantineRecord]
     token: str
     reasons: list[str]
+    offset: int = 0  # the reader's position after the batch (bytes; rows for xlsx)
 
 
 def _prepare(outcomes: Iterator[Mapped | Quarantined], n: int, source: str,
@@ -235,7 +255,8 @@ def _prepare(outcomes: Iterator[Mapped | Quarantined], n: int, source: str,
             reasons.append(f"row {outcome.row} [{outcome.code}] {outcome.message}")
     token = orjson.dumps({"fingerprint": fingerprint,
                           "position": str(position) if position else None}).decode()
-    return _Batch(read, writes, quarantine, token, reasons)
+    return _Batch(read, writes, quarantine, token, reasons,
+                  position.offset if position else 0)
 
 
 def _jsonable(values: Any) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from trust.clock import Clock
 from .config import NodeConfig, SourceConfig
 from .errors import BrokerError
 from .ingest import Ingestor, load_compiled, resolve_rules
+from .service.progress import IngestProgress, ProgressLog
 from .service.sources import FAILED, SourceBoard
 
 log = logging.getLogger("renkei.sources")
@@ -143,8 +144,10 @@ class SourceWatch:
 
     def __init__(self, sources: Sequence[SourceConfig], ingestor: Ingestor, board: SourceBoard,
                  clock: Clock, *, watch_seconds: float,
-                 console: Callable[[str], None] = lambda line: None) -> None:
+                 console: Callable[[str], None] = lambda line: None,
+                 progress_every: float = 10.0) -> None:
         self._sources = tuple(sources)
+        self._progress_every = progress_every  # a long ingest logs how far it is this often
         self._ingestor = ingestor
         self._board = board
         self._clock = clock
@@ -178,8 +181,9 @@ class SourceWatch:
         before = self._board.get(source.name)
         self._board.ingesting(source.name, self._clock.now())
         try:
+            progress = ProgressLog(IngestProgress(source.name), log.info, self._progress_every)
             report = await self._ingestor.ingest(source.name, source.rules, source.path,
-                                                 kind=source.kind)
+                                                 kind=source.kind, progress=progress)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source's failure is reported, never the node's end

@@ -8,13 +8,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from mappings.errors import MappingError
@@ -22,6 +31,7 @@ from mappings.report import MapReport, check_rules, run_map
 
 from ..errors import BadRequest, BrokerError
 from ..ingest import Ingestor, resolve_rules
+from ..service.progress import IngestProgress, ProgressLog
 from ..sources import failure_code, failure_message
 from ..store import open_store
 from .common import add_config, config_of, run
@@ -44,6 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--source", help="with --config: only this configured source")
     p.add_argument("--retry-quarantine", action="store_true",
                    help="with --config: map quarantined records again (after a rule fix)")
+    p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
+                   help="when stderr is not a terminal, print how far a long run is this "
+                        "often (a terminal gets a live bar; default 10)")
     p.set_defaults(handler=cmd_map)
 
     rules = sub.add_parser("rules", help="mapping rule files")
@@ -96,11 +109,17 @@ def _map_file(args: argparse.Namespace) -> int:
         out = partial.open("wb")
     elif not args.dry_run:
         out = sys.stdout.buffer
+    rows = 0
+
+    def count(_result: object) -> None:
+        nonlocal rows
+        rows += 1
+
     try:
-        with _progress(console, args.input) as progress:
-            task = progress.add_task("mapping", total=None)
+        with _progress(console, args.input.name, args.input, args.progress_every) as report_to:
             report = run_map(rules, args.input, params=_params(args.param), out=out,
-                             progress=lambda done, total: progress.update(task, completed=done))
+                             on_result=count,
+                             progress=lambda done, total: report_to(done, total, rows))
     except BaseException:
         if out is not None and partial is not None:
             out.close()
@@ -113,12 +132,38 @@ def _map_file(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(console: Console, path: Path) -> Progress:
-    # Small inputs finish before a bar helps, and a pipe gets no bar at all.
-    disable = path.stat().st_size < PROGRESS_THRESHOLD or not console.is_terminal
-    return Progress(TextColumn("{task.description}"), BarColumn(),
-                    TextColumn("{task.completed} rows"), TimeElapsedColumn(), console=console,
-                    disable=disable)
+@contextlib.contextmanager
+def _progress(console: Console, name: str, path: Path, every: float
+              ) -> Iterator[Callable[[int, int, int], None]]:
+    """A ``(done, total, rows)`` callback showing how far a run is: a live bar with percent,
+    rows, rate and time left on a terminal, a line every ``every`` seconds otherwise (a log
+    or a pipe). Small inputs finish before either helps."""
+    line = ProgressLog(IngestProgress(name), lambda text: print(text, file=sys.stderr,
+                                                                flush=True), every)
+    if not console.is_terminal:
+        yield line
+        return
+    try:
+        small = path.stat().st_size < PROGRESS_THRESHOLD
+    except OSError:  # a missing file: the run itself says so, with its code
+        small = True
+    if small:
+        yield lambda done, total, rows: None
+        return
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                   TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+                   TimeElapsedColumn(), TextColumn("elapsed,"), TimeRemainingColumn(),
+                   TextColumn("left"),
+                   console=console)
+    task = bar.add_task(name, total=None, rows=0, rate=0.0)
+
+    def update(done: int, total: int, rows: int) -> None:
+        line.progress.update(done, total, rows)
+        bar.update(task, completed=done, total=total or None, rows=rows,
+                   rate=line.progress.rate())
+
+    with bar:
+        yield update
 
 
 def _summary(console: Console, report: MapReport) -> None:
@@ -179,7 +224,9 @@ async def _ingest(args: argparse.Namespace) -> int:
                       "quarantined")
                 continue
             try:
-                report = await ingestor.ingest(name, rules, path, kind=kind)
+                with _progress(Console(stderr=True), name, path, args.progress_every) as shown:
+                    report = await ingestor.ingest(name, rules, path, kind=kind,
+                                                   progress=shown)
             except (BrokerError, MappingError, OSError) as exc:
                 # One source failing does not stop the others; the exit status says it.
                 failed += 1

@@ -194,7 +194,8 @@ async def _serve(config: object, *, ingest: bool) -> int:
                                   Ingestor(node.store, node.clock, node.changes.notify),
                                   node.sources, node.clock,
                                   watch_seconds=config.ingest.watch_seconds,
-                                  console=lambda line: print(line, flush=True))
+                                  console=lambda line: print(line, flush=True),
+                                  progress_every=config.ingest.progress_seconds)
             watch = asyncio.create_task(sources.run(), name=f"{node.id}:sources")
         await stop.wait()
         print(f"renkei node {node.id}: stopping", flush=True)
