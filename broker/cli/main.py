@@ -16,7 +16,7 @@ from ..logs import FORMATS, LEVELS, configure
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
 GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database",
-          "operator")
+          "operator", "peers")
 
 EXIT_ERROR = 1
 

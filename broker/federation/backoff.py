@@ -9,7 +9,8 @@ backoff on only when the failing call began after the last counted failure and t
 due again (so five subscriptions and a query failing together are one failure, and so are
 calls that ignored the backoff while it ran). While a peer is backed off it is probed with
 the gRPC health service every ``probe_seconds``; the moment it answers, the backoff is
-cleared. Any success clears it too, as does a valid inbound call from the peer. Every clear
+cleared. Any success clears it too, as does a valid inbound call from the peer, and the
+operator's ``renkei peers retry`` (in the store: the probe reads it there). Every clear
 wakes the callers waiting for the peer (``wait``), so a subscription reconnects at once
 instead of sleeping out its delay. A node restarted with peers backed off in its store
 probes them at once (``resume``): a recovered peer is not held back by an old outage.
@@ -132,6 +133,17 @@ class PeerBackoff:
             await self._save(peer, BackoffState())
             self._wake(peer)
 
+    async def clear(self, peer: str) -> BackoffState:
+        """The operator's ``renkei peers retry``: forget the peer's backoff, so the next call
+        goes out now. Written to the store; a running node sharing it sees the clear at its
+        next health probe of the peer (``probe_seconds``) and wakes its waiting callers.
+        Returns the state cleared."""
+        previous = await self.state(peer)
+        if previous.failures:
+            await self._save(peer, BackoffState())
+            self._wake(peer)
+        return previous
+
     async def resume(self) -> list[str]:
         """Load the peers backed off in the store (a restart) and probe them at once."""
         held = await self._store.list_state(NAMESPACE)
@@ -164,6 +176,16 @@ class PeerBackoff:
         assert self._probe is not None
         interval = max(0.05, self._config.probe_seconds)
         while (await self.state(peer)).failures:
+            if not (await self._stored(peer)).failures:
+                # Cleared in the store by another process: ``renkei peers retry``, or a
+                # replica sharing the store that reached the peer.
+                log.warning("peer[%s] state backing_off -> ok: backoff cleared in the store "
+                            "(renkei peers retry, or another replica reached it)", peer,
+                            extra=fields_(peer=peer, state="ok", previous="backing_off",
+                                          cleared_by="store"))
+                self._cache[peer] = BackoffState()
+                self._wake(peer)
+                return
             try:
                 answered = await self._probe(peer)
             except Exception:  # a probe must never end the probing
@@ -174,6 +196,10 @@ class PeerBackoff:
                 await self.succeeded(peer)
                 return
             await asyncio.sleep(interval)
+
+    async def _stored(self, peer: str) -> BackoffState:
+        raw = await self._store.get_state(NAMESPACE, peer)
+        return BackoffState.from_record(raw) if raw else BackoffState()
 
     def _wake(self, peer: str) -> None:
         event = self._cleared.pop(peer, None)
