@@ -30,6 +30,8 @@ MERGE_KEYS = {"containers": "name", "initContainers": "name", "env": "name", "vo
               "volumeMounts": "mountPath", "imagePullSecrets": "name",
               "topologySpreadConstraints": "topologyKey"}
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
+# Kinds with a pod template whose images and ConfigMap/Secret references kustomize rewrites.
+POD_TEMPLATES = WORKLOADS | {"Job"}
 
 
 def build(directory: Path) -> list[Obj]:
@@ -171,8 +173,8 @@ def _add_labels(obj: Obj, labels: dict[str, str]) -> None:
 
 
 def _containers(obj: Obj) -> list[Obj]:
-    pod = obj.get("spec", {}).get("template", {}).get("spec", {}) if obj["kind"] in WORKLOADS \
-        else {}
+    pod = obj.get("spec", {}).get("template", {}).get("spec", {}) \
+        if obj["kind"] in POD_TEMPLATES else {}
     return list(pod.get("initContainers", [])) + list(pod.get("containers", []))
 
 
@@ -191,7 +193,7 @@ def _split_image(ref: str) -> tuple[str, str]:
 
 
 def _rename_references(obj: Obj, renames: dict[tuple[str, str], str]) -> None:
-    if obj["kind"] not in WORKLOADS:
+    if obj["kind"] not in POD_TEMPLATES:
         return
     pod = obj["spec"]["template"]["spec"]
     for volume in pod.get("volumes", []):
