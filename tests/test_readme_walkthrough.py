@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 HEADING = "### First federation by hand"
 
@@ -34,6 +36,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.timeout(480)  # three processes started and stopped, a dozen CLI runs
 def test_the_first_federation_by_hand_runs_as_the_readme_says(tmp_path: Path) -> None:
     work = tmp_path / "first"
     env = {**os.environ, "W": str(work),

@@ -1,9 +1,9 @@
 """``renkei peers``: the other members as this node sees them, and a retry now.
 
-    renkei peers [--config FILE] [--no-probe]
+    renkei peers list [--config FILE] [--no-probe]
     renkei peers retry MEMBER_ID [--config FILE]
 
-``peers`` lists every member of the directory the node holds (except itself) with its
+``list`` shows every member of the directory the node holds (except itself) with its
 endpoint, this node's backoff state for it (kept in the store, so a running node's state is
 what is shown) and, unless ``--no-probe``, whether its gRPC health service answers from here
 now. ``retry`` clears the backoff of one peer: the next call to it goes out at once, and a
@@ -28,13 +28,15 @@ PROBE_SECONDS = 2.0
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("peers", help="other members: endpoint, backoff state, "
-                                                 "whether they answer now")
-    add_config(parser)
-    parser.add_argument("--no-probe", action="store_true",
-                        help="do not ask each peer's gRPC health service (offline listing)")
-    parser.set_defaults(handler=cmd_peers)
-    sub = parser.add_subparsers(dest="peers_command", metavar="ACTION")
+    parser = subparsers.add_parser("peers", help="other members as this node sees them; "
+                                                 "retry one now")
+    sub = parser.add_subparsers(dest="peers_command", metavar="ACTION", required=True)
+    ls = sub.add_parser("list", help="other members: endpoint, backoff state, whether they "
+                                     "answer now")
+    add_config(ls)
+    ls.add_argument("--no-probe", action="store_true",
+                    help="do not ask each peer's gRPC health service (offline listing)")
+    ls.set_defaults(handler=cmd_peers)
     retry = sub.add_parser("retry", help="clear a peer's backoff: call it again now")
     retry.add_argument("member", help="the peer's member id (jp-NNNNNN)")
     add_config(retry)
@@ -93,7 +95,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
             known = False
         if not known or args.member == ctx.config.id:
             raise NotFound(f"{args.member} is not another member in the directory this node "
-                           "holds (renkei peers lists them)")
+                           "holds (renkei peers list shows them)")
         cleared = await PeerBackoff(ctx.store, SystemClock(),
                                     ctx.config.federation).clear(args.member)
         if cleared.failures:

@@ -1,4 +1,4 @@
-"""``renkei peers`` and ``renkei peers retry`` (issue 14, recovery): an operator sees which
+"""``renkei peers list`` and ``renkei peers retry`` (issue 14, recovery): an operator sees which
 peers this node is backing off from and why, and can clear a backoff without a restart.
 
 The city is a child process that is really killed; the agency runs in this process with a
@@ -70,7 +70,7 @@ async def test_peers_shows_the_backoff_and_retry_clears_it_in_the_running_node(
     async def cleared() -> bool:
         return await agency.backoff.retry_in(NANAO) == 0
 
-    code, out = await renkei("peers", "--config", config)
+    code, out = await renkei("peers", "list", "--config", config)
     assert code == 0, out
     assert line_of(out, NANAO).endswith(": ok; answers its health check now")
 
@@ -79,12 +79,12 @@ async def test_peers_shows_the_backoff_and_retry_clears_it_in_the_running_node(
     assert status.status == "unavailable"
     assert await agency.backoff.retry_in(NANAO) > 25
 
-    code, out = await renkei("peers", "--config", config)
+    code, out = await renkei("peers", "list", "--config", config)
     assert code == 0, out
     city = line_of(out, NANAO)
     assert "backing_off (1 failure(s), next attempt in " in city, city
     assert city.endswith("; does not answer its health check from here"), city
-    code, out = await renkei("peers", "--config", config, "--no-probe")
+    code, out = await renkei("peers", "list", "--config", config, "--no-probe")
     assert "health check" not in line_of(out, NANAO)
 
     # The city is still down: only the operator's retry can cut the 30 s short.
@@ -99,5 +99,5 @@ async def test_peers_shows_the_backoff_and_retry_clears_it_in_the_running_node(
     assert code == 1 and "jp-999999 is not another member" in out, out
 
     await fed.restart_child(NANAO)
-    code, out = await renkei("peers", "--config", config)
+    code, out = await renkei("peers", "list", "--config", config)
     assert line_of(out, NANAO).endswith(": ok; answers its health check now"), out
