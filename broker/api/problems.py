@@ -32,6 +32,7 @@ from ..errors import (
     NotFound,
     NotSupported,
     PeerError,
+    PeerUnavailable,
     StoreError,
     StoreFull,
     Unauthenticated,
@@ -80,6 +81,8 @@ _TABLE: dict[type[BaseException], Problem] = {
     NotFound: Problem(404, NGSI + "ResourceNotFound", "Resource not found"),
     AlreadyExists: Problem(409, NGSI + "AlreadyExists", "Already exists"),
     NotSupported: Problem(422, NGSI + "OperationNotSupported", "Operation not supported"),
+    # The member that holds what was asked did not answer: try again later, not "not found".
+    PeerUnavailable: Problem(503, RENKEI + "PeerUnavailable", "Federation peer unavailable"),
     PeerError: Problem(502, RENKEI + "PeerError", "A federation peer failed"),
     # A full disk is not the caller's fault nor a bug: 507, naming the full disk.
     StoreFull: Problem(507, RENKEI + "StoreFull", "Insufficient storage"),

@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from ..federation.fanout import PeerStatus
+from ..errors import PeerUnavailable
+from ..federation.fanout import PeerStatus, owner_of
 from ..service.filters import Near, Within, on_the_wire
 from ..service.model import FederatedQuery
 from ..service.query import INDEXED_GEOPROPERTY, TypeExpr
@@ -158,6 +159,7 @@ class EntityReads:
                 _type_names(entity)):
             entity = None
         if entity is None:
+            _unless_the_owner_was_silent(entity_id, result.statuses)
             return None, result.warnings
         created = stored.created_at if stored else None
         modified = stored.modified_at if stored else None
@@ -194,6 +196,17 @@ def translated_docs(docs: list[bytes], output: OutputOptions, translator: Transl
         if hit:
             out.append(hit)
     return out
+
+
+def _unless_the_owner_was_silent(entity_id: str, statuses: list[PeerStatus]) -> None:
+    """Raise when the member the id names was asked and did not answer: the entity may well
+    exist there, so "not found" would be false (503, with the peer's status, instead)."""
+    owner = owner_of(entity_id)
+    for status in statuses:
+        if status.peer == owner and status.status in ("unavailable", "deadline_exceeded"):
+            raise PeerUnavailable(owner, f"{entity_id} belongs to {owner}, which did not "
+                                  f"answer ({status.status}: {status.reason or 'no reason'}); "
+                                  "try again later", code=status.reason or status.status)
 
 
 def wire_query(query: NgsiQuery, output: OutputOptions, limit: int) -> FederatedQuery:

@@ -1,5 +1,6 @@
 """Federation scope: an agency's API answers with its cities' data under agreements; failed
-or denied peers become NGSILD-Warning headers, never a 5xx."""
+or denied peers become NGSILD-Warning headers (a 503 only for one entity whose own member did
+not answer: it may exist there)."""
 
 from __future__ import annotations
 
@@ -66,7 +67,13 @@ async def test_federated_reads_merge_and_warn(federation: LocalFederation, sessi
     assert {e["id"] for e in r.json()} == {site(i)["id"] for i in (1, 2, 3)}
     (warning,) = r.headers.getall("NGSILD-Warning")
     assert warning.startswith(f"199 {OTHER} ") and "unavailable" in warning
-    missing = await api.get(f"{E}/urn:ngsi-ld:EvacuationSite:{OTHER}:9")
+    # Its entity is not "not found": the member it belongs to did not answer (issue 14).
+    silent = await api.get(f"{E}/urn:ngsi-ld:EvacuationSite:{OTHER}:9")
+    assert silent.status == 503, silent.json()
+    problem = silent.json()
+    assert problem["type"].endswith("PeerUnavailable") and OTHER in problem["detail"]
+    # An id of a city that did answer, and has no such entity, is still a 404.
+    missing = await api.get(f"{E}/urn:ngsi-ld:EvacuationSite:{CITY}:0404")
     assert missing.status == 404 and OTHER in missing.headers["NGSILD-Warning"]
 
 
