@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from broker.api.problems import problem_body
-from broker.errors import AlreadyExists, LimitExceeded, NotFound, NotSupported, PeerUnavailable
+from broker.errors import (
+    AlreadyExists,
+    LimitExceeded,
+    NotFound,
+    NotSupported,
+    PeerRejected,
+    PeerUnavailable,
+)
 from mappings.errors import ContextNotAvailable, RecordError
 from trust.errors import AuthenticationError, PolicyDenied, RateLimited
 
@@ -22,7 +29,10 @@ def test_domain_errors_map_to_specification_types() -> None:
         (AuthenticationError("token_expired"), 401, "https://w3id.org/renkei/errors/Unauthorized"),
         (RateLimited("rate_limited"), 429, "https://w3id.org/renkei/errors/RateLimited"),
         (PolicyDenied("no_agreement"), 403, "https://w3id.org/renkei/errors/PolicyDenied"),
-        (PeerUnavailable("jp-1", "down"), 502, "https://w3id.org/renkei/errors/PeerError"),
+        # A member that did not answer: try again later (503); one that answered wrongly: 502.
+        (PeerUnavailable("jp-1", "down"), 503, "https://w3id.org/renkei/errors/PeerUnavailable"),
+        (PeerRejected("jp-1", "no", reason="bad", status="INVALID_ARGUMENT"), 502,
+         "https://w3id.org/renkei/errors/PeerError"),
     ]
     for exc, status, kind in cases:
         got_status, body = problem_body(exc)
