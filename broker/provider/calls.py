@@ -321,7 +321,7 @@ async def select_entities(store: Store, index: EntityIndex | None, query: Entity
     when the mask leaves nothing of it): from the pre-serialized index when it is usable, else
     parsed, masked and serialized from a store scan. Both give the same bytes."""
     if index is not None and await index.sync():
-        for part in index.chunks(query, mask, area, INDEX_CHUNK):
+        for part in await index.read(query, mask, area, INDEX_CHUNK):
             yield part
         return
     area_bbox, area_test = _area(area)

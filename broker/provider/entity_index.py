@@ -184,11 +184,31 @@ class EntityIndex:
                         self._max)
             self.enabled = False
             return
+        batch: list[Any] = []
         async for stored in self._store.scan_entities(EntityFilter(), chunk=2000):
-            self._put(stored.id, stored.doc, stored.content_hash, stored.type)
+            batch.append(stored)
+            if len(batch) >= 2000:
+                # Parsing every entity into fragments is the CPU-heavy part: in a thread (the
+                # lock keeps readers out), so the event loop keeps serving other calls.
+                await asyncio.to_thread(self._put_all, batch)
+                batch = []
+        await asyncio.to_thread(self._put_all, batch)
         self._cursor = cursor
         await self._follow()
         log.info("index loaded: %d entities", len(self._entries))
+
+    def _put_all(self, stored: list[Any]) -> None:
+        for entity in stored:
+            self._put(entity.id, entity.doc, entity.content_hash, entity.type)
+
+    async def read(self, query: EntityQuery, mask: FieldMask, area: Area | None, size: int
+                   ) -> list[list[tuple[str, bytes | None]]]:
+        """``chunks`` of one query, worked out in a thread under the index lock (call ``sync``
+        first): a whole-result view of 200,000 entities, or an area's verdicts, is seconds of
+        CPU that must not hold the event loop, which serves every other caller's calls and
+        the health checks (issue 12). At most ``query.limit`` matches (a page) are held."""
+        async with self._lock:
+            return await asyncio.to_thread(lambda: list(self.chunks(query, mask, area, size)))
 
     async def _follow(self) -> None:
         while True:
