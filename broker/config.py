@@ -11,6 +11,7 @@ import difflib
 import ipaddress
 import resource
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,6 +197,18 @@ class FederationConfig:
 
 
 @dataclass(frozen=True)
+class TelemetryConfig:
+    """``[telemetry]``: OpenTelemetry traces over OTLP/HTTP (off unless ``enabled``).
+
+    The service name is always the member id, so it is not configurable here.
+    """
+
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"  # an OTLP/HTTP traces URL
+    sampling_ratio: float = 1.0  # of trace ids this node records, whatever callers ask
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """Everything a node needs, validated once at start."""
 
@@ -218,6 +231,7 @@ class NodeConfig:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     contexts: Mapping[str, Path] = field(default_factory=dict)
     subscriptions: tuple[SubscriptionConfig, ...] = ()
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
 
     @property
     def key_path(self) -> Path:
@@ -473,13 +487,14 @@ def parse_config(file: Path, raw: Mapping[str, Any]) -> NodeConfig:
     i.done()
     contexts = _contexts(top)
     subscriptions = tuple(_subscriptions(top))
+    telemetry = _telemetry(top)
     top.done()
     return NodeConfig(
         file=file, id=node_id, role=role, data_dir=data_dir, name_ja=name_ja, name_en=name_en,
         license=license_name,
         grpc=grpc, http=http, console=console, trust=trust, store=store, federation=federation,
         temporal=temporal, sources=sources, ingest=ingest, contexts=contexts,
-        subscriptions=subscriptions,
+        subscriptions=subscriptions, telemetry=telemetry,
     )
 
 
@@ -545,6 +560,25 @@ def _temporal(top: _Section) -> TemporalConfig:
         retention_days_by_type=retention,
         prune_interval_seconds=t.number("prune_interval_seconds", 3600.0, minimum=1.0),
     )
+    t.done()
+    return config
+
+
+def _telemetry(top: _Section) -> TelemetryConfig:
+    t = top.table("telemetry")
+    endpoint: str = t.text("endpoint", TelemetryConfig.endpoint)
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise t.error("endpoint", "expected an OTLP/HTTP traces URL such as "
+                                  f"\"{TelemetryConfig.endpoint}\", got '{endpoint[:200]}'")
+    if parts.username or parts.password:  # and so never echoed back in the message
+        raise t.error("endpoint", "expected no credentials in the URL (a collector that needs "
+                                  "them belongs behind a local agent)")
+    ratio: float = t.number("sampling_ratio", 1.0)
+    if ratio > 1.0:
+        raise t.error("sampling_ratio", f"expected a number from 0 to 1, got {ratio}")
+    config = TelemetryConfig(enabled=t.flag("enabled", False), endpoint=endpoint,
+                             sampling_ratio=ratio)
     t.done()
     return config
 

@@ -37,6 +37,7 @@ from trust.clock import Clock
 from .errors import StoreFull, UnknownRuleSet
 from .service.entity_write import entity_write
 from .store.base import EntityWrite, QuarantineRecord, Store, UpsertCounts
+from .telemetry.spans import set_attributes, span
 
 log = logging.getLogger("renkei.ingest")
 # Rows per committed batch: larger batches amortize the commit (measured: 2000 rows of ~1 KB
@@ -130,6 +131,14 @@ class Ingestor:
         ``progress(done, total, rows)`` is called after every committed batch: ``done`` and
         ``total`` in bytes of the file (rows for xlsx, whose total is then 0: unknown),
         ``rows`` the records read so far in this run."""
+        with span("ingest.run", {"renkei.source": source}) as opened:
+            report = await self._run(source, rules, path, kind, progress)
+            set_attributes(opened, {"renkei.read": report.read, "renkei.mapped": report.mapped,
+                                    "renkei.quarantined": report.quarantined})
+            return report
+
+    async def _run(self, source: str, rules: str, path: Path, kind: str | None,
+                   progress: Callable[[int, int, int], None] | None) -> IngestReport:
         path = Path(path)
         compiled = await asyncio.to_thread(load_compiled, rules, path)
         stat = path.stat()

@@ -65,6 +65,8 @@ from .service.retention import retention_loop
 from .service.sources import SourceBoard
 from .store import open_store
 from .store.base import Store
+from .telemetry.rpc import TracingServerInterceptor, client_interceptors
+from .telemetry.tracing import Telemetry
 
 log = logging.getLogger("renkei.node")
 
@@ -83,6 +85,7 @@ class Node:
         self.changes = ChangeSignal()
         self.sources = SourceBoard(tuple(s.name for s in config.sources))
         self.calls = CallObserver(config.id)  # every gRPC call served and made: access log, metrics
+        self.telemetry = Telemetry(config.id, config.telemetry)
         trust = config.trust
         self.audit = AuditLog(config.id, identity.key, store, clock, directory,
                               checkpoint_every=trust.audit_checkpoint_every,
@@ -93,7 +96,8 @@ class Node:
         self.peers = PeerPool(config.id, directory, self.tokens,
                               max_message_bytes=config.grpc.max_message_bytes,
                               insecure=config.grpc.insecure_dev, observer=self.calls,
-                              idle_seconds=config.federation.idle_channel_seconds)
+                              idle_seconds=config.federation.idle_channel_seconds,
+                              interceptors=self._client_interceptors)
         self.directory_sync = DirectorySync(config, directory, store, clock,
                                             lambda _: self.agreements.refresh())
         self.verifier = TokenVerifier(
@@ -173,7 +177,9 @@ class Node:
                                 tls, TokenAuthInterceptor(self.verifier, self.backoff.succeeded),
                                 observer=self.calls,
                                 handshake_timeout_seconds=grpc_config.handshake_timeout_seconds,
-                                max_connections=grpc_config.max_connections)
+                                max_connections=grpc_config.max_connections,
+                                tracing=TracingServerInterceptor(self.telemetry)
+                                if self.telemetry.enabled else None)
         self._grpc.add_federation(servicer)
         witness_key = await load_witness_key(self.store)
         self.witness = AuditWitness(
@@ -221,7 +227,7 @@ class Node:
                                   self.config.federation.deadline_seconds),
             loops=self.loops, temporal=self.config.temporal, sources=self.sources,
             federated_changes=self.federated_changes, watch_calls=self.calls.add_listener,
-            metrics=self.metrics)
+            metrics=self.metrics, telemetry=self.telemetry)
 
     def console_deps(self) -> ConsoleDeps:
         """The parts of this node the operator console is built from."""
@@ -241,6 +247,10 @@ class Node:
             return True
         await self.backoff.failed(peer, "health probe: not serving", since=started)
         return False
+
+    def _client_interceptors(self, peer: str) -> list[Any]:
+        """The channel to ``peer`` sends ``traceparent`` when telemetry is on."""
+        return client_interceptors(self.telemetry, peer) if self.telemetry.enabled else []
 
     def _on_store_change(self, topic: str) -> None:
         if topic == "entities":
@@ -296,6 +306,9 @@ class Node:
         with contextlib.suppress(Exception):
             await self.audit.checkpoint()
         await self.store.close()
+        # Blocking (the exporter posts what is buffered): off the loop, which may be serving
+        # the collector itself in a test.
+        await asyncio.to_thread(self.telemetry.shutdown)
 
     @property
     def grpc_port(self) -> int:

@@ -56,14 +56,16 @@ BROKER_LAYERS: dict[str, set[str]] = {
     "config": {"errors"},
     "identity": {"config", "errors"},
     "store": {"config", "errors"},
+    # Traces (issue 17): below everything that opens spans, above config only.
+    "telemetry": {"config", "errors", "logs"},
     "service": {"store", "errors", "logs"},
-    "provider": {"service", "store", "errors", "logs"},
-    "federation": {"service", "store", "config", "errors", "logs"},
+    "provider": {"service", "store", "telemetry", "errors", "logs"},
+    "federation": {"service", "store", "config", "telemetry", "errors", "logs"},
     "ngsi": {"federation", "service", "store", "errors", "logs"},
-    "api": {"ngsi", "service", "store", "config", "errors", "logs"},
+    "api": {"ngsi", "service", "store", "config", "telemetry", "errors", "logs"},
     # The operator console sits beside the API (mounted on its port, importing nothing of it).
     "console": {"federation", "service", "store", "config", "errors", "logs"},
-    "ingest": {"service", "store", "errors", "logs"},
+    "ingest": {"service", "store", "telemetry", "errors", "logs"},
     "sources": {"ingest", "service", "store", "config", "errors", "logs"},
     "authority_server": {"federation", "config", "errors", "identity", "logs"},
 }

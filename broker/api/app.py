@@ -28,6 +28,7 @@ from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.temporal import TemporalReads
 from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMaps
+from ..telemetry.http import tracing_middlewares
 from .auth import DEV_CLIENT, Caller, ClientRegistry, TokenService
 from .common import API, CALLER, Api
 from .deps import ApiDeps
@@ -230,7 +231,8 @@ async def create_app(deps: ApiDeps,
     api = await build_api(deps)
     # The body limit is enforced by the routes (413 as ProblemDetails); aiohttp's own limit
     # only stops a client that lies about Content-Length.
-    app = web.Application(middlewares=[edge], client_max_size=api.config.max_body_bytes + 1)
+    app = web.Application(middlewares=[*tracing_middlewares(deps.telemetry), edge],
+                          client_max_size=api.config.max_body_bytes + 1)
     app[API] = api
     # The entity routes first: GET /entities is the hot path.
     _add_all(app, [r for module in (entities, batch, discovery, subscriptions, temporal, ops)

@@ -23,6 +23,7 @@ from ..service.filters import Comparison
 from ..service.loops import Loops
 from ..service.sources import SourceBoard
 from ..store.base import Store
+from ..telemetry.tracing import Telemetry
 from .metrics import ApiMetrics
 
 
@@ -65,6 +66,7 @@ class ApiDeps:
     loops: Loops  # the node's supervised background loops (their states in /health)
     temporal: TemporalConfig  # entity history limits for the temporal API
     sources: SourceBoard  # the state of each [[sources]] ingest (for /health and /metrics)
+    telemetry: Telemetry | None = None  # the node's tracer: a span per request when on
     federated_changes: ChangeFeed | None = None  # None: subscriptions see local changes only
     # Registers a listener for every gRPC call this node serves and makes (its metrics);
     # None: the API's /metrics has no gRPC series.

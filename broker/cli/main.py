@@ -7,12 +7,14 @@ exit status; the traceback is shown only with ``--debug``.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
 
 from ..errors import BrokerError
 from ..logs import FORMATS, LEVELS, configure
+from ..telemetry.logs import install as log_trace_ids
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
 GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database",
@@ -54,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = args.log_level or ("debug" if args.debug else
                                "info" if getattr(args, "serves", False) else "warning")
     configure(args.log_format, level)
+    # A line logged inside a recorded span carries its trace id (issue 17).
+    log_trace_ids(logging.getLogger().handlers)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -196,7 +196,8 @@ async def _serve(config: object, *, ingest: bool) -> int:
                                   watch_seconds=config.ingest.watch_seconds,
                                   console=lambda line: print(line, flush=True),
                                   progress_every=config.ingest.progress_seconds)
-            watch = asyncio.create_task(sources.run(), name=f"{node.id}:sources")
+            with node.telemetry.active():  # each ingest run the watch starts is a trace
+                watch = asyncio.create_task(sources.run(), name=f"{node.id}:sources")
         await stop.wait()
         print(f"renkei node {node.id}: stopping", flush=True)
     finally:

@@ -48,6 +48,7 @@ from ..service.model import (
     QuerySummary,
     Routing,
 )
+from ..telemetry.spans import Span, failed, set_attributes, span
 from .backoff import PeerBackoff
 from .grpc_client import PeerChannel
 
@@ -216,7 +217,9 @@ class FanOut:
                         await self._on_receipt(peer, item.receipt, received, len(received))
             return len(received)
 
-        outcome.statuses = await self._run(self._select(peers), deadline, one, routing, counts)
+        with span("fanout.query", {"renkei.types": request.types}):
+            outcome.statuses = await self._run(self._select(peers), deadline, one, routing,
+                                               counts)
         return outcome
 
     async def aggregate(self, request: AggregateQuery, deadline: float,
@@ -237,7 +240,8 @@ class FanOut:
                 await self._on_receipt(peer, result.receipt, payload, len(payload))
             return sum(g.count for g in result.groups)
 
-        outcome.statuses = await self._run(self._select(peers), deadline, one, routing, {})
+        with span("fanout.aggregate", {"renkei.types": request.types}):
+            outcome.statuses = await self._run(self._select(peers), deadline, one, routing, {})
         outcome.groups = merge_groups(r.groups for r in outcome.per_peer.values())
         return outcome
 
@@ -295,7 +299,13 @@ class FanOut:
                 statuses[peer] = PeerStatus(peer, "ok", count, elapsed_ms=self._ms(t0))
                 await self._backoff.succeeded(peer)
 
-        tasks = {asyncio.create_task(guarded(p, c), name=f"peer[{p}]"): p
+        async def traced(peer: str, channel: PeerChannel) -> None:
+            with span("fanout.peer", {"renkei.peer": peer}) as opened:
+                await guarded(peer, channel)
+                if peer in statuses:
+                    peer_outcome(opened, statuses[peer])
+
+        tasks = {asyncio.create_task(traced(p, c), name=f"peer[{p}]"): p
                  for p, c in callable_peers.items()}
         if tasks:
             # A small margin past the deadline lets the gRPC deadline fire first and report
@@ -409,6 +419,13 @@ def owner_of(entity_id: str) -> str:
     """The member an id names (``urn:ngsi-ld:<Type>:<member>:<local id>``), or ""."""
     parts = entity_id.split(":", 4)
     return parts[3] if len(parts) == 5 and parts[0] == "urn" and parts[1] == "ngsi-ld" else ""
+
+
+def peer_outcome(opened: Span | None, status: PeerStatus) -> None:
+    """A peer's status on its fan-out span (the stable reason, never the message)."""
+    set_attributes(opened, {"renkei.status": status.status, "renkei.count": status.count})
+    if status.status != "ok":
+        failed(opened, status.reason or status.status)
 
 
 def _message(exc: PeerError) -> str:

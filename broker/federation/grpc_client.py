@@ -15,9 +15,9 @@ import json
 import logging
 import ssl
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -47,6 +47,8 @@ from .status import KNOWN_SIZE_KEY, peer_error, reason_of
 
 log = logging.getLogger("renkei.federation.client")
 TokenSource = Callable[[str, str], str]  # (audience, agreement id) -> bearer token
+# grpc.aio.ClientInterceptor (grpc ships no type stubs: Any to mypy).
+ClientInterceptor: TypeAlias = Any
 
 SERVICE_CONFIG = json.dumps({
     "methodConfig": [{
@@ -117,8 +119,8 @@ async def fetch_certificate(host: str, port: int, timeout: float) -> bytes:
 
 
 async def open_channel(address: PeerAddress, max_message_bytes: int,
-                       timeout: float = 5.0, idle_seconds: float = IDLE_SECONDS
-                       ) -> grpc.aio.Channel:
+                       timeout: float = 5.0, idle_seconds: float = IDLE_SECONDS,
+                       interceptors: Sequence[ClientInterceptor] = ()) -> grpc.aio.Channel:
     """A channel to ``address``; TLS pinned to the directory's fingerprints unless insecure.
 
     The peer's certificate is fetched first and must be one the signed directory lists; the
@@ -130,7 +132,8 @@ async def open_channel(address: PeerAddress, max_message_bytes: int,
         log.warning("peer[%s] PLAINTEXT channel to %s (--insecure-dev): tokens and data travel "
                     "unencrypted; never use this outside a development machine",
                     address.member_id, address.endpoint)
-        return grpc.aio.insecure_channel(address.endpoint, options=options)
+        return grpc.aio.insecure_channel(address.endpoint, options=options,
+                                         interceptors=list(interceptors) or None)
     host, _, port = address.endpoint.rpartition(":")
     try:
         der = await fetch_certificate(host.strip("[]"), int(port), timeout)
@@ -153,7 +156,8 @@ async def open_channel(address: PeerAddress, max_message_bytes: int,
     pem = ssl.DER_cert_to_PEM_cert(der).encode()
     credentials = grpc.ssl_channel_credentials(root_certificates=pem)
     options.append(("grpc.ssl_target_name_override", address.member_id))
-    return grpc.aio.secure_channel(address.endpoint, credentials, options=options)
+    return grpc.aio.secure_channel(address.endpoint, credentials, options=options,
+                                   interceptors=list(interceptors) or None)
 
 
 class PeerChannel:
@@ -161,8 +165,10 @@ class PeerChannel:
 
     def __init__(self, address: PeerAddress, tokens: TokenSource, max_message_bytes: int,
                  observer: CallObserver | None = None,
-                 idle_seconds: float = IDLE_SECONDS) -> None:
+                 idle_seconds: float = IDLE_SECONDS,
+                 interceptors: Sequence[ClientInterceptor] = ()) -> None:
         self.address = address
+        self._interceptors = tuple(interceptors)
         self.peer = address.member_id
         self._tokens = tokens
         self._max = max_message_bytes
@@ -178,7 +184,8 @@ class PeerChannel:
             if self._channel is None:
                 self._channel = await open_channel(self.address, self._max,
                                                    min(timeout or CONNECT_TIMEOUT,
-                                                       CONNECT_TIMEOUT), self._idle)
+                                                       CONNECT_TIMEOUT), self._idle,
+                                                   self._interceptors)
                 self._stubs = {}
             return self._channel
 

@@ -270,12 +270,16 @@ class GrpcServer:
 
     def __init__(self, listen: str, max_message_bytes: int, tls: TlsIdentity | None,
                  interceptor: TokenAuthInterceptor | None = None,
-                 observer: CallObserver | None = None, *,
+                 observer: CallObserver | None = None,
+                 tracing: grpc.aio.ServerInterceptor | None = None, *,
                  handshake_timeout_seconds: float = 10.0, max_connections: int = 0) -> None:
         self._listen = listen
         self._tls = tls
-        # The access interceptor first: it sees (and logs) the calls the token check refuses.
+        # Tracing first, then the access interceptor: it sees (and logs, with the trace id)
+        # the calls the token check refuses.
         interceptors: list[grpc.aio.ServerInterceptor] = []
+        if tracing is not None:
+            interceptors.append(tracing)
         if observer is not None:
             interceptors.append(AccessInterceptor(observer))
         if interceptor is not None:

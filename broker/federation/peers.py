@@ -10,14 +10,14 @@ cut its open streams) and closing the others in the background.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from trust.directory import DirectoryHolder
 from trust.errors import DirectoryError
 from trust.tokens import TokenIssuer
 
 from .access import CallObserver
-from .grpc_client import IDLE_SECONDS, PeerAddress, PeerChannel
+from .grpc_client import IDLE_SECONDS, ClientInterceptor, PeerAddress, PeerChannel
 
 
 class PeerTokens:
@@ -41,9 +41,13 @@ class PeerPool:
     def __init__(self, node_id: str, directory: DirectoryHolder, tokens: PeerTokens, *,
                  max_message_bytes: int, insecure: bool,
                  observer: CallObserver | None = None,
-                 idle_seconds: float = IDLE_SECONDS) -> None:
+                 idle_seconds: float = IDLE_SECONDS,
+                 interceptors: Callable[[str], Sequence[ClientInterceptor]] | None = None
+                 ) -> None:
         self._node_id = node_id
         self._observer = observer  # every call made: access line and metrics
+        # Per peer: the client interceptors of its channel (tracing, when it is on).
+        self._interceptors = interceptors or (lambda _peer: ())
         self._directory = directory
         self._tokens = tokens
         self._max_message_bytes = max_message_bytes
@@ -70,7 +74,7 @@ class PeerPool:
                 kept = old.get(m.id)
                 self._channels[m.id] = kept if kept is not None and kept.address == address \
                     else PeerChannel(address, self._tokens, self._max_message_bytes,
-                                     self._observer, self._idle)
+                                     self._observer, self._idle, self._interceptors(m.id))
             self._version = directory.version
             for member_id, channel in old.items():
                 if self._channels.get(member_id) is not channel:

@@ -28,6 +28,7 @@ from ..service.audit_log import AuditLog
 from ..service.call_notes import AGREEMENT
 from ..service.filters import Comparison, Geo
 from ..service.model import Routing
+from ..telemetry.spans import set_attributes, span
 from .limits import CallLimits
 from .policy_bridge import policy_geo
 
@@ -90,11 +91,18 @@ class Admission:
         if routing is not None:
             await self._guard_loop(caller, operation, routing, digest)
         attributes = frozenset(attrs)
-        decision = self._agreements.as_provider.decide(PolicyRequest(
-            caller=caller.member_id, operation=operation, types=frozenset(types),
-            attributes=attributes or None, geo=policy_geo(geo), purpose=purpose,
-            agreement_id=agreement_id or caller.agreement_id or None, provider=self._node_id,
-            filters=filter_attributes(q, geo)), self._clock.now())
+        with span("policy.decide", {"renkei.operation": operation.value,
+                                      "renkei.caller": caller.member_id,
+                                      "renkei.purpose": purpose or None,
+                                      "renkei.types": sorted(types)}) as opened:
+            decision = self._agreements.as_provider.decide(PolicyRequest(
+                caller=caller.member_id, operation=operation, types=frozenset(types),
+                attributes=attributes or None, geo=policy_geo(geo), purpose=purpose,
+                agreement_id=agreement_id or caller.agreement_id or None,
+                provider=self._node_id, filters=filter_attributes(q, geo)), self._clock.now())
+            set_attributes(opened, {"renkei.decision": "allow" if decision.allowed else "deny",
+                                      "renkei.reason": decision.reason or None,
+                                      "renkei.agreement": decision.agreement_id or None})
         AGREEMENT.set(decision.agreement_id or "")  # the access line names the agreement
         if not decision.allowed:
             await self._audit.record(caller.member_id, decision.agreement_id or "",

@@ -56,6 +56,7 @@ from ..service.model import (
 )
 from ..service.query import any_of
 from ..store.base import Store
+from ..telemetry.store import traced_query
 from .admission import Admission
 from .change_stream import change_stream
 from .entity_index import EntityIndex
@@ -169,7 +170,8 @@ class ProviderService:
 
     def entities(self, query: EntityQuery, mask: FieldMask, area: Area | None
                  ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:
-        return select_entities(self._store, self.index, query, mask, area)
+        return traced_query(select_entities(self._store, self.index, query, mask, area),
+                            {"renkei.types": sorted(mask.types)})
 
     async def _charge(self, caller: VerifiedCaller, agreement: Any,
                       batch: list[bytes]) -> tuple[list[bytes], bool]:
