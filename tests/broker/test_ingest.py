@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from broker.ingest import Ingestor
 from broker.store.sqlite import SqliteStore
 from mappings.loader import bundled_rules, bundled_sample
@@ -82,6 +84,9 @@ def grow_nanao(path: Path, copies: int) -> int:
     return copies * len(rows)
 
 
+# Its own waits bound it (120 s for the first commits, 300 s for the rerun); the suite-wide
+# 120 s timeout cut the rerun short on a loaded 2-core machine.
+@pytest.mark.timeout(480)
 def test_an_ingest_killed_mid_file_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     total = grow_nanao(tmp_path / "big.csv", 400)  # ~45k rows, committed every 500
     (tmp_path / "authority.jwk.json").write_text("{}")
