@@ -456,7 +456,10 @@ class SqliteStore(SqliteHistory, SqliteConsole):
 
     # -- small named state ------------------------------------------------------------------
     async def get_state(self, namespace: str, key: str) -> Any | None:
-        row = await self._run(lambda db: db.execute(
+        # On the read connection: the NGSI-LD API looks its caller's client record up on
+        # every request (a disabled client is refused at once), and the writer's thread is
+        # the one place writes queue up; what was committed before the call is seen.
+        row = await self._reader.run(lambda db: db.execute(
             "SELECT value FROM state WHERE namespace = ? AND key = ?", (namespace, key)
         ).fetchone())
         return orjson.loads(row[0]) if row else None
