@@ -18,9 +18,9 @@ import orjson
 from shapely.geometry import shape
 
 from ..errors import BadRequest
+from ..service.boolexpr import MAX_NESTING
 from ..service.filters import And, Comparison, FarFrom, Near, Or, Range, ShapeRelation, Within
 from ..service.patterns import compile_pattern
-from ..service.query import MAX_NESTING
 from .model import GEOJSON_TYPES, valid_geometry
 
 Rename = Callable[[str], str]

@@ -26,6 +26,7 @@ import orjson
 
 from ..errors import BadRequest
 from ..store.base import BBox, EntityFilter, Store, StoredEntity
+from .boolexpr import parse_boolean
 from .filters import geo_matches
 from .patterns import compile_pattern
 from .scopes import ScopeQuery
@@ -34,10 +35,6 @@ SCAN_CHUNK = 500
 # The GeoProperty the store's bounding-box index holds (``entity_write`` indexes it).
 INDEXED_GEOPROPERTY = "location"
 MAX_TYPE_EXPRESSION = 2048
-# How deeply a caller's expression (type, q) may nest parentheses: every parser and evaluator
-# of these trees recurses once per level, so the cap keeps them far from Python's recursion
-# limit (a 1,000-deep type expression fits in 2,048 characters).
-MAX_NESTING = 32
 # Members a projection always keeps.
 CORE_MEMBERS = frozenset({"id", "type", "scope", "createdAt", "modifiedAt"})
 
@@ -86,54 +83,17 @@ def any_of(names: Iterable[str]) -> TypeExpr | None:
 
 def parse_types(text: str, rename: Rename = _same) -> TypeExpr:
     """A type expression (``BadRequest`` when malformed, longer than
-    ``MAX_TYPE_EXPRESSION`` characters or nested deeper than ``MAX_NESTING``); ``rename`` maps
+    ``MAX_TYPE_EXPRESSION`` characters or nested deeper than ``boolexpr.MAX_NESTING``); ``rename`` maps
     each name."""
-    pos = 0
-    depth = 0
-
-    def union() -> TypeExpr:
-        nonlocal pos
-        items = [conj()]
-        while pos < len(text) and text[pos] in ",|":
-            pos += 1
-            items.append(conj())
-        return items[0] if len(items) == 1 else TypeExpr("or", items=tuple(items))
-
-    def conj() -> TypeExpr:
-        nonlocal pos
-        items = [atom()]
-        while pos < len(text) and text[pos] == ";":
-            pos += 1
-            items.append(atom())
-        return items[0] if len(items) == 1 else TypeExpr("and", items=tuple(items))
-
-    def atom() -> TypeExpr:
-        nonlocal pos, depth
-        if pos < len(text) and text[pos] == "(":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise BadRequest(f"type expression nests deeper than {MAX_NESTING} levels")
-            pos += 1
-            inner = union()
-            if pos >= len(text) or text[pos] != ")":
-                raise BadRequest("type: missing ')'")
-            pos += 1
-            depth -= 1
-            return inner
-        start = pos
-        while pos < len(text) and text[pos] not in ",|;()":
-            pos += 1
-        name = text[start:pos].strip()
+    def leaf(name: str) -> TypeExpr:
         if not name:
             raise BadRequest("type: expected a type name")
         return TypeExpr("leaf", rename(name))
 
     if len(text) > MAX_TYPE_EXPRESSION:
         raise BadRequest("type expression too long")
-    expr = union()
-    if pos != len(text):
-        raise BadRequest(f"type: unexpected {text[pos:pos + 16]!r}")
-    return expr
+    return parse_boolean(text, leaf, lambda op, items: TypeExpr(op, items=items),
+                         "type expression")
 
 
 # -- id patterns ------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import BadRequest
+from .boolexpr import parse_boolean
 
 MAX_SCOPE_QUERY = 2048
-MAX_NESTING = 32
 # A level: anything but the separators of the path and of the query language.
 _LEVEL = re.compile(r"^[^/;,|()#+\s]+$")
 
@@ -74,47 +74,8 @@ def parse_scope_query(text: str) -> ScopeQuery:
 @functools.lru_cache(maxsize=1024)
 def _parsed(text: str) -> ScopeQuery:
     # Remembered: a subscription's scopeQ is matched against every change the node sees.
-    pos = 0
-    depth = 0
-
-    def union() -> ScopeQuery:
-        nonlocal pos
-        items = [conj()]
-        while pos < len(text) and text[pos] in ",|":
-            pos += 1
-            items.append(conj())
-        return items[0] if len(items) == 1 else ScopeQuery("or", items=tuple(items))
-
-    def conj() -> ScopeQuery:
-        nonlocal pos
-        items = [atom()]
-        while pos < len(text) and text[pos] == ";":
-            pos += 1
-            items.append(atom())
-        return items[0] if len(items) == 1 else ScopeQuery("and", items=tuple(items))
-
-    def atom() -> ScopeQuery:
-        nonlocal pos, depth
-        if pos < len(text) and text[pos] == "(":
-            depth += 1
-            if depth > MAX_NESTING:
-                raise BadRequest(f"scopeQ nests deeper than {MAX_NESTING} levels")
-            pos += 1
-            inner = union()
-            if pos >= len(text) or text[pos] != ")":
-                raise BadRequest("scopeQ: missing ')'")
-            pos += 1
-            depth -= 1
-            return inner
-        start = pos
-        while pos < len(text) and text[pos] not in ",|;()":
-            pos += 1
-        return ScopeQuery("leaf", _levels(text[start:pos].strip()))
-
-    query = union()
-    if pos != len(text):
-        raise BadRequest(f"scopeQ: unexpected {text[pos:pos + 16]!r}")
-    return query
+    return parse_boolean(text, lambda path: ScopeQuery("leaf", _levels(path)),
+                         lambda op, items: ScopeQuery(op, items=items), "scopeQ")
 
 
 def _levels(path: str) -> tuple[str, ...]:
