@@ -3,7 +3,7 @@ route (issue 12: a type expression 1,000 parentheses deep was a 500 RecursionErr
 
 from __future__ import annotations
 
-from broker.service.query import MAX_NESTING
+from broker.service.boolexpr import MAX_NESTING
 
 from .conftest import ApiClient, site
 
