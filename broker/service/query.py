@@ -83,8 +83,8 @@ def any_of(names: Iterable[str]) -> TypeExpr | None:
 
 def parse_types(text: str, rename: Rename = _same) -> TypeExpr:
     """A type expression (``BadRequest`` when malformed, longer than
-    ``MAX_TYPE_EXPRESSION`` characters or nested deeper than ``boolexpr.MAX_NESTING``); ``rename`` maps
-    each name."""
+    ``MAX_TYPE_EXPRESSION`` characters or nested deeper than ``boolexpr.MAX_NESTING``);
+    ``rename`` maps each name."""
     def leaf(name: str) -> TypeExpr:
         if not name:
             raise BadRequest("type: expected a type name")
