@@ -58,6 +58,18 @@ class _Base(logging.Formatter):
             return self.formatException(record.exc_info)
         return record.exc_text or ""
 
+    def _document(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The machine-readable forms' content: ``ts``, ``level``, ``logger``, ``msg``, the
+        record's fields (never overriding those four), ``exc`` when there is one."""
+        doc: dict[str, Any] = {"ts": _timestamp(record), "level": record.levelname.lower(),
+                               "logger": record.name, "msg": record.getMessage()}
+        for key, value in fields_of(record).items():
+            doc.setdefault(key, value)
+        exc = self._exception(record)
+        if exc:
+            doc["exc"] = exc
+        return doc
+
 
 class TextFormatter(_Base):
     """Human-readable: time, level, logger, message, then the fields as key=value."""
@@ -75,28 +87,14 @@ class JsonFormatter(_Base):
     """One JSON object per line (``ts``, ``level``, ``logger``, ``msg``, then the fields)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {"ts": _timestamp(record), "level": record.levelname.lower(),
-                               "logger": record.name, "msg": record.getMessage()}
-        for key, value in fields_of(record).items():
-            doc.setdefault(key, value)
-        exc = self._exception(record)
-        if exc:
-            doc["exc"] = exc
-        return json.dumps(doc, ensure_ascii=False, default=str)
+        return json.dumps(self._document(record), ensure_ascii=False, default=str)
 
 
 class LogfmtFormatter(_Base):
     """``key=value`` pairs on one line, values quoted when they need it."""
 
     def format(self, record: logging.LogRecord) -> str:
-        pairs: dict[str, Any] = {"ts": _timestamp(record), "level": record.levelname.lower(),
-                                 "logger": record.name, "msg": record.getMessage()}
-        for key, value in fields_of(record).items():
-            pairs.setdefault(key, value)
-        exc = self._exception(record)
-        if exc:
-            pairs["exc"] = exc
-        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in pairs.items())
+        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in self._document(record).items())
 
 
 _FORMATTERS: dict[str, type[logging.Formatter]] = {
