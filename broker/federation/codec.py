@@ -200,14 +200,16 @@ def subscribe_from_pb(m: pb.SubscribeRequest) -> SubscribeRequest:
         types=_capped(m.types, MAX_NAMES, "types"), q=conditions_from_pb(m.q),
         geo=geo_from_pb(m.geo, m.HasField("geo")), after_cursor=m.after_cursor,
         purpose=m.purpose, agreement_id=m.agreement_id,
-        heartbeat_seconds=min(m.heartbeat_seconds or 15, 300), from_now=m.from_now)
+        heartbeat_seconds=min(m.heartbeat_seconds or 15, 300), from_now=m.from_now,
+        opaque_cursors=m.opaque_cursors)
 
 
 def subscribe_to_pb(s: SubscribeRequest) -> pb.SubscribeRequest:
     return pb.SubscribeRequest(
         types=list(s.types), q=conditions_to_pb(s.q), geo=geo_to_pb(s.geo),
         after_cursor=s.after_cursor, purpose=s.purpose, agreement_id=s.agreement_id,
-        heartbeat_seconds=s.heartbeat_seconds, from_now=s.from_now)
+        heartbeat_seconds=s.heartbeat_seconds, from_now=s.from_now,
+        opaque_cursors=s.opaque_cursors)
 
 
 # -- results -------------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ class FederatedChange:
     peer: str
     subscription: str
     kind: str  # created | updated | deleted
-    cursor: int
+    cursor: int  # the provider's opaque resume token: persisted, never compared
     entity_id: str
     content_hash: str
     entity: bytes
@@ -134,10 +134,11 @@ class ChangeSink(Protocol):
 class MirrorSink:
     """Keeps the latest state of each followed entity under ``mirror:<peer>`` in the store.
 
-    Idempotent by (id, content hash), and monotonic by the provider's cursor (the provider has
-    one change feed, whatever the subscription): a change older than the one the mirror holds
-    for that entity is ignored, so two subscriptions to the same peer cannot set an entity back
-    to an older state. A deletion leaves a tombstone with its cursor for the same reason.
+    Idempotent by (id, content hash); a deletion leaves a tombstone. Each subscription
+    delivers its changes in the provider's order, so the last one applied is the newest. Cursors
+    are opaque tokens, not ordered (``provider/cursor_tokens.py``): two subscriptions to the
+    same peer that both cover an entity each apply it in order, but a lagging one can set it
+    back to an older state until it catches up (give one peer's entities one subscription).
     """
 
     def __init__(self, store: Store) -> None:
@@ -146,17 +147,15 @@ class MirrorSink:
     async def apply(self, change: FederatedChange) -> bool:
         namespace = MIRROR_PREFIX + change.peer
         held = await self._store.get_state(namespace, change.entity_id)
-        if held is not None and held.get("cursor", 0) >= change.cursor:
-            return False  # this state, or a newer one, is already applied
         if change.kind == "deleted":
-            await self._store.put_state(namespace, change.entity_id,
-                                        {"cursor": change.cursor, "deleted": True})
-            return held is not None and not held.get("deleted")
+            if held is not None and held.get("deleted"):
+                return False
+            await self._store.put_state(namespace, change.entity_id, {"deleted": True})
+            return held is not None
         if held is not None and held.get("content_hash") == change.content_hash:
             return False
         await self._store.put_state(namespace, change.entity_id, {
-            "content_hash": change.content_hash, "cursor": change.cursor,
-            "entity": change.document()})
+            "content_hash": change.content_hash, "entity": change.document()})
         return True
 
     async def entities(self, peer: str) -> dict[str, dict[str, Any]]:
@@ -235,8 +234,8 @@ class Subscription:
                 if not self._streamed:  # ended at once, without an error: do not spin
                     await asyncio.sleep(self._config.backoff_min_seconds)
             except PeerRejected as exc:
-                cursor = self.status.cursor
                 await self._refused(exc)
+                cursor = self.status.cursor
             except (PeerError, TimeoutError) as exc:
                 cursor = self.status.cursor
                 message = str(exc) or "no event within the heartbeat window"
@@ -265,15 +264,14 @@ class Subscription:
                 self.status.state = "streaming"
                 self._refusals = 0
                 await self._backoff.succeeded(self.spec.peer)
+            # Cursors are opaque tokens (unordered): the provider resumes strictly after the
+            # one sent, so every event is new; compare nothing, persist the last one.
             if event.kind == "heartbeat":
                 # A heartbeat names the last change the provider sent us (or where "now" is):
                 # it may repeat the cursor held.
-                if event.cursor >= cursor:
+                if event.cursor != cursor:
                     cursor = event.cursor
                     await self._save(cursor)
-                continue
-            if event.cursor <= cursor:
-                self.status.duplicates += 1  # already applied: never applied twice
                 continue
             if (local and event.entity and not all(
                     c.matches(orjson.loads(event.entity)) for c in local)):
@@ -287,6 +285,16 @@ class Subscription:
 
     async def _refused(self, exc: PeerRejected) -> None:
         self.status.last_error, self.status.last_reason = str(exc), exc.reason
+        if exc.reason == "invalid_cursor":
+            # The provider does not know the cursor held (its store was reset or replaced, or
+            # it is a position from before tokens that it never gave out): start again where
+            # the spec says a new subscription starts, loudly, since changes may be replayed
+            # (``beginning``: idempotent) or skipped (``now``).
+            log.warning("peer[%s] subscription %s: the provider refused its cursor; starting "
+                        "again from %s", self.spec.peer, self.key, self.spec.start)
+            await self._save(0)
+            self.status.state = "connecting"
+            return
         if exc.reason == "token_expired" and self._streamed:
             # The provider ends streams at token expiry by design: resume at once. (A token
             # refused as expired before anything streamed means the clocks disagree: that

@@ -59,6 +59,7 @@ from ..store.base import Store
 from ..telemetry.store import traced_query
 from .admission import Admission
 from .change_stream import change_stream
+from .cursor_tokens import CursorTokens
 from .entity_index import EntityIndex
 from .limits import CallLimits, StoreGroupMemory, budget_exhausted
 from .query import EntityQuery, run_query
@@ -102,6 +103,7 @@ class ProviderService:
         self._differencing = DifferencingGuard(StoreGroupMemory(store))
         self._admission = Admission(node_id, agreements, audit, limits, clock)
         self._changes = changes
+        self._tokens = CursorTokens(store)
 
     async def check_standing(self, caller: VerifiedCaller, agreement_id: str) -> None:
         """Raise if an open stream of ``caller`` under ``agreement_id`` must end now (token
@@ -229,7 +231,8 @@ class ProviderService:
         try:
             async for event in change_stream(self._store, self._changes, self._clock, req,
                                              admitted.mask(req.types), admitted.decision.area,
-                                             caller.expires_at, still_allowed=still_allowed):
+                                             caller.expires_at, self._tokens,
+                                             still_allowed=still_allowed):
                 # Changes spend the agreement's entity budget like query results do.
                 if event.entity and agreement is not None and \
                         not await self._limits.charge(caller.member_id, agreement, 1):

@@ -11,9 +11,10 @@ Nothing the subscriber receives depends on what it may not see:
   the masked last state it was allowed to see), never over the stored entity;
 - an update that leaves the subscriber's view unchanged (a hidden attribute alone, or an
   entity outside its area or filter before and after) is no event;
-- heartbeats carry the cursor of the last change sent, not of the last change scanned, so
-  they do not count changes elsewhere; a new "from now" stream starts at the feed head but
-  names it rounded down to ``START_STEP``, so it reveals only that coarse position.
+- no cursor is a feed position: every change sent carries a fresh opaque token of its
+  position (``cursor_tokens``), so the distance between two of them counts nothing; heartbeats
+  repeat the token of the last change sent (or the one resumed from), not a position of the
+  last change scanned; a "from now" stream starts at the feed head under a token too.
 
 The stream ends when the caller's token expires (UNAUTHENTICATED, ``token_expired``), and,
 checked at every poll, as soon as the node holds a directory revoking the caller or its key, or
@@ -33,24 +34,37 @@ from trust.enforce import FieldMask, entity_in_area
 from trust.errors import AuthenticationError
 from trust.geo import Area
 
+from ..errors import BadRequest
 from ..service.changes import ChangeSignal
 from ..service.filters import And
 from ..service.model import ChangeEvent, SubscribeRequest
 from ..service.query import any_of
 from ..store.base import Change, Store
+from .cursor_tokens import CursorTokens
 from .query import EntityQuery
 
 SCAN_LIMIT = 500
-START_STEP = 1024
+
+
+class OpaqueCursorsRequired(BadRequest):
+    """The subscriber does not say it treats cursors as opaque tokens."""
+
+    code = "opaque_cursors_required"
 
 
 async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
                         request: SubscribeRequest, mask: FieldMask, area: Area | None,
-                        expires_at: float, poll_seconds: float = 1.0,
+                        expires_at: float, tokens: CursorTokens, poll_seconds: float = 1.0,
                         still_allowed: Callable[[], Awaitable[None]] | None = None
                         ) -> AsyncIterator[ChangeEvent]:
-    """Changes after ``request.after_cursor`` forever (until the token expires or
+    """Changes after ``request.after_cursor`` (a token) forever (until the token expires or
     ``still_allowed`` raises)."""
+    if not request.opaque_cursors:
+        # A subscriber from before tokens compares cursors as numbers and would drop changes
+        # whose token happens to be smaller than the one it holds: refused, not served wrong.
+        raise OpaqueCursorsRequired("this node sends opaque cursors: the subscriber must be "
+                                    "upgraded (SubscribeRequest.opaque_cursors)")
+    cursor = await tokens.open(request.after_cursor)
     query = EntityQuery(types=any_of(sorted(mask.types)),
                         q=And(request.q) if request.q else None, geo=request.geo)
 
@@ -66,18 +80,15 @@ async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
         masked = mask.apply(entity)
         return orjson.dumps(masked) if masked is not None else None
 
-    cursor = request.after_cursor
     heartbeat = max(1, request.heartbeat_seconds)
     last_sent = clock.now()
-    if request.from_now and cursor == 0:
-        # A new subscriber that wants changes from now on: this stream starts at the head,
-        # but tells it only a coarse position (resuming from there, before any change was
-        # sent, it may get up to START_STEP earlier changes, as at-least-once allows).
+    if request.from_now and request.after_cursor == 0:
+        # A new subscriber that wants changes from now on: this stream starts at the head.
         cursor = await store.last_change_cursor()
-        visible_cursor = cursor - cursor % START_STEP
+        visible_cursor = await tokens.seal(cursor)
         yield ChangeEvent("heartbeat", visible_cursor)
     else:
-        visible_cursor = cursor
+        visible_cursor = request.after_cursor  # what it holds: it learns nothing new
     while True:
         if clock.now() >= expires_at:
             raise AuthenticationError("token_expired",
@@ -109,9 +120,9 @@ async def change_stream(store: Store, signal: ChangeSignal, clock: Clock,
                     and before.prev_doc is not None and view(before.prev_doc) == seen:
                 continue  # nothing this subscriber may see changed
             entity = b"" if kind == "deleted" else seen
-            yield ChangeEvent(kind, cursor, change.entity_id, entity,
+            visible_cursor = await tokens.seal(cursor)
+            yield ChangeEvent(kind, visible_cursor, change.entity_id, entity,
                               hashlib.sha256(seen).hexdigest())
-            visible_cursor = cursor
             last_sent = clock.now()
         if len(changes) == SCAN_LIMIT:
             continue

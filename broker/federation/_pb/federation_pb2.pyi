@@ -205,7 +205,7 @@ class AggregateResponse(_message.Message):
     def __init__(self, groups: _Optional[_Iterable[_Union[AggregateGroup, _Mapping]]] = ..., provider: _Optional[str] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...
 
 class SubscribeRequest(_message.Message):
-    __slots__ = ("types", "q", "geo", "after_cursor", "purpose", "agreement_id", "heartbeat_seconds", "from_now")
+    __slots__ = ("types", "q", "geo", "after_cursor", "purpose", "agreement_id", "heartbeat_seconds", "from_now", "opaque_cursors")
     TYPES_FIELD_NUMBER: _ClassVar[int]
     Q_FIELD_NUMBER: _ClassVar[int]
     GEO_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +214,7 @@ class SubscribeRequest(_message.Message):
     AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     FROM_NOW_FIELD_NUMBER: _ClassVar[int]
+    OPAQUE_CURSORS_FIELD_NUMBER: _ClassVar[int]
     types: _containers.RepeatedScalarFieldContainer[str]
     q: _containers.RepeatedCompositeFieldContainer[Condition]
     geo: GeoFilter
@@ -222,7 +223,8 @@ class SubscribeRequest(_message.Message):
     agreement_id: str
     heartbeat_seconds: int
     from_now: bool
-    def __init__(self, types: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., after_cursor: _Optional[int] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., heartbeat_seconds: _Optional[int] = ..., from_now: _Optional[bool] = ...) -> None: ...
+    opaque_cursors: bool
+    def __init__(self, types: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., after_cursor: _Optional[int] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., heartbeat_seconds: _Optional[int] = ..., from_now: _Optional[bool] = ..., opaque_cursors: _Optional[bool] = ...) -> None: ...
 
 class ChangeEvent(_message.Message):
     __slots__ = ("kind", "cursor", "entity_id", "entity", "content_hash")

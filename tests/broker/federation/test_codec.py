@@ -51,7 +51,7 @@ def test_geo_filters_out_of_range_are_bad_requests() -> None:
 
 
 def test_a_subscription_request_round_trips() -> None:
-    request = SubscribeRequest(types=("ShelterOccupancy",), after_cursor=42,
+    request = SubscribeRequest(types=("ShelterOccupancy",), after_cursor=1 << 52 | 42,
                                purpose="disaster_response", heartbeat_seconds=5, from_now=True)
     assert codec.subscribe_from_pb(codec.subscribe_to_pb(request)) == request
 

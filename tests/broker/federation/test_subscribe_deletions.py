@@ -7,6 +7,7 @@ from pathlib import Path
 import orjson
 
 from broker.provider.change_stream import change_stream
+from broker.provider.cursor_tokens import CursorTokens
 from broker.service.changes import ChangeSignal
 from broker.service.entity_write import entity_write
 from broker.service.model import SubscribeRequest
@@ -38,7 +39,7 @@ async def test_deletions_outside_the_area_or_filter_are_not_sent(tmp_path: Path)
         stream = change_stream(store, ChangeSignal(), clock, SubscribeRequest(
             types=("EvacuationSite",), heartbeat_seconds=1), FieldMask(
             {"EvacuationSite": ["capacity", "location"]}), area, expires_at=clock.now() + 60,
-            poll_seconds=0.01)
+            tokens=CursorTokens(store), poll_seconds=0.01)
         async for event in stream:
             if event.kind == "heartbeat":
                 break

@@ -1,5 +1,5 @@
 """Nothing a subscriber receives depends on what it may not see (issue 12, leaks through
-subscriptions): hashes, events and heartbeat cursors, on SQLite and PostgreSQL."""
+subscriptions): hashes, events and cursors, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import orjson
 import pytest
 
 from broker.provider.change_stream import change_stream
+from broker.provider.cursor_tokens import CursorTokens, InvalidCursor
 from broker.service.changes import ChangeSignal
 from broker.service.entity_write import entity_write
 from broker.service.model import ChangeEvent, SubscribeRequest
 from broker.store.base import Store
+from broker.store.postgres import PostgresStore
+from broker.store.sqlite import SqliteStore
 from trust.clock import ManualClock
 from trust.enforce import FieldMask
 from trust.errors import PolicyDenied
@@ -55,7 +58,8 @@ async def drain(store: Store, after: int = 0, *, still_allowed: Any = None
     clock = TickingClock(1000.0)
     stream = change_stream(store, ChangeSignal(), clock, SubscribeRequest(
         types=("EvacuationSite",), heartbeat_seconds=1, after_cursor=after), MASK, AREA,
-        expires_at=clock.now() + 3600, poll_seconds=0.0, still_allowed=still_allowed)
+        expires_at=clock.now() + 3600, tokens=CursorTokens(store), poll_seconds=0.0,
+        still_allowed=still_allowed)
     events = []
     try:
         async for event in stream:
@@ -116,7 +120,8 @@ async def test_an_agreement_revoked_mid_stream_ends_it(store: Store) -> None:
     clock = ManualClock(1000.0)
     stream = change_stream(store, ChangeSignal(), clock, SubscribeRequest(
         types=("EvacuationSite",), heartbeat_seconds=1), MASK, AREA,
-        expires_at=clock.now() + 3600, poll_seconds=0.0, still_allowed=still_allowed)
+        expires_at=clock.now() + 3600, tokens=CursorTokens(store), poll_seconds=0.0,
+        still_allowed=still_allowed)
     assert (await anext(stream)).kind == "created"
     revoked = True
     await write(store, site(2), now=2.0)
@@ -124,3 +129,34 @@ async def test_an_agreement_revoked_mid_stream_ends_it(store: Store) -> None:
         await anext(stream)
     assert ended.value.code == "agreement_not_active"
     await stream.aclose()
+
+
+async def test_positions_given_out_before_the_migration_still_resume(
+        store: Store, request: pytest.FixtureRequest) -> None:
+    """A subscriber that persisted a feed position under an older version resumes from it
+    after the upgrade; positions after the upgrade's head were never given out: refused."""
+    await write(store, site(1), site(2))
+    await write(store, site(3), now=2.0)
+    # The store as an older version left it: migration 0008 not applied yet.
+    await store.delete_state("change_cursor", "legacy_limit")
+    if isinstance(store, SqliteStore):
+        await store._run(lambda db: db.execute("DELETE FROM schema_migrations WHERE number = 8"))
+        upgraded: Store = SqliteStore(store.path)
+    else:
+        assert isinstance(store, PostgresStore)
+        await store._db.exec("DELETE FROM schema_migrations WHERE number = 8")
+        upgraded = PostgresStore(request.getfixturevalue("pg_dsn"),
+                                 schema=request.getfixturevalue("pg_schema"))
+    await upgraded.open()  # migrates: records the head as the last position given out
+    try:
+        assert await upgraded.get_state("change_cursor", "legacy_limit") == 3
+        await write(upgraded, site(4), now=3.0)
+        resumed = await drain(upgraded, 2)
+        assert [(e.kind, e.entity_id[-1:]) for e in resumed] == [
+            ("created", "3"), ("created", "4"), ("heartbeat", "")]
+        assert all(e.cursor >> 52 for e in resumed)  # from here on, tokens only
+        assert [e.kind for e in await drain(upgraded, resumed[-1].cursor)] == ["heartbeat"]
+        with pytest.raises(InvalidCursor):
+            await drain(upgraded, 4)  # a position after the upgrade: never given out
+    finally:
+        await upgraded.close()

@@ -43,6 +43,7 @@ from broker.errors import BrokerError, PeerError
 from broker.federation.grpc_client import PeerAddress, PeerChannel
 from broker.identity import init_identity, join_request
 from broker.node import Node
+from broker.provider.cursor_tokens import CursorTokens
 from broker.service.model import FederatedQuery, GetRequest, SubscribeRequest
 from broker.store.base import EntityFilter
 from broker.store.postgres import PostgresStore
@@ -220,15 +221,19 @@ def evacuation_agreement(directory_version: int) -> Agreement:
         onward_sharing=False, retention_days=30, directory_version=directory_version)
 
 
-async def follow(channel: PeerChannel, cursor: list[int], events: list[Event]) -> None:
-    """A subscriber: apply each change, then persist its cursor (here: ``cursor[0]``)."""
+async def follow(channel: PeerChannel, cursor: list[int], events: list[Event],
+                 tokens: CursorTokens, position: list[int]) -> None:
+    """A subscriber: apply each change, then persist its cursor (here: ``cursor[0]``). The
+    cursors are opaque tokens; the test opens them with the provider's key (``position``) to
+    compare the events with the feed."""
     request = SubscribeRequest(types=("EvacuationSite",), purpose=PURPOSE,
                                agreement_id=AGREEMENT, after_cursor=cursor[0],
                                heartbeat_seconds=1)
     async for event in channel.subscribe(request):
+        at = await tokens.open(event.cursor)
         if event.kind != "heartbeat":
-            events.append((event.cursor, event.kind, event.entity_id))
-        cursor[0] = event.cursor
+            events.append((at, event.kind, event.entity_id))
+        cursor[0], position[0] = event.cursor, at
 
 
 async def http_get(session: aiohttp.ClientSession, url: str, entity_id: str
@@ -338,8 +343,9 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
         load_a, load_b = writers
         for w in writers:
             w.start()
-        cursor, events = [0], list[Event]()
-        stream = asyncio.create_task(follow(to_a, cursor, events))
+        cursor, events, position = [0], list[Event](), [0]
+        tokens = CursorTokens(probe)
+        stream = asyncio.create_task(follow(to_a, cursor, events, tokens, position))
         await until("writes and events through A",
                     lambda: len(load_a.acked) >= 100 and len(events) >= 100, timeout=60)
         a.kill()
@@ -347,7 +353,7 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
         with pytest.raises(PeerError):
             await asyncio.wait_for(stream, 30)
         await until("A's clients to notice", lambda: len(load_a.broken) == WRITERS)
-        stream = asyncio.create_task(follow(to_b, cursor, events))
+        stream = asyncio.create_task(follow(to_b, cursor, events, tokens, position))
         acked_b_at_kill = len(load_b.acked)
         await until("B's writes after the kill",
                     lambda: len(load_b.acked) >= acked_b_at_kill + 100, timeout=60)
@@ -355,7 +361,7 @@ async def test_replicas_share_writes_survive_sigkill_and_notify_once(
         await load_b.finish()
         assert not load_b.broken, load_b.broken
         head = await probe.last_change_cursor()
-        await until("the subscriber to catch up on B", lambda: cursor[0] >= head, timeout=60)
+        await until("the subscriber to catch up on B", lambda: position[0] >= head, timeout=60)
         stream.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await stream

@@ -1,0 +1,6 @@
+-- Subscribers get opaque resume tokens, not change-feed positions (provider/cursor_tokens.py).
+-- A subscriber may still hold a position given out before this migration: positions up to
+-- the feed's head now stay valid as cursors, no later one ever is (so none can be probed).
+INSERT INTO state (namespace, key, value)
+    SELECT 'change_cursor', 'legacy_limit', to_jsonb(coalesce(max(cursor), 0)) FROM changes
+    ON CONFLICT (namespace, key) DO NOTHING;
