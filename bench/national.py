@@ -63,6 +63,7 @@ ENTITIES_PER_CITY = 5
 CITIES_PER_WORKER = 450
 MAX_MESSAGE = 4 * 1024 * 1024
 SIZES = (100, 500, 1741)
+PROFILE = False  # --profile
 
 
 def city_ids(n: int) -> list[str]:
@@ -390,8 +391,13 @@ async def one_size(n: int, deadline: float, cap: int, idle: float) -> dict[str, 
             runs: dict[str, Any] = {}
             with SocketPeak() as peak:
                 for name in ("query_cold", "query_warm"):
+                    profiler = start_profile() if PROFILE else None
                     outcome, wall, cpu = await timed(agency.fanout.query(
                         query, deadline, peers=cities, agreements=agreements))
+                    if profiler is not None:
+                        profiler.stop()
+                        print(f"== {name}\n" + profiler.output_text(unicode=False),
+                              file=sys.stderr)
                     runs[name] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
                                   "over_deadline": round(wall / deadline, 3),
                                   "statuses": tally(outcome.statuses),
@@ -489,6 +495,15 @@ def peers_named(warning: str) -> int:
     return int(match[1]) if match else 1
 
 
+def start_profile() -> Any:
+    """``--profile``: a pyinstrument profile of the agency's process (on stderr)."""
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001, async_mode="disabled")
+    profiler.start()
+    return profiler
+
+
 def run_size(n: int, deadline: float, cap: int, idle: float) -> dict[str, Any]:
     """One size in a fresh process, so that its peak RSS is its own."""
     out = subprocess.run([sys.executable, __file__, "--size", str(n), "--deadline",
@@ -511,7 +526,11 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=3.0, help="idle_channel_seconds")
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--cities", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", action="store_true",
+                        help="with --size: pyinstrument profiles of the queries on stderr")
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
     if args.cities:
         asyncio.run(serve_cities(args.cities))
         return

@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from trust.errors import DocumentError
@@ -37,10 +38,33 @@ def canonical_bytes(obj: Any) -> bytes:
     Raises ``DocumentError("invalid_document")`` for values JSON cannot carry exactly
     (non-string keys, integers beyond 2**53, NaN, unsupported types).
     """
+    if _plain(obj, 0):
+        # Without floats, with ASCII keys and integers a double holds exactly, RFC 8785 is
+        # what orjson writes with sorted keys (same escapes, same order), at a hundredth of
+        # the cost: tokens, agreements and receipts are signed and checked by the thousand.
+        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     try:
         return rfc8785.dumps(obj)
     except rfc8785.CanonicalizationError as exc:
         raise DocumentError("invalid_document", f"cannot canonicalize: {exc}") from exc
+
+
+def _plain(obj: Any, depth: int) -> bool:
+    """Whether ``obj`` holds only what orjson serializes exactly as RFC 8785 does: dicts with
+    ASCII string keys, lists, str, bool, None and integers within +-(2**53 - 1)."""
+    kind = obj.__class__
+    if kind is str or kind is bool or obj is None:
+        return True
+    if kind is int:
+        return bool(-_SAFE_INT <= obj <= _SAFE_INT)
+    if depth > 64:
+        return False
+    if kind is dict:
+        return all(k.__class__ is str and k.isascii() and _plain(v, depth + 1)
+                   for k, v in obj.items())
+    if kind is list or kind is tuple:
+        return all(_plain(v, depth + 1) for v in obj)
+    return False
 
 
 def sha256_hex(data: bytes) -> str:
