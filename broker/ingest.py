@@ -95,12 +95,17 @@ class Ingestor:
     """Runs ingests for one node's store."""
 
     def __init__(self, store: Store, clock: Clock, on_change: Callable[[], None] | None = None,
-                 batch_size: int = BATCH, pause_seconds: float = PAUSE_SECONDS) -> None:
+                 batch_size: int = BATCH, pause_seconds: float = PAUSE_SECONDS,
+                 on_pause: Callable[[str, StoreFull | None], None] | None = None) -> None:
+        """``on_pause(source, error)`` is told when an ingest starts waiting for disk space
+        (with the ``StoreFull``) and when it goes on (``None``): ``/health`` and ``/metrics``
+        show the source as paused in between."""
         self._store = store
         self._clock = clock
         self._on_change = on_change or (lambda: None)
         self._batch = batch_size
         self._pause = pause_seconds
+        self._on_pause = on_pause or (lambda source, error: None)
         self.paused: set[str] = set()  # sources waiting for disk space now
 
     async def _write(self, source: str, write: Callable[[], Awaitable[T]]) -> T:
@@ -115,12 +120,14 @@ class Ingestor:
                     self.paused.add(source)
                     log.warning("ingest[%s] paused: %s; it resumes by itself once space is "
                                 "freed", source, exc)
+                    self._on_pause(source, exc)
                 await asyncio.sleep(self._pause)
                 continue
             if paused_at is not None:
                 self.paused.discard(source)
                 log.warning("ingest[%s] resumed after %.0fs paused on a full disk", source,
                             asyncio.get_running_loop().time() - paused_at)
+                self._on_pause(source, None)
             return result
 
     async def ingest(self, source: str, rules: str, path: Path, *,

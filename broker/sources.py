@@ -30,7 +30,7 @@ from mappings.sources import open_records
 from trust.clock import Clock
 
 from .config import NodeConfig, SourceConfig
-from .errors import BrokerError
+from .errors import BrokerError, StoreFull
 from .ingest import Ingestor, load_compiled, resolve_rules
 from .service.progress import IngestProgress, ProgressLog
 from .service.sources import FAILED, SourceBoard
@@ -134,6 +134,18 @@ def fingerprint(source: SourceConfig) -> tuple[object, ...]:
     return (_stat(source.path), rule)
 
 
+def pause_reporter(board: SourceBoard, clock: Clock
+                   ) -> Callable[[str, StoreFull | None], None]:
+    """An ``Ingestor`` ``on_pause`` callback that shows a source waiting for disk space as
+    ``paused`` on the board (``/health``, ``/metrics``) until its ingest goes on."""
+    def report(source: str, error: StoreFull | None) -> None:
+        if error is not None:
+            board.paused(source, clock.now(), error.code, str(error))
+        else:
+            board.resumed(source, clock.now())
+    return report
+
+
 class SourceWatch:
     """Ingests every configured source, and again whenever its files change.
 
@@ -153,13 +165,21 @@ class SourceWatch:
         self._clock = clock
         self._watch = watch_seconds
         self._console = console
+        self._done: dict[str, tuple[object, ...]] = {}  # source -> fingerprint last ingested
 
     async def run(self) -> None:
-        """Ingest each source, then (``watch_seconds`` > 0) look for changes until cancelled."""
-        done: dict[str, tuple[object, ...]] = {}
+        """Ingest each source, then (``watch_seconds`` > 0) look for changes until cancelled.
+
+        Run as a supervised loop (``renkei node run``): restarted after an error, it goes on
+        with the sources it has not ingested yet and then watches, without ingesting again
+        the ones already done."""
+        done = self._done
         for source in self._sources:
-            done[source.name] = await asyncio.to_thread(fingerprint, source)
+            if source.name in done:
+                continue
+            now = await asyncio.to_thread(fingerprint, source)
             await self.ingest(source)
+            done[source.name] = now
         if self._watch <= 0:
             return
         seen: dict[str, tuple[object, ...]] = {}

@@ -10,7 +10,7 @@ read incrementally from the last entry seen.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -26,7 +26,7 @@ from prometheus_client import (
 )
 
 from ..service.call_notes import CallRecord
-from ..service.sources import OK, SourceState
+from ..service.sources import OK, STATES, SourceState
 from ..store.base import Store
 
 log = logging.getLogger("renkei.api.metrics")
@@ -93,6 +93,17 @@ class ApiMetrics:
         self.source_failures = Counter("renkei_source_failed_runs", "Failed ingest runs of "
                                        "the source", ["source"], registry=r)
         self._source_failures: dict[str, int] = {}
+        self.source_state = Gauge("renkei_source_state", "1 for the state the source is in "
+                                  "now (pending, ingesting, paused: waiting for disk space, "
+                                  "ok, failed), 0 for the others", ["source", "state"],
+                                  registry=r)
+        self.loop_up = Gauge("renkei_loop_up", "1 while the background loop runs (or has "
+                             "finished its finite work), 0 when it failed or stopped",
+                             ["loop"], registry=r)
+        self.loop_failures = Counter("renkei_loop_failures", "Times the background loop "
+                                     "raised (each is logged and the loop restarted)",
+                                     ["loop"], registry=r)
+        self._loop_failures: dict[str, int] = {}
         self.info = Gauge("renkei_node_info", "This node", ["node"], registry=r)
         self.info.labels(node_id).set(1)
         self._audit_seq = 0
@@ -145,6 +156,19 @@ class ApiMetrics:
             if state.failures > counted:
                 self.source_failures.labels(state.name).inc(state.failures - counted)
                 self._source_failures[state.name] = state.failures
+            for name in STATES:
+                self.source_state.labels(state.name, name).set(1 if state.state == name else 0)
+
+    def loops(self, report: Mapping[str, Mapping[str, Any]]) -> None:
+        """Copy the supervised loops' states (``Loops.report()``, called at scrape time)."""
+        for name, status in report.items():
+            self.loop_up.labels(name).set(1 if status["state"] in ("running", "done") else 0)
+            failures = int(status["failures"])
+            counted = self._loop_failures.get(name, 0)
+            self.loop_failures.labels(name)  # the series exists (at 0) before any failure
+            if failures > counted:
+                self.loop_failures.labels(name).inc(failures - counted)
+                self._loop_failures[name] = failures
 
     async def refresh(self, store: Store) -> None:
         """Update the gauges read from the store (called at scrape time)."""

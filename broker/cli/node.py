@@ -174,7 +174,6 @@ async def _serve(config: object, *, ingest: bool) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    watch: asyncio.Task[None] | None = None
     try:
         try:
             version = await node.refresh_directory()
@@ -188,23 +187,22 @@ async def _serve(config: object, *, ingest: bool) -> int:
               f"directory v{version}", flush=True)
         if ingest and config.sources:
             from ..ingest import Ingestor  # the mapping engine loads only when needed
-            from ..sources import SourceWatch
+            from ..sources import SourceWatch, pause_reporter
 
-            sources = SourceWatch(config.sources,
-                                  Ingestor(node.store, node.clock, node.changes.notify),
-                                  node.sources, node.clock,
+            ingestor = Ingestor(node.store, node.clock, node.changes.notify,
+                                on_pause=pause_reporter(node.sources, node.clock))
+            sources = SourceWatch(config.sources, ingestor, node.sources, node.clock,
                                   watch_seconds=config.ingest.watch_seconds,
                                   console=lambda line: print(line, flush=True),
                                   progress_every=config.ingest.progress_seconds)
+            # Supervised like the node's other loops: an error in the watch itself is logged,
+            # restarted and shown on /health and /metrics, never a silent end of ingesting.
             with node.telemetry.active():  # each ingest run the watch starts is a trace
-                watch = asyncio.create_task(sources.run(), name=f"{node.id}:sources")
+                node.loops.start("sources", sources.run,
+                                 finite=config.ingest.watch_seconds <= 0)
         await stop.wait()
         print(f"renkei node {node.id}: stopping", flush=True)
     finally:
-        if watch is not None:
-            watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watch
         await node.stop()
     return 0
 

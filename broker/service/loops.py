@@ -2,9 +2,12 @@
 
 A loop that raises is logged with its traceback, marked ``failed`` with the error, and
 started again after a delay that doubles from 1 s to 60 s (back to 1 s once it has run for a
-minute); a loop that returns is marked ``stopped`` and logged. ``report`` is what ``/health``
-shows; ``healthy`` is false while any loop is not running, so that an operator (and a
-readiness probe) sees a node whose housekeeping has stopped.
+minute); a loop that returns is marked ``stopped`` and logged, unless it was started as
+``finite`` (work that ends, such as the start-up ingest of a node that does not watch its
+sources): then it is ``done``. ``report`` is what ``/health`` shows (and ``/metrics`` as
+``renkei_loop_up`` and ``renkei_loop_failures_total``); ``healthy`` is false while any loop is
+neither running nor done, so that an operator (and a readiness probe) sees a node whose
+housekeeping has stopped.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ MAX_DELAY = 60.0
 
 @dataclass
 class LoopStatus:
-    state: str = "running"  # running | failed (restarting after a delay) | stopped
+    state: str = "running"  # running | failed (restarting after a delay) | stopped | done
     failures: int = 0
     last_error: str = ""
     last_failure_at: float = 0.0
@@ -41,16 +44,18 @@ class Loops:
         self._status: dict[str, LoopStatus] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
-    def start(self, name: str, body: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Run ``body()`` as the loop ``name``, restarting it whenever it raises."""
+    def start(self, name: str, body: Callable[[], Coroutine[Any, Any, None]], *,
+              finite: bool = False) -> None:
+        """Run ``body()`` as the loop ``name``, restarting it whenever it raises. A ``finite``
+        body may return: it is then ``done`` (healthy), not ``stopped``."""
         if name in self._tasks:
             raise ValueError(f"loop {name} is already running")
         self._status[name] = LoopStatus()
         self._tasks[name] = asyncio.get_running_loop().create_task(
-            self._supervise(name, body), name=f"{self._owner}:{name}")
+            self._supervise(name, body, finite), name=f"{self._owner}:{name}")
 
-    async def _supervise(self, name: str, body: Callable[[], Coroutine[Any, Any, None]]
-                         ) -> None:
+    async def _supervise(self, name: str, body: Callable[[], Coroutine[Any, Any, None]],
+                         finite: bool) -> None:
         status = self._status[name]
         delay = self._first
         while True:
@@ -72,6 +77,10 @@ class Loops:
                 await asyncio.sleep(delay)
                 delay = min(self._max, delay * 2)
                 continue
+            if finite:
+                status.state = "done"
+                log.info("node %s: loop %s finished", self._owner, name)
+                return
             status.state = "stopped"
             log.error("node %s: loop %s returned; it is no longer running", self._owner, name)
             return
@@ -82,7 +91,8 @@ class Loops:
                 for name, s in sorted(self._status.items())}
 
     def healthy(self) -> bool:
-        return all(s.state == "running" for s in self._status.values())
+        """True while every loop runs (or has finished its finite work)."""
+        return all(s.state in ("running", "done") for s in self._status.values())
 
     async def stop(self) -> None:
         tasks, self._tasks = list(self._tasks.values()), {}

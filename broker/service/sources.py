@@ -3,23 +3,26 @@
 
 The ingest side (``broker.sources.SourceWatch``) writes a ``SourceState`` per source as it
 ingests; readers take a snapshot. A failed source is a degraded node, not a dead one: the node
-keeps serving what it has, and the state says which source failed, with the stable code.
+keeps serving what it has, and the state says which source failed, with the stable code. A
+source whose ingest waits for disk space (the store's disk is full) is ``paused``: degraded too,
+with the code ``store_full``, until the ingest goes on by itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-PENDING, INGESTING, OK, FAILED = "pending", "ingesting", "ok", "failed"
+PENDING, INGESTING, PAUSED, OK, FAILED = "pending", "ingesting", "paused", "ok", "failed"
+STATES = (PENDING, INGESTING, PAUSED, OK, FAILED)
 
 
 @dataclass(frozen=True)
 class SourceState:
-    """One source as last seen: ``state`` is pending, ingesting, ok or failed."""
+    """One source as last seen: ``state`` is pending, ingesting, paused, ok or failed."""
 
     name: str
     state: str = PENDING
-    code: str = ""  # the stable code of the last failure (empty unless failed)
+    code: str = ""  # the stable code of the last failure (or store_full while paused)
     message: str = ""  # the failure as the operator's log shows it (names file and row)
     since: float = 0.0  # when the source entered this state (clock seconds)
     read: int = 0  # counts of the last finished run
@@ -64,6 +67,17 @@ class SourceBoard:
                                      total_mapped=old.total_mapped + mapped,
                                      total_quarantined=old.total_quarantined + quarantined)
 
+    def paused(self, name: str, now: float, code: str, message: str) -> None:
+        """The source's ingest waits (for disk space): it goes on by itself, nothing is lost."""
+        self._states[name] = replace(self.get(name), state=PAUSED, code=code, message=message,
+                                     since=now)
+
+    def resumed(self, name: str, now: float) -> None:
+        """A paused ingest goes on."""
+        old = self.get(name)
+        if old.state == PAUSED:
+            self._states[name] = replace(old, state=INGESTING, code="", message="", since=now)
+
     def failed(self, name: str, now: float, code: str, message: str) -> SourceState:
         old = self.get(name)
         new = replace(old, state=FAILED, code=code, message=message, failures=old.failures + 1,
@@ -73,4 +87,4 @@ class SourceBoard:
 
     @property
     def degraded(self) -> bool:
-        return any(s.state == FAILED for s in self._states.values())
+        return any(s.state in (FAILED, PAUSED) for s in self._states.values())

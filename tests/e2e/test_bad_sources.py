@@ -167,6 +167,12 @@ async def test_a_bad_data_file_is_reported_while_the_node_serves_and_a_fix_is_pi
         assert 'renkei_source_up{source="good"} 1.0' in metrics
         assert 'renkei_source_up{source="late"} 0.0' in metrics
         assert 'renkei_source_failed_runs_total{source="header"} 1.0' in metrics
+        assert 'renkei_source_state{source="late",state="failed"} 1.0' in metrics
+        assert 'renkei_source_state{source="late",state="ok"} 0.0' in metrics
+        # The watch is one of the node's supervised loops: /health and /metrics show it.
+        assert body["loops"]["sources"] == {"state": "running", "failures": 0, "lastError": ""}
+        assert 'renkei_loop_up{loop="sources"} 1.0' in metrics
+        assert 'renkei_loop_failures_total{loop="sources"} 0.0' in metrics
         text = log.read_text(errors="replace")
         assert re.search(r"WARNING .*source late failed: .*late\.csv.* \[source_missing\]", text)
         assert re.search(r"WARNING .*source header failed: .* \[wrong_dataset\]", text)
@@ -179,6 +185,43 @@ async def test_a_bad_data_file_is_reported_while_the_node_serves_and_a_fix_is_pi
         assert body["status"] == "ok"
         assert all(s["mapped"] > 0 for s in body["sources"])
         assert "source late recovered" in log.read_text(errors="replace")
+    finally:
+        await session.close()
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+        await fed.authority.stop()  # type: ignore[union-attr]
+    assert code == 0
+
+
+async def test_without_a_watch_the_finished_ingest_leaves_the_node_healthy(
+        tmp_path: Path) -> None:
+    # watch_seconds = 0: the sources loop ingests once and ends. It is "done", not "stopped":
+    # a readiness probe must not see a node whose start-up ingest finished as unhealthy.
+    sources = [{"name": "good", "rules": GOOD_RULES, "path": str(SAMPLE)}]
+    fed, config = await city_config(tmp_path, sources, "\n[ingest]\nwatch_seconds = 0\n")
+    log = tmp_path / "node.log"
+    with log.open("wb") as stderr:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "broker.cli.main", "node", "run", "--config", str(config),
+            stdout=asyncio.subprocess.PIPE, stderr=stderr)
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode().strip()
+        ready = READY.match(line)
+        assert ready, (line, log.read_text(errors="replace"))
+        url = ready.group(1)
+        await _until(session, url, {"good": "ok"})
+        for _ in range(100):
+            status, body = await _health(session, url)
+            if body["loops"]["sources"]["state"] != "running":
+                break
+            await asyncio.sleep(0.1)
+        assert body["loops"]["sources"]["state"] == "done", body
+        assert status == 200 and body["status"] == "ok", body
+        async with session.get(f"{url}/metrics") as resp:
+            assert 'renkei_loop_up{loop="sources"} 1.0' in await resp.text()
     finally:
         await session.close()
         with contextlib.suppress(ProcessLookupError):

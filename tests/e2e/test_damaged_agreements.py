@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "broker" / "federation"))
 
@@ -160,11 +161,29 @@ async def test_health_reports_a_failing_housekeeping_loop_until_it_recovers(
         assert status == 503 and body["status"] == "degraded"
         loop = body["loops"]["housekeeping"]
         assert loop["state"] == "failed" and "agreements" in loop["lastError"]
+        scraped = await loop_metrics(agency)  # a dead loop shows on /metrics too
+        assert scraped["renkei_loop_up", "housekeeping"] == 0.0
+        assert scraped["renkei_loop_failures_total", "housekeeping"] >= 1.0
+        assert scraped["renkei_loop_up", "directory-follow"] == 1.0
     finally:
         await backend.execute("ALTER TABLE agreements_away RENAME TO agreements")
     await until(lambda: _loop_state(agency, "running"), timeout=15)
     status, body = await health(agency)
     assert status == 200 and body["loops"]["housekeeping"]["failures"] >= 1
+    scraped = await loop_metrics(agency)
+    assert scraped["renkei_loop_up", "housekeeping"] == 1.0
+    assert scraped["renkei_loop_failures_total", "housekeeping"] == \
+        body["loops"]["housekeeping"]["failures"]
+
+
+async def loop_metrics(node: Node) -> dict[tuple[str, str], float]:
+    """(metric, loop) -> value of the renkei_loop_* samples on /metrics, parsed as Prometheus
+    does."""
+    async with aiohttp.ClientSession() as http, http.get(f"{node.http.url}/metrics") as resp:
+        text = await resp.text()
+    return {(s.name, s.labels["loop"]): s.value
+            for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name in ("renkei_loop_up", "renkei_loop_failures_total")}
 
 
 async def _state(node: Node, agreement_id: str, state: str) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from broker.api.auth import ClientRegistry
 from broker.config import load_config
@@ -178,7 +179,13 @@ async def test_a_full_disk_pauses_ingest_refuses_writes_and_keeps_serving_reads(
                        'type="application/ld+json"'}
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.get(node.http + "/health") as resp:
-            assert resp.status == 200
+            assert resp.status == 200  # reads are served: degraded, not down
+            health = await resp.json()
+        # The paused ingest has a state of its own, with the reason's stable code (before:
+        # "ingesting", as if it were going on).
+        assert health["status"] == "degraded", health
+        assert health["sources"] == [{"name": "sites", "state": "paused", "code": "store_full"}]
+        assert health["loops"]["sources"]["state"] == "running"
         async with http.get(node.http + "/ngsi-ld/v1/entities",
                             params={"type": "EvacuationSite", "limit": "10"}) as resp:
             assert resp.status == 200, await resp.text()
@@ -196,6 +203,9 @@ async def test_a_full_disk_pauses_ingest_refuses_writes_and_keeps_serving_reads(
                    if line.startswith("renkei_http_requests_total{") and 'method="POST"' in line
                    and 'status="507"' in line]
         assert refused and refused[0].endswith(" 1.0"), refused  # the 507 is counted
+        states = _samples(scraped, "renkei_source_state")
+        assert states[("sites", "paused")] == 1.0 and states[("sites", "ingesting")] == 0.0
+        assert _samples(scraped, "renkei_loop_up")[("sources",)] == 1.0
 
         (small_disk / "ballast").unlink()  # the operator frees space
         await node.until_logged("ingest[sites] resumed", timeout=60)
@@ -209,6 +219,25 @@ async def test_a_full_disk_pauses_ingest_refuses_writes_and_keeps_serving_reads(
         await asyncio.sleep(0.5)
     assert count == node.rows + 1  # every row of the file, and the one API write
     assert node.proc.returncode is None
+    async with aiohttp.ClientSession() as http:
+        for _ in range(600):  # the run's end is recorded just after its last batch
+            async with http.get(node.http + "/health") as resp:
+                health = await resp.json()
+            if health["sources"][0]["state"] == "ok":
+                break
+            await asyncio.sleep(0.1)
+        assert resp.status == 200 and health["status"] == "ok", health
+        assert health["sources"][0]["mapped"] == node.rows
+        async with http.get(node.http + "/metrics") as resp:
+            states = _samples(await resp.text(), "renkei_source_state")
+        assert states[("sites", "paused")] == 0.0 and states[("sites", "ok")] == 1.0
+
+
+def _samples(exposition: str, name: str) -> dict[tuple[str, ...], float]:
+    """label values (in order) -> value of the metric ``name``, parsed as Prometheus does."""
+    return {tuple(s.labels.values()): s.value
+            for family in text_string_to_metric_families(exposition)
+            for s in family.samples if s.name == name}
 
 
 def _count(path: Path) -> int:

@@ -48,6 +48,7 @@ async def metrics(request: web.Request) -> web.Response:
     api = api_of(request)
     await api.metrics.refresh(api.store)
     api.metrics.sources(api.sources.states())
+    api.metrics.loops(api.loops.report())
     return web.Response(body=api.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
 

@@ -58,3 +58,23 @@ async def test_a_loop_that_returns_or_keeps_failing_makes_the_node_unhealthy() -
         assert not loops.healthy()
     finally:
         await loops.stop()
+
+
+async def test_a_finite_loop_that_returns_is_done_and_healthy() -> None:
+    loops = Loops("jp-172022", first_delay=30.0)
+    finished = asyncio.Event()
+
+    async def ingest_once() -> None:
+        finished.set()
+
+    loops.start("sources", ingest_once, finite=True)
+    try:
+        await asyncio.wait_for(finished.wait(), 5)
+        for _ in range(100):
+            if loops.report()["sources"]["state"] != "running":
+                break
+            await asyncio.sleep(0.01)
+        assert loops.report()["sources"] == {"state": "done", "failures": 0, "lastError": ""}
+        assert loops.healthy()
+    finally:
+        await loops.stop()
