@@ -19,6 +19,7 @@ from typing import Any
 
 from mappings.contexts import FrozenDocumentLoader
 from mappings.errors import MappingError
+from mappings.sources.encoding import normalize_encoding
 
 from .errors import ConfigError
 
@@ -139,6 +140,7 @@ class SourceConfig:
     rules: str
     path: Path
     kind: str | None = None
+    encoding: str | None = None  # a CSV file's declared encoding (detected when absent)
 
 
 @dataclass(frozen=True)
@@ -600,8 +602,15 @@ def _sources(top: _Section) -> list[SourceConfig]:
         rules = s.text("rules")
         if not rules.startswith("bundled:"):
             rules = str(resolve_path(top.file, rules))  # like every path: from the config's dir
+        encoding = s.text("encoding", None)
+        if encoding is not None:
+            try:
+                normalize_encoding(encoding)
+            except ValueError as exc:
+                raise s.error("encoding", f"{exc}; leave it out to detect the encoding") \
+                    from None
         out.append(SourceConfig(name=name, rules=rules, path=s.path("path"),
-                                kind=s.text("kind", None)))
+                                kind=s.text("kind", None), encoding=encoding))
         s.done()
     return out
 

@@ -132,20 +132,23 @@ class Ingestor:
 
     async def ingest(self, source: str, rules: str, path: Path, *,
                      kind: str | None = None,
-                     progress: Callable[[int, int, int], None] | None = None) -> IngestReport:
+                     progress: Callable[[int, int, int], None] | None = None,
+                     encoding: str | None = None) -> IngestReport:
         """Ingest ``path`` with ``rules`` under the source name ``source``.
 
         ``progress(done, total, rows)`` is called after every committed batch: ``done`` and
         ``total`` in bytes of the file (rows for xlsx, whose total is then 0: unknown),
-        ``rows`` the records read so far in this run."""
+        ``rows`` the records read so far in this run. ``encoding`` declares a CSV file's
+        encoding (detected otherwise)."""
         with span("ingest.run", {"renkei.source": source}) as opened:
-            report = await self._run(source, rules, path, kind, progress)
+            report = await self._run(source, rules, path, kind, progress, encoding)
             set_attributes(opened, {"renkei.read": report.read, "renkei.mapped": report.mapped,
                                     "renkei.quarantined": report.quarantined})
             return report
 
     async def _run(self, source: str, rules: str, path: Path, kind: str | None,
-                   progress: Callable[[int, int, int], None] | None) -> IngestReport:
+                   progress: Callable[[int, int, int], None] | None,
+                   encoding: str | None) -> IngestReport:
         path = Path(path)
         compiled = await asyncio.to_thread(load_compiled, rules, path)
         stat = path.stat()
@@ -158,7 +161,7 @@ class Ingestor:
                 start_after = saved_doc["position"]
         run_id = await self._write(source, lambda: self._store.start_run(
             source, str(path), self._clock.now()))
-        outcomes = _outcomes(compiled, path, kind, start_after)
+        outcomes = _outcomes(compiled, path, kind, start_after, encoding)
         reasons: list[str] = []
         total = 0 if counts_rows(path) else stat.st_size
         rows = 0
@@ -234,9 +237,9 @@ def counts_rows(path: Path) -> bool:
         return False  # the reader reports it
 
 
-def _outcomes(compiled: Rule, path: Path, kind: str | None,
-              start_after: str | None) -> Iterator[Mapped | Quarantined]:
-    records = open_records(path, kind=kind, start_after=start_after)
+def _outcomes(compiled: Rule, path: Path, kind: str | None, start_after: str | None,
+              encoding: str | None = None) -> Iterator[Mapped | Quarantined]:
+    records = open_records(path, kind=kind, start_after=start_after, encoding=encoding)
     # The store hashes the bytes it keeps (entity_write); the engine need not hash them too.
     # Rows sharing an id are all quarantined (duplicate_id): none overwrites another, and an
     # unchanged file ingested again changes nothing.

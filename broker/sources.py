@@ -99,7 +99,7 @@ def check_data(index: int, source: SourceConfig) -> list[SourceProblem]:
                               f"data file {source.path} does not exist", DATA)]
     try:
         compiled = load_compiled(source.rules)
-        records = open_records(source.path, kind=source.kind)
+        records = open_records(source.path, kind=source.kind, encoding=source.encoding)
         for _ in itertools.islice(map_records(compiled, records, hashes=False), 1):
             pass
     except Exception as exc:  # every failure is a finding here, reported with its code
@@ -203,7 +203,8 @@ class SourceWatch:
         try:
             progress = ProgressLog(IngestProgress(source.name), log.info, self._progress_every)
             report = await self._ingestor.ingest(source.name, source.rules, source.path,
-                                                 kind=source.kind, progress=progress)
+                                                 kind=source.kind, progress=progress,
+                                                 encoding=source.encoding)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a source's failure is reported, never the node's end

@@ -8,7 +8,9 @@
     │                                      encoding_error | xlsx_bomb | malformed_json |
     │                                      missing_column | unsupported_kind | bad_position |
     │                                      wrong_dataset | unrecognized_dataset |
-    │                                      ambiguous_dataset | kind_mismatch
+    │                                      ambiguous_dataset | kind_mismatch |
+    │                                      encoding_unrecognized | encoding_unsupported |
+    │                                      encoding_mismatch
     ├── ContextNotAvailable           code="context_not_available"  (url)
     └── RecordError                   code=one of RECORD_CODES   (per record; quarantined)
                                            (column, raw_value)

@@ -141,13 +141,14 @@ def run_map(rules: str | Path, input_path: str | Path, *,
             params: Mapping[str, Any] | None = None, kind: str | None = None,
             limits: SourceLimits | None = None, start_after: str | None = None,
             out: IO[bytes] | None = None, on_result: Callable[[Mapped | Quarantined], None]
-            | None = None, progress: Progress | None = None, keep_quarantined: int = 50) \
-        -> MapReport:
+            | None = None, progress: Progress | None = None, keep_quarantined: int = 50,
+            encoding: str | None = None) -> MapReport:
     """Map one file with one rule file.
 
     Mapped entities are written to ``out`` as JSON Lines when given (``--dry-run`` gives none)
     and every result goes to ``on_result`` (the broker's store). The report keeps the first
-    ``keep_quarantined`` quarantine entries; the counts cover all of them.
+    ``keep_quarantined`` quarantine entries; the counts cover all of them. ``encoding``
+    declares a CSV file's encoding (detected otherwise; a file that disagrees is refused).
     """
     recognition: tuple[Fit, ...] = ()
     if str(rules) == "auto":
@@ -161,7 +162,7 @@ def run_map(rules: str | Path, input_path: str | Path, *,
                 f"{'its name' if named == detect_kind_or_none(input_path) else 'the rule'} "
                 f"says: read as {kind}"] if kind != named else []
     records = open_records(input_path, kind=kind, limits=limits, start_after=start_after,
-                           sheet=rule.source.sheet)
+                           sheet=rule.source.sheet, encoding=encoding)
     total = _progress_total(Path(input_path), kind)
     tally = RunTally()
     kept: list[Quarantined] = []

@@ -52,6 +52,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--config", "-c", metavar="FILE",
                    help="ingest into this node's store (its [[sources]], or RULES INPUT)")
     p.add_argument("--source", help="with --config: only this configured source")
+    p.add_argument("--encoding", metavar="NAME",
+                   help="the CSV file's encoding (utf-8, cp932/shift_jis, euc-jp, utf-16); "
+                        "detected when not given, and a file that disagrees is refused")
     p.add_argument("--retry-quarantine", action="store_true",
                    help="with --config: map quarantined records again (after a rule fix)")
     p.add_argument("--progress-every", type=float, default=10.0, metavar="SECONDS",
@@ -118,7 +121,7 @@ def _map_file(args: argparse.Namespace) -> int:
     try:
         with _progress(console, args.input.name, args.input, args.progress_every) as report_to:
             report = run_map(rules, args.input, params=_params(args.param), out=out,
-                             on_result=count,
+                             on_result=count, encoding=args.encoding,
                              progress=lambda done, total: report_to(done, total, rows))
     except BaseException:
         if out is not None and partial is not None:
@@ -206,18 +209,18 @@ async def _ingest(args: argparse.Namespace) -> int:
     store = await open_store(config)
     try:
         ingestor = Ingestor(store, SystemClock())
-        sources: list[tuple[str, str, Path, str | None]]
+        sources: list[tuple[str, str, Path, str | None, str | None]]
         if args.rules and args.input:
             sources = [(args.source or Path(args.input).stem, args.rules, Path(args.input),
-                        None)]
+                        None, args.encoding)]
         else:
-            sources = [(s.name, s.rules, s.path, s.kind) for s in config.sources
-                       if not args.source or s.name == args.source]
+            sources = [(s.name, s.rules, s.path, s.kind, args.encoding or s.encoding)
+                       for s in config.sources if not args.source or s.name == args.source]
             if not sources:
                 raise BadRequest(f"no [[sources]] named {args.source!r} in {config.file}"
                                  if args.source else f"no [[sources]] in {config.file}")
         failed = 0
-        for name, rules, path, kind in sources:
+        for name, rules, path, kind, encoding in sources:
             if args.retry_quarantine:
                 fixed, still = await ingestor.retry_quarantine(name, rules)
                 print(f"{name}: re-mapped {fixed} quarantined record(s); {still} still "
@@ -226,7 +229,7 @@ async def _ingest(args: argparse.Namespace) -> int:
             try:
                 with _progress(Console(stderr=True), name, path, args.progress_every) as shown:
                     report = await ingestor.ingest(name, rules, path, kind=kind,
-                                                   progress=shown)
+                                                   progress=shown, encoding=encoding)
             except (BrokerError, MappingError, OSError) as exc:
                 # One source failing does not stop the others; the exit status says it.
                 failed += 1

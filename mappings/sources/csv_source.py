@@ -14,10 +14,44 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from mappings.errors import RecordError, SourceError
-from mappings.sources.encoding import SAMPLE_BYTES, detect_encoding
+from mappings.sources.encoding import SAMPLE_BYTES, detect_encoding, display_name, pick
 from mappings.sources.records import Position, SourceLimits, SourceRecord
 
 __all__ = ["read_csv"]
+
+
+class _Utf16Lines:
+    """Raw lines of UTF-16 text: a line ends with the two bytes of U+000A at an even offset
+    (a plain ``readline`` would cut inside characters)."""
+
+    def __init__(self, f: BinaryIO, big_endian: bool) -> None:
+        self.f = f
+        self.newline = b"\x00\n" if big_endian else b"\n\x00"
+        self.buf = b""
+        self.pos = 0
+
+    def seek(self, offset: int) -> None:
+        self.f.seek(offset)
+        self.buf, self.pos = b"", 0
+
+    def readline(self, limit: int) -> bytes:
+        start = self.pos
+        while True:
+            at = self.buf.find(self.newline, start)
+            while at >= 0 and (at - self.pos) % 2:
+                at = self.buf.find(self.newline, at + 1)  # across two characters: go on
+            if at >= 0:
+                line, self.pos = self.buf[self.pos:at + 2], at + 2
+                return line
+            if len(self.buf) - self.pos > limit:
+                line, self.pos = self.buf[self.pos:self.pos + limit + 1], self.pos + limit + 1
+                return line  # over the row limit: the caller stops the file
+            start = max(self.pos, len(self.buf) - 1)
+            chunk = self.f.read(1 << 16)
+            if not chunk:
+                line, self.buf, self.pos = self.buf[self.pos:], b"", 0
+                return line
+            self.buf, start, self.pos = self.buf[self.pos:] + chunk, start - self.pos, 0
 
 
 class _Lines:
@@ -26,6 +60,7 @@ class _Lines:
     def __init__(self, f: BinaryIO, encoding: str, limits: SourceLimits, file: str,
                  offset: int, ascii_so_far: bool) -> None:
         self.f = f
+        self._utf16 = _Utf16Lines(f, encoding == "utf-16-be") if "16" in encoding else None
         self.encoding = encoding
         self.limits = limits
         self.file = file
@@ -37,8 +72,16 @@ class _Lines:
         # confirms or corrects that guess (a CP932 file with a long ASCII head).
         self.unconfirmed = ascii_so_far and encoding == "utf-8"
 
+    def seek(self, offset: int) -> None:
+        if self._utf16 is not None:
+            self._utf16.seek(offset)
+        else:
+            self.f.seek(offset)
+        self.offset = offset
+
     def __iter__(self) -> Iterator[str]:
-        readline, limit = self.f.readline, self.limits.max_row_bytes
+        readline = self._utf16.readline if self._utf16 is not None else self.f.readline
+        limit = self.limits.max_row_bytes
         while True:
             raw = readline(limit + 1)
             if not raw:
@@ -54,14 +97,10 @@ class _Lines:
         try:
             text = raw.decode(self.encoding)
         except UnicodeDecodeError:
-            if self.unconfirmed:
-                try:
-                    text = raw.decode("cp932")
-                except UnicodeDecodeError:
-                    pass
-                else:
-                    self.encoding, self.unconfirmed = "cp932", False
-                    return text
+            picked = pick(raw) if self.unconfirmed else None
+            if picked is not None:
+                self.encoding, self.unconfirmed = picked, False
+                return raw.decode(picked)
             self.bad_line = raw.decode(self.encoding, "replace")
             return self.bad_line
         if self.unconfirmed and not raw.isascii():
@@ -74,12 +113,9 @@ def read_csv(f: BinaryIO, file: str, limits: SourceLimits, start_after: Position
     """Records of a CSV file opened in binary mode (row 1 is the header)."""
     sample = f.read(SAMPLE_BYTES)
     whole = len(sample) < SAMPLE_BYTES
-    encoding = encoding or detect_encoding(sample, whole_file=whole, file=file)
-    f.seek(0)
-    bom = 3 if encoding == "utf-8-sig" else 0
-    line_encoding = "utf-8" if encoding == "utf-8-sig" else encoding
-    f.seek(bom)
-    lines = _Lines(f, line_encoding, limits, file, bom, sample.isascii())
+    detected = detect_encoding(sample, whole_file=whole, file=file, declared=encoding)
+    lines = _Lines(f, detected.codec, limits, file, 0, sample.isascii() and encoding is None)
+    lines.seek(detected.bom)
     reader = csv.reader(iter(lines))
     lines.row = 1
     try:
@@ -90,8 +126,11 @@ def read_csv(f: BinaryIO, file: str, limits: SourceLimits, start_after: Position
     if header_fields is None:
         return
     if lines.bad_line is not None:
-        raise SourceError(f"the header is not {encoding} text", code="encoding_error",
-                          file=file, row=1)
+        how = "declared" if encoding is not None else "detected from the file's first " \
+            f"{len(sample)} bytes"
+        raise SourceError(f"the header (row 1) is not {detected.name} text ({how}); "
+                          "convert the file to UTF-8 (e.g. `iconv -f <encoding> -t UTF-8`) or "
+                          "declare its encoding", code="encoding_error", file=file, row=1)
     if len(header_fields) > limits.max_columns:
         raise SourceError(f"{len(header_fields)} columns, more than {limits.max_columns}",
                           code="row_too_large", file=file, row=1)
@@ -99,8 +138,8 @@ def read_csv(f: BinaryIO, file: str, limits: SourceLimits, start_after: Position
     width = len(header)
     row = 1
     if start_after is not None and start_after.row > 1:
-        f.seek(start_after.offset)
-        lines.offset, row = start_after.offset, start_after.row
+        lines.seek(start_after.offset)
+        row = start_after.row
     max_cell = limits.max_cell_chars
     while True:
         lines.record_bytes = 0
@@ -121,7 +160,8 @@ def read_csv(f: BinaryIO, file: str, limits: SourceLimits, start_after: Position
         values = dict(zip(header, fields))  # noqa: B905 - extra fields are handled below
         error = None
         if lines.bad_line is not None:
-            error = RecordError("encoding_error", f"the row is not valid {lines.encoding} text "
+            error = RecordError("encoding_error", f"the row is not valid "
+                                f"{display_name(lines.encoding)} text, the file's encoding "
                                 "(undecodable bytes shown as U+FFFD)")
         elif len(fields) > width and any(fields[width:]):
             error = RecordError("row_malformed", f"{len(fields)} fields but the header has "

@@ -57,6 +57,8 @@ def test_a_valid_file_becomes_a_frozen_typed_config(tmp_path: Path) -> None:
     (("algorithms = [\"ES256\"]", "algoritms = [\"ES256\"]"), "trust.algoritms", "unknown key"),
     (("[grpc]", "[grpc]\nmax_message_bytes = \"big\""), "grpc.max_message_bytes", "integer"),
     (("path = \"sites.csv\"", ""), "sources[0].path", "required"),
+    (("path = \"sites.csv\"", "path = \"sites.csv\"\nencoding = \"latin-1\""),
+     "sources[0].encoding", "not one Renkei reads"),
     (("[grpc]", "[http]\nnotification_allow = [\"10.0.0.0/33\"]\n[grpc]"),
      "http.notification_allow", "CIDRs"),
     # The open development mode is loopback-only: a node listening elsewhere does not start.

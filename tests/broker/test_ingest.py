@@ -16,6 +16,7 @@ import pytest
 
 from broker.ingest import Ingestor
 from broker.store.sqlite import SqliteStore
+from mappings.errors import SourceError
 from mappings.loader import bundled_rules, bundled_sample
 from trust.clock import SystemClock
 
@@ -152,3 +153,20 @@ async def test_duplicate_ids_are_quarantined_and_a_reingest_changes_nothing(
     again = await ingestor.ingest("aed", "auto", path)
     assert (again.created, again.updated, again.unchanged) == (0, 0, 1)
     assert await store.count_entities(["PointOfInterest"]) == 1
+
+
+async def test_a_declared_encoding_reaches_the_reader_and_a_mismatch_fails_the_run(
+        store: SqliteStore, tmp_path: Path) -> None:
+    # An EUC-JP file declared as Shift_JIS would read as half-width-katakana mojibake: the
+    # ingest is refused naming both encodings, and nothing is stored.
+    text = NANAO.read_text(encoding="utf-8-sig")
+    path = tmp_path / "sites.csv"
+    path.write_bytes(text.replace("\uff0d", "-").replace("\uff5e", "~").encode("euc_jp"))
+    ingestor = Ingestor(store, SystemClock())
+    with pytest.raises(SourceError) as err:
+        await ingestor.ingest("sites", "bundled:nanao_evacuation_sites", path,
+                              encoding="shift_jis")
+    assert err.value.code == "encoding_mismatch" and "EUC-JP" in str(err.value)
+    assert await store.count_entities(["EvacuationSite"]) == 0
+    report = await ingestor.ingest("sites", "bundled:nanao_evacuation_sites", path)
+    assert (report.read, report.quarantined) == (112, 0)  # detected: EUC-JP

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -130,9 +131,92 @@ def test_missing_required_column_names_it(tmp_path: Path) -> None:
     assert "緯度" in str(err.value)
 
 
-def test_utf16_is_refused_clearly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("variant", ["euc_jp", "euc_jp-crlf", "utf-16-le-bom", "utf-16-be-bom",
+                                     "utf-16-le-bom-crlf"])
+def test_euc_jp_and_utf16_with_a_bom_map_like_the_original(tmp_path: Path, original: list,
+                                                           variant: str) -> None:
+    # Before: EUC-JP got "the header is not cp932 text" and UTF-16 was refused.
+    text = ORIGINAL.read_text(encoding="utf-8")
+    if "crlf" in variant:
+        text = text.replace("\n", "\r\n")
+    codec = variant.removesuffix("-crlf").removesuffix("-bom")
+    if codec == "euc_jp":
+        # Microsoft's full-width forms (U+FF0D, U+FF5E) have no EUC-JP code; the mapping
+        # normalizes them (NFKC) to what the file then holds instead.
+        text = "".join(c if c.encode("euc_jp", "ignore") else unicodedata.normalize("NFKC", c)
+                       for c in text)
+    data = text.encode(codec)
+    if "bom" in variant:
+        data = ("\ufeff".encode(codec)) + data
+    path = tmp_path / f"{variant}.csv"
+    path.write_bytes(data)
+    assert _entities(path) == original
+
+
+def test_utf16_positions_resume_after_a_record(tmp_path: Path) -> None:
     path = tmp_path / "u16.csv"
-    path.write_bytes("ID,名称\n".encode("utf-16"))
+    path.write_bytes("ID,名称\r\n1,七尾\r\n2,\"二\n行\"\r\n3,中島\r\n".encode("utf-16"))
+    records = list(open_records(path))
+    assert [(r.row, r.values["名称"]) for r in records] == [(2, "七尾"), (3, "二\n行"),
+                                                           (4, "中島")]
+    rest = list(open_records(path, start_after=str(records[0].position)))
+    assert [r.values["名称"] for r in rest] == ["二\n行", "中島"]
+
+
+JAPANESE = "ID,名称,住所\n1,七尾市役所,石川県七尾市袖ケ江町イ部25番地\n2,中島小学校,七尾市中島町\n"
+
+
+@pytest.mark.parametrize(("data", "code", "says"), [
+    ("ID,nom\n1,Café de la Gare\n2,Hôtel à Paris\n".encode("latin-1"),
+     "encoding_unrecognized", "none of the encodings"),
+    (("ID,name\n" + "1,中华人民共和国北京市朝阳区人民政府办公室\n" * 5).encode("gb2312"),
+     "encoding_unrecognized", "no kana"),
+    (("ID,name\n" + "1,台北市政府資訊處\n" * 12).encode("big5"), "encoding_unrecognized",
+     "none of the encodings"),
+    (JAPANESE.encode("utf-16-le"), "encoding_unsupported", "without a byte-order mark"),
+    (JAPANESE.encode("iso2022_jp"), "encoding_unsupported", "ISO-2022-JP"),
+    (b"\xff\xfe\x00\x00" + JAPANESE.encode("utf-32-le"), "encoding_unsupported", "UTF-32"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "encoding_unsupported", ".xls"),
+])
+def test_a_file_in_another_encoding_is_refused_naming_it(tmp_path: Path, data: bytes,
+                                                          code: str, says: str) -> None:
+    # Before: Latin-1 and Big5 files were read as UTF-8 with every row quarantined, GB2312
+    # was read as EUC-JP kanji (mojibake) without a word.
+    path = tmp_path / "foreign.csv"
+    path.write_bytes(data)
     with pytest.raises(SourceError) as err:
         list(open_records(path))
-    assert err.value.code == "encoding_error"
+    assert err.value.code == code
+    assert says in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(("encoding", "declared", "says"), [
+    ("euc_jp", "shift_jis", "looks like EUC-JP"),
+    ("cp932", "euc-jp", "looks like CP932"),
+    ("utf-8", "cp932", "looks like UTF-8"),
+])
+def test_a_declared_encoding_the_file_is_not_in_is_refused(tmp_path: Path, encoding: str,
+                                                           declared: str, says: str) -> None:
+    path = tmp_path / "declared.csv"
+    path.write_bytes(JAPANESE.encode(encoding))
+    with pytest.raises(SourceError) as err:
+        list(open_records(path, encoding=declared))
+    assert err.value.code == "encoding_mismatch", err.value
+    assert says in str(err.value) and str(path) in str(err.value)
+    # Declared as what it is, it is read.
+    assert [r.values["名称"] for r in open_records(path, encoding=encoding)] == \
+        ["七尾市役所", "中島小学校"]
+
+
+def test_half_width_katakana_in_cp932_is_read_as_cp932(tmp_path: Path) -> None:
+    path = tmp_path / "kana.csv"
+    path.write_bytes(("ID,名称,ﾌﾘｶﾞﾅ\n" + "1,七尾市役所,ﾅﾅｵｼﾔｸｼｮ\n" * 50).encode("cp932"))
+    assert {r.values["ﾌﾘｶﾞﾅ"] for r in open_records(path)} == {"ﾅﾅｵｼﾔｸｼｮ"}
+
+
+def test_an_euc_jp_file_with_a_long_ascii_head_is_read_as_euc_jp(tmp_path: Path) -> None:
+    filler = "".join(f"X{i:06d},ascii only\n" for i in range(30000))
+    path = tmp_path / "late.csv"
+    path.write_bytes(("ID,name\n" + filler + "Y1,七尾市役所の避難所\n").encode("euc_jp"))
+    *_, last = open_records(path)
+    assert (last.values["name"], last.error) == ("七尾市役所の避難所", None)
