@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint bench proto clean conformance
+.PHONY: demo test lint bench proto clean conformance smoke-container
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Renkei needs Python 3.11 or newer")'
@@ -39,6 +39,12 @@ bench: $(VENV)/.installed-test
 # Scorpio's published figures (takes a while; CONFORMANCE_ARGS="--parts Consumption/Entity").
 conformance: $(VENV)/.installed-run
 	$(BIN)/python deploy/conformance.py $(CONFORMANCE_ARGS)
+
+# The image built without a registry and a federation run in containers (deploy/smoke.sh).
+# Not part of `make test`: it needs root, a running Docker engine (Debian's docker.io:
+# `dockerd --bridge=none --iptables=false`), debootstrap and PostgreSQL on 127.0.0.1.
+smoke-container:
+	nice -n 10 bash deploy/smoke.sh
 
 # Regenerate broker/federation/_pb from proto/ (tests check the committed copy matches).
 proto: $(VENV)/.installed-test

@@ -1,4 +1,5 @@
-"""Static checks of deploy/Dockerfile and deploy/compose.yaml (no Docker engine here).
+"""Static checks of deploy/Dockerfile and deploy/compose.yaml (CI has no Docker engine;
+`make smoke-container`, deploy/smoke.sh, builds and runs them by hand).
 
 The Dockerfile: multi-stage, the final stage runs as a non-root user, has a HEALTHCHECK
 through the gRPC health service, and installs no compiler. compose.yaml: PostgreSQL, the
