@@ -162,6 +162,12 @@ class Node:
 
     async def _start(self) -> None:
         await self.agreements.load()
+        if self.config.sources:  # what the catalog offers every member (the rules, not data)
+            from .sources import source_offers  # the mapping engine only when there are sources
+
+            self.catalog.offers = await asyncio.to_thread(
+                source_offers, self.config.sources, self.config.license,
+                self.config.name_en or self.config.id)
         # Peers backed off when this node last ran are probed now: one that has recovered
         # meanwhile is called again at once, not after the rest of an old delay.
         await self.backoff.resume()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from mappings.engine import map_records
 from mappings.errors import MappingError
+from mappings.loader import load_rules
 from mappings.report import check_rules
 from mappings.sources import open_records
 from trust.clock import Clock
@@ -32,6 +33,7 @@ from trust.clock import Clock
 from .config import NodeConfig, SourceConfig
 from .errors import BrokerError, StoreFull
 from .ingest import Ingestor, load_compiled, resolve_rules
+from .service.model import CatalogOffer
 from .service.progress import IngestProgress, ProgressLog
 from .service.sources import FAILED, SourceBoard
 
@@ -132,6 +134,26 @@ def fingerprint(source: SourceConfig) -> tuple[object, ...]:
     """What a change of the source's inputs changes: its data file and its rule file."""
     rule = None if source.rules.startswith("bundled:") else _stat(Path(source.rules))
     return (_stat(source.path), rule)
+
+
+def source_offers(sources: Sequence[SourceConfig], license_name: str,
+                  publisher: str) -> tuple[CatalogOffer, ...]:
+    """One offer per entity type the sources' rules map to, with the attributes they produce
+    (a passthrough rule: none listed, any attribute). A source whose rule cannot be loaded
+    offers nothing (it is reported as failed elsewhere). Blocking: run it off the loop."""
+    attributes: dict[str, set[str]] = {}
+    passthrough: set[str] = set()
+    for source in sources:
+        try:
+            rule = load_rules(resolve_rules(source.rules, source.path))
+        except Exception:  # a bad rule or file is the source's failure, not the catalog's
+            continue
+        attributes.setdefault(rule.target_type, set()).update(a.name for a in rule.attributes)
+        if rule.mode == "passthrough":
+            passthrough.add(rule.target_type)
+    return tuple(CatalogOffer(t, () if t in passthrough else tuple(sorted(names)),
+                              license_name, publisher)
+                 for t, names in sorted(attributes.items()))
 
 
 def pause_reporter(board: SourceBoard, clock: Clock

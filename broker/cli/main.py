@@ -18,7 +18,7 @@ from ..telemetry.logs import install as log_trace_ids
 
 # Command groups, each a module with ``register(subparsers)``; kept explicit (no plugin magic).
 GROUPS = ("demo", "node", "authority", "mapping", "agreement", "audit", "client", "database",
-          "operator", "peers")
+          "operator", "peers", "catalog")
 
 EXIT_ERROR = 1
 

@@ -15,6 +15,7 @@ from ..service.model import (
     AgreementMessage,
     Catalog,
     CatalogDataset,
+    CatalogOffer,
     ChangeEvent,
     FederatedQuery,
     GetRequest,
@@ -254,7 +255,9 @@ def catalog_to_pb(c: Catalog) -> pb.CatalogResponse:
             spatial_geojson=orjson.dumps(d.spatial) if d.spatial else b"",
             entity_count=d.entity_count, accrual_periodicity=d.accrual_periodicity,
             modified=d.modified, agreement_id=d.agreement_id, aggregate_only=d.aggregate_only)
-        for d in c.datasets])
+        for d in c.datasets], offers=[
+        pb.CatalogOffer(entity_type=o.entity_type, attributes=list(o.attributes),
+                        license=o.license, publisher=o.publisher) for o in c.offers])
 
 
 def catalog_from_pb(m: pb.CatalogResponse) -> Catalog:
@@ -266,7 +269,9 @@ def catalog_from_pb(m: pb.CatalogResponse) -> Catalog:
             spatial=orjson.loads(d.spatial_geojson) if d.spatial_geojson else None,
             entity_count=d.entity_count, accrual_periodicity=d.accrual_periodicity,
             modified=d.modified, agreement_id=d.agreement_id, aggregate_only=d.aggregate_only)
-        for d in m.datasets))
+        for d in m.datasets), offers=tuple(
+        CatalogOffer(entity_type=o.entity_type, attributes=tuple(o.attributes),
+                     license=o.license, publisher=o.publisher) for o in m.offers))
 
 
 def agreement_to_pb(a: AgreementMessage) -> pb.AgreementEnvelope:

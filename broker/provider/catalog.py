@@ -1,4 +1,6 @@
-"""What this node offers a caller: one DCAT-style dataset per agreement and entity type.
+"""What this node offers a caller: one DCAT-style dataset per agreement and entity type, and
+to every member (an agreement yet to be proposed) the entity types and attributes its sources
+publish, taken from its rules, never from its data.
 
 The catalog must not say more than the agreement lets the caller see: entity counts are those
 inside the agreed area, and under an aggregate-only agreement a count below the k-threshold is
@@ -16,7 +18,7 @@ from trust.clock import Clock
 from trust.enforce import entity_in_area
 
 from ..service.agreement_book import AgreementBook
-from ..service.model import Catalog, CatalogDataset
+from ..service.model import Catalog, CatalogDataset, CatalogOffer
 from ..service.query import any_of
 from ..store.base import Store
 from .limits import CallLimits
@@ -33,9 +35,13 @@ class CatalogService:
         self._agreements = agreements
         self._limits = limits
         self._clock = clock
+        # What this node publishes to every member, agreement or not: entity types and the
+        # attributes its sources' rules produce (set at start from the config; no data).
+        self.offers: tuple[CatalogOffer, ...] = ()
 
     async def catalog(self, caller: str, purpose: str = "") -> Catalog:
-        """The caller's datasets; ``RateLimited`` when a listed agreement's rate is spent."""
+        """The caller's datasets under its agreements, and this node's offers (to any
+        member); ``RateLimited`` when a listed agreement's rate is spent."""
         self._limits.check_refusals(caller)
         listed = []
         for view in self._agreements.views():
@@ -66,7 +72,7 @@ class CatalogService:
                     accrual_periodicity=_periodicity(a.freshness_seconds),
                     modified=_iso(modified) if modified else "",
                     agreement_id=a.id, aggregate_only=a.aggregate_only))
-        return Catalog(self._node_id, tuple(datasets))
+        return Catalog(self._node_id, tuple(datasets), self.offers)
 
     async def _count(self, agreement: Agreement, entity_type: str, total: int) -> int:
         """Entities of the type the caller may see under ``agreement``."""

@@ -156,9 +156,21 @@ class CatalogDataset:
 
 
 @dataclass(frozen=True)
+class CatalogOffer:
+    """What a provider publishes to any member (from its configuration, never its data): an
+    entity type and the attributes its rules produce (empty: passed through, any)."""
+
+    entity_type: str
+    attributes: tuple[str, ...]
+    license: str
+    publisher: str
+
+
+@dataclass(frozen=True)
 class Catalog:
     provider: str
     datasets: tuple[CatalogDataset, ...]
+    offers: tuple[CatalogOffer, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -289,12 +289,26 @@ class CatalogDataset(_message.Message):
     def __init__(self, identifier: _Optional[str] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., publisher: _Optional[str] = ..., license: _Optional[str] = ..., entity_type: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ..., spatial_geojson: _Optional[bytes] = ..., entity_count: _Optional[int] = ..., accrual_periodicity: _Optional[str] = ..., modified: _Optional[str] = ..., agreement_id: _Optional[str] = ..., aggregate_only: _Optional[bool] = ...) -> None: ...
 
 class CatalogResponse(_message.Message):
-    __slots__ = ("provider", "datasets")
+    __slots__ = ("provider", "datasets", "offers")
     PROVIDER_FIELD_NUMBER: _ClassVar[int]
     DATASETS_FIELD_NUMBER: _ClassVar[int]
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
     provider: str
     datasets: _containers.RepeatedCompositeFieldContainer[CatalogDataset]
-    def __init__(self, provider: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[CatalogDataset, _Mapping]]] = ...) -> None: ...
+    offers: _containers.RepeatedCompositeFieldContainer[CatalogOffer]
+    def __init__(self, provider: _Optional[str] = ..., datasets: _Optional[_Iterable[_Union[CatalogDataset, _Mapping]]] = ..., offers: _Optional[_Iterable[_Union[CatalogOffer, _Mapping]]] = ...) -> None: ...
+
+class CatalogOffer(_message.Message):
+    __slots__ = ("entity_type", "attributes", "license", "publisher")
+    ENTITY_TYPE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    LICENSE_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHER_FIELD_NUMBER: _ClassVar[int]
+    entity_type: str
+    attributes: _containers.RepeatedScalarFieldContainer[str]
+    license: str
+    publisher: str
+    def __init__(self, entity_type: _Optional[str] = ..., attributes: _Optional[_Iterable[str]] = ..., license: _Optional[str] = ..., publisher: _Optional[str] = ...) -> None: ...
 
 class AgreementEnvelope(_message.Message):
     __slots__ = ("document", "signatures", "state")
