@@ -43,7 +43,15 @@ from .metrics import ApiMetrics
 from .notifier import Notifier
 from .parameters import check_parameters
 from .problems import problem_response
-from .routes import batch, discovery, entities, ops, subscriptions, temporal
+from .routes import (
+    batch,
+    discovery,
+    entities,
+    ops,
+    registrations,
+    subscriptions,
+    temporal,
+)
 
 log = logging.getLogger("renkei.api")
 access_log = logging.getLogger("renkei.access")
@@ -235,7 +243,8 @@ async def create_app(deps: ApiDeps,
                           client_max_size=api.config.max_body_bytes + 1)
     app[API] = api
     # The entity routes first: GET /entities is the hot path.
-    _add_all(app, [r for module in (entities, batch, discovery, subscriptions, temporal, ops)
+    _add_all(app, [r for module in (entities, batch, discovery, subscriptions, temporal,
+                                  registrations, ops)
                    for r in module.routes()])
 
     async def start_notifier(app: web.Application) -> None:

@@ -34,6 +34,12 @@ _TEMPORAL_QUERY = _TEMPORAL_READ | frozenset({
     "id", "idPattern", "type", "q", "georel", "geometry", "coordinates", "geoproperty",
     "limit", "offset", "orderBy"})
 TEMPORAL = f"{V1}/temporal/entities"
+CSR = f"{V1}/csourceRegistrations"
+# 6.8.3.2; broker.api.routes.registrations answers those it does not implement with 422.
+CSR_QUERY = _LOCAL | frozenset({
+    "id", "type", "idPattern", "attrs", "limit", "offset", "count", "options", "q", "csf",
+    "georel", "geometry", "coordinates", "geoproperty", "timeproperty", "timerel", "timeAt",
+    "endTimeAt"})
 
 ALLOWED: Mapping[tuple[str, str], frozenset[str]] = {
     ("POST", f"{V1}/entities"): _LOCAL,
@@ -63,6 +69,11 @@ ALLOWED: Mapping[tuple[str, str], frozenset[str]] = {
     ("GET", f"{V1}/subscriptions/{{subscription_id}}"): frozenset(),
     ("PATCH", f"{V1}/subscriptions/{{subscription_id}}"): frozenset(),
     ("DELETE", f"{V1}/subscriptions/{{subscription_id}}"): frozenset(),
+    ("POST", CSR): frozenset(),
+    ("GET", CSR): CSR_QUERY,
+    ("GET", f"{CSR}/{{reg_id}}"): frozenset({"options"}),
+    ("PATCH", f"{CSR}/{{reg_id}}"): frozenset(),
+    ("DELETE", f"{CSR}/{{reg_id}}"): frozenset(),
     ("GET", f"{V1}/types"): _LOCAL | frozenset({"details", "limit", "offset"}),
     ("GET", f"{V1}/types/{{type}}"): _LOCAL,
     ("GET", f"{V1}/attributes"): _LOCAL | frozenset({"details", "limit", "offset"}),

@@ -175,6 +175,18 @@ class OperatorRow:
 
 
 @dataclass(frozen=True)
+class CSourceRow:
+    """A context source registration as stored: ``doc`` is its JSON in stored names."""
+
+    owner: str
+    id: str
+    doc: bytes
+    created_at: float
+    modified_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
 class ConsoleSession:
     """A signed-in console session; ``token_hash`` is the SHA-256 of the cookie's value."""
 
@@ -452,6 +464,21 @@ class Store(Protocol):
         """The session, unless it is unknown or expired at ``now``."""
 
     async def delete_session(self, token_hash: str) -> None: ...
+
+    # -- context source registrations (per owning client) ----------------------------------
+    async def add_csource(self, row: CSourceRow) -> None:
+        """Keep a new registration; AlreadyExists when its owner holds one with that id."""
+
+    async def get_csource(self, owner: str, reg_id: str) -> CSourceRow | None: ...
+
+    async def list_csources(self, owner: str) -> list[CSourceRow]:
+        """The owner's registrations, by id."""
+
+    async def replace_csource(self, row: CSourceRow) -> bool:
+        """Replace doc, modified_at and expires_at of the owner's registration (created_at
+        stays); False when there is none."""
+
+    async def delete_csource(self, owner: str, reg_id: str) -> bool: ...
 
     # -- small named state (cursors, backoff, client credentials, subscriptions) ------------
     async def get_state(self, namespace: str, key: str) -> Any | None: ...

@@ -33,6 +33,7 @@ import orjson
 from ..errors import AlreadyExists
 from . import _pg, _pg_audit
 from ._pg_console import PostgresConsole
+from ._pg_csource import PostgresCSources
 from ._pg_sql import (
     AGREEMENT_COLS,
     DELETE_TYPES,
@@ -70,7 +71,7 @@ JTI_PURGE_SECONDS = 60.0
 ChangeRow = tuple[str, str, str, str, bytes | None, bool]
 
 
-class PostgresStore(PostgresHistory, PostgresConsole):
+class PostgresStore(PostgresHistory, PostgresConsole, PostgresCSources):
     """``Store`` in one PostgreSQL schema, shared by the replicas of a node; ``history``:
     entity writes add to the entity history (temporal API) in their own transaction."""
 

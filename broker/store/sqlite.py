@@ -40,6 +40,7 @@ from .full_disk import sqlite_disk_full
 from .migrations import Migration
 from .released_groups import release_sqlite
 from .sqlite_console import SqliteConsole
+from .sqlite_csource import SqliteCSources
 from .sqlite_reader import SqliteReader
 from .sqlite_temporal import SqliteHistory, record_writes
 from .sqlite_writes import migrate, upsert, was_multi_typed
@@ -49,7 +50,7 @@ _ENTITY_COLS = "e.id, e.type, e.doc, e.content_hash, e.created_at, e.modified_at
                "e.minx, e.miny, e.maxx, e.maxy"
 
 
-class SqliteStore(SqliteHistory, SqliteConsole):
+class SqliteStore(SqliteHistory, SqliteConsole, SqliteCSources):
     """``Store`` on one SQLite file; ``history``: entity writes add to the entity history
     (the temporal API's instances) in their own transaction."""
 

@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from ...errors import BadRequest, NotFound
+from ...errors import BadRequest, NotFound, NotSupported
 from ...ngsi import merge as ngsi_merge
 from ...ngsi.model import (
     check_name,
     feature,
+    is_uri,
     normalize_attribute,
     normalize_entity,
     normalize_partial_attribute,
 )
+from ...ngsi.q import parse_q
 from ...ngsi.reads import Shape
 from ...ngsi.render import OutputOptions
 from ...ngsi.scope import warning_headers
-from ...service.query import parse_types
+from ...service.query import Selection, parse_types, scan
+from ...service.scopes import parse_scope_query
 from ..common import (
     Terms,
     api_of,
     caller_of,
     flag,
+    list_param,
     options_of,
     output_options,
     page_links,
@@ -132,6 +137,36 @@ async def create_entity(request: web.Request) -> web.Response:
     entity = terms.inward.entity(normalize_entity(_without_context(body)))
     await api.entities.create(entity)
     return web.Response(status=201, headers={"Location": location(entity["id"])})
+
+
+async def purge_entities(request: web.Request) -> web.Response:
+    """Purge Entities (NGSI-LD v1.9.1 5.6.21): delete every local entity the selection
+    (``type``, ``id``, ``idPattern``, ``q``, ``scopeQ``) matches, each as Delete Entity does
+    (notifications, history). A selection is required: an empty one would wipe the node."""
+    api = api_of(request)
+    q = request.query
+    if "dropSubs" in q:
+        raise NotSupported("dropSubs (deleting the subscriptions of purged entities) is not "
+                           "supported by this node")
+    if not any(q.get(k) for k in ("type", "id", "idPattern", "q", "scopeQ")):
+        raise BadRequest("purging entities needs type, id, idPattern, q or scopeQ")
+    terms = await terms_for(request, link_context(request))
+    ids = list_param(request, "id")
+    bad = next((i for i in ids if not is_uri(i)), None)
+    if bad is not None:
+        raise BadRequest(f"id {bad[:64]!r} is not a URI")
+    selection = Selection(
+        types=parse_types(q["type"], terms.type) if q.get("type") else None, ids=ids,
+        id_pattern=q.get("idPattern", ""),
+        q=parse_q(q["q"], terms.attr) if q.get("q") else None,
+        scope_q=parse_scope_query(q["scopeQ"]) if q.get("scopeQ") else None)
+    # The ids first, then the deletions: deleting while scanning would move the scan's pages.
+    async with contextlib.aclosing(scan(api.store, selection)) as hits:
+        matched = [hit.stored.id async for hit in hits]
+    for entity_id in matched:
+        with contextlib.suppress(NotFound):  # deleted meanwhile: gone either way
+            await api.entities.delete(entity_id)
+    return web.Response(status=204)
 
 
 async def delete_entity(request: web.Request) -> web.Response:
@@ -287,6 +322,7 @@ def routes() -> list[tuple[str, str, Any]]:
     return [
         ("POST", BASE, create_entity),
         ("GET", BASE, query_entities),
+        ("DELETE", BASE, purge_entities),
         ("GET", entity, retrieve_entity),
         ("DELETE", entity, delete_entity),
         ("PATCH", entity, merge_entity),
