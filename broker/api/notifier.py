@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
+import aiomqtt
 import orjson
 from yarl import URL
 
@@ -35,7 +36,7 @@ from mappings.errors import MappingError
 from trust.clock import Clock
 
 from ..errors import BrokerError
-from ..ngsi.egress import EgressPolicy, safe_headers
+from ..ngsi.egress import MQTT_SCHEMES, EgressPolicy, safe_headers
 from ..ngsi.model import iso
 from ..ngsi.notification import deleted_as_null, notified_entities, output_of, with_previous
 from ..ngsi.periodic import is_periodic, period_entities
@@ -45,6 +46,7 @@ from ..ngsi.terms import TermMaps, Translator
 from ..ngsi.triggers import AttributeDelta, deleted_watched, fires
 from ..service.changes import ChangeSignal
 from ..store.base import Change, Store
+from . import mqtt_client
 from .auth import ClientRegistry
 from .deps import ChangeFeed, PeerChange
 from .metrics import ApiMetrics
@@ -254,8 +256,11 @@ class Notifier:
                 log.warning("subscription %s: notification not built: %s", sub["id"], exc)
                 ok = False
             else:
-                ok = await self._post(sub["id"], sub["notification"]["endpoint"]["uri"],
-                                      body, headers)
+                endpoint = sub["notification"]["endpoint"]
+                if URL(str(endpoint["uri"])).scheme in MQTT_SCHEMES:
+                    ok = await self._publish(sub["id"], endpoint, body, headers)
+                else:
+                    ok = await self._post(sub["id"], endpoint["uri"], body, headers)
             self._metrics.notifications.labels("ok" if ok else "failed").inc()
             await self._subs.record_delivery(sub["id"], ok, self._clock.now())
 
@@ -290,6 +295,23 @@ class Notifier:
                                 or exc)
                     return False
                 log.info("subscription %s: delivery to %s failed: %s", sub_id, url.host, exc)
+            await asyncio.sleep(self._backoff * (2 ** attempt))
+        return False
+
+    async def _publish(self, sub_id: str, endpoint: Mapping[str, Any], body: bytes,
+                       headers: dict[str, str]) -> bool:
+        """Publish one notification to an MQTT endpoint, with retries; whether it went."""
+        payload = mqtt_client.message(body, headers)
+        for attempt in range(self._attempts):
+            try:
+                await mqtt_client.publish(self._egress, str(endpoint["uri"]), payload,
+                                          endpoint.get("notifierInfo"), self._timeout)
+                return True
+            except mqtt_client.MqttRefused as exc:
+                log.warning("subscription %s: MQTT endpoint refused: %s", sub_id, exc)
+                return False
+            except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
+                log.info("subscription %s: MQTT delivery failed: %s", sub_id, exc)
             await asyncio.sleep(self._backoff * (2 ** attempt))
         return False
 

@@ -41,6 +41,8 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _LEGACY_IPV4 = re.compile(r"^[0-9a-fx.]+$")
 
+MQTT_SCHEMES = ("mqtt", "mqtts")
+MQTT_VERSIONS = ("mqtt3.1.1", "mqtt5.0")
 MAX_RECEIVER_INFO = 16
 MAX_HEADER_VALUE = 4096
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,64}$")
@@ -96,15 +98,26 @@ class EgressPolicy:
 
     def check_endpoint(self, uri: str) -> URL:
         """The endpoint URL, or BadRequest when it cannot be a notification endpoint: not
-        http(s), no host, credentials in it, or a literal address that is refused."""
+        http(s) or mqtt(s), no host, credentials in an http(s) URL, an MQTT URL without a
+        topic, or a literal address that is refused."""
         try:
             url = URL(uri)
         except (ValueError, TypeError):
             raise BadRequest("notification.endpoint.uri is not a valid URL") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise BadRequest("notification.endpoint.uri must be an http(s) URL with a host "
-                             "(MQTT is not supported)")
-        if url.user is not None or url.password is not None:
+        if url.scheme not in ("http", "https", *MQTT_SCHEMES) or not url.host:
+            raise BadRequest("notification.endpoint.uri must be an http(s) or mqtt(s) URL "
+                             "with a host")
+        if url.scheme in MQTT_SCHEMES:
+            # 7.4 (MQTT binding): mqtt[s]://[user[:password]@]host[:port]/topic; the
+            # credentials are the MQTT broker's, which has no other place for them.
+            if not url.path.strip("/"):
+                raise BadRequest("an MQTT notification endpoint needs a topic "
+                                 "(mqtt://host/topic)")
+            if url.raw_fragment or url.raw_query_string or "#" in uri \
+                    or any(c in url.path for c in "+\x00"):
+                raise BadRequest("an MQTT topic to publish on may not hold + or # wildcards "
+                                 "(nor a query)")
+        elif url.user is not None or url.password is not None:
             raise BadRequest("notification.endpoint.uri may not carry credentials: send them "
                              "as receiverInfo (never shown back)")
         literal = literal_address(url.host)
@@ -161,6 +174,29 @@ def header_refusal(name: str, value: str) -> str | None:
     if len(value) > MAX_HEADER_VALUE or not _VALUE.match(value):
         return f"the value must be at most {MAX_HEADER_VALUE} visible ASCII characters"
     return None
+
+
+def check_notifier_info(items: Any) -> list[dict[str, str]]:
+    """``notifierInfo`` of an MQTT endpoint (5.2.22: ``MQTT-Version`` mqtt3.1.1 or mqtt5.0,
+    ``MQTT-QoS`` 0, 1 or 2), or BadRequest."""
+    if not isinstance(items, list):
+        raise BadRequest("notifierInfo must be an array of {key, value} objects")
+    out: dict[str, str] = {}
+    for item in items:
+        if not (isinstance(item, Mapping) and isinstance(item.get("key"), str)):
+            raise BadRequest("each notifierInfo entry needs a string key and a value")
+        key, value = item["key"], item.get("value")
+        if key == "MQTT-Version" and value in MQTT_VERSIONS:
+            out[key] = str(value)
+        elif key == "MQTT-QoS" and str(value) in ("0", "1", "2") \
+                and not isinstance(value, bool):
+            out[key] = str(value)
+        elif key in ("MQTT-Version", "MQTT-QoS"):
+            raise BadRequest(f"notifierInfo {key}: {str(value)[:32]!r} is not one of "
+                             f"{list(MQTT_VERSIONS) if key == 'MQTT-Version' else [0, 1, 2]}")
+        else:
+            raise BadRequest(f"notifierInfo {key[:64]!r} is not MQTT-Version or MQTT-QoS")
+    return [{"key": k, "value": v} for k, v in out.items()]
 
 
 def safe_headers(items: Any) -> dict[str, str]:

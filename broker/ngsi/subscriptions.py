@@ -13,13 +13,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from yarl import URL
+
 from trust.clock import Clock
 
 from ..errors import AlreadyExists, BadRequest, NotFound
 from ..service.query import id_pattern
 from ..service.scopes import parse_scope_query
 from ..store.base import Store
-from .egress import EgressPolicy, check_receiver_info
+from .egress import MQTT_SCHEMES, EgressPolicy, check_notifier_info, check_receiver_info
 from .model import is_uri, iso, parse_datetime
 from .notification import check_params
 from .projection import CORE_NAMES
@@ -148,8 +150,10 @@ def _notification(n: Any, names: Names, egress: EgressPolicy) -> dict[str, Any]:
         out["endpoint"] = {**endpoint,
                            "receiverInfo": check_receiver_info(endpoint["receiverInfo"])}
     if "notifierInfo" in endpoint:
-        raise BadRequest("notification.endpoint.notifierInfo is for MQTT, which is not "
-                         "supported")
+        if URL(endpoint["uri"]).scheme not in MQTT_SCHEMES:
+            raise BadRequest("notification.endpoint.notifierInfo is for mqtt(s) endpoints")
+        out["endpoint"] = {**out["endpoint"],
+                           "notifierInfo": check_notifier_info(endpoint["notifierInfo"])}
     accept = endpoint.get("accept", "application/json")
     if accept not in ("application/json", "application/ld+json"):
         raise BadRequest("notification.endpoint.accept must be application/json or "
@@ -255,9 +259,9 @@ MASK = "***"
 def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
     """The subscription as GET shows it (stored names: the route translates them).
 
-    ``receiverInfo`` (and ``notifierInfo``) header values are masked: they are the
-    subscriber's credentials for its own endpoint (``Authorization: Bearer ...``), which no
-    reader of the subscription, the owner included, needs to see again.
+    ``receiverInfo`` header values and the password of an MQTT endpoint's URI are masked:
+    they are the subscriber's credentials for its own endpoint (``Authorization: Bearer
+    ...``), which no reader of the subscription, the owner included, needs to see again.
     """
     sub = dict(record["subscription"])
     delivery = record.get("delivery", {})
@@ -280,7 +284,10 @@ def representation(record: Mapping[str, Any], now: float) -> dict[str, Any]:
 
 def _masked(endpoint: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(endpoint)
-    for member in ("receiverInfo", "notifierInfo"):
+    uri = URL(str(out.get("uri", "")))
+    if uri.password is not None:  # an MQTT broker's password (mqtt://user:password@host)
+        out["uri"] = str(uri.with_password(MASK))
+    for member in ("receiverInfo",):
         if isinstance(out.get(member), list):
             out[member] = [{**h, "value": MASK} if isinstance(h, Mapping) and "value" in h
                            else h for h in out[member]]
