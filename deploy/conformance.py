@@ -25,6 +25,7 @@ import json
 import re
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,6 +60,10 @@ PARTS: dict[str, tuple[str, str]] = {
     "Subscription": ("TP/NGSI-LD/ContextInformation/Subscription", "Subscription"),
     "ContextSource": ("TP/NGSI-LD/ContextSource", "ContextSource"),
 }
+# Parts whose tests publish/subscribe over MQTT (SubscriptionNotificationBehaviour/MQTT).
+MQTT_PARTS = frozenset({"Subscription"})
+MQTT_HOST = "127.0.0.1"  # the machine's Mosquitto (the suite expects a docker one by name)
+MQTT_SECOND_PORT = 8085  # the suite's mqtt_broker_non_default_port (resources/variables.py)
 NODE_ID = "jp-999999"  # member ids are jp- and a six-digit local government code
 RESULT_LINE = re.compile(r"^(\d+) passed, (\d+) failed$")
 
@@ -117,6 +122,9 @@ async def run_part(part: str, etsi: Path, out: Path, robot_args: str,
     with tempfile.TemporaryDirectory(prefix="renkei-conformance-") as tmp:
         root = Path(tmp)
         fed = LocalFederation(root, dev_open=True, notification_allow=("127.0.0.0/8",))
+        # The suite's non-default-port MQTT tests expect a broker there too (its docker
+        # broker listens on both); a second local Mosquitto stands in for the run.
+        second_broker = start_mosquitto(MQTT_SECOND_PORT) if part in MQTT_PARTS else None
         await fed.start_authority()
         try:
             spec = NodeSpec(NODE_ID, "city", "適合性試験", "Conformance",
@@ -125,6 +133,11 @@ async def run_part(part: str, etsi: Path, out: Path, robot_args: str,
             url = f"{node.http.url}/ngsi-ld/v1"
             env = {"ETSI_SUBSET": subset, "ETSI_NOTIFICATION_HOST": "127.0.0.1",
                    "ETSI_NOTIFICATION_PORT": str(free_port())}
+            if part in MQTT_PARTS:
+                # The suite's own variables name a docker container; point it at the local
+                # broker, and give its venv the MQTT keywords the harness leaves out.
+                ensure_mqtt_library(etsi)
+                robot_args = f"--variable mqtt_broker_host:{MQTT_HOST} {robot_args}".strip()
             if robot_args:
                 env["ETSI_ROBOT_ARGS"] = robot_args
             proc = await asyncio.create_subprocess_exec(
@@ -133,6 +146,9 @@ async def run_part(part: str, etsi: Path, out: Path, robot_args: str,
                 stderr=asyncio.subprocess.STDOUT)
             stdout, _ = await proc.communicate()
         finally:
+            if second_broker is not None:
+                second_broker.terminate()
+                second_broker.wait(10)
             await fed.stop()
             if fed.authority is not None:
                 await fed.authority.stop()
@@ -147,6 +163,54 @@ async def run_part(part: str, etsi: Path, out: Path, robot_args: str,
     passed, total = figures if figures else (None, None)
     return PartResult(part, int(match.group(1)), int(match.group(2)), passed, total,
                       round(time.monotonic() - started, 1))
+
+
+def suite_venv() -> Path:
+    """The venv run.sh uses (its ETSI_VENV default)."""
+    import os
+
+    if os.environ.get("ETSI_VENV"):
+        return Path(os.environ["ETSI_VENV"])
+    return Path(os.environ.get("TMPDIR") or "/tmp") / "renkei-etsi-venv"
+
+
+def ensure_mqtt_library(etsi: Path) -> None:
+    """Install the suite's MQTT keywords (robotframework-mqttlibrary and the paho-mqtt it
+    needs, at the versions the suite's own requirements.txt pins) into the suite's venv when
+    they are missing: the harness's requirements leave them out, so without this the MQTT
+    tests fail on a missing library rather than on the broker. The venv is created when
+    run.sh has not made it yet; run.sh then installs its own requirements beside these."""
+    pins = [line.strip() for line in
+            (etsi / "ngsi-ld-test-suite" / "requirements.txt").read_text().splitlines()
+            if line.strip().lower().startswith(("paho-mqtt==", "robotframework-mqttlibrary=="))]
+    if len(pins) != 2:
+        raise SystemExit("conformance: the suite's requirements.txt pins no MQTT library")
+    venv = suite_venv()
+    python = venv / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    probe = subprocess.run([str(python), "-c", "import MQTTLibrary, paho.mqtt"],
+                           capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", *pins], check=True)
+
+
+def start_mosquitto(port: int) -> subprocess.Popen[bytes] | None:
+    """A Mosquitto on 127.0.0.1:``port`` for this run (None when one listens already, or
+    no mosquitto is installed: those tests then fail, as they should)."""
+    binary = shutil.which("mosquitto") or shutil.which("/usr/sbin/mosquitto")
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0 or binary is None:
+            return None
+    proc = subprocess.Popen([binary, "-p", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.05)
+    return proc
 
 
 def _environ() -> dict[str, str]:
