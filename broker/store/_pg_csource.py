@@ -1,4 +1,4 @@
-"""The PostgreSQL store's context source registrations (migration 0008), mixed into
+"""The PostgreSQL store's context source registrations (migration 0009), mixed into
 ``PostgresStore``, which provides ``_db`` (``_pg.Connections``)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The SQLite store's context source registrations (migration 0008), mixed into
+"""The SQLite store's context source registrations (migration 0009), mixed into
 ``SqliteStore``, which provides ``_run`` (one transaction on the writer thread)."""
 
 from __future__ import annotations

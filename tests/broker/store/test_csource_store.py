@@ -1,4 +1,4 @@
-"""Context source registrations on both store backends (migration 0008): per-owner ids,
+"""Context source registrations on both store backends (migration 0009): per-owner ids,
 replace keeps created_at, delete, listing by id."""
 
 from __future__ import annotations
