@@ -153,14 +153,16 @@ def query_from_pb(m: pb.QueryRequest, default_hops: int) -> FederatedQuery:
         id_pattern=m.id_pattern, attrs=_capped(m.attrs, MAX_NAMES, "attrs"),
         q=conditions_from_pb(m.q), geo=geo_from_pb(m.geo, m.HasField("geo")), limit=m.limit,
         page_token=m.page_token, purpose=m.purpose, agreement_id=m.agreement_id,
-        routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops))
+        routing=routing_from_pb(m.routing, m.HasField("routing"), default_hops),
+        filter_attrs=_capped(m.filter_attrs, MAX_NAMES, "filter_attrs"))
 
 
 def query_to_pb(q: FederatedQuery) -> pb.QueryRequest:
     return pb.QueryRequest(
         types=list(q.types), ids=list(q.ids), id_pattern=q.id_pattern, attrs=list(q.attrs),
         q=conditions_to_pb(q.q), geo=geo_to_pb(q.geo), limit=q.limit, page_token=q.page_token,
-        purpose=q.purpose, agreement_id=q.agreement_id, routing=routing_to_pb(q.routing))
+        purpose=q.purpose, agreement_id=q.agreement_id, routing=routing_to_pb(q.routing),
+        filter_attrs=list(q.filter_attrs))
 
 
 def get_from_pb(m: pb.GetEntityRequest, default_hops: int) -> GetRequest:

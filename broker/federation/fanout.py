@@ -85,6 +85,7 @@ class QueryOutcome:
     next_page_tokens: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, int] = field(default_factory=dict)
     _parsed: list[dict[str, Any]] | None = field(default=None, repr=False)
+    _parsed_sources: list[str] = field(default_factory=list, repr=False)
 
     @property
     def entities(self) -> list[dict[str, Any]]:
@@ -99,10 +100,15 @@ class QueryOutcome:
                     log.warning("peer[%s] sent an entity that is not JSON: %s", peer, exc)
                 if isinstance(entity, dict):
                     parsed.append(entity)
+                    self._parsed_sources.append(peer)
                 else:
                     self.unreadable[peer] = self.unreadable.get(peer, 0) + 1
             self._parsed = parsed
         return self._parsed
+
+    def entities_by_peer(self) -> list[tuple[dict[str, Any], str]]:
+        """``entities``, each with the peer that sent it."""
+        return list(zip(self.entities, self._parsed_sources, strict=True))
 
 
 @dataclass

@@ -18,16 +18,16 @@ import orjson
 
 from ..errors import PeerUnavailable
 from ..federation.fanout import PeerStatus, owner_of
-from ..service.filters import Near, Within, on_the_wire
+from ..service.filters import And, Comparison, Near, Or, Within, on_the_wire
 from ..service.model import FederatedQuery
-from ..service.query import INDEXED_GEOPROPERTY, TypeExpr
+from ..service.query import CORE_MEMBERS, INDEXED_GEOPROPERTY, TypeExpr
 from ..store.base import Store
 from .join import render_joined
 from .order import sort_rows
-from .q import q_is_conjunction
+from .q import Absent, q_is_conjunction
 from .query import NgsiQuery, local_page
 from .render import OutputOptions, render_entity
-from .scope import Audience, FederationScope, ScopeResult, merge
+from .scope import FOLLOW_PAGE, Audience, FederationScope, ScopeResult, merge
 from .terms import Translator
 
 
@@ -111,12 +111,18 @@ class EntityReads:
                          translator: Translator, audience: Audience) -> EntityPage:
         """One page of local and remote matches merged; ``more`` if a match follows it."""
         want = query.offset + query.limit
-        # One beyond the page, here and at each peer, tells whether a next page exists.
+        # One beyond the page, here and at each peer, tells whether a next page exists. A count
+        # or an order needs every match of every peer, not only each one's first page.
+        exhaust = query.count or bool(query.order_by)
         page = await local_page(self._store, replace(query, offset=0, limit=want + 1))
         local = {h.stored.id: h for h in page.hits}
-        result = await self._scope.query(audience, wire_query(query, output, want + 1))
-        # Peers answered what the wire form could carry; the rest of the filter runs here.
-        remote = [e for e in result.entities if query.matches(e)]
+        first = max(want + 1, FOLLOW_PAGE) if exhaust else want + 1
+        # Peers answered what the wire form could carry; the rest of the filter runs here, and
+        # a peer whose answer the filter thins out is asked for more until the page is full.
+        result = await self._scope.query(audience, wire_query(query, output, first),
+                                         accept=query.matches, need=want + 1,
+                                         exhaust=exhaust)
+        remote = result.entities
         merged = merge([h.decoded() for h in page.hits], remote)
         if query.order_by:
             merged = sort_rows(merged, query.order_by, lambda e: e, lambda e: (
@@ -134,10 +140,18 @@ class EntityReads:
             rendered = [r for r in (render_entity(e, output, translator, c, m)
                                     for e, c, m in rows) if r]
         count = None
+        warnings = result.warnings
         if page.count is not None:
-            count = page.count + sum(1 for e in remote if e["id"] not in local)
+            total = page.count + sum(1 for e in remote if e["id"] not in local)
+            if result.exhausted and result.all_answered:
+                count = total
+            else:
+                # Some peer did not send all its matches: the total is only a lower bound,
+                # which an exact-looking NGSILD-Results-Count would misstate.
+                warnings = [*warnings, PeerStatus("renkei", "incomplete",
+                                                  reason=f"count_lower_bound: at least {total}")]
         return EntityPage(entities=rendered, count=count,
-                          more=len(merged) > want or result.more, warnings=result.warnings)
+                          more=len(merged) > want or not result.complete, warnings=warnings)
 
     async def retrieve(self, entity_id: str, output: OutputOptions, translator: Translator,
                        *, audience: Audience, local: bool, types: TypeExpr | None = None
@@ -212,16 +226,42 @@ def _unless_the_owner_was_silent(entity_id: str, statuses: list[PeerStatus]) -> 
 def wire_query(query: NgsiQuery, output: OutputOptions, limit: int) -> FederatedQuery:
     """What peers are asked: only the comparisons the wire carries exactly (the others, e.g.
     ``~=`` or ``attr[key]``, would be refused there) and geo on the indexed ``location``;
-    the consumer checks the whole query on arrival anyway."""
+    the consumer checks the whole query on arrival anyway.
+
+    A projection goes on the wire with every attribute the consumer's own check and order
+    read (``q``, the geo-property, ``orderBy``): peers project after filtering, and the
+    consumer filters again and projects what they sent. The attributes asked for are then
+    the same whatever the filter, so a peer's answer to a projection it may not show (a
+    denial) does not depend on whether the query also filters.
+    """
     conj = q_is_conjunction(query.q) if query.q is not None else ()
     wire = tuple(c for c in conj or () if on_the_wire(c))
     geo = query.geo if isinstance(query.geo, Near | Within) \
         and query.geoproperty == INDEXED_GEOPROPERTY else None
-    # Peers project after filtering, but the consumer checks the whole query again on what
-    # they send: with a filter the projection might leave out, the whole entity is asked for.
-    attrs = output.projection.wanted_attrs if query.q is None and query.geo is None else ()
+    attrs = output.projection.wanted_attrs
+    if attrs:
+        attrs = tuple(dict.fromkeys((*attrs, *sorted(read_attributes(query) - set(attrs)))))
     return FederatedQuery(types=query.type_names, ids=query.ids, id_pattern=query.id_pattern,
-                          attrs=attrs, q=wire, geo=geo, limit=limit)
+                          attrs=attrs, q=wire, geo=geo, limit=limit,
+                          filter_attrs=tuple(sorted(read_attributes(query))))
+
+
+def read_attributes(query: NgsiQuery) -> set[str]:
+    """The attributes the consumer's check and order of ``query`` read (no core members)."""
+    names: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, And | Or):
+            for item in node.items:
+                walk(item)
+        elif isinstance(node, Comparison | Absent):
+            names.add(node.attribute)
+
+    walk(query.q)
+    if query.geo is not None:
+        names.add(query.geoproperty)
+    names.update(key.path[0] for key in query.order_by if key.path)
+    return names - CORE_MEMBERS
 
 
 def _type_names(entity: dict[str, Any]) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ and at a peer keeps the peer's attributes only where we have none.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -50,13 +50,35 @@ class Audience:
 
 @dataclass
 class ScopeResult:
+    """What the peers answered. ``complete``: every peer that answered sent all it had or at
+    least what was ``needed`` of it; ``exhausted``: every peer that answered sent everything
+    it had (what a count needs)."""
+
     entities: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[PeerStatus] = field(default_factory=list)
     more: bool = False  # some peer had more than it sent
+    complete: bool = True
+    exhausted: bool = True
 
     @property
     def warnings(self) -> list[PeerStatus]:
         return [s for s in self.statuses if s.status != "ok"]
+
+    @property
+    def all_answered(self) -> bool:
+        """Whether no peer failed (unreachable, too slow, in error): a denial is an answer,
+        since what the agreement does not share is no part of the count."""
+        return all(s.status in ("ok", "denied") for s in self.statuses)
+
+
+# A peer is asked again from where its answer stopped (its page token) while the consumer's
+# own check of what it sent leaves fewer matches than the page needs, or until it has sent
+# everything when the caller wants a count; these pages are larger than the caller's, and all
+# follow-up pages of one read together hold at most ``SCAN_MAX`` entities: past it the answer
+# says it is incomplete (a warning, no exact count) instead of being silently short.
+FOLLOW_PAGE = 1000
+SCAN_MAX = 20_000
+Accept = Callable[[Mapping[str, Any]], bool]
 
 
 @dataclass(frozen=True)
@@ -83,6 +105,16 @@ class FederationScope:
     def plan(self, audience: Audience, types: Sequence[str] = ()) -> dict[str, dict[str, str]]:
         """purpose -> {peer: agreement id} for the peers worth asking."""
         plan: dict[str, dict[str, str]] = {}
+        for purpose, _, agreements in self._calls(audience, types):
+            plan.setdefault(purpose, {}).update(agreements)
+        return plan
+
+    def _calls(self, audience: Audience, types: Sequence[str]
+               ) -> list[tuple[str, tuple[str, ...], dict[str, str]]]:
+        """(purpose, types to ask for, {peer: agreement id}): a peer is asked only for the
+        wanted types its agreement shares, since a type it does not share would make it
+        refuse the whole call (``type_not_allowed``) instead of answering for the others."""
+        calls: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
         for peer in sorted(self._peers()):
             views = [v for v in self._agreements.active_with(peer, audience.purpose, frozenset())
                      if audience.may_use(v.signed.agreement)]
@@ -91,27 +123,86 @@ class FederationScope:
                 views = [v for v in views if set(types) & v.signed.agreement.entity_types]
             if views:
                 agreement = views[0].signed.agreement
-                plan.setdefault(agreement.purpose, {})[peer] = agreement.id
-        return plan
+                shared = tuple(t for t in types if t in agreement.entity_types)
+                calls.setdefault((agreement.purpose, shared), {})[peer] = agreement.id
+        return [(p, t, a) for (p, t), a in calls.items()]
 
-    async def query(self, audience: Audience, request: FederatedQuery) -> ScopeResult:
-        """Ask the planned peers; entities come back de-duplicated by id."""
+    async def query(self, audience: Audience, request: FederatedQuery, *,
+                    accept: Accept | None = None, need: int = 0,
+                    exhaust: bool = False) -> ScopeResult:
+        """Ask the planned peers; entities come back de-duplicated by id.
+
+        ``accept`` is the consumer's whole check of an entity (what the wire form could not
+        carry); only accepted entities are kept. A peer with more to send is asked again
+        until ``need`` of its entities are accepted, or, with ``exhaust``, until it has sent
+        everything (bounded by ``SCAN_MAX``, see ``ScopeResult.complete``/``exhausted``).
+        """
         result = ScopeResult()
-        plan = self.plan(audience, request.types)
-        if not plan:
+        calls = self._calls(audience, request.types)
+        if not calls:
             return result
-        calls = [self._fanout.query(replace(request, purpose=p), self._deadline,
-                                    peers=list(agreements), agreements=agreements)
-                 for p, agreements in plan.items()]
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self._deadline
+        budget = [SCAN_MAX]
+        check = accept or (lambda _e: True)
+        outcomes = await asyncio.gather(*[
+            self._fanout.query(replace(request, purpose=p, types=t), self._deadline,
+                               peers=list(agreements), agreements=agreements)
+            for p, t, agreements in calls])
         seen: set[str] = set()
-        for outcome in await asyncio.gather(*calls):
-            for entity in outcome.entities:
-                entity_id = str(entity.get("id"))
-                if entity_id not in seen:
-                    seen.add(entity_id)
-                    result.entities.append(entity)
+
+        def add(entity: dict[str, Any]) -> bool:
+            if not check(entity):
+                return False
+            entity_id = str(entity.get("id"))
+            if entity_id not in seen:
+                seen.add(entity_id)
+                result.entities.append(entity)
+            return True
+
+        def stopped(accepted: int) -> None:
+            result.complete = result.complete and accepted >= need
+            result.exhausted = False
+            result.more = True
+
+        async def follow(purpose: str, types: tuple[str, ...], peer: str, agreement: str,
+                         token: str, accepted: int) -> None:
+            while token and (exhaust or accepted < need):
+                left = end - loop.time()
+                if budget[0] <= 0 or left <= 0:
+                    stopped(accepted)
+                    result.statuses.append(PeerStatus(
+                        peer, "incomplete", reason="scan_limit" if budget[0] <= 0
+                        else "deadline", message="more entities to check than one read may"))
+                    return
+                page = min(max(request.limit, FOLLOW_PAGE), budget[0])
+                outcome = await self._fanout.query(
+                    replace(request, purpose=purpose, types=types, page_token=token,
+                            limit=page), left, peers=[peer], agreements={peer: agreement})
+                entities = outcome.entities
+                budget[0] -= len(entities)
+                accepted += sum(1 for e in entities if add(e))
+                failed = [s for s in outcome.statuses if s.status != "ok"]
+                if failed:
+                    result.statuses.extend(failed)
+                    stopped(accepted)
+                    return
+                token = outcome.next_page_tokens.get(peer, "")
+            if token:
+                result.exhausted = False
+                result.more = True
+
+        follow_ups: list[Coroutine[Any, Any, None]] = []
+        for (purpose, types, agreements), outcome in zip(calls, outcomes, strict=True):
+            accepted: dict[str, int] = {}
+            for entity, peer in outcome.entities_by_peer():
+                if add(entity):
+                    accepted[peer] = accepted.get(peer, 0) + 1
             result.statuses.extend(outcome.statuses)
-            result.more = result.more or bool(outcome.next_page_tokens)
+            follow_ups.extend(follow(purpose, types, peer, agreements[peer], token,
+                                     accepted.get(peer, 0))
+                              for peer, token in outcome.next_page_tokens.items())
+        await asyncio.gather(*follow_ups)
         for status in result.statuses:
             if self._on_status is not None:
                 self._on_status(status)

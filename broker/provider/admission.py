@@ -82,9 +82,11 @@ class Admission:
     async def admit(self, caller: VerifiedCaller, operation: Operation, request: object, *,
                     types: Iterable[str] = (), attrs: Iterable[str] = (),
                     geo: Geo | None = None, q: Iterable[Comparison] = (), purpose: str = "",
-                    agreement_id: str = "", routing: Routing | None = None) -> Admitted:
+                    agreement_id: str = "", routing: Routing | None = None,
+                    filters: Iterable[str] = ()) -> Admitted:
         """Let ``request`` in or raise the refusal (audited). ``routing`` None: the call is
-        not forwarded between nodes (subscribe), so there is no loop to guard."""
+        not forwarded between nodes (subscribe), so there is no loop to guard. ``filters``:
+        attributes the caller filters on beyond ``q`` and ``geo`` (decided like theirs)."""
         # A caller whose refused calls of this minute are spent is refused before any work.
         self._limits.check_refusals(caller.member_id)
         digest = self._audit.digest_request(operation.value, request)
@@ -99,7 +101,8 @@ class Admission:
                 caller=caller.member_id, operation=operation, types=frozenset(types),
                 attributes=attributes or None, geo=policy_geo(geo), purpose=purpose,
                 agreement_id=agreement_id or caller.agreement_id or None,
-                provider=self._node_id, filters=filter_attributes(q, geo)), self._clock.now())
+                provider=self._node_id, filters=filter_attributes(q, geo) | frozenset(filters)),
+                self._clock.now())
             set_attributes(opened, {"renkei.decision": "allow" if decision.allowed else "deny",
                                       "renkei.reason": decision.reason or None,
                                       "renkei.agreement": decision.agreement_id or None})

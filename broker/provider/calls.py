@@ -117,7 +117,8 @@ class ProviderService:
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
         admitted = await self._admission.admit(
             caller, Operation.QUERY, req, types=req.types, attrs=req.attrs, geo=req.geo,
-            q=req.q, purpose=req.purpose, agreement_id=req.agreement_id, routing=req.routing)
+            q=req.q, purpose=req.purpose, agreement_id=req.agreement_id, routing=req.routing,
+            filters=req.filter_attrs)
         decision, digest = admitted.decision, admitted.digest
         mask = admitted.mask(req.types, req.attrs)
         limit = min(req.limit or DEFAULT_PAGE, MAX_PAGE)

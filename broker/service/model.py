@@ -45,6 +45,8 @@ class FederatedQuery:
     purpose: str = ""
     agreement_id: str = ""
     routing: Routing = field(default_factory=Routing)
+    # What the consumer filters on beyond ``q``/``geo`` (checked by the policy like them).
+    filter_attrs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

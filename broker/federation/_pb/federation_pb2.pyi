@@ -61,7 +61,7 @@ class Routing(_message.Message):
     def __init__(self, via: _Optional[_Iterable[str]] = ..., hops_left: _Optional[int] = ...) -> None: ...
 
 class QueryRequest(_message.Message):
-    __slots__ = ("types", "ids", "id_pattern", "attrs", "q", "geo", "limit", "page_token", "purpose", "agreement_id", "routing")
+    __slots__ = ("types", "ids", "id_pattern", "attrs", "q", "geo", "limit", "page_token", "purpose", "agreement_id", "routing", "filter_attrs")
     TYPES_FIELD_NUMBER: _ClassVar[int]
     IDS_FIELD_NUMBER: _ClassVar[int]
     ID_PATTERN_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class QueryRequest(_message.Message):
     PURPOSE_FIELD_NUMBER: _ClassVar[int]
     AGREEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     ROUTING_FIELD_NUMBER: _ClassVar[int]
+    FILTER_ATTRS_FIELD_NUMBER: _ClassVar[int]
     types: _containers.RepeatedScalarFieldContainer[str]
     ids: _containers.RepeatedScalarFieldContainer[str]
     id_pattern: str
@@ -84,7 +85,8 @@ class QueryRequest(_message.Message):
     purpose: str
     agreement_id: str
     routing: Routing
-    def __init__(self, types: _Optional[_Iterable[str]] = ..., ids: _Optional[_Iterable[str]] = ..., id_pattern: _Optional[str] = ..., attrs: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ...) -> None: ...
+    filter_attrs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, types: _Optional[_Iterable[str]] = ..., ids: _Optional[_Iterable[str]] = ..., id_pattern: _Optional[str] = ..., attrs: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ..., filter_attrs: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class EntityBatch(_message.Message):
     __slots__ = ("entities",)

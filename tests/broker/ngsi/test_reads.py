@@ -19,9 +19,11 @@ def test_peers_get_the_types_ids_pattern_and_the_comparisons_the_wire_carries() 
     assert sent.types == ("EvacuationSite", "Building", "School")
     assert (sent.ids, sent.id_pattern, sent.limit) == (("urn:a",), "jp-172022", 21)
     assert sent.q == (Comparison("capacity", ">", 100), Comparison("kind", "==", "a"))
-    # The q names attributes beyond attrs=capacity: the whole entity is asked for, so that
-    # the consumer's check of the full q sees them (project after filtering).
-    assert sent.attrs == ()
+    # The q names attributes beyond attrs=capacity: they are asked for too, so that the
+    # consumer's check of the full q sees them (project after filtering), and the peer's
+    # policy decides on every attribute filtered on, those the wire cannot carry included.
+    assert sent.attrs == ("capacity", "kind", "name")
+    assert sent.filter_attrs == ("capacity", "kind", "name")
     plain = wire_query(NgsiQuery(types=parse_types("EvacuationSite")),
                        OutputOptions(projection=Projection(attrs=("capacity",))), 21)
     assert plain.attrs == ("capacity",)
