@@ -250,12 +250,12 @@ def read_attributes(query: NgsiQuery) -> set[str]:
     """The attributes the consumer's check and order of ``query`` read (no core members)."""
     names: set[str] = set()
 
-    def walk(node: Any) -> None:
-        if isinstance(node, And | Or):
-            for item in node.items:
+    def walk(term: Any) -> None:
+        if isinstance(term, And | Or):
+            for item in term.items:
                 walk(item)
-        elif isinstance(node, Comparison | Absent):
-            names.add(node.attribute)
+        elif isinstance(term, Comparison | Absent):
+            names.add(term.attribute)
 
     walk(query.q)
     if query.geo is not None:
