@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from broker.demo.harness import LocalFederation, NodeSpec
+from trust.clock import Clock
 
 # Nanao city provides, the Cabinet Office's disaster agency consumes (gRPC only, no HTTP).
 CITY, AGENCY, PURPOSE = "jp-172022", "jp-gov-bousai", "disaster_response"
@@ -15,11 +16,13 @@ CITY, AGENCY, PURPOSE = "jp-172022", "jp-gov-bousai", "disaster_response"
 
 @contextlib.asynccontextmanager
 async def city_and_agency(tmp_path: Path, agreement_id: str, types: dict[str, list[str]],
-                          city_toml: str = "", **terms: Any) -> AsyncIterator[LocalFederation]:
+                          city_toml: str = "", *, clock: Clock | None = None,
+                          **terms: Any) -> AsyncIterator[LocalFederation]:
     """An authority, ``CITY`` and ``AGENCY`` on loopback, with one agreement from the city to
     the agency for ``PURPOSE`` (``terms``: aggregate_only, k, ... as ``LocalFederation.agree``
-    takes them; ``city_toml``: more of the city's configuration); stopped on exit."""
-    federation = LocalFederation(tmp_path)
+    takes them; ``city_toml``: more of the city's configuration; ``clock``: every node's);
+    stopped on exit."""
+    federation = LocalFederation(tmp_path, clock=clock)
     try:
         await federation.start_authority()
         await federation.add_node(NodeSpec(CITY, "city", "七尾市", "Nanao", http=False,

@@ -1,7 +1,8 @@
 """An open Subscribe stream ends within seconds of the provider learning of a revocation:
-the agreement revoked (by the provider's operator or by the consumer), or the member revoked
-in a new directory. Real gRPC on loopback; the stream is held open by heartbeats. An open
-Query stream ends the same way, between two batches."""
+the agreement revoked (by the provider's operator or by the consumer), the member or only the
+key its token was signed with revoked in a new directory, or its token expired. Real gRPC on
+loopback; the stream is held open by heartbeats. An open Query stream ends the same way,
+between two batches."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from broker.demo.harness import LocalFederation
 from broker.errors import PeerRejected
 from broker.service.entity_write import entity_write
 from broker.service.model import EntityBatch, FederatedQuery, QuerySummary, SubscribeRequest
+from trust.clock import ManualClock
 
 from .conftest import AGENCY, CITY, PURPOSE, city_and_agency
 
@@ -28,9 +30,10 @@ async def fed(tmp_path: Path) -> AsyncIterator[LocalFederation]:
 
 async def held_until_refused(fed: LocalFederation, revoke: object) -> PeerRejected:
     channel = fed.nodes[AGENCY].peers()[CITY]
+    # from_now: the stream opens with a heartbeat also under a clock that does not move.
     stream = channel.subscribe(SubscribeRequest(
         types=("EvacuationSite",), purpose=PURPOSE, agreement_id="agr-1",
-        heartbeat_seconds=1), timeout=60)
+        heartbeat_seconds=1, from_now=True), timeout=60)
     try:
         assert (await anext(stream)).kind == "heartbeat"  # open
         await revoke()  # type: ignore[operator]
@@ -74,6 +77,41 @@ async def test_revoking_the_member_in_a_new_directory_ends_the_stream(
     assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "member_revoked")
 
 
+async def revoke_agency_key(fed: LocalFederation) -> None:
+    """A new directory revokes the key the agency signs its tokens with (the member stays)."""
+    assert fed.authority is not None
+    fed.authority.authority.revoke(AGENCY, fed.nodes[AGENCY].identity.key.kid)
+    fed.authority.authority.publish(fed.clock.now())
+    await fed.nodes[CITY].refresh_directory()
+
+
+async def test_revoking_the_callers_key_in_a_new_directory_ends_the_stream(
+        fed: LocalFederation) -> None:
+    ended = await held_until_refused(fed, lambda: revoke_agency_key(fed))
+    assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "key_revoked")
+
+
+@pytest.fixture
+async def manual(tmp_path: Path) -> AsyncIterator[tuple[LocalFederation, ManualClock]]:
+    clock = ManualClock(time.time())
+    async with city_and_agency(tmp_path, "agr-1", {"EvacuationSite": ["capacity", "name"]},
+                               city_toml="[federation]\nbatch_size = 8\n",
+                               clock=clock) as federation:
+        await seed_sites(federation)
+        yield federation, clock
+
+
+async def test_token_expiry_ends_an_open_subscribe_stream(
+        manual: tuple[LocalFederation, ManualClock]) -> None:
+    fed, clock = manual
+
+    async def expire() -> None:
+        clock.advance(fed.nodes[AGENCY].config.trust.token_lifetime_seconds + 1)
+
+    ended = await held_until_refused(fed, expire)
+    assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "token_expired")
+
+
 # -- Query streams: the caller's standing is checked before every batch ---------------------
 
 SITES = 6000
@@ -85,11 +123,15 @@ async def big(tmp_path: Path) -> AsyncIterator[LocalFederation]:
     stream, and the consumer below stops reading after the first batch."""
     async with city_and_agency(tmp_path, "agr-1", {"EvacuationSite": ["capacity", "name"]},
                                city_toml="[federation]\nbatch_size = 8\n") as federation:
-        await federation.nodes[CITY].store.upsert_entities([entity_write({
-            "id": f"urn:ngsi-ld:EvacuationSite:{CITY}:{i:05d}", "type": "EvacuationSite",
-            "name": {"type": "Property", "value": "避難所" * 40},
-            "capacity": {"type": "Property", "value": i}}) for i in range(SITES)], time.time())
+        await seed_sites(federation)
         yield federation
+
+
+async def seed_sites(fed: LocalFederation) -> None:
+    await fed.nodes[CITY].store.upsert_entities([entity_write({
+        "id": f"urn:ngsi-ld:EvacuationSite:{CITY}:{i:05d}", "type": "EvacuationSite",
+        "name": {"type": "Property", "value": "避難所" * 40},
+        "capacity": {"type": "Property", "value": i}}) for i in range(SITES)], time.time())
 
 
 async def query_until_refused(fed: LocalFederation, revoke: object) -> tuple[PeerRejected, int]:
@@ -130,4 +172,22 @@ async def test_revoking_the_member_ends_an_open_query_stream(big: LocalFederatio
 
     ended, received = await query_until_refused(big, revoke)
     assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "member_revoked")
+    assert received < SITES
+
+
+async def test_revoking_the_callers_key_ends_an_open_query_stream(big: LocalFederation) -> None:
+    ended, received = await query_until_refused(big, lambda: revoke_agency_key(big))
+    assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "key_revoked")
+    assert received < SITES
+
+
+async def test_token_expiry_ends_an_open_query_stream(
+        manual: tuple[LocalFederation, ManualClock]) -> None:
+    fed, clock = manual
+
+    async def expire() -> None:
+        clock.advance(fed.nodes[AGENCY].config.trust.token_lifetime_seconds + 1)
+
+    ended, received = await query_until_refused(fed, expire)
+    assert (ended.status, ended.reason) == ("UNAUTHENTICATED", "token_expired")
     assert received < SITES
