@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from broker.errors import PeerRejected
 from broker.federation._pb import federation_pb2 as pb
 from broker.federation.status import reason_of
 from broker.service.model import GetRequest
+from trust.canonical import canonical_bytes
+from trust.tokens import TOKEN_TYP
 
 CITY, AGENCY, STRANGER = "jp-172022", "jp-gov-bousai", "jp-172049"
 PURPOSE = "disaster_response"
@@ -62,6 +65,30 @@ async def test_an_oversized_kid_or_token_is_malformed_token(
     error = await _catalog_with(fed, token)
     assert (error.code(), reason_of(error)) == (grpc.StatusCode.UNAUTHENTICATED,
                                                 "malformed_token"), error
+
+
+@pytest.mark.parametrize("subject", [CITY, STRANGER])
+async def test_a_token_whose_sub_names_another_member_is_refused(
+        fed: LocalFederation, subject: str) -> None:
+    # Issue 12: a validly signed token of the agency naming another member in ``sub`` was
+    # accepted with its sub ignored. The directory names no member acting for another.
+    agency = fed.nodes[AGENCY]
+    now = int(fed.clock.now())
+    claims = {"iss": AGENCY, "sub": subject, "aud": CITY, "iat": now, "nbf": now,
+              "exp": now + 60, "jti": secrets.token_urlsafe(18), "agr": "agr-1"}
+    token = agency.identity.key.sign_compact(canonical_bytes(claims), TOKEN_TYP)
+    error = await _catalog_with(fed, token)
+    assert (error.code(), reason_of(error)) == (grpc.StatusCode.UNAUTHENTICATED,
+                                                "issuer_mismatch"), error
+    # The same token with sub = iss is answered: the refusal is the sub, not the crafting.
+    claims.update(sub=AGENCY, jti=secrets.token_urlsafe(18))
+    channel = agency.peers()[CITY]
+    assert channel._channel is not None
+    reply = await channel._channel.unary_unary(SERVICE + "Catalog")(
+        pb.CatalogRequest(purpose=PURPOSE).SerializeToString(), metadata=((
+            "authorization", "Bearer " + agency.identity.key.sign_compact(
+                canonical_bytes(claims), TOKEN_TYP)),), timeout=10)
+    assert pb.CatalogResponse.FromString(reply).datasets
 
 
 async def _catalog(fed: LocalFederation, member: str) -> tuple[str, str] | None:
