@@ -48,6 +48,8 @@ from .federation.peers import PeerPool, PeerTokens
 from .federation.witnessing import CheckpointWitnessing
 from .identity import NodeIdentity, load_identity
 from .ngsi.scope import Federation
+from .ngsi.temporal import TemporalReads
+from .ngsi.temporal_federation import SharedHistory
 from .provider.calls import ProviderService
 from .provider.catalog import CatalogService
 from .provider.entity_index import EntityIndex
@@ -120,7 +122,9 @@ class Node:
             if federation.forward_aggregates else None,
             forward_deadline=federation.deadline_seconds,
             index=EntityIndex(store, federation.index_max_entities)
-            if federation.index_max_entities else None)
+            if federation.index_max_entities else None,
+            history=SharedHistory(store, TemporalReads(
+                store, config.temporal.max_instances_per_entity)))
         self.catalog = CatalogService(config.id, config.name_en or config.id, config.license,
                                       store, self.agreements, limits, clock)
         self.exchange = AgreementExchange(config.id, self.agreements, self.peers,

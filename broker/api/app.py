@@ -26,6 +26,7 @@ from ..ngsi.reads import EntityReads
 from ..ngsi.scope import FederationScope
 from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.temporal import TemporalReads
+from ..ngsi.temporal_federation import FederatedHistory
 from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMaps
 from ..telemetry.http import tracing_middlewares
@@ -220,6 +221,7 @@ async def build_api(deps: ApiDeps) -> Api:
                             on_status=lambda s: metrics.peer_status(s.peer, s.status,
                                                                     s.elapsed_ms))
     entities = EntityService(store, deps.changes, clock, observer=notifier.observe)
+    temporal = TemporalReads(store, deps.temporal.max_instances_per_entity)
     return Api(
         node_id=deps.node_id, clock=clock, directory_version=deps.directory_version,
         config=config, store=store, terms=terms, entities=entities,
@@ -228,8 +230,8 @@ async def build_api(deps: ApiDeps) -> Api:
         clients=ClientRegistry(store, clock), metrics=metrics, scope=scope,
         reads=EntityReads(store, scope), subscriptions=subs, notifier=notifier,
         discovery=Discovery(store), egress=egress, loops=deps.loops, sources=deps.sources,
-        temporal=TemporalReads(store, deps.temporal.max_instances_per_entity),
-        temporal_writes=TemporalWrites(store, clock, entities))
+        temporal=temporal, temporal_writes=TemporalWrites(store, clock, entities),
+        history=FederatedHistory(temporal, scope))
 
 
 async def create_app(deps: ApiDeps,

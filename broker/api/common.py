@@ -26,6 +26,7 @@ from ..ngsi.render import FORMATS, OutputOptions
 from ..ngsi.scope import FederationScope
 from ..ngsi.subscriptions import SubscriptionStore
 from ..ngsi.temporal import TemporalReads
+from ..ngsi.temporal_federation import FederatedHistory
 from ..ngsi.temporal_writes import TemporalWrites
 from ..ngsi.terms import TermMap, TermMaps, Translator
 from ..service.loops import Loops
@@ -65,6 +66,7 @@ class Api:
     sources: SourceBoard
     temporal: TemporalReads
     temporal_writes: TemporalWrites
+    history: FederatedHistory  # temporal queries, local or across the federation
     terms_cache: dict[str, Terms] = field(default_factory=dict)  # by context key
     terms_by_url: dict[str | None, Terms] = field(default_factory=dict)  # by context URL
     parsed_queries: dict[tuple[str, str], Any] = field(default_factory=dict)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Any
 
 import orjson
@@ -21,6 +23,7 @@ from ..service.model import (
     GetRequest,
     Routing,
     SubscribeRequest,
+    TemporalQuery,
 )
 from ._pb import federation_pb2 as pb
 
@@ -45,6 +48,7 @@ MAX_NAMES = 1000  # types, attrs
 MAX_VIA = 32
 MAX_POSITIONS = 10_000  # coordinates of a within geometry
 MAX_TEXT = 4096  # one attribute name, value or id
+MAX_LAST_N = 10_000  # as the NGSI-LD API's lastN
 
 
 def _capped(items: Any, limit: int, what: str) -> tuple[str, ...]:
@@ -163,6 +167,38 @@ def query_to_pb(q: FederatedQuery) -> pb.QueryRequest:
         q=conditions_to_pb(q.q), geo=geo_to_pb(q.geo), limit=q.limit, page_token=q.page_token,
         purpose=q.purpose, agreement_id=q.agreement_id, routing=routing_to_pb(q.routing),
         filter_attrs=list(q.filter_attrs))
+
+
+TIMERELS = ("", "before", "after", "between")
+TIME_PROPERTIES = ("observedAt", "createdAt", "modifiedAt", "deletedAt")
+
+
+def temporal_from_pb(m: pb.TemporalQueryRequest, default_hops: int) -> TemporalQuery:
+    """A temporal query off the wire; ``BadRequest`` for a window 4.11 does not allow."""
+    if m.timerel not in TIMERELS:
+        raise BadRequest(f"timerel must be one of {', '.join(TIMERELS[1:])}")
+    prop = m.timeproperty or "observedAt"
+    if prop not in TIME_PROPERTIES:
+        raise BadRequest(f"timeproperty must be one of {', '.join(TIME_PROPERTIES)}")
+    if m.timerel == "between" and not m.end_time_at > m.time_at:
+        raise BadRequest("timerel=between needs an end_time_at after time_at")
+    for value in (m.time_at, m.end_time_at):
+        if not math.isfinite(value):
+            raise BadRequest("time_at and end_time_at must be finite")
+    if m.last_n > MAX_LAST_N:
+        raise BadRequest(f"last_n is at most {MAX_LAST_N}")
+    base = query_from_pb(m.query, default_hops)
+    return TemporalQuery(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
+                         timerel=m.timerel,
+                         time_at=m.time_at if m.timerel else None,
+                         end_time_at=m.end_time_at if m.timerel == "between" else None,
+                         timeproperty=prop, last_n=m.last_n or None)
+
+
+def temporal_to_pb(t: TemporalQuery) -> pb.TemporalQueryRequest:
+    return pb.TemporalQueryRequest(
+        query=query_to_pb(t), timerel=t.timerel, time_at=t.time_at or 0.0,
+        end_time_at=t.end_time_at or 0.0, timeproperty=t.timeproperty, last_n=t.last_n or 0)
 
 
 def get_from_pb(m: pb.GetEntityRequest, default_hops: int) -> GetRequest:

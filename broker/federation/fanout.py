@@ -47,6 +47,7 @@ from ..service.model import (
     FederatedQuery,
     QuerySummary,
     Routing,
+    TemporalQuery,
 )
 from ..telemetry.spans import Span, failed, set_attributes, span
 from .backoff import PeerBackoff
@@ -175,6 +176,8 @@ class FanOut:
         the peer finds for this caller, purpose and types). ``forwarding`` is the routing of
         the inbound request when this node asks its peers on behalf of a caller.
         ``progress`` is awaited after each batch a peer sends (e.g. to pass results on early).
+        A ``TemporalQuery`` asks for entity history (``TemporalQuery`` RPC) and is merged the
+        same way (its entities are temporal entities, id first).
         """
         outcome = QueryOutcome()
         docs, sources = outcome.docs, outcome.sources
@@ -186,7 +189,10 @@ class FanOut:
             req = replace(request, routing=routing,
                           agreement_id=(agreements or {}).get(peer, request.agreement_id))
             received: list[bytes] = []
-            async for item in channel.query(req, timeout):
+            # A temporal query streams temporal entities (wire JSON, id first) the same way.
+            items = channel.temporal_query(req, timeout) if isinstance(req, TemporalQuery) \
+                else channel.query(req, timeout)
+            async for item in items:
                 if isinstance(item, EntityBatch):
                     received.extend(item.entities)
                     counts[peer] = len(received)

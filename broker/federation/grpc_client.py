@@ -38,6 +38,7 @@ from ..service.model import (
     GetRequest,
     QuerySummary,
     SubscribeRequest,
+    TemporalQuery,
 )
 from . import codec
 from ._pb import federation_pb2 as pb
@@ -326,6 +327,17 @@ class PeerChannel:
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
         async for item in self._stream("Query", codec.query_to_pb(request), timeout,
                                        request.agreement_id):
+            if item.HasField("batch"):
+                yield EntityBatch(tuple(item.batch.entities))
+            else:
+                s = item.summary
+                yield QuerySummary(s.count, s.next_page_token, s.receipt.jws)
+
+    async def temporal_query(self, request: TemporalQuery, timeout: float
+                             ) -> AsyncIterator[EntityBatch | QuerySummary]:
+        """Batches of temporal entities (wire JSON), then the summary, as ``query``."""
+        async for item in self._stream("TemporalQuery", codec.temporal_to_pb(request),
+                                       timeout, request.agreement_id):
             if item.HasField("batch"):
                 yield EntityBatch(tuple(item.batch.entities))
             else:

@@ -36,6 +36,7 @@ from ..service.model import (
     GetRequest,
     QuerySummary,
     SubscribeRequest,
+    TemporalQuery,
 )
 from . import codec
 from ._pb import federation_pb2 as pb
@@ -109,6 +110,9 @@ class ProviderApi(Protocol):
 
     async def get_entity(self, caller: Any, request: GetRequest) -> EntityResult: ...
 
+    def temporal_query(self, caller: Any, request: TemporalQuery
+                       ) -> AsyncIterator[EntityBatch | QuerySummary]: ...
+
     async def aggregate(self, caller: Any, request: AggregateQuery,
                         deadline: float | None = None) -> AggregateResult: ...
 
@@ -147,6 +151,18 @@ class FederationServicer(pb_grpc.FederationServicer):
     async def Query(self, request: pb.QueryRequest, context: Any) -> AsyncIterator[Any]:
         query = codec.query_from_pb(request, self._hops)
         async for item in self._provider.query(current_caller(), query):
+            if isinstance(item, EntityBatch):
+                yield pb.QueryResponse(batch=pb.EntityBatch(entities=list(item.entities)))
+            else:
+                yield pb.QueryResponse(summary=pb.QuerySummary(
+                    count=item.count, next_page_token=item.next_page_token,
+                    receipt=pb.Receipt(jws=item.receipt)))
+
+    @streaming
+    async def TemporalQuery(self, request: pb.TemporalQueryRequest,
+                            context: Any) -> AsyncIterator[Any]:
+        query = codec.temporal_from_pb(request, self._hops)
+        async for item in self._provider.temporal_query(current_caller(), query):
             if isinstance(item, EntityBatch):
                 yield pb.QueryResponse(batch=pb.EntityBatch(entities=list(item.entities)))
             else:

@@ -7,12 +7,13 @@ time range it covers, for a ``Content-Range``), and which temporal entities a qu
 Entity selection (type, id, idPattern, q, geo) is ``broker.service.query.Selection``, checked
 against the entity's *latest view*: each attribute's newest instance within the window.
 
-Temporal data is local to the node: nothing here reaches peers.
+Peers reach the history through ``temporal_federation`` (a federated temporal query,
+decided by the provider's agreements like any query).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -161,6 +162,9 @@ class TemporalEntity:
         return out
 
 
+Admit = Callable[["TemporalEntity"], Awaitable[bool]]
+
+
 class TemporalReads:
     """Reads of the node's entity history."""
 
@@ -198,16 +202,21 @@ class TemporalReads:
 
 
     async def query(self, selection: Selection, window: TimeWindow, *, limit: int,
-                    offset: int = 0, order_by: tuple[OrderKey, ...] = ()
+                    offset: int = 0, order_by: tuple[OrderKey, ...] = (),
+                    after_id: str = "", admit: Admit | None = None
                     ) -> tuple[list[TemporalEntity], bool]:
         """One page of the temporal entities ``selection`` selects, in id order (or in
         ``order_by`` order, 4.23), and whether more follow. An entity is selected when its
-        latest view in the window matches (and, with ``attrs``, has one of them)."""
+        latest view in the window matches (and, with ``attrs``, has one of them).
+        ``after_id`` starts after that id; ``admit`` is a further test of each match (a
+        provider's agreed area), run before the page is counted."""
         if order_by:
             return await self._ordered(selection, window, limit, offset, order_by)
         out: list[TemporalEntity] = []
         skipped = 0
-        async for entity in self._matches(selection, window):
+        async for entity in self._matches(selection, window, after_id):
+            if admit is not None and not await admit(entity):
+                continue
             if skipped < offset:
                 skipped += 1
                 continue
@@ -234,13 +243,13 @@ class TemporalReads:
         return ([await self._load(row, window) for row, _ in page],
                 len(ordered) > offset + limit)
 
-    async def _matches(self, selection: Selection, window: TimeWindow
+    async def _matches(self, selection: Selection, window: TimeWindow, after_id: str = ""
                        ) -> AsyncIterator[TemporalEntity]:
         """The selected temporal entities with their window's instances, in id order."""
         flt = selection.index_filter()
         if flt is None:
             return
-        after = ""
+        after = after_id
         while True:
             rows = await self._store.scan_temporal(
                 EntityFilter(types=flt.types, ids=flt.ids, id_prefix=flt.id_prefix,

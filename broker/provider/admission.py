@@ -44,6 +44,7 @@ class Admitted:
     decision: Decision
     agreement: Agreement | None
     digest: str
+    label: str = ""  # the operation's name in the audit log (default: the operation's)
 
     @property
     def agreement_id(self) -> str:
@@ -83,15 +84,18 @@ class Admission:
                     types: Iterable[str] = (), attrs: Iterable[str] = (),
                     geo: Geo | None = None, q: Iterable[Comparison] = (), purpose: str = "",
                     agreement_id: str = "", routing: Routing | None = None,
-                    filters: Iterable[str] = ()) -> Admitted:
+                    filters: Iterable[str] = (), label: str = "") -> Admitted:
         """Let ``request`` in or raise the refusal (audited). ``routing`` None: the call is
         not forwarded between nodes (subscribe), so there is no loop to guard. ``filters``:
-        attributes the caller filters on beyond ``q`` and ``geo`` (decided like theirs)."""
+        attributes the caller filters on beyond ``q`` and ``geo`` (decided like theirs).
+        ``label`` names the call in the audit log when it is decided as another operation
+        (a temporal query is decided as a query)."""
         # A caller whose refused calls of this minute are spent is refused before any work.
         self._limits.check_refusals(caller.member_id)
-        digest = self._audit.digest_request(operation.value, request)
+        name = label or operation.value
+        digest = self._audit.digest_request(name, request)
         if routing is not None:
-            await self._guard_loop(caller, operation, routing, digest)
+            await self._guard_loop(caller, name, routing, digest)
         attributes = frozenset(attrs)
         with span("policy.decide", {"renkei.operation": operation.value,
                                       "renkei.caller": caller.member_id,
@@ -109,14 +113,14 @@ class Admission:
         AGREEMENT.set(decision.agreement_id or "")  # the access line names the agreement
         if not decision.allowed:
             await self._audit.record(caller.member_id, decision.agreement_id or "",
-                                     operation.value, digest, False, decision.reason, 0)
+                                     name, digest, False, decision.reason, 0)
             await self._limits.count_refusal(
                 caller.member_id, self._agreements.as_provider.get(decision.agreement_id or ""))
             log.info("peer[%s] %s denied: %s", caller.member_id, operation.value,
                      decision.reason)
             decision.raise_if_denied()
         agreement = self._agreements.as_provider.get(decision.agreement_id or "")
-        admitted = Admitted(caller, operation, decision, agreement, digest)
+        admitted = Admitted(caller, operation, decision, agreement, digest, name)
         if agreement is not None:
             try:
                 await self._limits.before_call(caller.member_id, agreement)
@@ -128,7 +132,8 @@ class Admission:
     async def refused(self, admitted: Admitted, exc: PolicyDenied) -> None:
         """Audit a refusal found after admission (a k-threshold or differencing check)."""
         await self._audit.record(admitted.caller.member_id, admitted.agreement_id,
-                                 admitted.operation.value, admitted.digest, False, exc.code, 0)
+                                 admitted.label or admitted.operation.value, admitted.digest,
+                                 False, exc.code, 0)
         # Counted against the agreement already when it was admitted.
         await self._limits.count_refusal(admitted.caller.member_id, None)
 
@@ -136,10 +141,10 @@ class Admission:
                             request: object, routing: Routing) -> None:
         """The loop guard alone (``admit`` runs it first): for a call refused as malformed
         before it is decided."""
-        await self._guard_loop(caller, operation, routing,
+        await self._guard_loop(caller, operation.value, routing,
                                self._audit.digest_request(operation.value, request))
 
-    async def _guard_loop(self, caller: VerifiedCaller, operation: Operation,
+    async def _guard_loop(self, caller: VerifiedCaller, operation: str,
                           routing: Routing, digest: str) -> None:
         """Refuse (and audit) a request that already passed through this node or has no hop
         left."""
@@ -150,8 +155,8 @@ class Admission:
             error = LoopDetected("hop limit reached")
         else:
             return
-        await self._audit.record(caller.member_id, caller.agreement_id or "", operation.value,
+        await self._audit.record(caller.member_id, caller.agreement_id or "", operation,
                                  digest, False, error.code, 0)
         await self._limits.count_refusal(caller.member_id, None)
-        log.info("peer[%s] %s refused: %s", caller.member_id, operation.value, error)
+        log.info("peer[%s] %s refused: %s", caller.member_id, operation, error)
         raise error

@@ -53,6 +53,7 @@ from ..service.model import (
     GetRequest,
     QuerySummary,
     SubscribeRequest,
+    TemporalQuery,
 )
 from ..service.query import any_of
 from ..store.base import Store
@@ -69,6 +70,8 @@ DEFAULT_PAGE = 1000
 MAX_PAGE = 10_000
 INDEX_CHUNK = 512
 BATCH_BYTES = 1024 * 1024  # a batch stays well under the 4 MiB message cap
+TEMPORAL_PAGE = 100  # temporal entities per answer (each with up to the node's instance budget)
+MAX_TEMPORAL_PAGE = 1000
 
 
 class AggregateForwarder(Protocol):
@@ -80,6 +83,17 @@ class AggregateForwarder(Protocol):
         ...
 
 
+class HistoryPages(Protocol):
+    """What this node shares of its entity history (implemented by the NGSI-LD layer's
+    ``SharedHistory``): a page of temporal entities under a decision's mask and area."""
+
+    async def page(self, request: TemporalQuery, mask: FieldMask, area: Area | None,
+                   after_id: str, limit: int) -> tuple[list[tuple[str, bytes]], bool]:
+        """Up to ``limit`` (id, wire JSON) in id order after ``after_id``, and whether
+        more follow."""
+        ...
+
+
 class ProviderService:
     """Answers peers' federation calls for one node."""
 
@@ -88,8 +102,9 @@ class ProviderService:
                  batch_size: int = 256, *,
                  forwarder: AggregateForwarder | None = None,
                  forward_deadline: float = 5.0, index: EntityIndex | None = None,
-                 batch_bytes: int = BATCH_BYTES) -> None:
+                 batch_bytes: int = BATCH_BYTES, history: HistoryPages | None = None) -> None:
         self.node_id = node_id
+        self.history = history
         self.index = index
         self._batch_bytes = batch_bytes
         self.forwarder = forwarder
@@ -170,6 +185,37 @@ class ProviderService:
         # A full page may have more behind it: the next page starts after the last match.
         token = _encode_page(last_id) if matched == limit else ""
         yield QuerySummary(len(sent), token, receipt)
+
+    async def temporal_query(self, caller: VerifiedCaller, req: TemporalQuery
+                             ) -> AsyncIterator[EntityBatch | QuerySummary]:
+        """Entity history, decided exactly as a query (types, attributes, filters, area,
+        purpose; refused under an aggregate-only agreement); only the attributes the
+        agreement shows are read, in its area, the page spending the entity budget."""
+        admitted = await self._admission.admit(
+            caller, Operation.QUERY, req, types=req.types, attrs=req.attrs, geo=req.geo,
+            q=req.q, purpose=req.purpose, agreement_id=req.agreement_id, routing=req.routing,
+            filters=req.filter_attrs, label="temporal_query")
+        agreement, agreement_id = admitted.agreement, admitted.agreement_id
+        if self.history is None:
+            await self._audit.record(caller.member_id, agreement_id, "temporal_query",
+                                     admitted.digest, True, "no_history", 0)
+            raise NotFound("this node keeps no entity history")
+        limit = min(req.limit or TEMPORAL_PAGE, MAX_TEMPORAL_PAGE)
+        page, more = await self.history.page(req, admitted.mask(req.types, req.attrs),
+                                             admitted.decision.area,
+                                             _decode_page(req.page_token), limit)
+        sent, exhausted = await self._charge(caller, agreement, [raw for _, raw in page])
+        receipt = await self._audit.provide(caller.member_id, agreement_id, "temporal_query",
+                                            admitted.digest, sent)
+        count = len(sent)
+        while sent:
+            take = _batch_length(sent, self._batch, self._batch_bytes)
+            yield EntityBatch(tuple(sent[:take]))
+            del sent[:take]
+        if exhausted and agreement is not None:
+            raise budget_exhausted(agreement)
+        token = _encode_page(page[-1][0]) if more and page else ""
+        yield QuerySummary(count, token, receipt)
 
     def entities(self, query: EntityQuery, mask: FieldMask, area: Area | None
                  ) -> AsyncGenerator[list[tuple[str, bytes | None]], None]:

@@ -1,4 +1,5 @@
-"""The provider API the federation servicer calls: query/get/aggregate, subscribe, catalog.
+"""The provider API the federation servicer calls: query/get/aggregate, temporal queries,
+subscribe, catalog.
 
 A thin front over ``ProviderService`` (which admits, answers and audits each call) and the
 catalog: it adds what concerns the server rather than the data, a cap on the open streams of
@@ -26,6 +27,7 @@ from ..service.model import (
     GetRequest,
     QuerySummary,
     SubscribeRequest,
+    TemporalQuery,
 )
 from .calls import ProviderService
 from .catalog import CatalogService
@@ -64,6 +66,12 @@ class ProviderFacade:
                     ) -> AsyncIterator[EntityBatch | QuerySummary]:
         with self._slots.hold(caller.member_id):
             async for item in self._provider.query(caller, request):
+                yield item
+
+    async def temporal_query(self, caller: VerifiedCaller, request: TemporalQuery
+                             ) -> AsyncIterator[EntityBatch | QuerySummary]:
+        with self._slots.hold(caller.member_id):
+            async for item in self._provider.temporal_query(caller, request):
                 yield item
 
     async def get_entity(self, caller: VerifiedCaller, request: GetRequest) -> EntityResult:

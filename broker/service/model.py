@@ -50,6 +50,19 @@ class FederatedQuery:
 
 
 @dataclass(frozen=True)
+class TemporalQuery(FederatedQuery):
+    """A federated query for entity history: the entity selection of ``FederatedQuery``
+    (``attrs``: the attributes whose instances are wanted) and a time window (ETSI GS CIM
+    009 4.11; epoch seconds). Decided by the provider exactly as a query."""
+
+    timerel: str = ""  # "", before, after, between
+    time_at: float | None = None
+    end_time_at: float | None = None
+    timeproperty: str = "observedAt"
+    last_n: int | None = None
+
+
+@dataclass(frozen=True)
 class GetRequest:
     id: str
     attrs: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""``/ngsi-ld/v1/temporal/entities``: the NGSI-LD temporal API (local to the node).
+"""``/ngsi-ld/v1/temporal/entities``: the NGSI-LD temporal API (queries also ask the peers
+that share history under the reader's agreements, unless ``local=true``).
 
 Thin: each route parses (``temporal_params``), calls ``broker.ngsi.temporal``/
 ``temporal_writes`` and renders in the caller's names; a cut answer is 206 with the
@@ -15,11 +16,14 @@ from aiohttp import web
 from ...errors import BadRequest, NotFound
 from ...ngsi import temporal_view as view
 from ...ngsi.model import check_name, is_uri
+from ...ngsi.scope import warning_headers
 from ...ngsi.temporal import TemporalEntity, TimeWindow, query_range
 from ...ngsi.temporal_writes import one_instance, temporal_payload
 from ..common import (
     Terms,
     api_of,
+    caller_of,
+    flag,
     int_param,
     page_links,
     path_id,
@@ -100,15 +104,17 @@ async def query_post(request: web.Request) -> web.Response:
 async def _answer(request: web.Request, terms: Terms, selection: Any, win: TimeWindow,
                   shape: TemporalOutput) -> web.Response:
     media = response_type(request.headers.get("Accept"))
-    entities, more = await api_of(request).temporal.query(
-        selection, win, limit=selection.limit, offset=selection.offset,
-        order_by=selection.order_by)
-    docs = [orjson.dumps(_render(e, shape, win, terms)) for e in entities]
-    cut = query_range(entities, win)
+    page = await api_of(request).history.query(
+        selection, win, audience=caller_of(request).audience, local=flag(request, "local"))
+    docs = [orjson.dumps(_render(e, shape, win, terms)) for e in page.entities]
+    cut = query_range(page.entities, win)
     headers = {"Content-Range": cut.header()} if cut else {}
-    links = page_links(request, selection.offset, selection.limit, more)
-    return response(render_docs(docs, media, terms.context), media, terms.context,
+    links = page_links(request, selection.offset, selection.limit, page.more)
+    resp = response(render_docs(docs, media, terms.context), media, terms.context,
                     status=206 if cut else 200, headers=headers, links=links)
+    for value in warning_headers(page.warnings):
+        resp.headers.add("NGSILD-Warning", value)
+    return resp
 
 
 async def create(request: web.Request) -> web.Response:

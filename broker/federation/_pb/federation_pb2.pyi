@@ -88,6 +88,22 @@ class QueryRequest(_message.Message):
     filter_attrs: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, types: _Optional[_Iterable[str]] = ..., ids: _Optional[_Iterable[str]] = ..., id_pattern: _Optional[str] = ..., attrs: _Optional[_Iterable[str]] = ..., q: _Optional[_Iterable[_Union[Condition, _Mapping]]] = ..., geo: _Optional[_Union[GeoFilter, _Mapping]] = ..., limit: _Optional[int] = ..., page_token: _Optional[str] = ..., purpose: _Optional[str] = ..., agreement_id: _Optional[str] = ..., routing: _Optional[_Union[Routing, _Mapping]] = ..., filter_attrs: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class TemporalQueryRequest(_message.Message):
+    __slots__ = ("query", "timerel", "time_at", "end_time_at", "timeproperty", "last_n")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    TIMEREL_FIELD_NUMBER: _ClassVar[int]
+    TIME_AT_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_AT_FIELD_NUMBER: _ClassVar[int]
+    TIMEPROPERTY_FIELD_NUMBER: _ClassVar[int]
+    LAST_N_FIELD_NUMBER: _ClassVar[int]
+    query: QueryRequest
+    timerel: str
+    time_at: float
+    end_time_at: float
+    timeproperty: str
+    last_n: int
+    def __init__(self, query: _Optional[_Union[QueryRequest, _Mapping]] = ..., timerel: _Optional[str] = ..., time_at: _Optional[float] = ..., end_time_at: _Optional[float] = ..., timeproperty: _Optional[str] = ..., last_n: _Optional[int] = ...) -> None: ...
+
 class EntityBatch(_message.Message):
     __slots__ = ("entities",)
     ENTITIES_FIELD_NUMBER: _ClassVar[int]

@@ -78,6 +78,11 @@ class FederationStub:
                 request_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.RevokeAgreementRequest.SerializeToString,
                 response_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.AgreementEnvelope.FromString,
                 _registered_method=True)
+        self.TemporalQuery = channel.unary_stream(
+                '/renkei.federation.v1.Federation/TemporalQuery',
+                request_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.TemporalQueryRequest.SerializeToString,
+                response_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.QueryResponse.FromString,
+                _registered_method=True)
 
 
 class FederationServicer:
@@ -146,6 +151,18 @@ class FederationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TemporalQuery(self, request, context):
+        """Streams the history (attribute instances) of the entities matching a
+        query within a time window, decided exactly as Query under the caller's
+        agreement (types, attributes, area, purpose; refused under an
+        aggregate-only agreement). Each entity of a batch is the compact JSON of
+        one temporal entity (see TemporalQueryRequest); the summary's
+        next_page_token resumes after the last entity sent.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FederationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +205,11 @@ def add_FederationServicer_to_server(servicer, server):
                     servicer.RevokeAgreement,
                     request_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.RevokeAgreementRequest.FromString,
                     response_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.AgreementEnvelope.SerializeToString,
+            ),
+            'TemporalQuery': grpc.unary_stream_rpc_method_handler(
+                    servicer.TemporalQuery,
+                    request_deserializer=renkei_dot_federation_dot_v1_dot_federation__pb2.TemporalQueryRequest.FromString,
+                    response_serializer=renkei_dot_federation_dot_v1_dot_federation__pb2.QueryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -409,6 +431,33 @@ class Federation:
             '/renkei.federation.v1.Federation/RevokeAgreement',
             renkei_dot_federation_dot_v1_dot_federation__pb2.RevokeAgreementRequest.SerializeToString,
             renkei_dot_federation_dot_v1_dot_federation__pb2.AgreementEnvelope.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TemporalQuery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/renkei.federation.v1.Federation/TemporalQuery',
+            renkei_dot_federation_dot_v1_dot_federation__pb2.TemporalQueryRequest.SerializeToString,
+            renkei_dot_federation_dot_v1_dot_federation__pb2.QueryResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -9,7 +9,7 @@ from broker.federation import codec
 from broker.federation._pb import federation_pb2 as pb
 from broker.federation.feed_client import split_q
 from broker.service.filters import Comparison, Near, Range, Within
-from broker.service.model import FederatedQuery, Routing, SubscribeRequest
+from broker.service.model import FederatedQuery, Routing, SubscribeRequest, TemporalQuery
 
 TRIANGLE = {"type": "Polygon", "coordinates": [[[136.9, 37.0], [137.0, 37.0], [136.95, 37.1],
                                                 [136.9, 37.0]]]}
@@ -62,3 +62,28 @@ def test_only_comparisons_the_wire_carries_are_sent_to_the_provider() -> None:
                            Comparison("address", "==", "七尾市", keys=("addressLocality",))))
     assert [c.attribute for c in wire] == ["occupancy"]
     assert [c.attribute for c in local] == ["id", "capacity", "address"]
+
+
+def test_a_temporal_query_round_trips_with_its_window() -> None:
+    query = TemporalQuery(types=("ShelterOccupancy",), attrs=("occupancy",), limit=10,
+                          purpose="disaster_response", routing=Routing(("jp-gov-a",), 2),
+                          timerel="between", time_at=1.7e9, end_time_at=1.7e9 + 86400,
+                          timeproperty="modifiedAt", last_n=5)
+    wire = pb.TemporalQueryRequest.FromString(codec.temporal_to_pb(query).SerializeToString())
+    assert codec.temporal_from_pb(wire, default_hops=3) == query
+    plain = codec.temporal_from_pb(codec.temporal_to_pb(TemporalQuery(types=("T",))), 3)
+    assert (plain.timerel, plain.time_at, plain.timeproperty, plain.last_n) == (
+        "", None, "observedAt", None)
+
+
+@pytest.mark.parametrize(("window", "message"), [
+    ({"timerel": "during"}, "timerel"),
+    ({"timeproperty": "seenAt"}, "timeproperty"),
+    ({"timerel": "between", "time_at": 10.0, "end_time_at": 5.0}, "end_time_at"),
+    ({"timerel": "after", "time_at": float("nan")}, "finite"),
+    ({"last_n": 10_001}, "last_n"),
+])
+def test_a_temporal_window_the_api_would_refuse_is_refused_on_the_wire(
+        window: dict[str, object], message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        codec.temporal_from_pb(pb.TemporalQueryRequest(**window), 3)  # type: ignore[arg-type]
